@@ -1,0 +1,3 @@
+from cloudpbx.cli.main import main
+
+main()

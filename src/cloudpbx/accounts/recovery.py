@@ -1,0 +1,52 @@
+"""Password recovery: a reset id for a user, then a fresh login (and optionally a new password) with it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from cloudpbx.accounts.credentials import apply_password
+from cloudpbx.accounts.kinds import USER
+from cloudpbx.errors import Invalid
+from cloudpbx.store import Doc, Store, gregorian_now, is_id
+
+RESET_TTL_S = 86400
+
+
+def _doc_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+async def start(store: Store, account_id: str, username: str, ui_url: str) -> str | None:
+    """Record a reset for the user; the email carrying `ui_url?recovery=<reset_id>` is the notify service's job."""
+    hit = await store.lookup("username", f"{account_id}:{username.lower()}")
+    if hit is None:
+        return None
+    secret = secrets.token_urlsafe(48)
+    reset_id = account_id + secret
+    async with store.write() as tx:
+        await tx.save({"_id": _doc_id(secret), "pvt_type": "password_reset", "pvt_account_id": account_id,
+                       "pvt_user_id": hit[1], "pvt_expires": gregorian_now() + RESET_TTL_S,
+                       "pvt_link": f"{ui_url}?recovery={reset_id}"})
+    return reset_id
+
+
+async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str, Doc]:
+    """Use a reset id once: the user must update the password (or gets the new one given here)."""
+    account_id, secret = reset_id[:32], reset_id[32:]
+    not_found = Invalid.field("user", "not_found", "The provided reset_id did not resolve to any user")
+    if not is_id(account_id) or not secret:
+        raise not_found
+    async with store.write() as tx:
+        reset = await tx.find(account_id, _doc_id(secret))
+        if reset is None or reset.get("pvt_type") != "password_reset" or reset["pvt_expires"] < gregorian_now():
+            raise not_found
+        user = await tx.find(account_id, reset["pvt_user_id"])
+        if user is None:
+            raise not_found
+        await tx.purge(account_id, reset["_id"])
+        if password:
+            await apply_password(user, account_id, password)
+        user["require_password_update"] = not password
+        await tx.save(user, USER.keys(account_id, user))
+    return account_id, user

@@ -1,0 +1,58 @@
+"""System configuration documents (`crossbar`, `number_manager`, ...), the last step of every inheritance chain."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cloudpbx.store import SYSTEM, Doc, Store
+
+TYPE = "system_config"
+
+
+class SystemConfigs:
+    TTL_S = 5.0
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._cache: dict[str, tuple[float, Doc | None]] = {}
+
+    async def get(self, category: str) -> Doc | None:
+        hit = self._cache.get(category)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        doc = await self.store.find(SYSTEM, category)
+        if doc is not None and doc.get("pvt_type") != TYPE:
+            doc = None
+        self._cache[category] = (time.monotonic() + self.TTL_S, doc)
+        return doc
+
+    async def value(self, category: str, key: str, default: Any = None) -> Any:
+        doc = await self.get(category) or {}
+        node: Any = doc.get("default", doc)
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    async def put(self, category: str, body: Doc) -> Doc:
+        async with self.store.write() as tx:
+            old = await tx.find(SYSTEM, category)
+            doc = {k: v for k, v in body.items() if not k.startswith(("_", "pvt_")) and k != "id"}
+            doc.update(_id=category, pvt_type=TYPE, pvt_account_id=SYSTEM)
+            if old is not None:
+                doc["_rev"] = old["_rev"]
+                doc["pvt_created"] = old["pvt_created"]
+            saved = await tx.save(doc)
+        self._cache.pop(category, None)
+        return saved
+
+    async def delete(self, category: str) -> None:
+        async with self.store.write() as tx:
+            await tx.purge(SYSTEM, category)
+        self._cache.pop(category, None)
+
+    async def list(self) -> list[str]:
+        async with self.store.read() as tx:
+            return [doc["_id"] for doc in await tx.list(SYSTEM, TYPE)]

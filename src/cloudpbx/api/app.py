@@ -1,0 +1,276 @@
+"""The Crossbar v2 HTTP front: one dispatcher that parses nouns, authenticates, authorizes and wraps replies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cloudpbx.api import envelope
+from cloudpbx.api.context import Caller, Context, Reply
+from cloudpbx.api.endpoints import ENDPOINTS
+from cloudpbx.api.paths import parse
+from cloudpbx.api.ratelimit import Buckets
+from cloudpbx.api.tokens import Tokens
+from cloudpbx.errors import Failure, Forbidden, Missing, Unauthorized
+from cloudpbx.platform import Platform
+from cloudpbx.store import Unavailable, is_id
+
+log = logging.getLogger("cloudpbx.api")
+
+CORS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS, HEAD, PATCH",
+    "access-control-allow-headers": "Content-Type, Depth, User-Agent, X-Http-Method-Override, X-File-Size, "
+    "X-Requested-With, If-Modified-Since, X-File-Name, Cache-Control, X-Auth-Token, If-Match, If-None-Match, "
+    "X-Kazoo-Cluster-ID, X-Pretty-Print, Accept, Origin, Authorization",
+    "access-control-expose-headers": "Content-Type, X-Auth-Token, X-Request-ID, Location, Etag, ETag",
+    "access-control-max-age": "86400",
+}
+MODULES = frozenset(ENDPOINTS) | {"account"}
+BINARY_TYPES = ("audio/", "image/", "video/", "multipart/", "application/octet-stream", "application/pdf", "text/csv")
+
+
+class Unreachable(Failure):
+    code = 503
+    message = "datastore_unreachable"
+
+
+class NotAllowed(Failure):
+    code = 405
+    message = "invalid_method"
+
+
+class TooLarge(Failure):
+    code = 413
+    message = "request_entity_too_large"
+
+
+class ParseError(Failure):
+    code = 400
+    message = "parse_error"
+
+
+class Throttled(Failure):
+    code = 429
+    message = "too_many_requests"
+
+
+class Api:
+    def __init__(self, platform: Platform):
+        self.platform = platform
+        self.settings = platform.settings
+        self.tokens = Tokens(platform.store, platform.settings.token_expiry_s)
+        self.buckets = Buckets(platform.settings.bucket_capacity, platform.settings.bucket_fill_per_s)
+
+    async def dispatch(self, request: Request) -> Response:
+        request_id = request.headers.get("x-request-id") or secrets.token_hex(16)
+        pretty = request.headers.get("x-pretty-print", "").lower() == "true" or \
+            request.query_params.get("pretty_print", "").lower() == "true"
+        ctx = None
+        try:
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=CORS)
+            ctx = await self._context(request, request_id)
+            reply = await self._handle(ctx)
+            return self._success(ctx, reply, pretty)
+        except Failure as failure:
+            return self._failure(ctx, request_id, failure, pretty)
+        except Unavailable as exc:
+            return self._failure(ctx, request_id, Unreachable({"message": str(exc)}), pretty)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            return self._failure(ctx, request_id, Failure({"message": "internal server error"}), pretty)
+
+    async def _context(self, request: Request, request_id: str) -> Context:
+        path = request.path_params["path"]
+        body = await self._body(request)
+        method = request.method if request.method != "HEAD" else "GET"
+        tunnel = request.query_params.get("verb") or (body.get("verb") if isinstance(body, dict) else None)
+        if method == "POST" and isinstance(tunnel, str) and tunnel.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET"):
+            method = tunnel.upper()
+        nouns = parse(path, MODULES)
+        return Context(request=request, platform=self.platform, method=method, nouns=nouns,
+                       query=request.query_params, envelope=body, request_id=request_id)
+
+    async def _body(self, request: Request) -> dict:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.settings.max_body_bytes:
+            raise TooLarge({"message": f"request body over {self.settings.max_body_bytes} bytes"})
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.settings.max_body_bytes:
+                raise TooLarge({"message": f"request body over {self.settings.max_body_bytes} bytes"})
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        ctype = request.headers.get("content-type", "")
+        if not raw.strip():
+            return {}
+        if ctype.startswith(BINARY_TYPES):
+            return {"data": {}, "raw": raw, "content_type": ctype}
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ParseError({"message": "failed to parse request body", "cause": str(exc)}) from exc
+        if not isinstance(body, dict):
+            raise ParseError({"message": "the request body must be a JSON object with a data key"})
+        return body
+
+    async def _handle(self, ctx: Context) -> Reply:
+        endpoint = ENDPOINTS.get(ctx.nouns[-1][0]) if ctx.nouns[-1][0] != "account" else ENDPOINTS["accounts"]
+        public = endpoint.is_public(ctx)
+        ctx.caller = await self._authenticate(ctx, required=not public)
+        if ctx.nouns[0][0] == "account":
+            if ctx.caller is None:
+                raise Unauthorized()
+            ctx.nouns[0] = ("accounts", [ctx.caller.account_id, *ctx.nouns[0][1]])
+            endpoint = ENDPOINTS[ctx.nouns[-1][0]]
+        await self._authorize(ctx)
+        if ctx.method not in endpoint.allowed(ctx):
+            raise NotAllowed({"message": "method not allowed", "allowed": sorted(endpoint.allowed(ctx))})
+        if ctx.caller is not None:
+            self._throttle(ctx)
+            if ctx.caller.priv_level != "admin" and not ctx.caller.superduper and not endpoint.user_may(ctx):
+                raise Forbidden({"message": "this action needs an account administrator"})
+        return await endpoint.handle(ctx)
+
+    def _token(self, ctx: Context) -> tuple[str, str] | None:
+        headers = ctx.request.headers
+        token = headers.get("x-auth-token") or ctx.envelope.get("auth_token") or ctx.query.get("auth_token")
+        if token and token != "undefined":
+            return "token", token
+        auth = headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value:
+            return "token", value.strip()
+        if scheme.lower() == "basic" and value:
+            return "basic", value.strip()
+        return None
+
+    async def _authenticate(self, ctx: Context, required: bool) -> Caller | None:
+        found = self._token(ctx)
+        if found is None:
+            if required:
+                raise Unauthorized()
+            return None
+        kind, value = found
+        claims = await (self.tokens.verify(value) if kind == "token" else self._basic(value))
+        if claims is None:
+            if required:
+                raise Unauthorized()
+            return None
+        node = await self.platform.directory.get(claims["account_id"])
+        if node is None or not node.enabled:
+            raise Unauthorized()
+        priv = "admin"
+        if claims.get("owner_id"):
+            user = await self.platform.store.find(node.id, claims["owner_id"])
+            if user is None or user.get("pvt_type") != "user" or user.get("enabled") is False:
+                raise Unauthorized()
+            priv = user.get("priv_level", "user")
+        return Caller(account_id=node.id, owner_id=claims.get("owner_id"), method=claims.get("method", ""),
+                      token=value if kind == "token" else "", superduper=node.superduper and not node.tree,
+                      priv_level=priv, claims=claims)
+
+    async def _basic(self, value: str) -> dict | None:
+        """Basic auth: the user is the account id, the password md5("username:password")."""
+        from cloudpbx.accounts.login import check_credentials
+
+        try:
+            account_id, _, credentials = base64.b64decode(value).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not is_id(account_id):
+            return None
+        user = await check_credentials(self.platform.store, account_id, credentials, "md5")
+        return {"account_id": account_id, "owner_id": user["_id"], "method": "basic_auth"} if user else None
+
+    async def _authorize(self, ctx: Context) -> None:
+        """An account acts on itself and its descendants; superduper accounts act on all."""
+        first, args = ctx.nouns[0]
+        if first != "accounts" or not args:
+            return
+        account_id = args[0]
+        if not is_id(account_id):
+            raise _missing(f"invalid account_id '{account_id}'", account_id)
+        if ctx.caller is None:
+            raise Unauthorized()
+        node = await self.platform.directory.get(account_id)
+        if node is None:
+            raise Missing(account_id)
+        if not (ctx.caller.superduper or node.is_within(ctx.caller.account_id)):
+            raise Forbidden({"message": "access to this account is denied"})
+        ctx.account = node
+
+    def _throttle(self, ctx: Context) -> None:
+        client = ctx.request.client.host if ctx.request.client else "-"
+        account = ctx.account.id if ctx.account else ctx.caller.account_id
+        allowed, _ = self.buckets.take(client, account)
+        if not allowed:
+            raise Throttled({"message": "too many requests, slow down"})
+
+    def _success(self, ctx: Context, reply: Reply, pretty: bool) -> Response:
+        if reply.raw is not None:
+            return reply.raw
+        headers = dict(CORS, **reply.headers)
+        wants_csv = "text/csv" in ctx.request.headers.get("accept", "") or \
+            ctx.query.get("accept", "") in ("csv", "text/csv")
+        if wants_csv and isinstance(reply.data, (list, dict)):
+            name = ctx.request.headers.get("x-file-name") or ctx.query.get("file_name") or f"{ctx.nouns[-1][0]}.csv"
+            response = envelope.csv_response(reply.data, name)
+            response.headers.update(headers)
+            return response
+        body = envelope.base(ctx.request_id, ctx.caller.token if ctx.caller else "", self.settings.node,
+                             ctx.caller is not None)
+        body.update(status="success", data=reply.data, **reply.extra)
+        revision = reply.revision or _etag(reply.data)
+        body["revision"] = revision
+        headers["etag"] = f'"{revision}"'
+        if reply.paging is not None:
+            body.update(reply.paging)
+        if ctx.method == "GET" and ctx.request.headers.get("if-none-match", "").strip('"') == revision:
+            return Response(status_code=304, headers=headers)
+        headers["x-request-id"] = ctx.request_id
+        return envelope.json_response(body, reply.status, headers, pretty)
+
+    def _failure(self, ctx: Context | None, request_id: str, failure: Failure, pretty: bool) -> Response:
+        caller = ctx.caller if ctx else None
+        body = envelope.base(request_id, caller.token if caller else "", self.settings.node, caller is not None)
+        body.update(status="error", error=str(failure.code), message=failure.message, data=failure.data)
+        headers = dict(CORS)
+        headers["x-request-id"] = request_id
+        return envelope.json_response(body, failure.code, headers, pretty)
+
+
+def _missing(message: str, ident: str) -> Missing:
+    missing = Missing(ident)
+    missing.data = {"message": message, "cause": ident}
+    return missing
+
+
+def _etag(data) -> str:
+    return hashlib.md5(envelope.dumps(data)).hexdigest()
+
+
+def create_app(platform: Platform) -> Starlette:
+    api = Api(platform)
+    app = Starlette(routes=[Route("/v2/{path:path}", api.dispatch, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"]),
+                            Route("/{path:path}", _not_found, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"])])
+    app.state.api = api
+    return app
+
+
+async def _not_found(request: Request) -> Response:
+    version = request.path_params["path"].split("/", 1)[0]
+    message = "API version 1 is not supported, please use v2" if version == "v1" else "not found"
+    body = envelope.base(secrets.token_hex(16), "", "", False)
+    body.update(status="error", error="404", message="not_found", data={"message": message})
+    return envelope.json_response(body, 404, dict(CORS))

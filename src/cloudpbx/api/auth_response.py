@@ -1,0 +1,37 @@
+"""The body a successful login returns: token plus what Monster UI reads (apps, language, reseller)."""
+
+from __future__ import annotations
+
+from cloudpbx.accounts import apps, tree
+from cloudpbx.accounts.inheritance import resolve
+from cloudpbx.api.context import Context, Reply
+
+
+async def auth_reply(ctx: Context, account_id: str, owner_id: str | None, method: str, status: int) -> Reply:
+    platform = ctx.platform
+    token = await ctx.request.app.state.api.tokens.issue(account_id, owner_id, method)
+    account = await platform.accounts.get(account_id)
+    user = await platform.store.find(account_id, owner_id) if owner_id else None
+    async with platform.store.read() as tx:
+        node = await tree.node(tx, account_id)
+        reseller_id = await tree.reseller_id(tx, node)
+        chain = [account] + [await tx.get(a, a) for a in reversed(node.tree)]
+    priv = user.get("priv_level", "user") if user else "admin"
+    data = {
+        "account_id": account_id,
+        "account_name": account.get("name"),
+        "owner_id": owner_id,
+        "apps": await apps.for_user(platform.store, node, user),
+        "language": await resolve(platform.configs, "language", [user] if user else [], chain, "en-US"),
+        "is_reseller": node.reseller,
+        "reseller_id": reseller_id,
+        "is_master_account": not node.tree,
+        "priv_level": priv,
+        "method": method,
+        "capabilities": {},
+    }
+    if owner_id is None:
+        data.pop("owner_id")
+    reply = Reply(data, status=status)
+    reply.extra["auth_token"] = token
+    return reply

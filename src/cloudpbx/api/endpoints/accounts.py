@@ -1,0 +1,145 @@
+"""/v2/accounts: tenant CRUD and the tree (children, descendants, siblings, parents, tree, move, api_key, reseller)."""
+
+from __future__ import annotations
+
+from cloudpbx.accounts import tree
+from cloudpbx.accounts.accounts import leak, metadata
+from cloudpbx.api.context import Context, Reply
+from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.errors import Forbidden, Invalid, Missing
+from cloudpbx.store import is_id
+
+READ_VIEWS = ("children", "descendants", "siblings", "parents", "tree")
+
+
+class Accounts(Endpoint):
+    noun = "accounts"
+
+    def allowed(self, ctx: Context) -> set[str]:
+        args = ctx.args
+        if not args:
+            return {"PUT"}
+        if len(args) == 1:
+            return {"GET", "PUT", "POST", "PATCH"} | ({"DELETE"} if ctx.account and ctx.account.tree else set())
+        sub = args[1] if len(args) == 2 else None
+        if sub in READ_VIEWS:
+            return {"GET"}
+        if sub == "api_key":
+            return {"GET", "PUT"}
+        if sub == "reseller":
+            return {"PUT", "DELETE"}
+        if sub == "move":
+            return {"POST"}
+        raise BadPath({"message": "not found", "cause": "/".join(args)})
+
+    def user_may(self, ctx: Context) -> bool:
+        return ctx.method == "GET" and len(ctx.args) == 1 and ctx.args[0] == ctx.caller.account_id
+
+    async def handle(self, ctx: Context) -> Reply:
+        args = ctx.args
+        if not args:
+            return await self._create(ctx, ctx.caller.account_id)
+        if len(args) == 1:
+            return await self._item(ctx)
+        sub = args[1]
+        if sub in READ_VIEWS:
+            return Reply(await getattr(self, f"_{sub}")(ctx))
+        if sub == "api_key":
+            return await self._api_key(ctx)
+        if sub == "reseller":
+            ctx.require_superduper()
+            await ctx.platform.accounts.set_reseller(ctx.account_id, ctx.method == "PUT")
+            return await self._view(ctx, ctx.account_id)
+        return await self._move(ctx)
+
+    async def _view(self, ctx: Context, account_id: str, status: int = 200) -> Reply:
+        view = await ctx.platform.accounts.view(account_id)
+        reply = Reply(view, status=status, extra={"metadata": metadata(view)})
+        if status == 201:
+            reply.headers["location"] = account_id
+        return reply
+
+    async def _create(self, ctx: Context, parent_id: str) -> Reply:
+        if not isinstance(ctx.data, dict):
+            raise Invalid.field("data", "type", "Value did not match type(s): object")
+        doc = await ctx.platform.accounts.create(parent_id, ctx.data)
+        return await self._view(ctx, doc["_id"], 201)
+
+    async def _item(self, ctx: Context) -> Reply:
+        accounts = ctx.platform.accounts
+        if ctx.method == "GET":
+            return await self._view(ctx, ctx.account_id)
+        if ctx.method == "PUT":
+            return await self._create(ctx, ctx.account_id)
+        if ctx.method == "DELETE":
+            view = await accounts.view(ctx.account_id)
+            await accounts.delete(ctx.account_id)
+            view["_read_only"] = {"deleted": True}
+            return Reply(view)
+        caller = ctx.caller
+        is_ancestor = ctx.account_id != caller.account_id and (caller.superduper or caller.account_id in ctx.account.tree)
+        await accounts.update(ctx.account_id, ctx.data, patch=ctx.method == "PATCH", may_enable=is_ancestor)
+        return await self._view(ctx, ctx.account_id)
+
+    async def _children(self, ctx: Context) -> list[dict]:
+        async with ctx.platform.store.read() as tx:
+            below = await tree.descendants(tx, ctx.account)
+        rows = []
+        for child in (n for n in below if n.parent_id == ctx.account_id):
+            count = sum(1 for n in below if child.id in n.tree)
+            rows.append({"id": child.id, "name": child.name, "realm": child.realm, "descendants_count": count})
+        return rows
+
+    async def _descendants(self, ctx: Context) -> list[dict]:
+        async with ctx.platform.store.read() as tx:
+            below = await tree.descendants(tx, ctx.account)
+        return [{"id": n.id, "name": n.name, "realm": n.realm, "tree": list(n.tree)} for n in below]
+
+    async def _siblings(self, ctx: Context) -> list[dict]:
+        if ctx.account_id == ctx.caller.account_id and not ctx.caller.superduper:
+            raise Forbidden({"message": "sibling listing of your own account is not allowed"})
+        if ctx.account.parent_id is None:
+            return []
+        async with ctx.platform.store.read() as tx:
+            siblings = await tree.children(tx, ctx.account.parent_id)
+        return [{"id": n.id, "name": n.name, "realm": n.realm} for n in siblings if n.id != ctx.account_id]
+
+    async def _visible_ancestors(self, ctx: Context) -> list[dict]:
+        """Ancestors of the account, cut at the caller's own account: nobody sees above themselves."""
+        async with ctx.platform.store.read() as tx:
+            chain = await tree.ancestors(tx, ctx.account)
+        if not ctx.caller.superduper:
+            ids = [n.id for n in chain]
+            chain = chain[ids.index(ctx.caller.account_id):] if ctx.caller.account_id in ids else []
+        return [{"id": n.id, "name": n.name} for n in chain]
+
+    _parents = _visible_ancestors
+    _tree = _visible_ancestors
+
+    async def _api_key(self, ctx: Context) -> Reply:
+        ctx.require_admin()
+        if ctx.method == "PUT":
+            key = await ctx.platform.accounts.regenerate_api_key(ctx.account_id)
+        else:
+            key = (await ctx.platform.accounts.get(ctx.account_id))["pvt_api_key"]
+        return Reply({"api_key": key})
+
+    async def _move(self, ctx: Context) -> Reply:
+        to = ctx.value("to")
+        if not is_id(to):
+            raise Invalid.field("to", "required", "The destination account id is required")
+        dest = await ctx.platform.directory.get(to)
+        if dest is None:
+            raise Missing(to)
+        mode = await ctx.platform.configs.value("crossbar.accounts", "allow_move", "superduper_admin")
+        caller = ctx.caller
+        allowed = caller.superduper or (
+            mode == "tree" and dest.is_within(caller.account_id) and ctx.account_id != caller.account_id
+        )
+        if not allowed:
+            raise Forbidden({"message": "moving accounts is not allowed for this account"})
+        await ctx.platform.accounts.move(ctx.account_id, to)
+        return await self._view(ctx, ctx.account_id)
+
+
+ENDPOINT = Accounts()

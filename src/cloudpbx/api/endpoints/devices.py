@@ -1,0 +1,39 @@
+"""/v2/accounts/{A}/devices: SIP endpoints; `with_status=true` adds registration state."""
+
+from __future__ import annotations
+
+from cloudpbx.accounts.documents import row
+from cloudpbx.accounts.kinds import DEVICE
+from cloudpbx.api import listing
+from cloudpbx.api.context import Context, Reply
+from cloudpbx.api.endpoints.base import DocumentEndpoint, doc_reply
+from cloudpbx.api.endpoints.inherited import with_inherited
+
+
+class Devices(DocumentEndpoint):
+    async def list(self, ctx: Context) -> Reply:
+        owner = ctx.parent("users")
+        registered = ctx.platform.registrations.registered_ids(ctx.account_id) if ctx.flag("with_status") else None
+
+        async def load(start, limit):
+            docs = await ctx.platform.documents.list(self.kind, ctx.account_id, start, None if owner else limit)
+            return [d for d in docs if d.get("owner_id") == owner[0]] if owner else docs
+
+        def device_row(doc: dict) -> dict:
+            view = row(self.kind, doc)
+            view["username"] = (doc.get("sip") or {}).get("username")
+            if registered is not None:
+                view["registrable"] = doc.get("device_type", "sip_device") not in ("mobile", "cellphone", "landline")
+                view["registered"] = doc["_id"] in registered
+            return view
+
+        return await listing.respond(ctx, load, device_row)
+
+    async def show(self, ctx: Context, doc: dict) -> Reply:
+        endpoints = [doc]
+        if doc.get("owner_id"):
+            endpoints.append(await ctx.platform.store.find(ctx.account_id, doc["owner_id"]))
+        return await with_inherited(ctx, doc_reply(doc), endpoints)
+
+
+ENDPOINT = Devices(DEVICE)

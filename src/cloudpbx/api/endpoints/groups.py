@@ -1,0 +1,6 @@
+"""/v2/accounts/{A}/groups: stored as account documents with the generic CRUD."""
+
+from cloudpbx.accounts.kinds import KINDS
+from cloudpbx.api.endpoints.base import DocumentEndpoint
+
+ENDPOINT = DocumentEndpoint(KINDS["groups"])

@@ -1,0 +1,17 @@
+"""`?include_inherited=true`: show what a user or device resolves to through the account tree."""
+
+from __future__ import annotations
+
+from cloudpbx.accounts.inheritance import SETTINGS, resolve
+from cloudpbx.api.context import Context, Reply
+
+
+async def with_inherited(ctx: Context, reply: Reply, endpoints: list[dict]) -> Reply:
+    if not ctx.flag("include_inherited"):
+        return reply
+    async with ctx.platform.store.read() as tx:
+        ids = [ctx.account_id, *reversed(ctx.account.tree)]
+        accounts = [await tx.find(a, a) for a in ids]
+    resolved = {name: await resolve(ctx.platform.configs, name, endpoints, accounts) for name in SETTINGS}
+    reply.data.setdefault("_read_only", {})["inherited"] = resolved
+    return reply

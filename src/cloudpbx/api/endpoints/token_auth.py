@@ -1,0 +1,33 @@
+"""/v2/token_auth: check the token in use (GET) or invalidate it (DELETE)."""
+
+from __future__ import annotations
+
+from cloudpbx.api.context import Context, Reply
+from cloudpbx.api.endpoints.base import Endpoint
+from cloudpbx.errors import Invalid
+
+
+def token_info(claims: dict, token: str) -> dict:
+    return {k: v for k, v in claims.items() if k != "jti"} | {"id": token}
+
+
+class TokenAuth(Endpoint):
+    noun = "token_auth"
+
+    def allowed(self, ctx: Context) -> set[str]:
+        return {"GET", "DELETE"}
+
+    def user_may(self, ctx: Context) -> bool:
+        return True
+
+    async def handle(self, ctx: Context) -> Reply:
+        caller = ctx.caller
+        if not caller.token:
+            raise Invalid.field("auth_token", "required", "This request must carry a token")
+        if ctx.method == "DELETE":
+            await ctx.request.app.state.api.tokens.revoke(caller.claims)
+            return Reply({"message": "token invalidated"})
+        return Reply(token_info(caller.claims, caller.token))
+
+
+ENDPOINT = TokenAuth()

@@ -1,0 +1,74 @@
+"""/v2/user_auth: log in with a credentials hash; /recovery resets a forgotten password."""
+
+from __future__ import annotations
+
+from cloudpbx import schemas
+from cloudpbx.accounts import recovery
+from cloudpbx.accounts.login import account_usable, check_credentials, find_account
+from cloudpbx.api.auth_response import auth_reply
+from cloudpbx.api.context import Context, Reply
+from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.errors import Forbidden, Invalid, Unauthorized
+
+
+def checked(name: str, data) -> dict:
+    if not isinstance(data, dict):
+        raise Invalid.field("data", "type", "Value did not match type(s): object")
+    filled, errors = schemas.validate(name, data)
+    if errors:
+        raise Invalid(errors)
+    return filled
+
+
+class UserAuth(Endpoint):
+    noun = "user_auth"
+
+    def is_public(self, ctx: Context) -> bool:
+        return ctx.method in ("PUT", "POST") and ctx.parent("accounts") is None
+
+    def allowed(self, ctx: Context) -> set[str]:
+        if ctx.args in ([], ["recovery"]):
+            return {"PUT", "POST"} if ctx.args else {"PUT"}
+        if len(ctx.args) == 1:
+            return {"GET"}
+        raise BadPath({"message": "not found"})
+
+    def user_may(self, ctx: Context) -> bool:
+        return ctx.method == "GET"
+
+    async def handle(self, ctx: Context) -> Reply:
+        if ctx.args == ["recovery"]:
+            return await (self._start_recovery(ctx) if ctx.method == "PUT" else self._finish_recovery(ctx))
+        if ctx.method == "GET":
+            return await self._token_info(ctx, ctx.args[0])
+        return await self._login(ctx)
+
+    async def _login(self, ctx: Context) -> Reply:
+        data = checked("user_auth", ctx.data)
+        store = ctx.platform.store
+        account_id = await find_account(store, data)
+        user = await check_credentials(store, account_id, data["credentials"], data.get("method", "md5"))
+        if user is None:
+            raise Unauthorized()
+        await account_usable(store, account_id)
+        return await auth_reply(ctx, account_id, user["_id"], "cb_user_auth", 201)
+
+    async def _token_info(self, ctx: Context, token: str) -> Reply:
+        claims = await ctx.request.app.state.api.tokens.verify(token)
+        if claims is None or claims.get("account_id") != ctx.caller.account_id:
+            raise Forbidden({"message": "the token belongs to another account"})
+        return Reply({k: v for k, v in claims.items() if k != "jti"} | {"id": token})
+
+    async def _start_recovery(self, ctx: Context) -> Reply:
+        data = checked("user_auth_recovery", ctx.data)
+        account_id = await find_account(ctx.platform.store, data)
+        await recovery.start(ctx.platform.store, account_id, data["username"], data["ui_url"])
+        return Reply("Request for password reset handled, email sent to the user if it exists", status=201)
+
+    async def _finish_recovery(self, ctx: Context) -> Reply:
+        data = checked("user_auth_reset", ctx.data)
+        account_id, user = await recovery.finish(ctx.platform.store, data["reset_id"], data.get("password"))
+        return await auth_reply(ctx, account_id, user["_id"], "cb_user_auth", 200)
+
+
+ENDPOINT = UserAuth()

@@ -1,0 +1,112 @@
+"""Listings: Crossbar's filters on dotted keys, paging with start keys, and CSV."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable
+
+from cloudpbx.api.context import Context, Reply
+from cloudpbx.errors import Invalid
+from cloudpbx.store import Doc
+
+FILTER_PREFIXES = ("filter_not_", "filter_")
+PRESENCE = ("has_key", "key_missing", "has_value", "value_missing")
+RANGES = {"created_from": ("pvt_created", 1), "created_to": ("pvt_created", -1),
+          "modified_from": ("pvt_modified", 1), "modified_to": ("pvt_modified", -1)}
+
+
+def _get(doc: Any, dotted: str) -> tuple[bool, Any]:
+    node = doc
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    return True, node
+
+
+def _parse(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _equal(value: Any, raw: str) -> bool:
+    """The stored value equals the query value (as JSON or text), is one of a JSON list given, or contains it."""
+    wanted = _parse(raw)
+    choices = wanted if isinstance(wanted, list) and not isinstance(value, list) else [wanted]
+    for choice in choices:
+        if value == choice or (isinstance(value, list) and choice in value):
+            return True
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value) == str(choice):
+            return True
+    return False
+
+
+def _non_empty(value: Any) -> bool:
+    return value not in (None, "", [], {})
+
+
+def predicates(ctx: Context) -> list[Callable[[Doc], bool]]:
+    """One predicate per filter in the query string; all of them must hold."""
+    preds: list[Callable[[Doc], bool]] = []
+    for key, raw in ctx.query.multi_items():
+        if key.startswith("filter_not_"):
+            path = key[len("filter_not_"):]
+            preds.append(lambda d, p=path, r=raw: not (_get(d, p)[0] and _equal(_get(d, p)[1], r)))
+        elif key.startswith("filter_"):
+            path = key[len("filter_"):]
+            preds.append(lambda d, p=path, r=raw: _get(d, p)[0] and _equal(_get(d, p)[1], r))
+        elif key == "has_key":
+            preds.append(lambda d, p=raw: _get(d, p)[0])
+        elif key == "key_missing":
+            preds.append(lambda d, p=raw: not _get(d, p)[0])
+        elif key == "has_value":
+            preds.append(lambda d, p=raw: _non_empty(_get(d, p)[1]))
+        elif key == "value_missing":
+            preds.append(lambda d, p=raw: not _non_empty(_get(d, p)[1]))
+        elif key in RANGES:
+            field, sign = RANGES[key]
+            if not raw.lstrip("-").isdigit():
+                raise Invalid.field(key, "type", "Value did not match type(s): integer", value=raw)
+            preds.append(lambda d, f=field, s=sign, v=int(raw): s * (d.get(f, 0) - v) >= 0)
+    return preds
+
+
+def page_size(ctx: Context) -> int | None:
+    """None when paging is off (`paginate=false`)."""
+    if ctx.query.get("paginate", "").lower() == "false":
+        return None
+    raw = ctx.query.get("page_size")
+    if raw is None:
+        return ctx.platform.settings.page_size
+    if not raw.isdigit() or int(raw) < 1:
+        raise Invalid.field("page_size", "minimum", "Value must be at least 1", value=raw)
+    return int(raw)
+
+
+Loader = Callable[[str | None, int | None], Awaitable[list[Doc]]]
+
+
+async def respond(ctx: Context, load: Loader, row: Callable[[Doc], Doc]) -> Reply:
+    """Filter, page and shape documents. Without filters the store pages; with filters we scan in id order."""
+    preds = predicates(ctx)
+    size = page_size(ctx)
+    start = ctx.query.get("start_key")
+    if preds:
+        docs = [d for d in await load(start, None) if all(p(d) for p in preds)]
+    else:
+        docs = await load(start, size + 1 if size else None)
+    paging: dict[str, Any] = {}
+    if size is not None:
+        if len(docs) > size:
+            paging["next_start_key"] = docs[size]["_id"]
+            docs = docs[:size]
+        if start:
+            paging["start_key"] = start
+    rows = [row(d) for d in docs]
+    paging["page_size"] = len(rows)
+    return Reply(rows, paging=paging)

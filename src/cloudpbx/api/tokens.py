@@ -1,0 +1,79 @@
+"""Signed JWT auth tokens: issue, verify, revoke one, or flush them all by rotating the key."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import jwt
+
+from cloudpbx.store import SYSTEM, Store, gregorian_now
+
+KEY_DOC = "crossbar_auth"
+ISSUER = "cloudpbx"
+
+
+class Tokens:
+    """The signing key and the revoked token ids are re-read every few seconds so other nodes' changes apply."""
+
+    REFRESH_S = 5.0
+
+    def __init__(self, store: Store, expiry_s: int):
+        self.store = store
+        self.expiry_s = expiry_s
+        self._key = ""
+        self._revoked: set[str] = set()
+        self._loaded_at = 0.0
+
+    async def _refresh(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._loaded_at < self.REFRESH_S:
+            return
+        async with self.store.write() as tx:
+            doc = await tx.find(SYSTEM, KEY_DOC)
+            if doc is None:
+                doc = await tx.save({"_id": KEY_DOC, "pvt_type": "auth_keys", "pvt_account_id": SYSTEM,
+                                     "pvt_signing_key": secrets.token_hex(32), "pvt_revoked": {}})
+        now = int(time.time())
+        self._key = doc["pvt_signing_key"]
+        self._revoked = {jti for jti, exp in doc.get("pvt_revoked", {}).items() if exp > now}
+        self._loaded_at = time.monotonic()
+
+    async def issue(self, account_id: str, owner_id: str | None, method: str, **extra: Any) -> str:
+        await self._refresh()
+        now = int(time.time())
+        claims = {"account_id": account_id, "method": method, "iat": now, "exp": now + self.expiry_s,
+                  "iss": ISSUER, "jti": secrets.token_hex(16), **extra}
+        if owner_id:
+            claims["owner_id"] = owner_id
+        return jwt.encode(claims, self._key, algorithm="HS256")
+
+    async def verify(self, token: str) -> dict[str, Any] | None:
+        """The claims of a valid, unexpired, unrevoked token; None otherwise."""
+        await self._refresh()
+        try:
+            claims = jwt.decode(token, self._key, algorithms=["HS256"], issuer=ISSUER,
+                                options={"require": ["exp", "account_id", "jti"]})
+        except jwt.PyJWTError:
+            return None
+        return None if claims["jti"] in self._revoked else claims
+
+    async def revoke(self, claims: dict[str, Any]) -> None:
+        async with self.store.write() as tx:
+            doc = await tx.get(SYSTEM, KEY_DOC)
+            now = int(time.time())
+            revoked = {jti: exp for jti, exp in doc.get("pvt_revoked", {}).items() if exp > now}
+            revoked[claims["jti"]] = claims["exp"]
+            doc["pvt_revoked"] = revoked
+            await tx.save(doc)
+        await self._refresh(force=True)
+
+    async def flush(self) -> None:
+        """Invalidate every token issued so far."""
+        async with self.store.write() as tx:
+            doc = await tx.find(SYSTEM, KEY_DOC)
+            if doc is None:
+                doc = {"_id": KEY_DOC, "pvt_type": "auth_keys", "pvt_account_id": SYSTEM}
+            doc.update(pvt_signing_key=secrets.token_hex(32), pvt_revoked={}, pvt_flushed=gregorian_now())
+            await tx.save(doc)
+        await self._refresh(force=True)

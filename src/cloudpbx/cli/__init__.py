@@ -1,0 +1,1 @@
+"""Entry points: `cloudpbx serve`, `init`, `sup <module> <function>`."""

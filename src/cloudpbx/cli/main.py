@@ -1,0 +1,122 @@
+"""The `cloudpbx` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from cloudpbx.cli.bootstrap import Created, ensure_master
+from cloudpbx.cli.sup import sup_app
+from cloudpbx.config import Settings
+from cloudpbx.platform import Platform
+from cloudpbx.store import Unavailable
+
+app = typer.Typer(help="cloudpbx: hosted telephony platform", no_args_is_help=True, add_completion=False)
+app.add_typer(sup_app, name="sup")
+err = Console(stderr=True)
+out = Console()
+
+DataDir = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR, default ./var]")
+DbUrl = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL, default SQLite in the data folder]")
+AdminPassword = typer.Option(None, "--admin-password", envvar="CLOUDPBX_ADMIN_PASSWORD",
+                             help="Password of the master admin on first start (default: generated)")
+
+
+def settings_from(data_dir: Optional[Path], db: Optional[str], http: Optional[str] = None) -> Settings:
+    try:
+        return Settings.from_env(str(data_dir) if data_dir else None, db, http)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+async def open_platform(settings: Settings) -> Platform:
+    try:
+        return await Platform.open(settings)
+    except Unavailable as exc:
+        fail(str(exc))
+
+
+def show_master(created: Created) -> None:
+    out.print(Panel.fit(
+        f"account name: [bold]{created.account_name}[/bold]\n"
+        f"account id:   {created.account_id}\n"
+        f"realm:        {created.realm}\n"
+        f"login:        [bold]{created.username}[/bold]\n"
+        f"password:     [bold]{created.password}[/bold]\n"
+        f"api key:      {created.api_key}",
+        title="master account created (shown once)",
+    ))
+
+
+@app.command()
+def init(data_dir: Optional[Path] = DataDir, db: Optional[str] = DbUrl,
+         admin_password: Optional[str] = AdminPassword) -> None:
+    """Create the database and the master account, without starting a server."""
+    settings = settings_from(data_dir, db)
+
+    async def run() -> None:
+        platform = await open_platform(settings)
+        try:
+            created = await ensure_master(platform, admin_password)
+        finally:
+            await platform.close()
+        if created:
+            show_master(created)
+        else:
+            out.print("already initialised: the master account exists")
+
+    asyncio.run(run())
+
+
+@app.command()
+def serve(
+    data_dir: Optional[Path] = DataDir,
+    db: Optional[str] = DbUrl,
+    admin_password: Optional[str] = AdminPassword,
+    http: Optional[str] = typer.Option(None, "--http", help="HOST:PORT for the API [env CLOUDPBX_HTTP, default 127.0.0.1:8000]"),
+) -> None:
+    """Run the platform: the Crossbar v2 API (SIP follows)."""
+    import uvicorn
+
+    from cloudpbx.api.app import create_app
+
+    settings = settings_from(data_dir, db, http)
+
+    async def run() -> None:
+        platform = await open_platform(settings)
+        created = await ensure_master(platform, admin_password)
+        if created:
+            show_master(created)
+        config = uvicorn.Config(create_app(platform), host=settings.http_host, port=settings.http_port,
+                                loop="uvloop", http="httptools", log_level="warning", access_log=False)
+        server = uvicorn.Server(config)
+        out.print(f"cloudpbx API on http://{settings.http_host}:{settings.http_port}/v2")
+        try:
+            await server.serve()
+        finally:
+            await platform.close()
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except OSError as exc:
+        fail(str(exc))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Phone numbers: normalisation, classifiers, the platform-wide number registry and its features."""

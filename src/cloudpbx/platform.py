@@ -1,0 +1,40 @@
+"""The composition root: one store and the services over it, shared by the API and (later) the SIP side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudpbx.accounts.accounts import Accounts
+from cloudpbx.accounts.documents import Documents
+from cloudpbx.accounts.system_configs import SystemConfigs
+from cloudpbx.accounts.tree import AccountDirectory
+from cloudpbx.config import Settings
+from cloudpbx.state.channels import Channels
+from cloudpbx.state.registrations import Registrations
+from cloudpbx.store import Store, open_store
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    store: Store
+    directory: AccountDirectory
+    accounts: Accounts
+    documents: Documents
+    configs: SystemConfigs
+    registrations: Registrations
+    channels: Channels
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "Platform":
+        store = await open_store(settings.db_url)
+        directory = AccountDirectory(store)
+        return cls(
+            settings=settings, store=store, directory=directory,
+            accounts=Accounts(store, directory, settings.realm_suffix),
+            documents=Documents(store), configs=SystemConfigs(store),
+            registrations=Registrations(), channels=Channels(),
+        )
+
+    async def close(self) -> None:
+        await self.store.dispose()

@@ -1,0 +1,135 @@
+"""Document shapes: one JSON Schema per document type, defaults, and Crossbar-shaped validation errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+SCHEMA_DIR = Path(__file__).parent / "json"
+
+Errors = dict[str, dict[str, dict[str, Any]]]
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Registry:
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        schema = json.loads(path.read_text())
+        resources.append((path.stem, Resource.from_contents(schema, default_specification=DRAFT7)))
+    return Registry().with_resources(resources)
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in SCHEMA_DIR.glob("*.json"))
+
+
+def load(name: str) -> dict:
+    return _registry().contents(name)
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> Draft7Validator:
+    return Draft7Validator(load(name), registry=_registry(), format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+def _resolve(schema: dict) -> dict:
+    """Follow `$ref`s; by convention they name another schema file."""
+    while isinstance(schema.get("$ref"), str):
+        schema = load(schema["$ref"])
+    return schema
+
+
+def _coerce(value: Any, schema: dict) -> Any:
+    """Crossbar's non-strict mode: "5" becomes 5 and "true" becomes true where the schema wants them."""
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    if isinstance(value, str) and "string" not in types:
+        text = value.strip()
+        if "integer" in types and text.lstrip("-").isdigit():
+            return int(text)
+        if "number" in types:
+            try:
+                return float(text) if "." in text else int(text)
+            except ValueError:
+                return value
+        if "boolean" in types and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+    return value
+
+
+def fill_defaults(value: Any, schema: dict) -> Any:
+    """Fill schema defaults into present objects, recursively, as KAZOO does on save."""
+    schema = _resolve(schema)
+    value = _coerce(value, schema)
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        for key, sub in props.items():
+            sub_r = _resolve(sub)
+            if key not in value and "default" in sub_r:
+                value[key] = copy.deepcopy(sub_r["default"])
+            if key in value:
+                value[key] = fill_defaults(value[key], sub_r)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value:
+                if key not in props:
+                    value[key] = fill_defaults(value[key], extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [fill_defaults(item, schema["items"]) for item in value]
+    return value
+
+
+def _path(parts) -> str:
+    return ".".join(str(p).replace(".", "%2E") for p in parts)
+
+
+def _message(err) -> dict[str, Any]:
+    rule, target = err.validator, err.validator_value
+    messages = {
+        "required": "Field is required but missing",
+        "type": f"Value did not match type(s): {target}",
+        "minLength": f"String must be at least {target} characters",
+        "maxLength": f"String must not be more than {target} characters",
+        "minimum": f"Value must be at least {target}",
+        "maximum": f"Value must be at most {target}",
+        "enum": "Value not found in enumerated list of values",
+        "pattern": f"Failed to match pattern '{target}'",
+        "format": f"Value is not a valid {target}",
+        "minItems": f"The list must have at least {target} items",
+        "maxItems": f"The list is more than {target} items",
+        "uniqueItems": "List of items is not unique",
+        "additionalProperties": "Strict checking of data is enabled; only include schema-defined properties",
+    }
+    detail: dict[str, Any] = {"message": messages.get(rule, err.message)}
+    if rule not in ("required", "additionalProperties"):
+        detail["target"] = target
+        if not isinstance(err.instance, (dict, list)):
+            detail["value"] = err.instance
+    return detail
+
+
+def errors_of(name: str, doc: dict) -> Errors:
+    """Validation errors keyed by dotted field path, then rule (Crossbar's 400 `validation error` data)."""
+    out: Errors = {}
+    for err in _validator(name).iter_errors(doc):
+        for leaf in (err.context or [err]) if err.validator in ("anyOf", "oneOf") and not err.path else [err]:
+            parts = list(leaf.absolute_path)
+            if leaf.validator == "required":
+                missing = leaf.message.split("'")[1] if "'" in leaf.message else ""
+                parts.append(missing)
+            rule = "wrong_format" if leaf.validator == "format" else leaf.validator
+            out.setdefault(_path(parts), {})[rule] = _message(leaf)
+    return out
+
+
+def validate(name: str, doc: dict) -> tuple[dict, Errors]:
+    """Fill defaults into a copy of `doc` and validate it; returns (doc, errors)."""
+    filled = fill_defaults(copy.deepcopy(doc), load(name))
+    return filled, errors_of(name, filled)

@@ -1,0 +1,19 @@
+"""Storage of JSON documents per account (SQLite or PostgreSQL through SQLAlchemy 2)."""
+
+from cloudpbx.store.database import create_engine, default_url, migrate
+from cloudpbx.store.documents import SYSTEM, Doc, Store, Tx
+from cloudpbx.store.errors import Conflict, NotFound, StoreError, Unavailable, UniqueViolation
+from cloudpbx.store.ids import gregorian_now, is_id, new_id
+
+
+async def open_store(url: str) -> Store:
+    """Create the engine, apply migrations and return a ready store."""
+    engine = create_engine(url)
+    await migrate(engine)
+    return Store(engine)
+
+
+__all__ = [
+    "SYSTEM", "Conflict", "Doc", "NotFound", "Store", "StoreError", "Tx", "Unavailable", "UniqueViolation",
+    "create_engine", "default_url", "gregorian_now", "is_id", "migrate", "new_id", "open_store",
+]

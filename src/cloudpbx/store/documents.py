@@ -1,0 +1,252 @@
+"""The document store: JSON documents per account, unique keys and the account tree.
+
+Documents are dicts in KAZOO's shape: `_id`, `_rev`, public fields, and private `pvt_*` fields
+(`pvt_type`, `pvt_account_id`, `pvt_created`, `pvt_modified`, `pvt_deleted`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Iterable
+
+import orjson
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cloudpbx.store.errors import Conflict, NotFound, UniqueViolation
+from cloudpbx.store.ids import gregorian_now, next_revision
+from cloudpbx.store.tables import accounts, doc_keys, docs
+
+Doc = dict[str, Any]
+Key = tuple[str, str]
+
+SYSTEM = "system"  # the partition of platform-wide documents (system configs, phone numbers)
+
+
+def _load(row) -> Doc:
+    doc = orjson.loads(row.body)
+    doc["_id"] = row.id
+    doc["_rev"] = row.rev
+    return doc
+
+
+class Tx:
+    """Operations inside one database transaction."""
+
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+
+    async def get(self, account_id: str, doc_id: str, *, deleted: bool = False) -> Doc:
+        row = (
+            await self.conn.execute(
+                select(docs.c.id, docs.c.rev, docs.c.body, docs.c.deleted).where(
+                    docs.c.account_id == account_id, docs.c.id == doc_id
+                )
+            )
+        ).first()
+        if row is None or (row.deleted and not deleted):
+            raise NotFound(doc_id)
+        return _load(row)
+
+    async def find(self, account_id: str, doc_id: str) -> Doc | None:
+        try:
+            return await self.get(account_id, doc_id)
+        except NotFound:
+            return None
+
+    async def list(self, account_id: str, doc_type: str, *, start: str | None = None, limit: int | None = None) -> list[Doc]:
+        """Live documents of a type in id order, from `start` (inclusive)."""
+        query = select(docs.c.id, docs.c.rev, docs.c.body).where(
+            docs.c.account_id == account_id, docs.c.type == doc_type, docs.c.deleted.is_(False)
+        )
+        if start is not None:
+            query = query.where(docs.c.id >= start)
+        query = query.order_by(docs.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_load(row) for row in await self.conn.execute(query)]
+
+    async def get_many(self, account_id: str, ids: Iterable[str]) -> dict[str, Doc]:
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        rows = await self.conn.execute(
+            select(docs.c.id, docs.c.rev, docs.c.body).where(
+                docs.c.account_id == account_id, docs.c.id.in_(ids), docs.c.deleted.is_(False)
+            )
+        )
+        return {row.id: _load(row) for row in rows}
+
+    async def count(self, account_id: str, doc_type: str) -> int:
+        query = select(func.count()).where(
+            docs.c.account_id == account_id, docs.c.type == doc_type, docs.c.deleted.is_(False)
+        )
+        return (await self.conn.execute(query)).scalar_one()
+
+    async def save(self, doc: Doc, keys: Iterable[Key] | None = None, *, expect_rev: str | None = None) -> Doc:
+        """Insert or replace a document; `keys`, when given, become the unique keys it holds.
+
+        `expect_rev` (defaulting to the doc's `_rev`) makes a concurrent change a Conflict instead of a lost update.
+        """
+        account_id = doc["pvt_account_id"]
+        doc_id = doc["_id"]
+        now = gregorian_now()
+        old_rev = expect_rev if expect_rev is not None else doc.get("_rev")
+        doc.setdefault("pvt_created", now)
+        doc["pvt_modified"] = now
+        doc.setdefault("pvt_deleted", False)
+        body = orjson.dumps({k: v for k, v in doc.items() if k not in ("_id", "_rev")})
+        rev = next_revision(old_rev, body)
+        values = dict(
+            type=doc["pvt_type"], rev=rev, created=doc["pvt_created"], modified=now,
+            deleted=bool(doc["pvt_deleted"]), body=body.decode(),
+        )
+        if old_rev is None:
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(insert(docs).values(account_id=account_id, id=doc_id, **values))
+            except IntegrityError as exc:
+                raise Conflict(doc_id) from exc
+        else:
+            result = await self.conn.execute(
+                update(docs)
+                .where(docs.c.account_id == account_id, docs.c.id == doc_id, docs.c.rev == old_rev)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise Conflict(doc_id)
+        if keys is not None:
+            await self.set_keys(account_id, doc_id, keys)
+        doc["_rev"] = rev
+        return doc
+
+    async def set_keys(self, account_id: str, doc_id: str, keys: Iterable[Key]) -> None:
+        """Make `keys` exactly the unique keys held by the document."""
+        wanted = set(keys)
+        held = {
+            (r.kind, r.key)
+            for r in await self.conn.execute(
+                select(doc_keys.c.kind, doc_keys.c.key).where(
+                    doc_keys.c.account_id == account_id, doc_keys.c.doc_id == doc_id
+                )
+            )
+        }
+        gone = held - wanted
+        if gone:
+            await self.conn.execute(
+                delete(doc_keys).where(
+                    doc_keys.c.account_id == account_id,
+                    doc_keys.c.doc_id == doc_id,
+                    or_(*[and_(doc_keys.c.kind == k, doc_keys.c.key == v) for k, v in gone]),
+                )
+            )
+        for kind, key in sorted(wanted - held):
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(
+                        insert(doc_keys).values(kind=kind, key=key, account_id=account_id, doc_id=doc_id)
+                    )
+            except IntegrityError as exc:
+                raise UniqueViolation(kind, key, await self.lookup(kind, key)) from exc
+
+    async def lookup(self, kind: str, key: str) -> tuple[str, str] | None:
+        row = (
+            await self.conn.execute(
+                select(doc_keys.c.account_id, doc_keys.c.doc_id).where(doc_keys.c.kind == kind, doc_keys.c.key == key)
+            )
+        ).first()
+        return (row.account_id, row.doc_id) if row else None
+
+    async def keys(self, account_id: str, kind: str) -> list[tuple[str, str]]:
+        """All (key, doc_id) of one kind held in an account."""
+        rows = await self.conn.execute(
+            select(doc_keys.c.key, doc_keys.c.doc_id)
+            .where(doc_keys.c.account_id == account_id, doc_keys.c.kind == kind)
+            .order_by(doc_keys.c.key)
+        )
+        return [(r.key, r.doc_id) for r in rows]
+
+    async def soft_delete(self, doc: Doc) -> Doc:
+        """Mark deleted and release its unique keys, so the names can be reused."""
+        doc["pvt_deleted"] = True
+        return await self.save(doc, keys=())
+
+    async def purge(self, account_id: str, doc_id: str) -> None:
+        await self.conn.execute(delete(doc_keys).where(doc_keys.c.account_id == account_id, doc_keys.c.doc_id == doc_id))
+        await self.conn.execute(delete(docs).where(docs.c.account_id == account_id, docs.c.id == doc_id))
+
+    # The account tree -----------------------------------------------------------------------------------------
+
+    async def account_row(self, account_id: str):
+        return (await self.conn.execute(select(accounts).where(accounts.c.account_id == account_id))).first()
+
+    async def put_account_row(self, account_id: str, **values) -> None:
+        if await self.account_row(account_id) is None:
+            await self.conn.execute(insert(accounts).values(account_id=account_id, **values))
+        else:
+            await self.conn.execute(update(accounts).where(accounts.c.account_id == account_id).values(**values))
+
+    async def account_rows_under(self, path: str) -> list:
+        """Every account whose path starts with `path/` (the descendants of the account at `path`)."""
+        prefix = path + "/"
+        rows = await self.conn.execute(
+            select(accounts).where(accounts.c.path.startswith(prefix, autoescape=True)).order_by(accounts.c.path)
+        )
+        return list(rows)
+
+    async def child_rows(self, parent_id: str | None) -> list:
+        cond = accounts.c.parent_id.is_(None) if parent_id is None else accounts.c.parent_id == parent_id
+        return list(await self.conn.execute(select(accounts).where(cond).order_by(accounts.c.name)))
+
+    async def delete_account_rows(self, account_id: str) -> None:
+        await self.conn.execute(delete(doc_keys).where(doc_keys.c.account_id == account_id))
+        await self.conn.execute(delete(docs).where(docs.c.account_id == account_id))
+        await self.conn.execute(delete(accounts).where(accounts.c.account_id == account_id))
+
+
+class Store:
+    """Entry point: reads on pooled connections, writes in transactions (serialised on SQLite)."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        async with self.engine.connect() as conn:
+            yield Tx(conn)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        """One transaction: everything in it is stored, or nothing is."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield Tx(conn)
+            return
+        async with self._write_lock:
+            async with self.engine.begin() as conn:
+                yield Tx(conn)
+
+    async def get(self, account_id: str, doc_id: str) -> Doc:
+        async with self.read() as tx:
+            return await tx.get(account_id, doc_id)
+
+    async def find(self, account_id: str, doc_id: str) -> Doc | None:
+        async with self.read() as tx:
+            return await tx.find(account_id, doc_id)
+
+    async def lookup(self, kind: str, key: str) -> tuple[str, str] | None:
+        async with self.read() as tx:
+            return await tx.lookup(kind, key)
+
+    async def account_row(self, account_id: str):
+        async with self.read() as tx:
+            return await tx.account_row(account_id)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+

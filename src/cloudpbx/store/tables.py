@@ -1,0 +1,53 @@
+"""Table definitions shared by the store and its migrations.
+
+Every table carries `account_id` so PostgreSQL can later be distributed by tenant.
+"""
+
+from sqlalchemy import BigInteger, Boolean, Column, Index, MetaData, String, Text, Table
+
+metadata = MetaData()
+
+# One row per JSON document; `body` holds the whole document with its private `pvt_*` fields.
+docs = Table(
+    "docs",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("rev", String(48), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("modified", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("body", Text, nullable=False),
+    Index("docs_by_type", "account_id", "type", "deleted", "id"),
+)
+
+# Unique keys that documents hold: realms, account names, sip credentials, numbers, callflow numbers...
+# The primary key makes uniqueness hold under concurrent writers; the lookups are the hot paths of SIP and routing.
+doc_keys = Table(
+    "doc_keys",
+    metadata,
+    Column("kind", String(40), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("account_id", String(40), nullable=False),
+    Column("doc_id", String(64), nullable=False),
+    Index("doc_keys_by_account", "account_id", "kind"),
+    Index("doc_keys_by_doc", "account_id", "doc_id"),
+)
+
+# The account tree: `path` is the ancestor ids and the account's own id joined with "/",
+# so descendants are one indexed prefix query.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("parent_id", String(40), nullable=True),
+    Column("path", String(4000), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("realm", String(256), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("superduper", Boolean, nullable=False, default=False),
+    Column("reseller", Boolean, nullable=False, default=False),
+    Index("accounts_by_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
+    Index("accounts_by_parent", "parent_id"),
+)

@@ -1,0 +1,77 @@
+"""A real `cloudpbx serve` for the whole session, on SQLite by default or on CLOUDPBX_TEST_DB_URL (PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import ADMIN_PASSWORD, Client, reset_database
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def db_url(data_dir: Path) -> str:
+    return os.environ.get("CLOUDPBX_TEST_DB_URL") or f"sqlite:///{data_dir / 'cloudpbx.db'}"
+
+
+def start_server(data_dir: Path, url: str, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, CLOUDPBX_RATE_LIMIT="1000000/1000000", CLOUDPBX_ADMIN_PASSWORD=ADMIN_PASSWORD,
+               **(extra_env or {}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(data_dir), "--db", url,
+         "--http", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}/v2"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read()}")
+        try:
+            httpx.get(f"{base}/about", timeout=1)
+            return proc, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """(base_url, data_dir, db_url) of a running platform with a fresh database."""
+    data_dir = tmp_path_factory.mktemp("var")
+    url = db_url(data_dir)
+    reset_database(url)
+    proc, base = start_server(data_dir, url)
+    yield base, data_dir, url
+    stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def master(server) -> Client:
+    """The master (superduper) admin, logged in."""
+    client = Client(server[0])
+    client.login("admin", ADMIN_PASSWORD, account_name="Master Account")
+    return client
