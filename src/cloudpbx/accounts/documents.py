@@ -160,6 +160,13 @@ class Documents:
         async with self.store.read() as tx:
             return await tx.list(account_id, kind.type, start=start, limit=limit)
 
+    @staticmethod
+    async def _load(tx: Tx, kind: Kind, account_id: str, doc_id: str) -> Doc:
+        doc = await tx.find(account_id, doc_id)
+        if doc is None or doc.get("pvt_type") != kind.type:
+            raise Missing(doc_id)
+        return doc
+
 
 def row(kind: Kind, doc: Doc) -> Doc:
     """A listing row: the kind's summary fields (or the public document) plus computed ones."""
@@ -169,10 +176,3 @@ def row(kind: Kind, doc: Doc) -> Doc:
     if kind.computed:
         view.update(kind.computed(doc))
     return view
-
-    @staticmethod
-    async def _load(tx: Tx, kind: Kind, account_id: str, doc_id: str) -> Doc:
-        doc = await tx.find(account_id, doc_id)
-        if doc is None or doc.get("pvt_type") != kind.type:
-            raise Missing(doc_id)
-        return doc

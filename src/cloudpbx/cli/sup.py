@@ -2,6 +2,156 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from cloudpbx.accounts import tree
+from cloudpbx.api.tokens import Tokens
+from cloudpbx.cli.bootstrap import create_account_with_admin
+from cloudpbx.config import Settings
+from cloudpbx.errors import Failure
+from cloudpbx.platform import Platform
+from cloudpbx.store import Unavailable, is_id
 
 sup_app = typer.Typer(help="Maintenance commands (KAZOO's sup)", no_args_is_help=True)
+crossbar = typer.Typer(help="Accounts and API maintenance", no_args_is_help=True)
+kapps_config = typer.Typer(help="Read and write system configuration", no_args_is_help=True)
+sup_app.add_typer(crossbar, name="crossbar_maintenance")
+sup_app.add_typer(kapps_config, name="kapps_config")
+out = Console(width=220)
+err = Console(stderr=True)
+
+
+@sup_app.callback()
+def options(
+    ctx: typer.Context,
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR]"),
+    db: Optional[str] = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL]"),
+) -> None:
+    ctx.obj = Settings.from_env(str(data_dir) if data_dir else None, db)
+
+
+def run(ctx: typer.Context, action: Callable[[Platform], Awaitable[Any]]) -> Any:
+    """Open the platform, run one maintenance action, and turn failures into one-line errors."""
+
+    async def go() -> Any:
+        platform = await Platform.open(ctx.obj)
+        try:
+            return await action(platform)
+        finally:
+            await platform.close()
+
+    try:
+        return asyncio.run(go())
+    except Unavailable as exc:
+        fail(str(exc))
+    except Failure as exc:
+        detail = exc.data.get("message") if isinstance(exc.data, dict) and "message" in exc.data else exc.data
+        fail(f"{exc.message}: {json.dumps(detail) if not isinstance(detail, str) else detail}")
+
+
+def fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+async def existing(platform: Platform, account_id: str) -> None:
+    if not is_id(account_id) or await platform.directory.get(account_id) is None:
+        fail(f"no account with id {account_id!r}")
+
+
+@crossbar.command("create_account")
+def create_account(ctx: typer.Context, name: str, realm: str, login: str, password: str) -> None:
+    """Create an account below the master with an admin user; prints the new account id."""
+
+    async def action(platform: Platform) -> str:
+        master = await platform.accounts.master_id()
+        created = await create_account_with_admin(platform, master, name, realm, login, password)
+        return created.account_id
+
+    out.print(run(ctx, action))
+
+
+@crossbar.command("move_account")
+def move_account(ctx: typer.Context, account: str, to_account: str) -> None:
+    """Move an account (and everything below it) under another account."""
+
+    async def action(platform: Platform) -> None:
+        await existing(platform, account)
+        await existing(platform, to_account)
+        if account == to_account:
+            out.print("an account cannot be moved to itself; nothing changed")
+            return
+        await platform.accounts.move(account, to_account)
+        out.print(f"moved {account} under {to_account}")
+
+    run(ctx, action)
+
+
+@crossbar.command("list_accounts")
+def list_accounts(ctx: typer.Context) -> None:
+    """Every account with its realm and depth in the tree."""
+
+    async def action(platform: Platform) -> list:
+        master = await platform.accounts.master_id()
+        if master is None:
+            return []
+        async with platform.store.read() as tx:
+            root = await tree.node(tx, master)
+            return [root] + await tree.descendants(tx, root)
+
+    table = Table()
+    for column in ("id", "name", "realm", "enabled", "parent"):
+        table.add_column(column, no_wrap=True)
+    for node in run(ctx, action):
+        table.add_row(node.id, "  " * len(node.tree) + node.name, node.realm, str(node.enabled), node.parent_id or "")
+    out.print(table)
+
+
+@crossbar.command("flush_tokens")
+def flush_tokens(ctx: typer.Context) -> None:
+    """Invalidate every API token issued so far (users must log in again)."""
+
+    async def action(platform: Platform) -> None:
+        await Tokens(platform.store, platform.settings.token_expiry_s).flush()
+
+    run(ctx, action)
+    out.print("all auth tokens flushed")
+
+
+@kapps_config.command("get_json")
+def get_json(ctx: typer.Context, category: str, key: str) -> None:
+    """Print a system config value as JSON (e.g. `number_manager classifiers`)."""
+    value = run(ctx, lambda platform: platform.configs.value(category, key))
+    if value is None:
+        fail(f"{category} has no value for {key!r}")
+    out.print_json(json.dumps(value))
+
+
+@kapps_config.command("set_json")
+def set_json(ctx: typer.Context, category: str, key: str, value: str) -> None:
+    """Set a system config value from JSON text."""
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        fail(f"the value is not JSON: {exc}")
+
+    async def action(platform: Platform) -> None:
+        doc = await platform.configs.get(category) or {}
+        body = {k: v for k, v in doc.items() if not k.startswith(("_", "pvt_"))}
+        section = body.setdefault("default", {})
+        node = section
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = parsed
+        await platform.configs.put(category, body)
+
+    run(ctx, action)
+    out.print(f"{category} {key} set")
