@@ -29,8 +29,8 @@ def db_url(data_dir: Path) -> str:
 
 def start_server(data_dir: Path, url: str, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, CLOUDPBX_RATE_LIMIT="1000000/1000000", CLOUDPBX_ADMIN_PASSWORD=ADMIN_PASSWORD,
-               **(extra_env or {}))
+    env = {**os.environ, "CLOUDPBX_RATE_LIMIT": "1000000/1000000", "CLOUDPBX_ADMIN_PASSWORD": ADMIN_PASSWORD,
+           **(extra_env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(data_dir), "--db", url,
          "--http", f"127.0.0.1:{port}"],

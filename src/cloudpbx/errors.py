@@ -67,6 +67,20 @@ class Unauthorized(Failure):
         super().__init__(data or {"message": "invalid credentials"})
 
 
+class TooLarge(Failure):
+    """413: the request body, or the file in it, is bigger than allowed."""
+
+    code = 413
+    message = "request_entity_too_large"
+
+
+class UnsupportedType(Failure):
+    """415: the body's content type is not one this resource accepts."""
+
+    code = 415
+    message = "unsupported_media_type"
+
+
 class NotFoundPath(Failure):
     """404 `not_found`: no such endpoint or sub-resource."""
 

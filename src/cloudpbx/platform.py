@@ -9,6 +9,7 @@ from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.config import Settings
+from cloudpbx.numbers.manager import Numbers
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
 from cloudpbx.store import Store, open_store
@@ -22,6 +23,7 @@ class Platform:
     accounts: Accounts
     documents: Documents
     configs: SystemConfigs
+    numbers: Numbers
     registrations: Registrations
     channels: Channels
 
@@ -32,7 +34,7 @@ class Platform:
         return cls(
             settings=settings, store=store, directory=directory,
             accounts=Accounts(store, directory, settings.realm_suffix),
-            documents=Documents(store), configs=SystemConfigs(store),
+            documents=Documents(store), configs=SystemConfigs(store), numbers=Numbers(store),
             registrations=Registrations(), channels=Channels(),
         )
 

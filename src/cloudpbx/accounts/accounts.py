@@ -199,6 +199,15 @@ class Accounts:
         self.directory.forget(account_id)
         return doc
 
+    async def allow_number_additions(self, account_id: str, allowed: bool) -> Doc:
+        """Whether the account may add numbers that are not in the pool (`pvt_wnm_allow_additions`)."""
+        async with self.store.write() as tx:
+            doc = await tx.find(account_id, account_id)
+            if doc is None or doc.get("pvt_type") != "account":
+                raise Missing(account_id)
+            doc["pvt_wnm_allow_additions"] = allowed
+            return await tx.save(doc)
+
     async def find_by_api_key(self, api_key: str) -> str | None:
         hit = await self.store.lookup("api_key", api_key)
         return hit[0] if hit else None

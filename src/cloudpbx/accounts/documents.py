@@ -95,16 +95,21 @@ def _unique_error(kind: Kind, key_kind: str, key: str) -> dict:
 
 
 async def save_checked(tx: Tx, kind: Kind, account_id: str, doc: Doc, old: Doc | None) -> Doc:
-    """Run the kind's hook, check unique keys and store `doc` (new when `old` is None)."""
-    if kind.prepare:
-        await kind.prepare(tx, account_id, doc, old)
-    keys = kind.keys(account_id, doc)
-    await _check_keys(tx, kind, account_id, doc, keys)
+    """Run the kind's hook, check unique keys and store `doc` (new when `old` is None).
+
+    A concurrent writer (PostgreSQL runs them side by side) surfaces as a store Conflict, also from the hook's own
+    writes; when that writer took one of our unique keys the client gets that validation error, else a 409.
+    """
     try:
+        if kind.prepare:
+            await kind.prepare(tx, account_id, doc, old)
+        keys = kind.keys(account_id, doc)
+        await _check_keys(tx, kind, account_id, doc, keys)
         return await tx.save(doc, keys, expect_rev=old["_rev"] if old else None)
     except UniqueViolation as exc:
         raise Invalid(_unique_error(kind, exc.kind, exc.key)) from exc
     except Conflict as exc:
+        await _check_keys(tx, kind, account_id, doc, kind.keys(account_id, doc))
         raise Conflicting() from exc
 
 
@@ -149,12 +154,17 @@ class Documents:
             doc.update(private(old))
             return await save_checked(tx, kind, account_id, doc, old)
 
-    async def delete(self, kind: Kind, account_id: str, doc_id: str) -> Doc:
+    async def delete(self, kind: Kind, account_id: str, doc_id: str, rev: str | None = None) -> Doc:
         async with self.store.write() as tx:
             doc = await self._load(tx, kind, account_id, doc_id)
+            if rev and rev != doc["_rev"]:
+                raise Conflicting()
             if kind.on_delete:
                 await kind.on_delete(tx, account_id, doc)
-            return await tx.soft_delete(doc)
+            try:
+                return await tx.soft_delete(doc)
+            except Conflict as exc:  # changed since we loaded it (PostgreSQL runs writers side by side)
+                raise Conflicting() from exc
 
     async def list(self, kind: Kind, account_id: str, start: str | None = None, limit: int | None = None) -> list[Doc]:
         async with self.store.read() as tx:

@@ -6,6 +6,7 @@ import re
 
 from cloudpbx.accounts.credentials import apply_password, cred_key
 from cloudpbx.accounts.documents import Kind, UniqueField
+from cloudpbx.accounts.media import MEDIA
 from cloudpbx.errors import Invalid
 from cloudpbx.numbers import registry
 from cloudpbx.numbers.classifiers import normalize
@@ -221,7 +222,7 @@ PLAIN = [
     Kind(name="menus", type="menu"),
     Kind(name="temporal_rules", type="temporal_rule"),
     Kind(name="temporal_rules_sets", type="temporal_rule_set"),
-    Kind(name="media", type="media"),
+    MEDIA,
     Kind(name="directories", type="directory"),
     Kind(name="alerts", type="alert"),
     Kind(name="external_numbers", type="external_number"),

@@ -7,6 +7,7 @@ import secrets
 
 from cloudpbx.accounts.credentials import apply_password
 from cloudpbx.accounts.kinds import USER
+from cloudpbx.accounts.login import account_usable
 from cloudpbx.errors import Invalid
 from cloudpbx.store import Doc, Store, gregorian_now, is_id
 
@@ -32,7 +33,10 @@ async def start(store: Store, account_id: str, username: str, ui_url: str) -> st
 
 
 async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str, Doc]:
-    """Use a reset id once: the user must update the password (or gets the new one given here)."""
+    """Use a reset id once: the user must update the password (or gets the new one given here).
+
+    A disabled user or account keeps its reset id unused: the reset would only hand out a refused token.
+    """
     account_id, secret = reset_id[:32], reset_id[32:]
     not_found = Invalid.field("user", "not_found", "The provided reset_id did not resolve to any user")
     if not is_id(account_id) or not secret:
@@ -42,8 +46,9 @@ async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str
         if reset is None or reset.get("pvt_type") != "password_reset" or reset["pvt_expires"] < gregorian_now():
             raise not_found
         user = await tx.find(account_id, reset["pvt_user_id"])
-        if user is None:
+        if user is None or user.get("enabled") is False:
             raise not_found
+        await account_usable(store, account_id)
         await tx.purge(account_id, reset["_id"])
         if password:
             await apply_password(user, account_id, password)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cloudpbx.store import SYSTEM, Doc, Store
+from cloudpbx.errors import Conflicting, Missing
+from cloudpbx.store import SYSTEM, Conflict, Doc, Store
 
 TYPE = "system_config"
 
@@ -36,22 +37,36 @@ class SystemConfigs:
             node = node[part]
         return node
 
-    async def put(self, category: str, body: Doc) -> Doc:
+    async def put(self, category: str, body: Doc, *, exists: bool | None = None) -> Doc:
+        """Create or replace a category; `exists` True means it must be there already, False that it must not."""
         async with self.store.write() as tx:
             old = await tx.find(SYSTEM, category)
+            if old is not None and old.get("pvt_type") != TYPE:
+                raise Conflicting({"message": f"{category} names another kind of system document"})
+            if exists is True and old is None:
+                raise Missing(category)
+            if exists is False and old is not None:
+                raise Conflicting({"message": f"system config {category} already exists"})
             doc = {k: v for k, v in body.items() if not k.startswith(("_", "pvt_")) and k != "id"}
             doc.update(_id=category, pvt_type=TYPE, pvt_account_id=SYSTEM)
             if old is not None:
                 doc["_rev"] = old["_rev"]
                 doc["pvt_created"] = old["pvt_created"]
-            saved = await tx.save(doc)
+            try:
+                saved = await tx.save(doc)
+            except Conflict as exc:
+                raise Conflicting() from exc
         self._cache.pop(category, None)
         return saved
 
-    async def delete(self, category: str) -> None:
+    async def delete(self, category: str) -> Doc:
         async with self.store.write() as tx:
+            doc = await tx.find(SYSTEM, category)
+            if doc is None or doc.get("pvt_type") != TYPE:
+                raise Missing(category)
             await tx.purge(SYSTEM, category)
         self._cache.pop(category, None)
+        return doc
 
     async def list(self) -> list[str]:
         async with self.store.read() as tx:

@@ -8,20 +8,25 @@ import logging
 import secrets
 
 import orjson
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cloudpbx.accounts.tree import AccountNode
 from cloudpbx.api import envelope
 from cloudpbx.api.context import Caller, Context, Reply
 from cloudpbx.api.endpoints import ENDPOINTS
+from cloudpbx.api.owners import Owners
 from cloudpbx.api.paths import parse
 from cloudpbx.api.ratelimit import Buckets
 from cloudpbx.api.tokens import Tokens
-from cloudpbx.errors import Failure, Forbidden, Missing, Unauthorized
+from cloudpbx.errors import Failure, Forbidden, Missing, TooLarge, Unauthorized
 from cloudpbx.platform import Platform
 from cloudpbx.store import Unavailable, is_id
+from cloudpbx.store.database import COUNT_SQL, statements
 
 log = logging.getLogger("cloudpbx.api")
 
@@ -35,7 +40,9 @@ CORS = {
     "access-control-max-age": "86400",
 }
 MODULES = frozenset(ENDPOINTS) | {"account"}
-BINARY_TYPES = ("audio/", "image/", "video/", "multipart/", "application/octet-stream", "application/pdf", "text/csv")
+HTTP_METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"})
+BINARY_TYPES = ("audio/", "image/", "video/", "multipart/", "application/octet-stream", "application/pdf", "text/csv",
+                "text/html", "application/base64", "application/x-base64")
 
 
 class Unreachable(Failure):
@@ -48,14 +55,12 @@ class NotAllowed(Failure):
     message = "invalid_method"
 
 
-class TooLarge(Failure):
-    code = 413
-    message = "request_entity_too_large"
-
-
 class ParseError(Failure):
     code = 400
     message = "parse_error"
+
+
+NUL_REFUSED = "NUL (U+0000) characters are not accepted"
 
 
 class Throttled(Failure):
@@ -68,10 +73,11 @@ class Api:
         self.platform = platform
         self.settings = platform.settings
         self.tokens = Tokens(platform.store, platform.settings.token_expiry_s)
+        self.owners = Owners(platform.store)
         self.buckets = Buckets(platform.settings.bucket_capacity, platform.settings.bucket_fill_per_s)
 
     async def dispatch(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or secrets.token_hex(16)
+        request_id = request.headers.get("x-request-id") or envelope.request_id()
         pretty = request.headers.get("x-pretty-print", "").lower() == "true" or \
             request.query_params.get("pretty_print", "").lower() == "true"
         ctx = None
@@ -83,32 +89,43 @@ class Api:
             return self._success(ctx, reply, pretty)
         except Failure as failure:
             return self._failure(ctx, request_id, failure, pretty)
-        except Unavailable as exc:
-            return self._failure(ctx, request_id, Unreachable({"message": str(exc)}), pretty)
+        except (Unavailable, OperationalError, InterfaceError, OSError) as exc:
+            log.warning("request %s: datastore unreachable: %s", request_id, exc)
+            return self._failure(ctx, request_id, Unreachable({"message": "the database cannot be reached"}), pretty)
         except Exception:
             log.exception("request %s failed", request_id)
             return self._failure(ctx, request_id, Failure({"message": "internal server error"}), pretty)
 
     async def _context(self, request: Request, request_id: str) -> Context:
         path = request.path_params["path"]
-        body = await self._body(request)
+        nouns = parse(path, MODULES)
+        if any(_has_nul(key) or _has_nul(value) for key, value in request.query_params.multi_items()):
+            raise ParseError({"message": NUL_REFUSED, "cause": "query string"})
+        body = await self._body(request, self._body_limit(nouns))
         method = request.method if request.method != "HEAD" else "GET"
         tunnel = request.query_params.get("verb") or (body.get("verb") if isinstance(body, dict) else None)
         if method == "POST" and isinstance(tunnel, str) and tunnel.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET"):
             method = tunnel.upper()
-        nouns = parse(path, MODULES)
         return Context(request=request, platform=self.platform, method=method, nouns=nouns,
                        query=request.query_params, envelope=body, request_id=request_id)
 
-    async def _body(self, request: Request) -> dict:
+    def _body_limit(self, nouns: list[tuple[str, list[str]]]) -> int:
+        """The platform's cap on request bodies, raised for nouns that take larger uploads (media)."""
+        noun, args = nouns[-1]
+        endpoint = ENDPOINTS.get(noun)
+        return max(self.settings.max_body_bytes, endpoint.body_limit(args) if endpoint else 0)
+
+    async def _body(self, request: Request, limit: int) -> dict:
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.settings.max_body_bytes:
-            raise TooLarge({"message": f"request body over {self.settings.max_body_bytes} bytes"})
+        if length is None and "transfer-encoding" not in request.headers:
+            return {}  # HTTP/1.1 sends a body only with one of the two
+        if length and length.isdigit() and int(length) > limit:
+            raise TooLarge({"message": f"request body over {limit} bytes"})
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > self.settings.max_body_bytes:
-                raise TooLarge({"message": f"request body over {self.settings.max_body_bytes} bytes"})
+            if size > limit:
+                raise TooLarge({"message": f"request body over {limit} bytes"})
             chunks.append(chunk)
         raw = b"".join(chunks)
         ctype = request.headers.get("content-type", "")
@@ -122,6 +139,8 @@ class Api:
             raise ParseError({"message": "failed to parse request body", "cause": str(exc)}) from exc
         if not isinstance(body, dict):
             raise ParseError({"message": "the request body must be a JSON object with a data key"})
+        if b"\\u0000" in raw and _has_nul(body):
+            raise ParseError({"message": NUL_REFUSED, "cause": "request body"})
         return body
 
     async def _handle(self, ctx: Context) -> Reply:
@@ -140,7 +159,11 @@ class Api:
             self._throttle(ctx)
             if ctx.caller.priv_level != "admin" and not ctx.caller.superduper and not endpoint.user_may(ctx):
                 raise Forbidden({"message": "this action needs an account administrator"})
-        return await endpoint.handle(ctx)
+        try:
+            return await endpoint.handle(ctx)
+        finally:
+            if ctx.method != "GET":
+                self.owners.forget()  # the write may have disabled, removed or demoted a user
 
     def _token(self, ctx: Context) -> tuple[str, str] | None:
         headers = ctx.request.headers
@@ -168,17 +191,21 @@ class Api:
                 raise Unauthorized()
             return None
         node = await self.platform.directory.get(claims["account_id"])
-        if node is None or not node.enabled:
+        if node is None or not await self._enabled(node):
             raise Unauthorized()
         priv = "admin"
         if claims.get("owner_id"):
-            user = await self.platform.store.find(node.id, claims["owner_id"])
-            if user is None or user.get("pvt_type") != "user" or user.get("enabled") is False:
+            priv = await self.owners.priv_level(node.id, claims["owner_id"])
+            if priv is None:
                 raise Unauthorized()
-            priv = user.get("priv_level", "user")
         return Caller(account_id=node.id, owner_id=claims.get("owner_id"), method=claims.get("method", ""),
                       token=value if kind == "token" else "", superduper=node.superduper and not node.tree,
                       priv_level=priv, claims=claims)
+
+    async def _enabled(self, node: AccountNode) -> bool:
+        """Tokens stop working when the account or an ancestor is disabled, as logins do."""
+        ancestors = [await self.platform.directory.get(a) for a in node.tree]
+        return node.enabled and all(a is not None and a.enabled for a in ancestors)
 
     async def _basic(self, value: str) -> dict | None:
         """Basic auth: the user is the account id, the password md5("username:password")."""
@@ -219,6 +246,8 @@ class Api:
 
     def _success(self, ctx: Context, reply: Reply, pretty: bool) -> Response:
         if reply.raw is not None:
+            reply.raw.headers.update(CORS)
+            reply.raw.headers["x-request-id"] = ctx.request_id
             return reply.raw
         headers = dict(CORS, **reply.headers)
         wants_csv = "text/csv" in ctx.request.headers.get("accept", "") or \
@@ -250,6 +279,17 @@ class Api:
         return envelope.json_response(body, failure.code, headers, pretty)
 
 
+def _has_nul(value) -> bool:
+    """PostgreSQL text cannot hold U+0000; refusing it up front keeps ids and keys storable on every backend."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _missing(message: str, ident: str) -> Missing:
     missing = Missing(ident)
     missing.data = {"message": message, "cause": ident}
@@ -260,12 +300,61 @@ def _etag(data) -> str:
     return hashlib.md5(envelope.dumps(data)).hexdigest()
 
 
-def create_app(platform: Platform) -> Starlette:
+def create_app(platform: Platform) -> "Front":
     api = Api(platform)
-    app = Starlette(routes=[Route("/v2/{path:path}", api.dispatch, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"]),
-                            Route("/{path:path}", _not_found, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"])])
+    dispatch = _counting(api.dispatch) if COUNT_SQL else api.dispatch
+    app = Starlette(routes=[Route("/v2/{path:path}", dispatch, methods=list(HTTP_METHODS)),
+                            Route("/{path:path}", _not_found, methods=list(HTTP_METHODS))])
     app.state.api = api
-    return app
+    return Front(app, dispatch)
+
+
+class Front:
+    """API requests go straight to the dispatcher, which handles every error itself; Starlette's middleware
+    and router cost about as much as the rest of a device GET. Anything else goes through the Starlette app."""
+
+    def __init__(self, app: Starlette, dispatch):
+        self.app = app
+        self.dispatch = dispatch
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] not in HTTP_METHODS or not scope["path"].startswith("/v2/"):
+            return await self.app(scope, receive, send)
+        scope["app"] = self.app
+        scope["path_params"] = {"path": scope["path"][4:]}
+        request = Request(scope, receive)
+        request._headers = _Headers(scope=scope)  # Starlette caches a request's headers in `_headers`
+        response = await self.dispatch(request)
+        await response(scope, receive, send)
+
+
+class _Headers(Headers):
+    """Request headers looked up in a dict: Starlette's scan the raw list on every get, and a request asks ~8 times."""
+
+    def __init__(self, scope) -> None:
+        super().__init__(scope=scope)
+        self._first = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(self._list)}
+
+    def __getitem__(self, key: str) -> str:
+        return self._first[key.lower()]
+
+    def __contains__(self, key) -> bool:
+        return key.lower() in self._first
+
+    def get(self, key: str, default=None):
+        return self._first.get(key.lower(), default)
+
+
+def _counting(dispatch):
+    """Report the SQL statements each request ran in `x-sql-statements` (CLOUDPBX_COUNT_SQL=1)."""
+    async def counted(request: Request) -> Response:
+        counter = [0]
+        statements.set(counter)
+        response = await dispatch(request)
+        response.headers["x-sql-statements"] = str(counter[0])
+        return response
+
+    return counted
 
 
 async def _not_found(request: Request) -> Response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import random
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,12 +19,28 @@ def dumps(value: Any, pretty: bool = False) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 if pretty else 0)
 
 
+def request_id() -> str:
+    """32 hex characters; they label a request in logs and need not be secret."""
+    return f"{random.getrandbits(128):032x}"
+
+
+_stamp = [0, ""]  # the second last formatted, and its text
+
+
+def timestamp() -> str:
+    """The current second in ISO 8601 (UTC), formatted once per second."""
+    now = int(time.time())
+    if now != _stamp[0]:
+        _stamp[:] = [now, datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    return _stamp[1]
+
+
 def base(request_id: str, auth_token: str, node: str, authenticated: bool) -> dict[str, Any]:
     envelope = {
         "auth_token": auth_token,
         "request_id": request_id,
         "node": node,
-        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "timestamp": timestamp(),
     }
     if authenticated:
         envelope["version"] = __version__
@@ -31,9 +49,8 @@ def base(request_id: str, auth_token: str, node: str, authenticated: bool) -> di
 
 def json_response(body: dict, status: int, headers: dict | None = None, pretty: bool = False) -> Response:
     # Monster UI parses error bodies only when the type is exactly application/json: no charset.
-    response = Response(dumps(body, pretty), status_code=status, headers=headers)
-    response.headers["content-type"] = "application/json"
-    return response
+    # Starlette adds a charset only to text/* types.
+    return Response(dumps(body, pretty), status_code=status, headers=headers, media_type="application/json")
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:

@@ -34,16 +34,29 @@ def _parse(raw: str) -> Any:
         return raw
 
 
+def _text(value: Any) -> str | None:
+    """A scalar as KAZOO's filters compare it: as text, with booleans spelled true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, (str, int, float)) else None
+
+
+def _same(value: Any, choice: Any) -> bool:
+    text = _text(value)
+    if text is None:
+        return value == choice
+    numeric = not isinstance(value, bool) and not isinstance(choice, bool)
+    return text == _text(choice) or (numeric and value == choice)
+
+
 def _equal(value: Any, raw: str) -> bool:
     """The stored value equals the query value (as JSON or text), is one of a JSON list given, or contains it."""
     wanted = _parse(raw)
-    choices = wanted if isinstance(wanted, list) and not isinstance(value, list) else [wanted]
-    for choice in choices:
-        if value == choice or (isinstance(value, list) and choice in value):
-            return True
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value) == str(choice):
-            return True
-    return False
+    if isinstance(value, (list, dict)) and value == wanted:
+        return True
+    choices = wanted if isinstance(wanted, list) else [wanted]
+    members = value if isinstance(value, list) else [value]
+    return any(_same(member, choice) for member in members for choice in choices)
 
 
 def _non_empty(value: Any) -> bool:

@@ -6,15 +6,19 @@ from collections.abc import Container
 
 from cloudpbx.errors import NotFoundPath as UnknownPath
 
+# Nouns whose arguments are names that may equal other nouns (`system_configs/media`): they take the rest of the path.
+GREEDY = frozenset({"schemas", "braintree", "system_configs", "configs", "sup"})
+
 
 def parse(path: str, modules: Container[str]) -> list[tuple[str, list[str]]]:
     """`accounts/A/devices/D` → [("accounts", ["A"]), ("devices", ["D"])]."""
     tokens = path.strip("/").split("/")
-    if tokens[0] not in modules:
-        raise UnknownPath({"message": "not found", "cause": path})
+    if tokens[0] not in modules or "\x00" in path:  # no id or noun holds NUL, and PostgreSQL text cannot
+        raise UnknownPath({"message": "not found", "cause": path.replace("\x00", "")})
     nouns: list[tuple[str, list[str]]] = []
     for token in tokens:
-        if token in modules:
+        greedy = bool(nouns) and nouns[-1][0] in GREEDY
+        if token in modules and not greedy:
             nouns.append((token, []))
         else:
             nouns[-1][1].append(token)

@@ -125,6 +125,27 @@ def flush_tokens(ctx: typer.Context) -> None:
     out.print("all auth tokens flushed")
 
 
+@crossbar.command("allow_account_number_additions")
+def allow_account_number_additions(ctx: typer.Context, account: str) -> None:
+    """Let an account add phone numbers that are not in the pool."""
+    set_number_additions(ctx, account, True)
+
+
+@crossbar.command("disallow_account_number_additions")
+def disallow_account_number_additions(ctx: typer.Context, account: str) -> None:
+    """Limit an account to numbers taken from the pool."""
+    set_number_additions(ctx, account, False)
+
+
+def set_number_additions(ctx: typer.Context, account: str, allowed: bool) -> None:
+    async def action(platform: Platform) -> None:
+        await existing(platform, account)
+        await platform.accounts.allow_number_additions(account, allowed)
+
+    run(ctx, action)
+    out.print(f"{account} {'may' if allowed else 'may not'} add numbers outside the pool")
+
+
 @kapps_config.command("get_json")
 def get_json(ctx: typer.Context, category: str, key: str) -> None:
     """Print a system config value as JSON (e.g. `number_manager classifiers`)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_CLASSIFIERS: list[dict] = [
     {"name": "tollfree_us", "regex": r"^\+1((?:800|88\d|877|866|855|844|833|822)\d{7})$",
@@ -53,9 +54,45 @@ class Classification:
     emergency: bool
 
 
-def classify(number: str, classifiers: list[dict] | None = None) -> Classification:
+def from_config(value: Any) -> list[dict]:
+    """Classifiers from `number_manager.classifiers` (an object keyed by name, in its order, or a list of entries
+    with `name`); entries without a usable regex are skipped, and an empty or unset value means the defaults."""
+    if isinstance(value, dict):
+        entries = [dict(entry, name=name) for name, entry in value.items() if isinstance(entry, dict)]
+    elif isinstance(value, list):
+        entries = [dict(entry) for entry in value if isinstance(entry, dict) and isinstance(entry.get("name"), str)]
+    else:
+        entries = []
+    usable = [entry for entry in entries if _compiles(entry.get("regex"))]
+    return usable or DEFAULT_CLASSIFIERS
+
+
+def _compiles(regex: Any) -> bool:
+    if not isinstance(regex, str):
+        return False
+    try:
+        re.compile(regex)
+    except re.error:
+        return False
+    return True
+
+
+def by_name(classifiers: list[dict]) -> dict[str, dict]:
+    """The listing clients read: name → settings (regex, friendly_name, ...), in matching order."""
+    return {entry["name"]: {k: v for k, v in entry.items() if k != "name"} for entry in classifiers}
+
+
+def match(number: str, classifiers: list[dict] | None = None) -> dict | None:
+    """The first classifier whose regex matches the number, tried in E.164 form and as given."""
     e164 = normalize(number)
     for entry in classifiers or DEFAULT_CLASSIFIERS:
         if re.match(entry["regex"], e164) or re.match(entry["regex"], number):
-            return Classification(entry["name"], entry.get("friendly_name", entry["name"]), bool(entry.get("emergency")))
-    return Classification("unknown", "Unknown", False)
+            return entry
+    return None
+
+
+def classify(number: str, classifiers: list[dict] | None = None) -> Classification:
+    entry = match(number, classifiers)
+    if entry is None:
+        return Classification("unknown", "Unknown", False)
+    return Classification(entry["name"], entry.get("friendly_name", entry["name"]), bool(entry.get("emergency")))

@@ -1,54 +1,61 @@
 """The platform-wide number registry: one document per E.164 number, held by at most one account.
 
-Number documents live in the system partition with the number as id; the unique key (`number`, E.164)
-names the assigned account, so "which account owns +1415..." is one indexed lookup.
+Number documents live in the system partition with the number as id. The unique key (`number`, E.164) is held
+by the assigned account (by the system partition while unassigned), so "which account owns +1415..." is one
+indexed lookup and an account's numbers are its keys. Unassigned `available` numbers also hold a
+(`number_pool`, E.164) key: the pool that searches walk in number order.
 """
 
 from __future__ import annotations
 
-from cloudpbx.errors import Conflicting, Invalid, Missing
+from cloudpbx.errors import Invalid
+from cloudpbx.numbers import failures
 from cloudpbx.numbers.classifiers import is_did, normalize
+from cloudpbx.numbers.features import AVAILABLE, active
 from cloudpbx.store import SYSTEM, Doc, Tx
 
-STATES = ("discovery", "available", "reserved", "in_service", "port_in", "port_out", "released", "aging", "deleted")
 ROUTABLE = ("in_service", "available", "port_in")
-FEATURE_FIELDS = ("cnam", "e911", "failover", "prepend", "ringback", "force_outbound")
+POOL_KEY = "number_pool"
 
 
 def e164(number: str) -> str:
+    """The number in E.164; extensions and garbage are refused (400 `not_reconcilable`)."""
     value = normalize(number)
     if not is_did(value):
-        raise Invalid.field("number", "invalid", "Not a valid phone number", value=number)
+        raise failures.not_reconcilable(number)
     return value
 
 
-def features(doc: Doc) -> list[str]:
-    """Active features, as listings show them."""
-    active = []
-    for name in FEATURE_FIELDS:
-        value = doc.get(name)
-        if name == "cnam" and isinstance(value, dict):
-            if value.get("display_name"):
-                active.append("outbound_cnam")
-            if value.get("inbound_lookup"):
-                active.append("inbound_cnam")
-        elif name == "prepend" and isinstance(value, dict):
-            if value.get("enabled"):
-                active.append("prepend")
-        elif value:
-            active.append(name)
-    return active
-
-
 def summary(doc: Doc) -> Doc:
+    """One entry of an account's number listing."""
     return {
         "assigned_to": doc.get("pvt_assigned_to"),
         "created": doc.get("pvt_created"),
         "updated": doc.get("pvt_modified"),
-        "features": features(doc),
+        "features": active(doc),
+        "features_available": list(AVAILABLE),
         "state": doc.get("pvt_state"),
         "used_by": doc.get("pvt_used_by", ""),
     }
+
+
+def public(doc: Doc) -> Doc:
+    """The number as clients see it: its public fields, state, use and features, with `_read_only` details."""
+    out = {k: v for k, v in doc.items() if not k.startswith(("_", "pvt_"))}
+    entry = summary(doc)
+    out.update(id=doc["_id"], state=entry["state"], features=entry["features"])
+    if entry["used_by"]:
+        out["used_by"] = entry["used_by"]
+    out["_read_only"] = {
+        "created": entry["created"], "modified": entry["updated"], "state": entry["state"],
+        "used_by": entry["used_by"], "features": entry["features"], "features_available": entry["features_available"],
+    }
+    return out
+
+
+def is_pooled(doc: Doc) -> bool:
+    """In the pool: held by nobody and available to be taken."""
+    return not doc.get("pvt_assigned_to") and doc.get("pvt_state") == "available"
 
 
 async def find(tx: Tx, number: str) -> Doc | None:
@@ -59,49 +66,28 @@ async def owned(tx: Tx, account_id: str, number: str) -> Doc:
     """The number's document when `account_id` holds it; 404 otherwise (even when another account does)."""
     doc = await find(tx, number)
     if doc is None or doc.get("pvt_assigned_to") != account_id:
-        raise Missing(number)
+        raise failures.not_found(number)
     return doc
 
 
-async def create(tx: Tx, number: str, account_id: str | None, state: str, fields: Doc) -> Doc:
-    if await find(tx, number) is not None:
-        raise Conflicting({"message": "number already exists", "cause": number}, "number_exists")
-    doc = dict(fields, _id=number, pvt_type="number", pvt_account_id=SYSTEM, pvt_state=state,
-               pvt_assigned_to=account_id, pvt_used_by="", pvt_module_name="local")
-    return await _save(tx, doc)
-
-
-async def _save(tx: Tx, doc: Doc) -> Doc:
-    """Store a number with the key that points at its holder (the system partition when unassigned)."""
-    saved = await tx.save(doc)
-    await _rekey(tx, doc["_id"], doc.get("pvt_assigned_to") or SYSTEM)
-    return saved
-
-
-async def _rekey(tx: Tx, number: str, holder: str) -> None:
+async def save(tx: Tx, doc: Doc) -> Doc:
+    """Store a number and move its keys to its holder (the system partition when unassigned)."""
+    number = doc["_id"]
+    holder = doc.get("pvt_assigned_to") or SYSTEM
     current = await tx.lookup("number", number)
     if current and current[0] != holder:
         await tx.set_keys(current[0], number, [])
-    if current is None or current[0] != holder:
-        await tx.set_keys(holder, number, [("number", number)])
+    saved = await tx.save(doc)
+    keys = [("number", number)] + ([(POOL_KEY, number)] if is_pooled(doc) else [])
+    await tx.set_keys(holder, number, keys)
+    return saved
 
 
-async def update(tx: Tx, doc: Doc) -> Doc:
-    return await _save(tx, doc)
-
-
-async def assign(tx: Tx, doc: Doc, account_id: str | None, state: str) -> Doc:
-    doc["pvt_assigned_to"] = account_id
-    doc["pvt_state"] = state
-    if account_id is None:
-        doc["pvt_used_by"] = ""
-    return await _save(tx, doc)
-
-
-async def listing(tx: Tx, account_id: str) -> dict[str, Doc]:
+async def listing(tx: Tx, account_id: str) -> list[Doc]:
+    """The account's number documents in number order."""
     numbers = [number for number, _ in await tx.keys(account_id, "number")]
     docs = await tx.get_many(SYSTEM, numbers)
-    return {n: summary(docs[n]) for n in numbers if n in docs}
+    return [docs[n] for n in numbers if n in docs]
 
 
 async def set_used_by(tx: Tx, account_id: str, numbers: list[str], used_by: str) -> None:
@@ -124,9 +110,27 @@ async def check_ownership(tx: Tx, account_id: str, numbers: list[str]) -> None:
                                 cause=number)
 
 
+async def release(tx: Tx, doc: Doc, state: str) -> Doc:
+    """Unassign a number into `state`; its settings (addresses, caller names...) are not passed on to the next
+    holder. The state `deleted` removes the number from the system."""
+    kept = {k: v for k, v in doc.items() if k.startswith(("_", "pvt_"))}
+    kept.update(pvt_state=state, pvt_assigned_to=None, pvt_used_by="",
+                pvt_previously_assigned_to=doc.get("pvt_assigned_to"))
+    if state == "deleted":
+        await purge(tx, doc["_id"])
+        return kept
+    return await save(tx, kept)
+
+
+async def purge(tx: Tx, number: str) -> None:
+    """Remove a number from the system, with the keys its holder had for it."""
+    current = await tx.lookup("number", number)
+    if current:
+        await tx.set_keys(current[0], number, [])
+    await tx.purge(SYSTEM, number)
+
+
 async def release_numbers(tx: Tx, account_id: str) -> None:
     """An account's numbers go back to the available pool when the account is deleted."""
-    for number, _ in await tx.keys(account_id, "number"):
-        doc = await find(tx, number)
-        if doc:
-            await assign(tx, doc, None, "available")
+    for doc in await listing(tx, account_id):
+        await release(tx, doc, "available")

@@ -1,7 +1,7 @@
 """Storage of JSON documents per account (SQLite or PostgreSQL through SQLAlchemy 2)."""
 
 from cloudpbx.store.database import create_engine, default_url, migrate
-from cloudpbx.store.documents import SYSTEM, Doc, Store, Tx
+from cloudpbx.store.documents import SYSTEM, Attachment, Doc, Store, Tx
 from cloudpbx.store.errors import Conflict, NotFound, StoreError, Unavailable, UniqueViolation
 from cloudpbx.store.ids import gregorian_now, is_id, new_id
 
@@ -14,6 +14,6 @@ async def open_store(url: str) -> Store:
 
 
 __all__ = [
-    "SYSTEM", "Conflict", "Doc", "NotFound", "Store", "StoreError", "Tx", "Unavailable", "UniqueViolation",
+    "SYSTEM", "Attachment", "Conflict", "Doc", "NotFound", "Store", "StoreError", "Tx", "Unavailable", "UniqueViolation",
     "create_engine", "default_url", "gregorian_now", "is_id", "migrate", "new_id", "open_store",
 ]

@@ -1,5 +1,7 @@
 """Opening the database: URL normalisation, SQLite pragmas, migrations."""
 
+import os
+from contextvars import ContextVar
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from cloudpbx.store.errors import Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# CLOUDPBX_COUNT_SQL=1 counts the SQL statements run while `statements` holds a counter (the API's
+# x-sql-statements header), so benchmarks can prove a request is not N+1.
+COUNT_SQL = os.environ.get("CLOUDPBX_COUNT_SQL") == "1"
+statements: ContextVar[list[int] | None] = ContextVar("sql_statements", default=None)
+
+
+def count_statement(*_args) -> None:
+    counter = statements.get()
+    if counter is not None:
+        counter[0] += 1
 
 
 def default_url(data_dir: Path) -> str:
@@ -33,6 +46,8 @@ def async_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Take transaction control from the driver so reads share a snapshot and savepoints behave.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -40,14 +55,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn) -> None:
+    """Writers take the lock up front (IMMEDIATE), so two processes never deadlock upgrading a read lock."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
+
+
 def create_engine(url: str) -> AsyncEngine:
-    url = async_url(url)
+    engine = _create_engine(async_url(url))
+    if COUNT_SQL:
+        event.listen(engine.sync_engine, "before_cursor_execute", count_statement)
+    return engine
+
+
+def _create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, pool_size=8, max_overflow=8)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
 import orjson
@@ -17,12 +18,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloudpbx.store.errors import Conflict, NotFound, UniqueViolation
 from cloudpbx.store.ids import gregorian_now, next_revision
-from cloudpbx.store.tables import accounts, doc_keys, docs
+from cloudpbx.store.inline import UNAVAILABLE, InlineReader
+from cloudpbx.store.tables import accounts, attachments, doc_keys, docs
 
 Doc = dict[str, Any]
 Key = tuple[str, str]
 
 SYSTEM = "system"  # the partition of platform-wide documents (system configs, phone numbers)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A binary stored beside a document (a logo, an audio file)."""
+
+    name: str
+    content_type: str
+    content: bytes
+
+    @property
+    def length(self) -> int:
+        return len(self.content)
 
 
 def _load(row) -> Doc:
@@ -168,14 +183,60 @@ class Tx:
         )
         return [(r.key, r.doc_id) for r in rows]
 
+    async def keys_with_prefix(self, kind: str, prefix: str, *, offset: int = 0, limit: int | None = None) -> list[str]:
+        """Keys of one kind that start with `prefix`, in key order (number searches walk the pool this way)."""
+        query = (
+            select(doc_keys.c.key)
+            .where(doc_keys.c.kind == kind, doc_keys.c.key.startswith(prefix, autoescape=True))
+            .order_by(doc_keys.c.key)
+            .offset(offset)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [r.key for r in await self.conn.execute(query)]
+
+    async def count_keys_below(self, kind: str, path: str) -> int:
+        """How many keys of one kind the descendants of the account at `path` hold (cascade quantities)."""
+        query = (
+            select(func.count())
+            .select_from(doc_keys.join(accounts, doc_keys.c.account_id == accounts.c.account_id))
+            .where(doc_keys.c.kind == kind, accounts.c.path.startswith(path + "/", autoescape=True))
+        )
+        return (await self.conn.execute(query)).scalar_one()
+
     async def soft_delete(self, doc: Doc) -> Doc:
         """Mark deleted and release its unique keys, so the names can be reused."""
         doc["pvt_deleted"] = True
         return await self.save(doc, keys=())
 
     async def purge(self, account_id: str, doc_id: str) -> None:
+        await self.delete_attachment(account_id, doc_id)
         await self.conn.execute(delete(doc_keys).where(doc_keys.c.account_id == account_id, doc_keys.c.doc_id == doc_id))
         await self.conn.execute(delete(docs).where(docs.c.account_id == account_id, docs.c.id == doc_id))
+
+    # Attachments --------------------------------------------------------------------------------------------------
+
+    async def put_attachment(self, account_id: str, doc_id: str, name: str, content_type: str, content: bytes) -> None:
+        """Store (or replace) one named binary of a document."""
+        await self.delete_attachment(account_id, doc_id, name)
+        await self.conn.execute(insert(attachments).values(
+            account_id=account_id, doc_id=doc_id, name=name, content_type=content_type, length=len(content),
+            content=content,
+        ))
+
+    async def get_attachment(self, account_id: str, doc_id: str, name: str) -> Attachment | None:
+        row = (await self.conn.execute(
+            select(attachments.c.content_type, attachments.c.content).where(
+                attachments.c.account_id == account_id, attachments.c.doc_id == doc_id, attachments.c.name == name)
+        )).first()
+        return Attachment(name, row.content_type, bytes(row.content)) if row else None
+
+    async def delete_attachment(self, account_id: str, doc_id: str, name: str | None = None) -> None:
+        """Remove one binary of a document, or all of them when `name` is None."""
+        query = delete(attachments).where(attachments.c.account_id == account_id, attachments.c.doc_id == doc_id)
+        if name is not None:
+            query = query.where(attachments.c.name == name)
+        await self.conn.execute(query)
 
     # The account tree -----------------------------------------------------------------------------------------
 
@@ -201,6 +262,7 @@ class Tx:
         return list(await self.conn.execute(select(accounts).where(cond).order_by(accounts.c.name)))
 
     async def delete_account_rows(self, account_id: str) -> None:
+        await self.conn.execute(delete(attachments).where(attachments.c.account_id == account_id))
         await self.conn.execute(delete(doc_keys).where(doc_keys.c.account_id == account_id))
         await self.conn.execute(delete(docs).where(docs.c.account_id == account_id))
         await self.conn.execute(delete(accounts).where(accounts.c.account_id == account_id))
@@ -212,6 +274,7 @@ class Store:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._inline = InlineReader.for_engine(engine)  # point reads without a thread hop (SQLite only)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -225,27 +288,41 @@ class Store:
             async with self.engine.begin() as conn:
                 yield Tx(conn)
             return
-        async with self._write_lock:
-            async with self.engine.begin() as conn:
+        async with self._write_lock, self.engine.connect() as conn:
+            conn = await conn.execution_options(writer=True)
+            async with conn.begin():
                 yield Tx(conn)
 
     async def get(self, account_id: str, doc_id: str) -> Doc:
-        async with self.read() as tx:
-            return await tx.get(account_id, doc_id)
+        doc = await self.find(account_id, doc_id)
+        if doc is None:
+            raise NotFound(doc_id)
+        return doc
 
     async def find(self, account_id: str, doc_id: str) -> Doc | None:
-        async with self.read() as tx:
-            return await tx.find(account_id, doc_id)
+        row = self._inline.doc(account_id, doc_id) if self._inline else UNAVAILABLE
+        if row is UNAVAILABLE:
+            async with self.read() as tx:
+                return await tx.find(account_id, doc_id)
+        return _load(row) if row and not row.deleted else None
 
     async def lookup(self, kind: str, key: str) -> tuple[str, str] | None:
-        async with self.read() as tx:
-            return await tx.lookup(kind, key)
+        row = self._inline.key(kind, key) if self._inline else UNAVAILABLE
+        if row is UNAVAILABLE:
+            async with self.read() as tx:
+                return await tx.lookup(kind, key)
+        return (row.account_id, row.doc_id) if row else None
 
     async def account_row(self, account_id: str):
-        async with self.read() as tx:
-            return await tx.account_row(account_id)
+        row = self._inline.account(account_id) if self._inline else UNAVAILABLE
+        if row is UNAVAILABLE:
+            async with self.read() as tx:
+                return await tx.account_row(account_id)
+        return row
 
     async def dispose(self) -> None:
+        if self._inline:
+            self._inline.close()
         await self.engine.dispose()
 
 

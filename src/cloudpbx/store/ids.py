@@ -1,6 +1,7 @@
 """Identifiers, revisions and time in the shapes Crossbar clients expect."""
 
 import hashlib
+import re
 import secrets
 import time
 
@@ -12,8 +13,11 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def is_id(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and _HEX_ID.fullmatch(value) is not None
 
 
 def gregorian_now() -> int:

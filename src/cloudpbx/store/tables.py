@@ -3,7 +3,7 @@
 Every table carries `account_id` so PostgreSQL can later be distributed by tenant.
 """
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, MetaData, String, Text, Table
+from sqlalchemy import BigInteger, Boolean, Column, Index, LargeBinary, MetaData, String, Text, Table
 
 metadata = MetaData()
 
@@ -50,4 +50,16 @@ accounts = Table(
     Column("reseller", Boolean, nullable=False, default=False),
     Index("accounts_by_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
     Index("accounts_by_parent", "parent_id"),
+)
+
+# Binary attachments of documents (whitelabel logos, media files), kept apart so document reads stay small.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("doc_id", String(64), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("content_type", String(255), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
 )

@@ -7,7 +7,8 @@ from importlib import import_module
 MODULES = (
     "about", "accounts", "user_auth", "api_auth", "token_auth", "auth",
     "users", "devices", "callflows", "groups", "vmboxes", "conferences", "faxboxes", "menus",
-    "temporal_rules", "temporal_rules_sets", "directories", "external_numbers",
+    "temporal_rules", "temporal_rules_sets", "directories", "external_numbers", "phone_numbers",
+    "whitelabel", "apps_store", "limits", "alerts", "media", "system_configs", "channels", "registrations", "openapi",
 )
 
 ENDPOINTS = {}

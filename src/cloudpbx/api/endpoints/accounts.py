@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cloudpbx.accounts import tree
-from cloudpbx.accounts.accounts import leak, metadata
+from cloudpbx.accounts.accounts import metadata
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import BadPath, Endpoint
 from cloudpbx.errors import Forbidden, Invalid, Missing
@@ -93,7 +93,7 @@ class Accounts(Endpoint):
     async def _descendants(self, ctx: Context) -> list[dict]:
         async with ctx.platform.store.read() as tx:
             below = await tree.descendants(tx, ctx.account)
-        return [{"id": n.id, "name": n.name, "realm": n.realm, "tree": list(n.tree)} for n in below]
+        return [{"id": n.id, "name": n.name, "realm": n.realm, "tree": _seen_by(ctx.caller, n.tree)} for n in below]
 
     async def _siblings(self, ctx: Context) -> list[dict]:
         if ctx.account_id == ctx.caller.account_id and not ctx.caller.superduper:
@@ -108,10 +108,8 @@ class Accounts(Endpoint):
         """Ancestors of the account, cut at the caller's own account: nobody sees above themselves."""
         async with ctx.platform.store.read() as tx:
             chain = await tree.ancestors(tx, ctx.account)
-        if not ctx.caller.superduper:
-            ids = [n.id for n in chain]
-            chain = chain[ids.index(ctx.caller.account_id):] if ctx.caller.account_id in ids else []
-        return [{"id": n.id, "name": n.name} for n in chain]
+        seen = set(_seen_by(ctx.caller, ctx.account.tree))
+        return [{"id": n.id, "name": n.name} for n in chain if n.id in seen]
 
     _parents = _visible_ancestors
     _tree = _visible_ancestors
@@ -140,6 +138,13 @@ class Accounts(Endpoint):
             raise Forbidden({"message": "moving accounts is not allowed for this account"})
         await ctx.platform.accounts.move(ctx.account_id, to)
         return await self._view(ctx, ctx.account_id)
+
+
+def _seen_by(caller, ancestors: tuple[str, ...]) -> list[str]:
+    """The part of an ancestor list a caller may see: from its own account down (superduper sees it all)."""
+    if caller.superduper:
+        return list(ancestors)
+    return list(ancestors[ancestors.index(caller.account_id):]) if caller.account_id in ancestors else []
 
 
 ENDPOINT = Accounts()

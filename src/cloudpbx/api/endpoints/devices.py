@@ -30,6 +30,8 @@ class Devices(DocumentEndpoint):
         return await listing.respond(ctx, load, device_row)
 
     async def show(self, ctx: Context, doc: dict) -> Reply:
+        if not ctx.flag("include_inherited"):
+            return doc_reply(doc)  # the owner is read only to resolve inherited settings
         endpoints = [doc]
         if doc.get("owner_id"):
             endpoints.append(await ctx.platform.store.find(ctx.account_id, doc["owner_id"]))

@@ -6,6 +6,7 @@ from cloudpbx.accounts.kinds import USER
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import DocumentEndpoint, doc_reply
 from cloudpbx.api.endpoints.inherited import with_inherited
+from cloudpbx.errors import Forbidden
 
 SELF_LOCKED = ("priv_level", "enabled")  # a user may edit their own profile, not their rights
 
@@ -15,8 +16,20 @@ class Users(DocumentEndpoint):
         own_account = ctx.account is not None and ctx.account.id == ctx.caller.account_id
         if ctx.method == "GET":
             return own_account
-        is_self = own_account and ctx.args == [ctx.caller.owner_id] and ctx.method in ("POST", "PATCH")
-        return is_self and isinstance(ctx.data, dict) and not any(k in ctx.data for k in SELF_LOCKED)
+        return own_account and ctx.args == [ctx.caller.owner_id] and ctx.method in ("POST", "PATCH")
+
+    async def handle(self, ctx: Context) -> Reply:
+        if not (ctx.caller.is_admin or ctx.caller.superduper):
+            await self._rights_unchanged(ctx)
+        return await super().handle(ctx)
+
+    async def _rights_unchanged(self, ctx: Context) -> None:
+        """Monster UI posts the whole user back, rights included: resending them is fine, changing them is not."""
+        if ctx.method not in ("POST", "PATCH") or not isinstance(ctx.data, dict):
+            return
+        current = await ctx.platform.documents.get(self.kind, ctx.account_id, ctx.args[0])
+        if any(key in ctx.data and ctx.data[key] != current.get(key) for key in SELF_LOCKED):
+            raise Forbidden({"message": "only an account administrator can change priv_level or enabled"})
 
     async def show(self, ctx: Context, doc: dict) -> Reply:
         return await with_inherited(ctx, doc_reply(doc), [doc])
