@@ -42,7 +42,7 @@ class Kind:
 
 def public(doc: Doc) -> Doc:
     """What clients see: no `_` or `pvt_` keys, plus `id` (a `_read_only` object passes through)."""
-    out = {k: v for k, v in doc.items() if not (k.startswith("pvt_") or (k.startswith("_") and k != "_read_only"))}
+    out = {k: v for k, v in doc.items() if not k.startswith(("pvt_", "_")) or k == "_read_only"}
     if "_id" in doc:
         out["id"] = doc["_id"]
     return out

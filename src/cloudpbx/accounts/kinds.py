@@ -140,6 +140,14 @@ def _flow_references(flow: dict) -> tuple[dict, dict]:
     return errors, refs
 
 
+_PCRE_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    """Callflow patterns are PCRE in KAZOO: accept its `(?<name>...)` named groups beside Python's `(?P<name>...)`."""
+    return re.compile(_PCRE_NAMED_GROUP.sub(r"\1(?P<", pattern))
+
+
 async def _prepare_callflow(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
     """At least one number or pattern; numbers normalised; patterns compile; actions and their targets exist."""
     doc["numbers"] = [normalize(n) if n != "no_match" else n for n in doc.get("numbers", [])]
@@ -148,7 +156,7 @@ async def _prepare_callflow(tx: Tx, account_id: str, doc: Doc, old: Doc | None) 
     errors = {}
     for i, pattern in enumerate(doc.get("patterns", [])):
         try:
-            re.compile(pattern)
+            compile_pattern(pattern)
         except re.error as exc:
             errors[f"patterns.{i}"] = {"invalid": {"message": f"Invalid regular expression: {exc}", "value": pattern}}
     refs = {}

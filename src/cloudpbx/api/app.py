@@ -238,7 +238,7 @@ class Api:
         ctx.account = node
 
     def _throttle(self, ctx: Context) -> None:
-        client = ctx.request.client.host if ctx.request.client else "-"
+        client = ctx.request.scope["client"][0] if ctx.request.scope.get("client") else "-"
         account = ctx.account.id if ctx.account else ctx.caller.account_id
         allowed, _ = self.buckets.take(client, account)
         if not allowed:
@@ -250,9 +250,7 @@ class Api:
             reply.raw.headers["x-request-id"] = ctx.request_id
             return reply.raw
         headers = dict(CORS, **reply.headers)
-        wants_csv = "text/csv" in ctx.request.headers.get("accept", "") or \
-            ctx.query.get("accept", "") in ("csv", "text/csv")
-        if wants_csv and isinstance(reply.data, (list, dict)):
+        if ctx.wants_csv and isinstance(reply.data, (list, dict)):
             name = ctx.request.headers.get("x-file-name") or ctx.query.get("file_name") or f"{ctx.nouns[-1][0]}.csv"
             response = envelope.csv_response(reply.data, name)
             response.headers.update(headers)

@@ -71,6 +71,12 @@ class Context:
         assert self.account is not None
         return self.account.id
 
+    @property
+    def wants_csv(self) -> bool:
+        """`Accept: text/csv` or `?accept=csv`: the reply goes out as a CSV file."""
+        return "text/csv" in self.request.headers.get("accept", "") or \
+            self.query.get("accept", "") in ("csv", "text/csv")
+
     def value(self, key: str, default: Any = None) -> Any:
         """Crossbar looks request values up in data, then the query string, then the envelope."""
         data = self.data if isinstance(self.data, dict) else {}

@@ -7,7 +7,7 @@ from typing import Any, Awaitable, Callable
 
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.errors import Invalid
-from cloudpbx.store import Doc
+from cloudpbx.store import Doc, gregorian_now
 
 FILTER_PREFIXES = ("filter_not_", "filter_")
 PRESENCE = ("has_key", "key_missing", "has_value", "value_missing")
@@ -87,6 +87,28 @@ def predicates(ctx: Context) -> list[Callable[[Doc], bool]]:
                 raise Invalid.field(key, "type", "Value did not match type(s): integer", value=raw)
             preds.append(lambda d, f=field, s=sign, v=int(raw): s * (d.get(f, 0) - v) >= 0)
     return preds
+
+
+def _seconds(ctx: Context, key: str, default: int) -> int:
+    raw = ctx.query.get(key)
+    if raw is None:
+        return default
+    if not raw.lstrip("-").isdigit():
+        raise Invalid.field(key, "type", "Value did not match type(s): integer", value=raw)
+    return int(raw)
+
+
+def time_range(ctx: Context, max_range: int, key: str = "created") -> tuple[int, int]:
+    """A ranged listing's (from, to) in Gregorian seconds: `to` defaults to now and `from` to `max_range` before it;
+    a reversed or longer range is a `date_range` error on `{key}_from`, as `crossbar_view:time_range` gives."""
+    to = _seconds(ctx, f"{key}_to", gregorian_now())
+    since = _seconds(ctx, f"{key}_from", to - max_range)
+    if to < since:
+        raise Invalid.field(f"{key}_from", "date_range", f"{key}_to {to} is prior to {key}_from {since}", cause=since)
+    if to - since > max_range:
+        raise Invalid.field(f"{key}_from", "date_range",
+                            f"{key}_to {to} is more than {max_range} seconds from {key}_from {since}", cause=to)
+    return since, to
 
 
 def page_size(ctx: Context) -> int | None:

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloudpbx.store.errors import Conflict, NotFound, UniqueViolation
 from cloudpbx.store.ids import gregorian_now, next_revision
-from cloudpbx.store.inline import UNAVAILABLE, InlineReader
-from cloudpbx.store.tables import accounts, attachments, doc_keys, docs
+from cloudpbx.store.points import UNAVAILABLE, point_reader
+from cloudpbx.store.tables import accounts, attachments, cdrs, doc_keys, docs
 
 Doc = dict[str, Any]
 Key = tuple[str, str]
@@ -183,6 +183,17 @@ class Tx:
         )
         return [(r.key, r.doc_id) for r in rows]
 
+    async def key_revisions(self, account_id: str, kind: str) -> list[tuple[str, str, str]]:
+        """(key, doc_id, rev) of one kind held in an account: caches built from those documents see any change."""
+        holder = and_(docs.c.account_id == doc_keys.c.account_id, docs.c.id == doc_keys.c.doc_id)
+        rows = await self.conn.execute(
+            select(doc_keys.c.key, doc_keys.c.doc_id, docs.c.rev)
+            .join_from(doc_keys, docs, holder)
+            .where(doc_keys.c.account_id == account_id, doc_keys.c.kind == kind)
+            .order_by(doc_keys.c.key)
+        )
+        return [(r.key, r.doc_id, r.rev) for r in rows]
+
     async def keys_with_prefix(self, kind: str, prefix: str, *, offset: int = 0, limit: int | None = None) -> list[str]:
         """Keys of one kind that start with `prefix`, in key order (number searches walk the pool this way)."""
         query = (
@@ -262,6 +273,7 @@ class Tx:
         return list(await self.conn.execute(select(accounts).where(cond).order_by(accounts.c.name)))
 
     async def delete_account_rows(self, account_id: str) -> None:
+        await self.conn.execute(delete(cdrs).where(cdrs.c.account_id == account_id))
         await self.conn.execute(delete(attachments).where(attachments.c.account_id == account_id))
         await self.conn.execute(delete(doc_keys).where(doc_keys.c.account_id == account_id))
         await self.conn.execute(delete(docs).where(docs.c.account_id == account_id))
@@ -274,7 +286,7 @@ class Store:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        self._inline = InlineReader.for_engine(engine)  # point reads without a thread hop (SQLite only)
+        self._points = point_reader(engine)  # the hot path's reads by primary key, without SQLAlchemy
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -300,29 +312,29 @@ class Store:
         return doc
 
     async def find(self, account_id: str, doc_id: str) -> Doc | None:
-        row = self._inline.doc(account_id, doc_id) if self._inline else UNAVAILABLE
+        row = await self._points.doc(account_id, doc_id) if self._points else UNAVAILABLE
         if row is UNAVAILABLE:
             async with self.read() as tx:
                 return await tx.find(account_id, doc_id)
         return _load(row) if row and not row.deleted else None
 
     async def lookup(self, kind: str, key: str) -> tuple[str, str] | None:
-        row = self._inline.key(kind, key) if self._inline else UNAVAILABLE
+        row = await self._points.key(kind, key) if self._points else UNAVAILABLE
         if row is UNAVAILABLE:
             async with self.read() as tx:
                 return await tx.lookup(kind, key)
         return (row.account_id, row.doc_id) if row else None
 
     async def account_row(self, account_id: str):
-        row = self._inline.account(account_id) if self._inline else UNAVAILABLE
+        row = await self._points.account(account_id) if self._points else UNAVAILABLE
         if row is UNAVAILABLE:
             async with self.read() as tx:
                 return await tx.account_row(account_id)
         return row
 
     async def dispose(self) -> None:
-        if self._inline:
-            self._inline.close()
+        if self._points:
+            await self._points.close()
         await self.engine.dispose()
 
 

@@ -63,3 +63,21 @@ attachments = Table(
     Column("length", BigInteger, nullable=False),
     Column("content", LargeBinary, nullable=False),
 )
+
+# Call detail records, one row per call leg, partitioned per account and month (`YYYYMM`, which also starts the id)
+# as KAZOO keeps them in per-month databases. Listings walk `created`; an interaction's legs are one index lookup.
+cdrs = Table(
+    "cdrs",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("month", String(6), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+    Column("interaction_id", String(255), nullable=False),
+    Column("call_id", Text, nullable=False),
+    Column("owner_id", String(64), nullable=True),
+    Column("body", Text, nullable=False),
+    Index("cdrs_by_created", "account_id", "created", "id"),
+    Index("cdrs_by_interaction", "account_id", "interaction_id"),
+    Index("cdrs_by_owner", "account_id", "owner_id", "created", "id"),
+)

@@ -8,7 +8,8 @@ MODULES = (
     "about", "accounts", "user_auth", "api_auth", "token_auth", "auth",
     "users", "devices", "callflows", "groups", "vmboxes", "conferences", "faxboxes", "menus",
     "temporal_rules", "temporal_rules_sets", "directories", "external_numbers", "phone_numbers",
-    "whitelabel", "apps_store", "limits", "alerts", "media", "system_configs", "channels", "registrations", "openapi",
+    "whitelabel", "apps_store", "limits", "alerts", "media", "system_configs", "channels", "registrations", "cdrs",
+    "openapi",
 )
 
 ENDPOINTS = {}

@@ -158,6 +158,12 @@ ROUTES: dict[str, list[Op]] = {
                       Op("delete", f"{ACCOUNT}/registrations", "Flush every registration"),
                       Op("get", f"{ACCOUNT}/registrations/count", "How many are registered"),
                       Op("delete", f"{ACCOUNT}/registrations/{{username}}", "Flush one SIP username's")],
+    "cdrs": [Op("get", f"{ACCOUNT}/cdrs", "Call legs in a created range (created_from, created_to; CSV too)"),
+             Op("get", f"{ACCOUNT}/cdrs/{{cdr_id}}", "One call leg"),
+             Op("get", f"{ACCOUNT}/cdrs/interaction", "One row per call in a created range"),
+             Op("get", f"{ACCOUNT}/cdrs/legs/{{interaction_id}}", "The legs of a call (by interaction or CDR id)"),
+             Op("get", f"{ACCOUNT}/users/{{user_id}}/cdrs", "The call legs a user owns"),
+             Op("get", f"{ACCOUNT}/users/{{user_id}}/cdrs/interaction", "One row per call of a user")],
     NOUN: [Op("get", f"/{NOUN}", "This description", public=True)],
 }
 
