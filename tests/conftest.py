@@ -23,17 +23,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_sip_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free SIP port")
+
+
+class Served(tuple):
+    """(base_url, data_dir, db_url) of a running server, plus where it listens for SIP (`sip_port`)."""
+
+    sip_port: int
+
+    def __new__(cls, base: str, data_dir: Path, url: str, sip_port: int) -> "Served":
+        served = super().__new__(cls, (base, data_dir, url))
+        served.sip_port = sip_port
+        return served
+
+
 def db_url(data_dir: Path) -> str:
     return os.environ.get("CLOUDPBX_TEST_DB_URL") or f"sqlite:///{data_dir / 'cloudpbx.db'}"
 
 
-def start_server(data_dir: Path, url: str, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, url: str, extra_env: dict | None = None,
+                 sip_port: int | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "CLOUDPBX_RATE_LIMIT": "1000000/1000000", "CLOUDPBX_ADMIN_PASSWORD": ADMIN_PASSWORD,
            **(extra_env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(data_dir), "--db", url,
-         "--http", f"127.0.0.1:{port}"],
+         "--http", f"127.0.0.1:{port}", "--sip", f"127.0.0.1:{sip_port or free_sip_port()}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}/v2"
@@ -60,12 +85,13 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """(base_url, data_dir, db_url) of a running platform with a fresh database."""
+    """(base_url, data_dir, db_url) of a running platform with a fresh database; `.sip_port` for SIP."""
     data_dir = tmp_path_factory.mktemp("var")
     url = db_url(data_dir)
     reset_database(url)
-    proc, base = start_server(data_dir, url)
-    yield base, data_dir, url
+    sip_port = free_sip_port()
+    proc, base = start_server(data_dir, url, sip_port=sip_port)
+    yield Served(base, data_dir, url, sip_port)
     stop_server(proc)
 
 

@@ -19,6 +19,20 @@ def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+DEFAULT_RTP_PORTS = (16384, 32767)
+
+
+def parse_port_range(value: str) -> tuple[int, int]:
+    """`LOW-HIGH` → (low, high), with room for at least one even/odd RTP/RTCP pair."""
+    low, sep, high = value.partition("-")
+    if not (sep and low.strip().isdigit() and high.strip().isdigit()):
+        raise ValueError(f"RTP port range must be LOW-HIGH, got {value!r}")
+    first, last = int(low), int(high)
+    if not 0 < first < last <= 65535 or first + (first & 1) + 1 > last:
+        raise ValueError(f"invalid RTP port range {value!r}")
+    return first, last
+
+
 @dataclass
 class Settings:
     data_dir: Path = Path("var")
@@ -31,6 +45,13 @@ class Settings:
     max_body_bytes: int = 8_000_000
     bucket_capacity: int = 100
     bucket_fill_per_s: float = 10.0
+    rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    sip_min_expires: int = 60  # registration lifetimes are clamped into [min, max]
+    sip_max_expires: int = 3600
+    sip_nonce_ttl: float = 300.0  # digest nonces older than this are stale
+    sip_auth_failures: tuple[int, float, float] = (10, 60.0, 60.0)  # failures within seconds → refused for seconds
     node: str = field(default_factory=lambda: f"cloudpbx@{os.uname().nodename}")
 
     def __post_init__(self) -> None:
@@ -39,7 +60,8 @@ class Settings:
             self.db_url = default_url(self.data_dir.resolve())
 
     @classmethod
-    def from_env(cls, data_dir: str | None = None, db_url: str | None = None, http: str | None = None) -> "Settings":
+    def from_env(cls, data_dir: str | None = None, db_url: str | None = None, http: str | None = None,
+                 rtp_ports: str | None = None, sip: str | None = None) -> "Settings":
         """Flags win over CLOUDPBX_* variables, which win over defaults."""
         env = os.environ
         data = data_dir or env.get("CLOUDPBX_DATA_DIR") or "var"
@@ -50,4 +72,10 @@ class Settings:
             extra = {"bucket_capacity": int(cap), "bucket_fill_per_s": float(fill or cap)}
         if "CLOUDPBX_REALM_SUFFIX" in env:
             extra["realm_suffix"] = env["CLOUDPBX_REALM_SUFFIX"]
+        if rtp_ports or "CLOUDPBX_RTP_PORTS" in env:
+            extra["rtp_ports"] = parse_port_range(rtp_ports or env["CLOUDPBX_RTP_PORTS"])
+        sip_at = sip or env.get("CLOUDPBX_SIP") or "127.0.0.1:5060"
+        extra["sip_host"], extra["sip_port"] = parse_hostport(sip_at, 5060)
+        if "CLOUDPBX_SIP_NONCE_TTL" in env:
+            extra["sip_nonce_ttl"] = float(env["CLOUDPBX_SIP_NONCE_TTL"])
         return cls(data_dir=Path(data), db_url=db_url or env.get("CLOUDPBX_DB_URL", ""), http_host=host, http_port=port, **extra)

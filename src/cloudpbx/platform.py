@@ -8,6 +8,7 @@ from cloudpbx.accounts.accounts import Accounts
 from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
+from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
 from cloudpbx.numbers.manager import Numbers
 from cloudpbx.state.channels import Channels
@@ -26,16 +27,18 @@ class Platform:
     numbers: Numbers
     registrations: Registrations
     channels: Channels
+    callflows: CallflowEngine
 
     @classmethod
     async def open(cls, settings: Settings) -> "Platform":
         store = await open_store(settings.db_url)
         directory = AccountDirectory(store)
+        configs = SystemConfigs(store)
         return cls(
             settings=settings, store=store, directory=directory,
             accounts=Accounts(store, directory, settings.realm_suffix),
-            documents=Documents(store), configs=SystemConfigs(store), numbers=Numbers(store),
-            registrations=Registrations(), channels=Channels(),
+            documents=Documents(store), configs=configs, numbers=Numbers(store),
+            registrations=Registrations(), channels=Channels(), callflows=CallflowEngine(store, configs),
         )
 
     async def close(self) -> None:

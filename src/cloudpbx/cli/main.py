@@ -28,9 +28,10 @@ AdminPassword = typer.Option(None, "--admin-password", envvar="CLOUDPBX_ADMIN_PA
                              help="Password of the master admin on first start (default: generated)")
 
 
-def settings_from(data_dir: Optional[Path], db: Optional[str], http: Optional[str] = None) -> Settings:
+def settings_from(data_dir: Optional[Path], db: Optional[str], http: Optional[str] = None,
+                  rtp_ports: Optional[str] = None, sip: Optional[str] = None) -> Settings:
     try:
-        return Settings.from_env(str(data_dir) if data_dir else None, db, http)
+        return Settings.from_env(str(data_dir) if data_dir else None, db, http, rtp_ports=rtp_ports, sip=sip)
     except ValueError as exc:
         fail(str(exc))
 
@@ -85,13 +86,18 @@ def serve(
     db: Optional[str] = DbUrl,
     admin_password: Optional[str] = AdminPassword,
     http: Optional[str] = typer.Option(None, "--http", help="HOST:PORT for the API [env CLOUDPBX_HTTP, default 127.0.0.1:8000]"),
+    rtp_ports: Optional[str] = typer.Option(None, "--rtp-ports",
+                                            help="LOW-HIGH ports for relayed media [env CLOUDPBX_RTP_PORTS, default 16384-32767]"),
+    sip: Optional[str] = typer.Option(None, "--sip",
+                                      help="HOST:PORT for SIP over UDP and TCP [env CLOUDPBX_SIP, default 127.0.0.1:5060]"),
 ) -> None:
-    """Run the platform: the Crossbar v2 API (SIP follows)."""
+    """Run the platform: the Crossbar v2 API and SIP (registrar) on one event loop."""
     import uvicorn
 
     from cloudpbx.api.app import create_app
+    from cloudpbx.sip.service import SipService
 
-    settings = settings_from(data_dir, db, http)
+    settings = settings_from(data_dir, db, http, rtp_ports, sip)
 
     async def run() -> None:
         platform = await open_platform(settings)
@@ -101,10 +107,14 @@ def serve(
         config = uvicorn.Config(create_app(platform), host=settings.http_host, port=settings.http_port,
                                 loop="uvloop", http="httptools", log_level="warning", access_log=False)
         server = uvicorn.Server(config)
-        out.print(f"cloudpbx API on http://{settings.http_host}:{settings.http_port}/v2")
+        sip_service = SipService(settings, platform.store, platform.directory, platform.registrations)
         try:
+            await sip_service.start()
+            out.print(f"cloudpbx SIP on {settings.sip_host}:{sip_service.core.port} (UDP, TCP)")
+            out.print(f"cloudpbx API on http://{settings.http_host}:{settings.http_port}/v2")
             await server.serve()
         finally:
+            await sip_service.stop()
             await platform.close()
 
     try:

@@ -1,0 +1,13 @@
+"""`user`: ring every enabled device of a user (`id`, `timeout` def 20, `delay`, `strategy`, `can_call_self`)."""
+
+from cloudpbx.callflow.endpoints import DEFAULT_TIMEOUT_S, non_negative
+from cloudpbx.callflow.execution import Execution, Next, text
+
+
+async def run(ctx: Execution, data: dict) -> Next:
+    timeout_s = non_negative(data.get("timeout"), 0) or DEFAULT_TIMEOUT_S
+    exclude = None if data.get("can_call_self") is True else ctx.caller_device_id
+    targets = await ctx.endpoints.user(ctx.account_id, text(data.get("id")), timeout_s,
+                                       non_negative(data.get("delay"), 0), exclude)
+    strategy = "single" if data.get("strategy") == "single" else "simultaneous"
+    return await ctx.ring(targets, strategy, timeout_s)

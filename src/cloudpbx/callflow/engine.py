@@ -1,0 +1,81 @@
+"""The callflow executor: route a call, then run its flow of `{module, data, children}` nodes.
+
+After an action the flow continues with `children[key]`, else `_`, else it ends; `data.skip_module` skips a
+node to `_`, and so does a module this engine does not run (logged). When the flow is over and nobody answered,
+the call is hung up with the cause of the last failed bridge.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cloudpbx.accounts.system_configs import SystemConfigs
+from cloudpbx.callflow.actions import ACTIONS
+from cloudpbx.callflow.call import Call
+from cloudpbx.callflow.caller_id import CallerIds
+from cloudpbx.callflow.endpoints import Endpoints
+from cloudpbx.callflow.execution import CONTINUE, MAX_BRANCHES, Execution, Next
+from cloudpbx.callflow.lookup import Route, Router
+from cloudpbx.store import Store
+
+log = logging.getLogger("cloudpbx.callflow")
+
+
+def _is_node(node) -> bool:
+    return isinstance(node, dict) and isinstance(node.get("module"), str)
+
+
+def _child(node: dict, key: Next) -> dict | None:
+    if key is None:
+        return None
+    children = node.get("children") or {}
+    found = children.get(key)
+    return found if _is_node(found) else children.get(CONTINUE)
+
+
+async def _step(run: Execution, node: dict) -> Next:
+    module = node["module"]
+    data = node.get("data") if isinstance(node.get("data"), dict) else {}
+    if data.get("skip_module") in (True, "true"):
+        return CONTINUE
+    action = ACTIONS.get(module)
+    if action is None:
+        log.info("call %s: callflow module %s is not run by this engine, continuing with _", run.call.call_id, module)
+        return CONTINUE
+    log.debug("call %s: running %s", run.call.call_id, module)
+    return await action(run, data)
+
+
+async def run_flow(run: Execution, node: dict | None) -> None:
+    while _is_node(node) and not run.halted and not run.call.ended:
+        run.node = node
+        node = _child(node, await _step(run, node))
+
+
+class CallflowEngine:
+    """Routing and execution over one store; shared by all calls (the pattern cache lives in its router)."""
+
+    def __init__(self, store: Store, configs: SystemConfigs, max_branches: int = MAX_BRANCHES):
+        self.store = store
+        self.router = Router(store)
+        self.endpoints = Endpoints(store)
+        self.caller_ids = CallerIds(store, configs)
+        self.max_branches = max_branches
+
+    async def handle(self, call: Call) -> Route | None:
+        """Route the call and run its flow; a number that routes nowhere is answered 404."""
+        route = await self.router.lookup(call.account_id, call.dialed, authorized=call.caller_device is not None)
+        if route is None:
+            await call.respond(404, "Not Found")
+            return None
+        await self.execute(call, route)
+        return route
+
+    async def execute(self, call: Call, route: Route) -> None:
+        if call.caller_device is not None:
+            call.caller_id = await self.caller_ids.for_device(call.account_id, call.caller_device, "internal",
+                                                              call.caller_id)
+        run = Execution(call, route, self.endpoints, self.store, run_flow, self.max_branches)
+        await run_flow(run, route.callflow.get("flow"))
+        if not call.ended:
+            await call.hangup(run.last_failure.cause if run.last_failure else "NORMAL_CLEARING")

@@ -1,0 +1,1 @@
+"""Media: codecs, the RTP relay that anchors calls, tones."""

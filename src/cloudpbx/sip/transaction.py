@@ -1,0 +1,459 @@
+"""RFC 3261 section 17 transactions (with RFC 6026's Accepted state): client and server, INVITE and non-INVITE.
+
+Timers run on the event loop (`call_later`), never as tasks: a transaction costs two timer handles at most.
+Over UDP requests and final responses are retransmitted (timers A, E, G) and retransmitted requests are absorbed
+by answering them with the last response; over TCP the timers that only wait out retransmissions are zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+from cloudpbx.sip.headers import MAGIC_COOKIE, HeaderError
+from cloudpbx.sip.message import Request, Response
+from cloudpbx.sip.transport import Peer
+
+if TYPE_CHECKING:
+    from cloudpbx.sip.dialog import Dialog
+
+T1, T2, T4 = 0.5, 4.0, 5.0
+
+# states
+TRYING, PROCEEDING, COMPLETED, CONFIRMED, ACCEPTED, TERMINATED = (
+    "trying", "proceeding", "completed", "confirmed", "accepted", "terminated")
+CALLING = "calling"
+
+
+class Timers:
+    """T1, T2, T4 (RFC 3261 table 4); tests and benchmarks may shrink them."""
+
+    def __init__(self, t1: float = T1, t2: float = T2, t4: float = T4):
+        self.t1, self.t2, self.t4 = t1, t2, t4
+
+
+def server_key(request: Request) -> tuple:
+    """What identifies a server transaction (17.2.3), method last: an ACK shares its INVITE's key, a CANCEL has
+    its own (its INVITE's key is the same with the method swapped)."""
+    via = request.via
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch or ""
+    if branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE):
+        return (branch, via.sent_by, method)
+    return ("2543", request.uri, request.from_.tag, request.call_id, request.cseq.number, via.sent_by, branch, method)
+
+
+def client_key(branch: str, method: str) -> tuple:
+    return (branch, "INVITE" if method == "ACK" else method)
+
+
+def make_response(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None,
+                  headers: list[tuple[str, str]] | None = None, body: bytes = b"",
+                  content_type: str | None = None) -> Response:
+    """A response to `request` (8.2.6): its Vias, From, To (tagged unless 100), Call-ID and CSeq copied."""
+    response = Response(status, reason)
+    for via in request.get_all("via"):
+        response.add("Via", via)
+    for name in ("from", "to", "call-id", "cseq"):
+        for value in request.get_all(name):
+            response.add(name, value)
+    if to_tag and status > 100 and "to" in request and not _has_tag(request):
+        response.set("To", f"{request.get('to')};tag={to_tag}")
+    if 100 < status < 300 and request.method in ("INVITE", "SUBSCRIBE"):
+        for route in request.get_all("record-route"):
+            response.add("Record-Route", route)
+    for name, value in headers or ():
+        response.add(name, value)
+    if body:
+        response.set("Content-Type", content_type or "application/sdp")
+        response.body = body
+    return response
+
+
+def _has_tag(request: Request) -> bool:
+    try:
+        return request.to.tag is not None
+    except HeaderError:
+        return False
+
+
+class Transaction:
+    """What client and server transactions share: the layer, the key, the peer and the timers."""
+
+    __slots__ = ("layer", "key", "request", "peer", "state", "_timers")
+
+    def __init__(self, layer: "TransactionLayer", key: tuple, request: Request, peer: Peer):
+        self.layer = layer
+        self.key = key
+        self.request = request
+        self.peer = peer
+        self.state = ""
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    @property
+    def reliable(self) -> bool:
+        return self.layer.is_reliable(self.peer)
+
+    def _timer(self, name: str, delay: float, callback: Callable[[], None]) -> None:
+        old = self._timers.pop(name, None)
+        if old:
+            old.cancel()
+        self._timers[name] = asyncio.get_running_loop().call_later(delay, callback)
+
+    def _stop(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle:
+            handle.cancel()
+
+    def _terminate(self) -> None:
+        if self.state == TERMINATED:
+            return
+        self.state = TERMINATED
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self.layer.forget(self)
+
+
+# server transactions ------------------------------------------------------------------------------------------------
+
+class ServerTransaction(Transaction):
+    """Non-INVITE server transaction (17.2.2): answers retransmissions with the last response."""
+
+    __slots__ = ("last", "_wire", "to_tag", "dialog")
+
+    def __init__(self, layer: "TransactionLayer", key: tuple, request: Request, peer: Peer):
+        super().__init__(layer, key, request, peer)
+        self.state = TRYING
+        self.last: Response | None = None
+        self._wire: bytes = b""
+        self.to_tag = layer.new_tag()  # the tag every response of this transaction carries
+        self.dialog: Dialog | None = None  # the dialog an in-dialog request belongs to, set by the core
+        if request.method != "INVITE":  # a handler that never answers must not keep the transaction forever
+            self._timer("unanswered", 64 * layer.timers.t1, self._terminate)
+
+    @property
+    def answered(self) -> bool:
+        return self.last is not None and self.last.status >= 200
+
+    def reply(self, status: int, reason: str | None = None, *, headers: list[tuple[str, str]] | None = None,
+              body: bytes = b"", content_type: str | None = None) -> Response:
+        """Build a response to the request (tagged with this transaction's To tag) and send it."""
+        response = make_response(self.request, status, reason, to_tag=self.to_tag, headers=headers, body=body,
+                                 content_type=content_type)
+        self.respond(response)
+        return response
+
+    def respond(self, response: Response) -> bool:
+        """Send `response`; False when the transaction already has a final response."""
+        if self.state in (COMPLETED, CONFIRMED, ACCEPTED, TERMINATED):
+            return False
+        self._send(response)
+        if response.status < 200:
+            self.state = PROCEEDING
+        else:
+            self.state = COMPLETED
+            self._stop("unanswered")
+            self._timer("J", 0 if self.reliable else 64 * self.layer.timers.t1, self._terminate)
+        return True
+
+    def _send(self, response: Response) -> None:
+        untagged = self.request.get("to")
+        if response.status > 100 and untagged and response.get("to") == untagged and not _has_tag(self.request):
+            response.set("To", f"{untagged};tag={self.to_tag}")  # e.g. a response someone else built
+        self.last = response
+        self._wire = response.encode()
+        self.layer.send(self._wire, self.peer)
+
+    def retransmitted(self, request: Request) -> None:
+        """The same request again: answer it with what was answered before (nothing yet: nothing)."""
+        if self._wire and self.state in (PROCEEDING, COMPLETED, ACCEPTED):
+            self.layer.send(self._wire, self.peer)
+
+
+class InviteServerTransaction(ServerTransaction):
+    """INVITE server transaction (17.2.1 + RFC 6026): 2xx retransmitted until the ACK, non-2xx until its ACK."""
+
+    __slots__ = ("cancelled", "acked", "_cancel_callbacks", "_ack_timeout_callbacks", "_interval")
+
+    def __init__(self, layer: "TransactionLayer", key: tuple, request: Request, peer: Peer):
+        super().__init__(layer, key, request, peer)
+        self.state = PROCEEDING
+        self.cancelled = False
+        self.acked = False
+        self._cancel_callbacks: list[Callable[[], None]] = []
+        self._ack_timeout_callbacks: list[Callable[[], None]] = []
+        self._interval = layer.timers.t1
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when a CANCEL ends this INVITE (the core has then answered it 487 already)."""
+        self._cancel_callbacks.append(callback)
+
+    def on_ack_timeout(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when a 2xx was never acknowledged (64*T1): the TU should end the dialog with BYE."""
+        self._ack_timeout_callbacks.append(callback)
+
+    def respond(self, response: Response) -> bool:
+        if self.state not in (PROCEEDING,):
+            return False
+        self._send(response)
+        if response.status < 200:
+            return True
+        t1 = self.layer.timers.t1
+        if response.status < 300:
+            self.state = ACCEPTED
+            self.layer.awaiting_ack(self)
+            self._timer("L", 64 * t1, self._accepted_timeout)
+        else:
+            self.state = COMPLETED
+            self._timer("H", 64 * t1, self._terminate)
+        if not self.reliable:
+            self._timer("G", t1, self._retransmit_final)
+        return True
+
+    def _retransmit_final(self) -> None:
+        if self.state in (COMPLETED, ACCEPTED) and not self.acked:
+            self.layer.send(self._wire, self.peer)
+            self._interval = min(2 * self._interval, self.layer.timers.t2)
+            self._timer("G", self._interval, self._retransmit_final)
+
+    def retransmitted(self, request: Request) -> None:
+        if request.method == "ACK":
+            self._ack_for_failure()
+        else:
+            super().retransmitted(request)
+
+    def _ack_for_failure(self) -> None:
+        if self.state != COMPLETED:
+            return
+        self.state = CONFIRMED
+        self._stop("G")
+        self._stop("H")
+        self._timer("I", 0 if self.reliable else self.layer.timers.t4, self._terminate)
+
+    def acknowledged(self) -> None:
+        """The ACK of our 2xx arrived (matched by the core through Call-ID and CSeq)."""
+        self.acked = True
+        self._stop("G")
+
+    def _accepted_timeout(self) -> None:
+        if not self.acked:
+            for callback in self._ack_timeout_callbacks:
+                callback()
+        self._terminate()
+
+    def cancel(self) -> bool:
+        """A CANCEL for this INVITE: 487 unless a final response went out already; True when it took effect."""
+        if self.state != PROCEEDING:
+            return False
+        self.cancelled = True
+        self.reply(487)
+        for callback in self._cancel_callbacks:
+            callback()
+        return True
+
+
+# client transactions ------------------------------------------------------------------------------------------------
+
+class ClientTransaction(Transaction):
+    """Non-INVITE client transaction (17.1.2). Responses reach the TU through `responses()` and `final`."""
+
+    __slots__ = ("branch", "_wire", "_interval", "final", "_queue", "on_response")
+
+    def __init__(self, layer: "TransactionLayer", request: Request, peer: Peer, branch: str,
+                 on_response: Callable[[Response], None] | None = None):
+        super().__init__(layer, client_key(branch, request.method), request, peer)
+        self.branch = branch
+        self._wire = request.encode()
+        self._interval = layer.timers.t1
+        self.final: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._queue: asyncio.Queue[Response] = asyncio.Queue()
+        self.on_response = on_response
+
+    def start(self) -> None:
+        self.state = CALLING if self.request.method == "INVITE" else TRYING
+        self.layer.send(self._wire, self.peer)
+        t1 = self.layer.timers.t1
+        if not self.reliable:
+            self._timer("A/E", t1, self._retransmit)
+        self._timer("B/F", 64 * t1, self._timeout)
+
+    async def responses(self) -> AsyncIterator[Response]:
+        """Each response in turn, provisional ones first, ending with the final one (408/503 made up locally)."""
+        while True:
+            response = await self._queue.get()
+            yield response
+            if response.status >= 200:
+                return
+
+    def _deliver(self, response: Response) -> None:
+        self._queue.put_nowait(response)
+        if response.status >= 200 and not self.final.done():
+            self.final.set_result(response)
+        if self.on_response is not None:
+            self.on_response(response)
+
+    def _retransmit(self) -> None:
+        if self.state in (TRYING, PROCEEDING, CALLING):
+            self.layer.send(self._wire, self.peer)
+            t2 = self.layer.timers.t2
+            if self.state == CALLING:
+                self._interval *= 2
+            else:
+                self._interval = t2 if self.state == PROCEEDING else min(2 * self._interval, t2)
+            self._timer("A/E", self._interval, self._retransmit)
+
+    def _timeout(self) -> None:
+        if self.state in (TRYING, PROCEEDING, CALLING):
+            self._fail(408)
+
+    def transport_failed(self) -> None:
+        if self.state in (TRYING, PROCEEDING, CALLING):
+            self._fail(503)
+
+    def _fail(self, status: int) -> None:
+        self._deliver(make_response(self.request, status))
+        self._terminate()
+
+    def received(self, response: Response) -> None:
+        if self.state not in (TRYING, PROCEEDING):
+            return
+        if response.status < 200:
+            self.state = PROCEEDING
+            self._deliver(response)
+            return
+        self.state = COMPLETED
+        self._stop("A/E")
+        self._stop("B/F")
+        self._timer("K", 0 if self.reliable else self.layer.timers.t4, self._terminate)
+        self._deliver(response)
+
+
+class InviteClientTransaction(ClientTransaction):
+    """INVITE client transaction (17.1.1 + RFC 6026): ACKs failures itself; 2xx go to the TU, which ACKs them."""
+
+    __slots__ = ("ack", "_ack_wire", "provisional")
+
+    def __init__(self, layer: "TransactionLayer", request: Request, peer: Peer, branch: str,
+                 on_response: Callable[[Response], None] | None = None):
+        super().__init__(layer, request, peer, branch, on_response)
+        self.ack: Request | None = None  # the TU's ACK of a 2xx, sent again when the 2xx is retransmitted
+        self._ack_wire = b""
+        self.provisional = asyncio.get_running_loop().create_future()  # set by the first 1xx (CANCEL waits)
+
+    def received(self, response: Response) -> None:
+        if response.status < 200:
+            if self.state in (CALLING, PROCEEDING):
+                self.state = PROCEEDING
+                self._stop("A/E")
+                self._stop("B/F")
+                if not self.provisional.done():
+                    self.provisional.set_result(response)
+                self._deliver(response)
+            return
+        if response.status < 300:
+            self._received_2xx(response)
+        else:
+            self._received_failure(response)
+
+    def _received_2xx(self, response: Response) -> None:
+        if self.state in (CALLING, PROCEEDING):
+            self.state = ACCEPTED
+            self._stop("A/E")
+            self._stop("B/F")
+            self._timer("M", 64 * self.layer.timers.t1, self._terminate)
+            self._deliver(response)
+        elif self.state == ACCEPTED and self.ack is not None:
+            self.layer.send(self.ack_wire(), self.peer)
+
+    def _received_failure(self, response: Response) -> None:
+        if self.state in (CALLING, PROCEEDING):
+            self.state = COMPLETED
+            self._stop("A/E")
+            self._stop("B/F")
+            self._ack_wire = self._failure_ack(response).encode()
+            self.layer.send(self._ack_wire, self.peer)
+            self._timer("D", 0 if self.reliable else 32.0, self._terminate)
+            self._deliver(response)
+        elif self.state == COMPLETED:
+            self.layer.send(self._ack_wire, self.peer)
+
+    def ack_wire(self) -> bytes:
+        if not self._ack_wire and self.ack is not None:
+            self._ack_wire = self.ack.encode()
+        return self._ack_wire
+
+    def _failure_ack(self, response: Response) -> Request:
+        """The ACK of a non-2xx (17.1.1.3): same R-URI, Call-ID, From, CSeq number and top Via; To from the
+        response."""
+        invite = self.request
+        ack = Request("ACK", invite.uri)
+        ack.add("Via", invite.get_all("via")[0])
+        for route in invite.get_all("route"):
+            ack.add("Route", route)
+        ack.add("Max-Forwards", "70")
+        ack.add("From", invite.get("from"))
+        ack.add("To", response.get("to") or invite.get("to"))
+        ack.add("Call-ID", invite.get("call-id"))
+        ack.add("CSeq", f"{invite.cseq.number} ACK")
+        return ack
+
+
+# the layer -------------------------------------------------------------------------------------------------------
+
+class TransactionLayer:
+    """The live transactions, the send path they use, and the INVITEs whose 2xx waits for an ACK."""
+
+    def __init__(self, send: Callable[[bytes, Peer], None], is_reliable: Callable[[Peer], bool],
+                 new_tag: Callable[[], str], timers: Timers | None = None):
+        self.send = send
+        self.is_reliable = is_reliable
+        self.new_tag = new_tag
+        self.timers = timers or Timers()
+        self.servers: dict[tuple, ServerTransaction] = {}
+        self.clients: dict[tuple, ClientTransaction] = {}
+        self.merged: dict[tuple, ServerTransaction] = {}  # (Call-ID, From tag, CSeq) of requests without To tag
+        self.accepted: dict[tuple[str, int], InviteServerTransaction] = {}  # (Call-ID, CSeq) awaiting the ACK
+
+    @staticmethod
+    def merge_key(request: Request) -> tuple:
+        """Requests with the same key but another branch arrived by two paths: a loop (8.2.2.2)."""
+        return (request.call_id, request.from_.tag, request.cseq.number, request.method)
+
+    def add_server(self, tx: ServerTransaction, merged: bool) -> None:
+        self.servers[tx.key] = tx
+        if merged:
+            self.merged[self.merge_key(tx.request)] = tx
+
+    def add_client(self, tx: ClientTransaction) -> None:
+        self.clients[tx.key] = tx
+
+    def awaiting_ack(self, tx: InviteServerTransaction) -> None:
+        self.accepted[(tx.request.call_id, tx.request.cseq.number)] = tx
+
+    def forget(self, tx: Transaction) -> None:
+        if isinstance(tx, ClientTransaction):
+            if self.clients.get(tx.key) is tx:
+                del self.clients[tx.key]
+            return
+        if self.servers.get(tx.key) is tx:
+            del self.servers[tx.key]
+        request = tx.request
+        try:
+            merge_key = self.merge_key(request)
+            ack_key = (request.call_id, request.cseq.number)
+        except HeaderError:
+            return
+        if self.merged.get(merge_key) is tx:
+            del self.merged[merge_key]
+        if self.accepted.get(ack_key) is tx:
+            del self.accepted[ack_key]
+
+    def transport_failed(self, peer: Peer) -> None:
+        for tx in [t for t in self.clients.values() if t.peer == peer]:
+            tx.transport_failed()
+
+    def close(self) -> None:
+        for tx in [*self.servers.values(), *self.clients.values()]:
+            tx._terminate()

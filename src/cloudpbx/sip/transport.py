@@ -1,0 +1,235 @@
+"""SIP transports: UDP datagrams and TCP streams framed by Content-Length, with connection reuse.
+
+A transport hands every complete message to `deliver(data, peer)` and sends bytes to a `Peer` without waiting:
+TCP opens a connection in the background when none exists, queueing what is sent meanwhile, and reports a failure
+through `failed(peer)`. Stream transports share `StreamTransport`; TLS is the same with an SSL context, and a
+WebSocket transport only needs its own framing in place of `Connection.data_received`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import ssl as ssl_module
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
+MAX_HEADER_BYTES = 65536
+MAX_BODY_BYTES = 1_000_000
+IDLE_CHECK_S = 60.0
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)", re.I | re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """The far end of a message: transport name (lower case, as in `;transport=`), host and port."""
+
+    transport: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+Deliver = Callable[[bytes, Peer], None]
+Failed = Callable[[Peer], None]
+
+
+class Transport:
+    """One listening socket (or server) of a kind: what the core needs to receive and send."""
+
+    name = ""  # as written in Via: UDP, TCP, TLS, WS
+    reliable = False
+
+    def __init__(self, host: str, port: int, deliver: Deliver, failed: Failed):
+        self.host, self.port = host, port
+        self.deliver, self.failed = deliver, failed
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class UdpTransport(Transport, asyncio.DatagramProtocol):
+    name = "UDP"
+
+    def __init__(self, host: str, port: int, deliver: Deliver, failed: Failed):
+        super().__init__(host, port, deliver, failed)
+        self._socket: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._socket, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self.port))
+        self.port = self._socket.get_extra_info("sockname")[1]
+        sock = self._socket.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)  # bursts of REGISTERs queue up
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, RECEIVE_BUFFER)
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if len(data) > 4 and not data.isspace():  # CRLF keep-alives carry nothing
+            self.deliver(data, Peer("udp", addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP error: %s", exc)
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        if self._socket is not None:
+            self._socket.sendto(data, (peer.host, peer.port))
+
+    async def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+class Connection(asyncio.Protocol):
+    """One stream connection: frames messages by Content-Length and writes what the core sends."""
+
+    def __init__(self, owner: "StreamTransport", peer: Peer | None = None):
+        self.owner = owner
+        self.peer = peer
+        self.buffer = bytearray()
+        self.stream: asyncio.Transport | None = None
+        self.pending: list[bytes] = []
+        self.last_used = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.stream = transport
+        if self.peer is None:
+            host, port = transport.get_extra_info("peername")[:2]
+            self.peer = Peer(self.owner.key, host, port)
+        self.owner.connections[(self.peer.host, self.peer.port)] = self
+        for data in self.pending:
+            transport.write(data)
+        self.pending.clear()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer and self.owner.connections.get((self.peer.host, self.peer.port)) is self:
+            del self.owner.connections[(self.peer.host, self.peer.port)]
+        self.stream = None
+
+    def write(self, data: bytes) -> None:
+        self.last_used = time.monotonic()
+        if self.stream is None:
+            self.pending.append(data)
+        else:
+            self.stream.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_used = time.monotonic()
+        self.buffer += data
+        while self.stream is not None and self._next_message():
+            pass
+
+    def _next_message(self) -> bool:
+        """Deliver the first complete message in the buffer; False when more bytes are needed."""
+        buf = self.buffer
+        if buf[:2] == b"\r\n":
+            if buf[:4] == b"\r\n\r\n":  # RFC 5626 ping: answer with a pong
+                self.stream.write(b"\r\n")
+                del buf[:4]
+            else:
+                del buf[:2]
+            return bool(buf)
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > MAX_HEADER_BYTES:
+                self.stream.close()
+            return False
+        match = _CONTENT_LENGTH.search(buf, 0, end + 2)
+        length = match.group(1) if match else b"0"
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self._deliver(bytes(buf[:end + 4]))  # the core answers 400; the stream cannot be framed any further
+            self.stream.close()
+            return False
+        total = end + 4 + int(length)
+        if len(buf) < total:
+            return False
+        data = bytes(buf[:total])
+        del buf[:total]
+        self._deliver(data)
+        return True
+
+    def _deliver(self, data: bytes) -> None:
+        try:
+            self.owner.deliver(data, self.peer)
+        except Exception:  # noqa: BLE001 - one bad message must not take the connection down
+            log.exception("SIP message handling failed")
+
+
+class StreamTransport(Transport):
+    """A stream server plus the connections it holds, in and out, keyed by the far end's (host, port)."""
+
+    reliable = True
+
+    def __init__(self, host: str, port: int, deliver: Deliver, failed: Failed, *,
+                 ssl: ssl_module.SSLContext | None = None, idle_s: float = 4000.0):
+        super().__init__(host, port, deliver, failed)
+        self.ssl = ssl
+        self.idle_s = idle_s
+        self.connections: dict[tuple[str, int], Connection] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Connection(self), self.host, self.port, ssl=self.ssl,
+                                                reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._sweeper = loop.call_later(IDLE_CHECK_S, self._sweep)
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        conn = self.connections.get((peer.host, peer.port))
+        if conn is None:
+            conn = Connection(self, peer)
+            self.connections[(peer.host, peer.port)] = conn
+            asyncio.get_running_loop().create_task(self._connect(conn))
+        conn.write(data)
+
+    async def _connect(self, conn: Connection) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(lambda: conn, conn.peer.host, conn.peer.port, ssl=self.ssl)
+        except OSError as exc:
+            log.debug("cannot connect to %s: %s", conn.peer, exc)
+            if self.connections.get((conn.peer.host, conn.peer.port)) is conn:
+                del self.connections[(conn.peer.host, conn.peer.port)]
+            self.failed(conn.peer)
+
+    def _sweep(self) -> None:
+        cutoff = time.monotonic() - self.idle_s
+        for conn in [c for c in self.connections.values() if c.last_used < cutoff and c.stream]:
+            conn.stream.close()
+        self._sweeper = asyncio.get_running_loop().call_later(IDLE_CHECK_S, self._sweep)
+
+    async def close(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        for conn in list(self.connections.values()):
+            if conn.stream:
+                conn.stream.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+class TcpTransport(StreamTransport):
+    name = "TCP"
