@@ -243,6 +243,15 @@ class Phone:
         wait_until(lambda: self._reg_results > results, timeout, f"the un-REGISTER result of {self.user}")
         return self.reg_code
 
+    def _unregister_quietly(self) -> None:
+        """Un-REGISTER before closing: one still in flight when the library is destroyed may crash it. A
+        registrar that is gone does not answer; the phone is closed anyway."""
+        if self.registered:
+            try:
+                self.unregister(timeout=2.0)
+            except TimeoutError:
+                pass
+
     def _registration_result(self, code: int, reason: str, expires: int) -> None:
         self.reg_code, self.reg_reason = code, reason
         self.reg_expires = expires if 200 <= code < 300 else 0
@@ -335,10 +344,14 @@ class Phone:
             call._hangup_now()
         try:
             wait_until(lambda: all(c.state == "DISCONNECTED" for c in live), 3.0, "calls to end")
+            self._unregister_quietly()
         finally:
             for call in self.calls:
                 call.stop_tone()
             self._account.shutdown()
+            # Free the account now: pjsua2's destructor deletes whatever account holds its id by then, so a
+            # closed phone collected later (Phone and _Account form a cycle) would delete a newer phone's account.
+            self._account = None
             self.lab.ep.transportClose(self._transport_id)
             self.lab.phones.remove(self)
 

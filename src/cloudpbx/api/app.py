@@ -1,4 +1,8 @@
-"""The Crossbar v2 HTTP front: one dispatcher that parses nouns, authenticates, authorizes and wraps replies."""
+"""The Crossbar v2 HTTP front: one dispatcher that parses nouns, authenticates, authorizes and wraps replies.
+
+It is a bare ASGI app: on a device GET, a framework's request, response and router objects would cost as much as
+all the rest of our work, so requests are read straight from the ASGI scope and answered with ready header bytes.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,12 @@ import secrets
 
 import orjson
 from sqlalchemy.exc import InterfaceError, OperationalError
-from starlette.applications import Starlette
-from starlette.datastructures import Headers
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from cloudpbx.accounts.tree import AccountNode
 from cloudpbx.api import envelope
-from cloudpbx.api.context import Caller, Context, Reply
+from cloudpbx.api.context import Caller, Context, Query, Reply
 from cloudpbx.api.endpoints import ENDPOINTS
+from cloudpbx.api.envelope import Answer
 from cloudpbx.api.owners import Owners
 from cloudpbx.api.paths import parse
 from cloudpbx.api.ratelimit import Buckets
@@ -39,6 +39,8 @@ CORS = {
     "access-control-expose-headers": "Content-Type, X-Auth-Token, X-Request-ID, Location, Etag, ETag",
     "access-control-max-age": "86400",
 }
+CORS_HEADERS = tuple(envelope.encode(CORS))
+NO_QUERY = Query()
 MODULES = frozenset(ENDPOINTS) | {"account"}
 HTTP_METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"})
 BINARY_TYPES = ("audio/", "image/", "video/", "multipart/", "application/octet-stream", "application/pdf", "text/csv",
@@ -76,15 +78,20 @@ class Api:
         self.owners = Owners(platform.store)
         self.buckets = Buckets(platform.settings.bucket_capacity, platform.settings.bucket_fill_per_s)
 
-    async def dispatch(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or envelope.request_id()
-        pretty = request.headers.get("x-pretty-print", "").lower() == "true" or \
-            request.query_params.get("pretty_print", "").lower() == "true"
+    async def dispatch(self, scope, receive) -> Answer:
+        """Answer one /v2 request, whatever happens; every error becomes Crossbar's error envelope."""
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
+        query = Query(scope["query_string"]) if scope["query_string"] else NO_QUERY
+        request_id = headers.get("x-request-id") or envelope.request_id()
+        pretty = headers.get("x-pretty-print", "").lower() == "true" or \
+            query.get("pretty_print", "").lower() == "true"
         ctx = None
         try:
-            if request.method == "OPTIONS":
-                return Response(status_code=204, headers=CORS)
-            ctx = await self._context(request, request_id)
+            if scope["method"] == "OPTIONS":
+                return Answer(204, CORS_HEADERS)
+            if scope["method"] not in HTTP_METHODS:
+                raise NotAllowed({"message": "method not allowed", "allowed": sorted(HTTP_METHODS)})
+            ctx = await self._context(scope, receive, headers, query, request_id)
             reply = await self._handle(ctx)
             return self._success(ctx, reply, pretty)
         except Failure as failure:
@@ -96,18 +103,21 @@ class Api:
             log.exception("request %s failed", request_id)
             return self._failure(ctx, request_id, Failure({"message": "internal server error"}), pretty)
 
-    async def _context(self, request: Request, request_id: str) -> Context:
-        path = request.path_params["path"]
-        nouns = parse(path, MODULES)
-        if any(_has_nul(key) or _has_nul(value) for key, value in request.query_params.multi_items()):
+    async def _context(self, scope, receive, headers: dict[str, str], query: Query, request_id: str) -> Context:
+        nouns = parse(scope["path"][4:], MODULES)
+        if query is not NO_QUERY and any(_has_nul(key) or _has_nul(value) for key, value in query.multi_items()):
             raise ParseError({"message": NUL_REFUSED, "cause": "query string"})
-        body = await self._body(request, self._body_limit(nouns))
-        method = request.method if request.method != "HEAD" else "GET"
-        tunnel = request.query_params.get("verb") or (body.get("verb") if isinstance(body, dict) else None)
-        if method == "POST" and isinstance(tunnel, str) and tunnel.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET"):
-            method = tunnel.upper()
-        return Context(request=request, platform=self.platform, method=method, nouns=nouns,
-                       query=request.query_params, envelope=body, request_id=request_id)
+        method = scope["method"] if scope["method"] != "HEAD" else "GET"
+        body = {}
+        if "content-length" in headers or "transfer-encoding" in headers:  # HTTP/1.1 sends a body only with one
+            body = await self._body(receive, headers, self._body_limit(nouns))
+        if method == "POST":
+            tunnel = query.get("verb") or body.get("verb")
+            if isinstance(tunnel, str) and tunnel.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET"):
+                method = tunnel.upper()
+        client = scope.get("client")
+        return Context(platform=self.platform, tokens=self.tokens, method=method, nouns=nouns, query=query,
+                       headers=headers, envelope=body, request_id=request_id, client=client[0] if client else "-")
 
     def _body_limit(self, nouns: list[tuple[str, list[str]]]) -> int:
         """The platform's cap on request bodies, raised for nouns that take larger uploads (media)."""
@@ -115,20 +125,12 @@ class Api:
         endpoint = ENDPOINTS.get(noun)
         return max(self.settings.max_body_bytes, endpoint.body_limit(args) if endpoint else 0)
 
-    async def _body(self, request: Request, limit: int) -> dict:
-        length = request.headers.get("content-length")
-        if length is None and "transfer-encoding" not in request.headers:
-            return {}  # HTTP/1.1 sends a body only with one of the two
+    async def _body(self, receive, headers: dict[str, str], limit: int) -> dict:
+        length = headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
             raise TooLarge({"message": f"request body over {limit} bytes"})
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge({"message": f"request body over {limit} bytes"})
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-        ctype = request.headers.get("content-type", "")
+        raw = await _read(receive, limit)
+        ctype = headers.get("content-type", "")
         if not raw.strip():
             return {}
         if ctype.startswith(BINARY_TYPES):
@@ -166,7 +168,7 @@ class Api:
                 self.owners.forget()  # the write may have disabled, removed or demoted a user
 
     def _token(self, ctx: Context) -> tuple[str, str] | None:
-        headers = ctx.request.headers
+        headers = ctx.headers
         token = headers.get("x-auth-token") or ctx.envelope.get("auth_token") or ctx.query.get("auth_token")
         if token and token != "undefined":
             return "token", token
@@ -191,7 +193,7 @@ class Api:
                 raise Unauthorized()
             return None
         node = await self.platform.directory.get(claims["account_id"])
-        if node is None or not await self._enabled(node):
+        if node is None or not node.enabled or (node.tree and not await self._ancestors_enabled(node)):
             raise Unauthorized()
         priv = "admin"
         if claims.get("owner_id"):
@@ -202,10 +204,13 @@ class Api:
                       token=value if kind == "token" else "", superduper=node.superduper and not node.tree,
                       priv_level=priv, claims=claims)
 
-    async def _enabled(self, node: AccountNode) -> bool:
-        """Tokens stop working when the account or an ancestor is disabled, as logins do."""
-        ancestors = [await self.platform.directory.get(a) for a in node.tree]
-        return node.enabled and all(a is not None and a.enabled for a in ancestors)
+    async def _ancestors_enabled(self, node: AccountNode) -> bool:
+        """Tokens stop working when an ancestor of the account is disabled, as logins do."""
+        for ancestor_id in node.tree:
+            ancestor = await self.platform.directory.get(ancestor_id)
+            if ancestor is None or not ancestor.enabled:
+                return False
+        return True
 
     async def _basic(self, value: str) -> dict | None:
         """Basic auth: the user is the account id, the password md5("username:password")."""
@@ -238,43 +243,45 @@ class Api:
         ctx.account = node
 
     def _throttle(self, ctx: Context) -> None:
-        client = ctx.request.scope["client"][0] if ctx.request.scope.get("client") else "-"
         account = ctx.account.id if ctx.account else ctx.caller.account_id
-        allowed, _ = self.buckets.take(client, account)
+        allowed, _ = self.buckets.take(ctx.client, account)
         if not allowed:
             raise Throttled({"message": "too many requests, slow down"})
 
-    def _success(self, ctx: Context, reply: Reply, pretty: bool) -> Response:
+    def _success(self, ctx: Context, reply: Reply, pretty: bool) -> Answer:
+        request_id = (b"x-request-id", ctx.request_id.encode("latin-1"))
         if reply.raw is not None:
-            reply.raw.headers.update(CORS)
-            reply.raw.headers["x-request-id"] = ctx.request_id
+            reply.raw.headers = [*CORS_HEADERS, *reply.raw.headers, request_id]
             return reply.raw
-        headers = dict(CORS, **reply.headers)
+        extra = envelope.encode(reply.headers) if reply.headers else []
         if ctx.wants_csv and isinstance(reply.data, (list, dict)):
-            name = ctx.request.headers.get("x-file-name") or ctx.query.get("file_name") or f"{ctx.nouns[-1][0]}.csv"
-            response = envelope.csv_response(reply.data, name)
-            response.headers.update(headers)
-            return response
-        body = envelope.base(ctx.request_id, ctx.caller.token if ctx.caller else "", self.settings.node,
-                             ctx.caller is not None)
-        body.update(status="success", data=reply.data, **reply.extra)
+            name = ctx.headers.get("x-file-name") or ctx.query.get("file_name") or f"{ctx.nouns[-1][0]}.csv"
+            csv = envelope.csv_answer(reply.data, name)
+            csv.headers = [*csv.headers, *CORS_HEADERS, *extra]
+            return csv
+        caller = ctx.caller
+        body = envelope.base(ctx.request_id, caller.token if caller else "", self.settings.node, caller is not None)
+        body["status"] = "success"
+        body["data"] = reply.data
+        if reply.extra:
+            body.update(reply.extra)
         revision = reply.revision or _etag(reply.data)
         body["revision"] = revision
-        headers["etag"] = f'"{revision}"'
         if reply.paging is not None:
             body.update(reply.paging)
-        if ctx.method == "GET" and ctx.request.headers.get("if-none-match", "").strip('"') == revision:
-            return Response(status_code=304, headers=headers)
-        headers["x-request-id"] = ctx.request_id
-        return envelope.json_response(body, reply.status, headers, pretty)
+        headers = [*CORS_HEADERS, *extra, (b"etag", b'"%s"' % revision.encode("latin-1"))]
+        wanted = ctx.headers.get("if-none-match")
+        if wanted is not None and ctx.method == "GET" and wanted.strip('"') == revision:
+            return Answer(304, headers)
+        headers.append(request_id)
+        return envelope.json_answer(body, reply.status, headers, pretty)
 
-    def _failure(self, ctx: Context | None, request_id: str, failure: Failure, pretty: bool) -> Response:
+    def _failure(self, ctx: Context | None, request_id: str, failure: Failure, pretty: bool) -> Answer:
         caller = ctx.caller if ctx else None
         body = envelope.base(request_id, caller.token if caller else "", self.settings.node, caller is not None)
         body.update(status="error", error=str(failure.code), message=failure.message, data=failure.data)
-        headers = dict(CORS)
-        headers["x-request-id"] = request_id
-        return envelope.json_response(body, failure.code, headers, pretty)
+        headers = [*CORS_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
+        return envelope.json_answer(body, failure.code, headers, pretty)
 
 
 def _has_nul(value) -> bool:
@@ -299,65 +306,66 @@ def _etag(data) -> str:
 
 
 def create_app(platform: Platform) -> "Front":
-    api = Api(platform)
-    dispatch = _counting(api.dispatch) if COUNT_SQL else api.dispatch
-    app = Starlette(routes=[Route("/v2/{path:path}", dispatch, methods=list(HTTP_METHODS)),
-                            Route("/{path:path}", _not_found, methods=list(HTTP_METHODS))])
-    app.state.api = api
-    return Front(app, dispatch)
+    return Front(Api(platform))
 
 
 class Front:
-    """API requests go straight to the dispatcher, which handles every error itself; Starlette's middleware
-    and router cost about as much as the rest of a device GET. Anything else goes through the Starlette app."""
+    """The ASGI app: /v2 goes to the dispatcher, other paths get a 404 envelope, lifespan events are acknowledged."""
 
-    def __init__(self, app: Starlette, dispatch):
-        self.app = app
-        self.dispatch = dispatch
+    def __init__(self, api: Api):
+        self.api = api
+        self.serve = _counting(api.dispatch) if COUNT_SQL else api.dispatch
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] not in HTTP_METHODS or not scope["path"].startswith("/v2/"):
-            return await self.app(scope, receive, send)
-        scope["app"] = self.app
-        scope["path_params"] = {"path": scope["path"][4:]}
-        request = Request(scope, receive)
-        request._headers = _Headers(scope=scope)  # Starlette caches a request's headers in `_headers`
-        response = await self.dispatch(request)
-        await response(scope, receive, send)
+        if scope["type"] == "http":
+            answer = await self.serve(scope, receive) if scope["path"].startswith("/v2/") else _not_found(scope)
+            await answer.send(send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
 
 
-class _Headers(Headers):
-    """Request headers looked up in a dict: Starlette's scan the raw list on every get, and a request asks ~8 times."""
+async def _read(receive, limit: int) -> bytes:
+    """The whole request body, refused as soon as it grows over `limit` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ParseError({"message": "the client left before sending the whole body"})
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge({"message": f"request body over {limit} bytes"})
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
-    def __init__(self, scope) -> None:
-        super().__init__(scope=scope)
-        self._first = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(self._list)}
 
-    def __getitem__(self, key: str) -> str:
-        return self._first[key.lower()]
-
-    def __contains__(self, key) -> bool:
-        return key.lower() in self._first
-
-    def get(self, key: str, default=None):
-        return self._first.get(key.lower(), default)
+async def _lifespan(receive, send) -> None:
+    """The CLI opens and closes the platform around the server, so there is nothing to start or stop here."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def _counting(dispatch):
     """Report the SQL statements each request ran in `x-sql-statements` (CLOUDPBX_COUNT_SQL=1)."""
-    async def counted(request: Request) -> Response:
+    async def counted(scope, receive) -> Answer:
         counter = [0]
         statements.set(counter)
-        response = await dispatch(request)
-        response.headers["x-sql-statements"] = str(counter[0])
-        return response
+        answer = await dispatch(scope, receive)
+        answer.headers = [*answer.headers, (b"x-sql-statements", b"%d" % counter[0])]
+        return answer
 
     return counted
 
 
-async def _not_found(request: Request) -> Response:
-    version = request.path_params["path"].split("/", 1)[0]
+def _not_found(scope) -> Answer:
+    version = scope["path"].lstrip("/").split("/", 1)[0]
     message = "API version 1 is not supported, please use v2" if version == "v1" else "not found"
     body = envelope.base(secrets.token_hex(16), "", "", False)
     body.update(status="error", error="404", message="not_found", data={"message": message})
-    return envelope.json_response(body, 404, dict(CORS))
+    return envelope.json_answer(body, 404, list(CORS_HEADERS))

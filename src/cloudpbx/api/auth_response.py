@@ -9,7 +9,7 @@ from cloudpbx.api.context import Context, Reply
 
 async def auth_reply(ctx: Context, account_id: str, owner_id: str | None, method: str, status: int) -> Reply:
     platform = ctx.platform
-    token = await ctx.request.app.state.api.tokens.issue(account_id, owner_id, method)
+    token = await ctx.tokens.issue(account_id, owner_id, method)
     account = await platform.accounts.get(account_id)
     user = await platform.store.find(account_id, owner_id) if owner_id else None
     async with platform.store.read() as tx:

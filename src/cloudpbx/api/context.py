@@ -4,18 +4,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from starlette.datastructures import QueryParams
-from starlette.requests import Request
+from urllib.parse import parse_qsl
 
 from cloudpbx.errors import Forbidden
 
 if TYPE_CHECKING:
     from cloudpbx.accounts.tree import AccountNode
+    from cloudpbx.api.envelope import Answer
+    from cloudpbx.api.tokens import Tokens
     from cloudpbx.platform import Platform
 
 
-@dataclass
+class Query:
+    """The query string: `get`, `in` and `[]` see a key's last value; `multi_items` every pair (filters repeat keys)."""
+
+    __slots__ = ("_pairs", "_last")
+
+    def __init__(self, raw: bytes = b""):
+        self._pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
+        self._last = dict(self._pairs)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._last.get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._last
+
+    def __getitem__(self, key: str) -> str:
+        return self._last[key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        return list(self._pairs)
+
+
+@dataclass(slots=True)
 class Caller:
     """Who is calling: from a token, an API key login, or Basic auth."""
 
@@ -32,7 +54,7 @@ class Caller:
         return self.priv_level == "admin"
 
 
-@dataclass
+@dataclass(slots=True)
 class Reply:
     """What an endpoint answers; the dispatcher wraps it in the envelope."""
 
@@ -42,18 +64,20 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     paging: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # further top-level envelope keys (e.g. metadata)
-    raw: Any = None  # a ready Starlette response (media downloads)
+    raw: "Answer | None" = None  # a ready response (downloads, the OpenAPI document)
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
-    request: Request
     platform: "Platform"
+    tokens: "Tokens"
     method: str
     nouns: list[tuple[str, list[str]]]
-    query: QueryParams
+    query: Query
+    headers: dict[str, str]  # the first value of each request header, by lower-case name
     envelope: dict[str, Any]
     request_id: str
+    client: str = "-"  # the peer's address
     caller: Caller | None = None
     account: "AccountNode | None" = None  # the account in the path, once authorized
 
@@ -74,13 +98,13 @@ class Context:
     @property
     def wants_csv(self) -> bool:
         """`Accept: text/csv` or `?accept=csv`: the reply goes out as a CSV file."""
-        return "text/csv" in self.request.headers.get("accept", "") or \
+        return "text/csv" in self.headers.get("accept", "") or \
             self.query.get("accept", "") in ("csv", "text/csv")
 
     def value(self, key: str, default: Any = None) -> Any:
         """Crossbar looks request values up in data, then the query string, then the envelope."""
-        data = self.data if isinstance(self.data, dict) else {}
-        if key in data:
+        data = self.envelope.get("data")
+        if isinstance(data, dict) and key in data:
             return data[key]
         if key in self.query:
             return self.query[key]

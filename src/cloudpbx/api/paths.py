@@ -16,10 +16,13 @@ def parse(path: str, modules: Container[str]) -> list[tuple[str, list[str]]]:
     if tokens[0] not in modules or "\x00" in path:  # no id or noun holds NUL, and PostgreSQL text cannot
         raise UnknownPath({"message": "not found", "cause": path.replace("\x00", "")})
     nouns: list[tuple[str, list[str]]] = []
+    args: list[str] = []
+    greedy = False
     for token in tokens:
-        greedy = bool(nouns) and nouns[-1][0] in GREEDY
         if token in modules and not greedy:
-            nouns.append((token, []))
+            args = []
+            nouns.append((token, args))
+            greedy = token in GREEDY
         else:
-            nouns[-1][1].append(token)
+            args.append(token)
     return nouns

@@ -9,17 +9,20 @@ class Buckets:
     def __init__(self, capacity: int, fill_per_s: float):
         self.capacity = capacity
         self.fill_per_s = fill_per_s
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._buckets: dict[tuple[str, str], list[float]] = {}  # [tokens, when last filled], updated in place
 
     def take(self, client: str, account: str, cost: float = 1.0) -> tuple[bool, int]:
         """Take `cost` tokens; returns (allowed, tokens remaining)."""
         now = time.monotonic()
-        tokens, stamp = self._buckets.get((client, account), (float(self.capacity), now))
-        tokens = min(self.capacity, tokens + (now - stamp) * self.fill_per_s)
+        key = (client, account)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= 100_000:
+                self._buckets.clear()
+            bucket = self._buckets[key] = [float(self.capacity), now]
+        tokens = min(self.capacity, bucket[0] + (now - bucket[1]) * self.fill_per_s)
         allowed = tokens >= cost
         if allowed:
             tokens -= cost
-        if len(self._buckets) > 100_000:
-            self._buckets.clear()
-        self._buckets[(client, account)] = (tokens, now)
+        bucket[0], bucket[1] = tokens, now
         return allowed, int(tokens)

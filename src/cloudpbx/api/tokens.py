@@ -54,7 +54,8 @@ class Tokens:
 
     async def verify(self, token: str) -> dict[str, Any] | None:
         """The claims of a valid, unexpired, unrevoked token; None otherwise."""
-        await self._refresh()
+        if time.monotonic() - self._loaded_at >= self.REFRESH_S:  # checked here too: most calls need no refresh
+            await self._refresh()
         claims = self._verified.get(token)
         if claims is None:
             try:

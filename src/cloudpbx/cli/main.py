@@ -91,7 +91,7 @@ def serve(
     sip: Optional[str] = typer.Option(None, "--sip",
                                       help="HOST:PORT for SIP over UDP and TCP [env CLOUDPBX_SIP, default 127.0.0.1:5060]"),
 ) -> None:
-    """Run the platform: the Crossbar v2 API and SIP (registrar) on one event loop."""
+    """Run the platform: the Crossbar v2 API and SIP (registrar, calls, RTP relay) on one event loop."""
     import uvicorn
 
     from cloudpbx.api.app import create_app
@@ -107,7 +107,8 @@ def serve(
         config = uvicorn.Config(create_app(platform), host=settings.http_host, port=settings.http_port,
                                 loop="uvloop", http="httptools", log_level="warning", access_log=False)
         server = uvicorn.Server(config)
-        sip_service = SipService(settings, platform.store, platform.directory, platform.registrations)
+        sip_service = SipService(settings, platform.store, platform.directory, platform.registrations,
+                                 platform.channels, platform.callflows)
         try:
             await sip_service.start()
             out.print(f"cloudpbx SIP on {settings.sip_host}:{sip_service.core.port} (UDP, TCP)")

@@ -41,6 +41,7 @@ SCHEMES = ("sip", "sips", "tel")
 PARSED_VIEWS = ("from_", "to", "call_id", "vias", "max_forwards", "expires")  # parsed up front: 400 if malformed
 SINGLE = ("from", "to", "call-id", "cseq", "max-forwards", "content-type", "expires")
 TRANSPORTS: dict[str, type[Transport]] = {"udp": UdpTransport, "tcp": TcpTransport}
+PORT_ATTEMPTS = 5  # port 0: the port UDP got may be taken for TCP
 
 
 class Rejection(Exception):
@@ -72,7 +73,21 @@ class SipCore:
     # lifecycle -------------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen on every transport; port 0 picks a free port, shared by all transports."""
+        """Listen on every transport; port 0 picks a port free for all of them (tried a few times)."""
+        any_port = self.port == 0
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                await self._listen()
+                return
+            except OSError:
+                for transport in self.transports.values():
+                    await transport.close()
+                self.transports.clear()
+                if not any_port or attempt == PORT_ATTEMPTS:
+                    raise
+                self.port = 0
+
+    async def _listen(self) -> None:
         for name in self.transport_names:
             transport = TRANSPORTS[name](self.host, self.port, self._receive, self.layer.transport_failed)
             await transport.start()
@@ -160,6 +175,7 @@ class SipCore:
         cancel_tx = ClientTransaction(self.layer, cancel, tx.peer, tx.branch)
         self.layer.add_client(cancel_tx)
         cancel_tx.start()
+        tx.cancelled()
         return cancel_tx
 
     def resolve(self, request: Request) -> Peer:

@@ -1,19 +1,25 @@
-"""The SIP side of a running platform: one endpoint on UDP and TCP, with the registrar serving REGISTER."""
+"""The SIP side of a running platform: one endpoint on UDP and TCP, with the registrar serving REGISTER and the
+B2BUA carrying INVITEs through callflows, their media anchored by an RTP relay on the same host."""
 
 from __future__ import annotations
 
 from cloudpbx.accounts.tree import AccountDirectory
+from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
+from cloudpbx.media.relay import MediaRelay
 from cloudpbx.sip.auth import Authenticator, FailureThrottle
+from cloudpbx.sip.b2bua import B2BUA
 from cloudpbx.sip.core import SipCore
 from cloudpbx.sip.digest import Digest
 from cloudpbx.sip.registrar import Registrar
+from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
 from cloudpbx.store import Store
 
 
 class SipService:
-    def __init__(self, settings: Settings, store: Store, directory: AccountDirectory, registrations: Registrations):
+    def __init__(self, settings: Settings, store: Store, directory: AccountDirectory, registrations: Registrations,
+                 channels: Channels, callflows: CallflowEngine):
         self.core = SipCore(settings.sip_host, settings.sip_port)
         limit, window_s, block_s = settings.sip_auth_failures
         self.auth = Authenticator(store, directory, Digest(nonce_ttl=settings.sip_nonce_ttl),
@@ -21,11 +27,16 @@ class SipService:
         self.registrar = Registrar(self.auth, registrations, min_expires=settings.sip_min_expires,
                                    max_expires=settings.sip_max_expires)
         self.core.on("REGISTER", self.registrar.handle)
+        self.relay = MediaRelay(settings.sip_host, settings.rtp_ports)
+        self.b2bua = B2BUA(self.core, self.auth, self.relay, store=store, callflows=callflows,
+                           registrations=registrations, channels=channels, node=settings.node)
 
     async def start(self) -> None:
         await self.core.start()
         self.registrar.start()
 
     async def stop(self) -> None:
+        self.b2bua.stop()
         self.registrar.stop()
         await self.core.stop()
+        await self.relay.close()

@@ -379,6 +379,10 @@ class InviteClientTransaction(ClientTransaction):
         elif self.state == COMPLETED:
             self.layer.send(self._ack_wire, self.peer)
 
+    def cancelled(self) -> None:
+        """A CANCEL went out (9.1): without a final response within 64*T1 the INVITE ends with a local 408."""
+        self._timer("B/F", 64 * self.layer.timers.t1, self._timeout)
+
     def ack_wire(self) -> bytes:
         if not self._ack_wire and self.ack is not None:
             self._ack_wire = self.ack.encode()

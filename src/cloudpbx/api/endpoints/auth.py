@@ -26,7 +26,7 @@ class Auth(Endpoint):
         token = ctx.value("token") or (ctx.caller.token if ctx.caller else None)
         if not isinstance(token, str) or not token:
             raise Invalid.field("token", "required", "Field is required but missing")
-        claims = await ctx.request.app.state.api.tokens.verify(token)
+        claims = await ctx.tokens.verify(token)
         if claims is None:
             raise Unauthorized()
         return Reply(token_info(claims, token))

@@ -43,7 +43,7 @@ def doc_reply(doc: dict, status: int = 200) -> Reply:
 
 
 def if_match(ctx: Context) -> str | None:
-    value = ctx.request.headers.get("if-match")
+    value = ctx.headers.get("if-match")
     return value.strip('"') if value else None
 
 

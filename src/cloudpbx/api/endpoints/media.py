@@ -36,7 +36,7 @@ class Media(DocumentEndpoint):
             return doc_reply(await media.put_file(store, ctx.account_id, media_id, upload.content_type, upload.content))
         audio = await media.get_file(store, ctx.account_id, media_id)
         name = f"{media_id}{mimetypes.guess_extension(audio.content_type) or ''}"
-        return Reply(None, raw=download(audio, ctx.request, name))
+        return Reply(None, raw=download(audio, ctx.headers.get("range"), name))
 
 
 ENDPOINT = Media(MEDIA)

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import orjson
-from starlette.responses import Response
-
 from cloudpbx import __version__, schemas
+from cloudpbx.api.envelope import answer
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import BadPath, DocumentEndpoint, Endpoint
 
@@ -283,7 +282,7 @@ class OpenApi(Endpoint):
         return True
 
     async def handle(self, ctx: Context) -> Reply:
-        return Reply(None, raw=Response(_rendered(), media_type="application/json"))
+        return Reply(None, raw=answer(_rendered(), media_type="application/json"))
 
 
 ENDPOINT = OpenApi()

@@ -25,7 +25,7 @@ class TokenAuth(Endpoint):
         if not caller.token:
             raise Invalid.field("auth_token", "required", "This request must carry a token")
         if ctx.method == "DELETE":
-            await ctx.request.app.state.api.tokens.revoke(caller.claims)
+            await ctx.tokens.revoke(caller.claims)
             return Reply({"message": "token invalidated"})
         return Reply(token_info(caller.claims, caller.token))
 

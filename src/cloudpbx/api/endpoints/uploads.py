@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
-from starlette.responses import Response
 
 from cloudpbx.api.context import Context
+from cloudpbx.api.envelope import Answer, answer
 from cloudpbx.errors import Invalid, TooLarge, UnsupportedType
 from cloudpbx.store import Attachment
 
@@ -99,19 +98,18 @@ def _from_data_url(raw: bytes) -> Upload:
         raise Invalid.field("file", "invalid", "The base64 content could not be decoded") from exc
 
 
-def download(attachment: Attachment, request: Request, filename: str) -> Response:
+def download(attachment: Attachment, range_header: str | None, filename: str) -> Answer:
     """The stored bytes with their content type; a single `Range: bytes=a-b` gets a 206 with that slice."""
     size = attachment.length
     headers = {"content-disposition": f'attachment; filename="{filename}"', "accept-ranges": "bytes"}
-    wanted = _range(request.headers.get("range"), size)
+    wanted = _range(range_header, size)
     if wanted is None:
-        return Response(attachment.content, media_type=attachment.content_type, headers=headers)
+        return answer(attachment.content, media_type=attachment.content_type, headers=headers)
     if wanted == ():
-        return Response(status_code=416, headers=headers | {"content-range": f"bytes */{size}"})
+        return answer(b"", 416, headers=headers | {"content-range": f"bytes */{size}"})
     first, last = wanted
     headers["content-range"] = f"bytes {first}-{last}/{size}"
-    return Response(attachment.content[first:last + 1], status_code=206, media_type=attachment.content_type,
-                    headers=headers)
+    return answer(attachment.content[first:last + 1], 206, attachment.content_type, headers)
 
 
 def _range(header: str | None, size: int) -> tuple[int, int] | tuple[()] | None:

@@ -54,7 +54,7 @@ class UserAuth(Endpoint):
         return await auth_reply(ctx, account_id, user["_id"], "cb_user_auth", 201)
 
     async def _token_info(self, ctx: Context, token: str) -> Reply:
-        claims = await ctx.request.app.state.api.tokens.verify(token)
+        claims = await ctx.tokens.verify(token)
         if claims is None or claims.get("account_id") != ctx.caller.account_id:
             raise Forbidden({"message": "the token belongs to another account"})
         return Reply({k: v for k, v in claims.items() if k != "jti"} | {"id": token})

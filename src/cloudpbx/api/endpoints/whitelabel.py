@@ -75,7 +75,7 @@ class Whitelabel(Endpoint):
 
 def _download(ctx: Context, attachment: Attachment) -> Reply:
     extension = mimetypes.guess_extension(attachment.content_type) or ""
-    return Reply(None, raw=download(attachment, ctx.request, f"{attachment.name}{extension}"))
+    return Reply(None, raw=download(attachment, ctx.headers.get("range"), f"{attachment.name}{extension}"))
 
 
 ENDPOINT = Whitelabel()

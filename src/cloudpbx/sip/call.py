@@ -1,0 +1,188 @@
+"""The caller's leg: the `callflow.call.Call` the engine drives, over the INVITE's server transaction.
+
+The engine asks it to ring targets (`bridge`), to answer with a status (`respond`) or to end (`hangup`). A bridge
+that connects answers the caller with the callee's SDP as the relay rewrote it and returns only when the
+conversation is over. The caller cancelling (CANCEL, answered 487 by the core) ends the call wherever it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from typing import TYPE_CHECKING, Sequence
+
+from cloudpbx.accounts.cdrs import new_interaction_id
+from cloudpbx.callflow.call import BridgeResult, Strategy, Target
+from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.media.codecs import CodecPolicy, Incompatible
+from cloudpbx.sip import causes
+from cloudpbx.sip.auth import Identity
+from cloudpbx.sip.bridge import Bridging
+from cloudpbx.sip.conversation import Conversation
+from cloudpbx.sip.dialog import Dialog
+from cloudpbx.sip.leg import Leg, gregorian
+from cloudpbx.sip.message import Request, Response
+from cloudpbx.sip.outbound import OutboundLeg
+from cloudpbx.sip.sdp import SdpError
+from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction
+
+if TYPE_CHECKING:
+    from cloudpbx.sip.b2bua import B2BUA
+
+log = logging.getLogger(__name__)
+MAX_FORWARDS = 70
+
+
+class InboundCall:
+    def __init__(self, b2bua: "B2BUA", request: Request, tx: InviteServerTransaction, identity: Identity,
+                 dialed: str):
+        self.b2bua = b2bua
+        self.request, self.tx = request, tx
+        self.call_id = request.call_id
+        self.account_id = identity.account.id
+        self.realm = identity.account.realm or identity.realm
+        self.dialed = dialed
+        self.caller_device = identity.device
+        sender = request.from_
+        self.caller_id = CallerId(sender.display or "", sender.uri.user or "")
+        self.ended = False
+        self.offer = request.body  # empty: a late offer, the callee's 2xx will make it
+        self.codecs = CodecPolicy.from_media(identity.device.get("media"))
+        self.bypass = False
+        self.max_forwards = min(MAX_FORWARDS, (request.max_forwards or MAX_FORWARDS) - 1)
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # set when the caller leaves
+        self.interaction_id = new_interaction_id(gregorian(time.time()))
+        self.conversation: Conversation | None = None
+        self.provisional: set[str] = set()  # what the caller got already: "ringing", "media"
+        self.a = Leg(b2bua, side="a", call_id=self.call_id, account_id=self.account_id, direction="inbound",
+                     device=identity.device, interaction_id=self.interaction_id, bridge_id=self.call_id,
+                     from_uri=str(sender.uri), to_uri=str(request.to.uri), request_uri=request.uri,
+                     realm=self.realm, user_agent=request.get("user-agent") or "")
+        self.a.caller = (self.caller_id.name, self.caller_id.number)
+        self.a.callee = ("", dialed)
+        tx.on_cancel(self._cancelled)
+        tx.on_ack_timeout(self._unacknowledged)
+
+    @property
+    def unanswered(self) -> bool:
+        return not self.ended and self.tx.state == PROCEEDING
+
+    async def run(self) -> None:
+        """Run the callflow; whatever goes wrong ends this call cleanly, and only this call."""
+        self.a.open_channel()
+        try:
+            self.bypass = await self.b2bua.bypass_media(self.account_id, self.caller_device)
+            await self.b2bua.callflows.handle(self)
+            await self.hangup(causes.NORMAL_CLEARING)
+        except Exception:
+            log.exception("call %s failed", self.call_id)
+            self._abort()
+        finally:
+            if not self.a.ended:  # cancelled (shutdown)
+                self._abort()
+
+    def _abort(self) -> None:
+        self.ended = True
+        if self.conversation is not None:
+            self.conversation.hang_up(causes.NORMAL_TEMPORARY_FAILURE)
+        elif self.tx.state == PROCEEDING:
+            self.tx.reply(500)
+        self.a.end(causes.NORMAL_TEMPORARY_FAILURE, 500, "send_refuse")
+
+    # the Call protocol ------------------------------------------------------------------------------------------
+
+    async def respond(self, code: int, reason: str) -> None:
+        if not self.unanswered:
+            return
+        if code < 200:
+            self.tx.reply(code, reason or None, headers=self._contact())
+        else:
+            self._refuse(code, reason, causes.cause_of(code))
+
+    async def hangup(self, cause: str) -> None:
+        if self.ended:
+            return
+        if self.conversation is not None:
+            self.conversation.hang_up(cause)
+            self.ended = True
+        elif self.unanswered:
+            self._refuse(causes.status_of(cause), "", cause)
+        else:
+            self.ended = True
+            self.a.end(cause, 0, "send_refuse")
+
+    async def bridge(self, targets: Sequence[Target], strategy: Strategy, timeout_s: int) -> BridgeResult:
+        if self.ended:
+            return BridgeResult(False, causes.ORIGINATOR_CANCEL, 487)
+        self.a.caller = (self.caller_id.name, self.caller_id.number)
+        outcome = await Bridging(self, targets, strategy, timeout_s).run()
+        if isinstance(outcome, BridgeResult):
+            return outcome
+        return await self._connect(*outcome)
+
+    # answering ----------------------------------------------------------------------------------------------
+
+    def _refuse(self, code: int, reason: str, cause: str) -> None:
+        self.ended = True
+        self.tx.reply(code, reason or None)
+        self.a.end(cause, code, "send_refuse")
+
+    def _contact(self) -> list[tuple[str, str]]:
+        return [("Contact", f"<{self.b2bua.core.contact(self.tx.peer.transport)}>")]
+
+    async def ringing(self, leg: OutboundLeg, response: Response) -> None:
+        """A callee's 18x goes on to the caller once; its early media (183 with SDP) once too."""
+        if not self.unanswered:
+            return
+        if response.status == 183 and response.body and leg.sent_sdp and "media" not in self.provisional:
+            try:
+                body = await leg.session.answer_for_a(response.body)
+            except (SdpError, Incompatible, RuntimeError):
+                body = b""
+            if body and self.unanswered:
+                self.provisional.update(("media", "ringing"))
+                self.tx.reply(183, headers=self._contact(), body=body)
+                self.a.sent_sdp = body
+                return
+        if "ringing" not in self.provisional and self.unanswered:
+            self.provisional.add("ringing")
+            self.tx.reply(response.status, headers=self._contact())
+
+    async def _connect(self, leg: OutboundLeg, response: Response) -> BridgeResult:
+        """Answer the caller with what the callee answered, then wait for the conversation to end."""
+        try:
+            body = await leg.answer_body(response)
+        except (SdpError, Incompatible) as exc:
+            log.info("call %s: the callee's answer is unusable: %s", self.call_id, exc)
+            leg.bye(causes.INCOMPATIBLE_DESTINATION)
+            return BridgeResult(False, causes.INCOMPATIBLE_DESTINATION, 488)
+        if not self.unanswered or leg.ended:  # the caller cancelled, or the callee hung up at once
+            leg.bye(causes.ORIGINATOR_CANCEL)
+            return BridgeResult(False, causes.ORIGINATOR_CANCEL if self.ended else causes.NORMAL_CLEARING)
+        conversation = self.conversation = leg.conversation = Conversation(self.b2bua, self.a, leg, leg.session)
+        contact = self.b2bua.core.contact(self.tx.peer.transport)
+        self.a.attach(Dialog.as_uas(self.request, self.tx.to_tag, contact, self.tx.peer),
+                      functools.partial(conversation.on_request, self.a))
+        self.tx.reply(200, headers=[("Contact", f"<{contact}>"), ("Allow", self.b2bua.allow)], body=body)
+        self.a.sent_sdp = body
+        self.a.callee = leg.callee
+        self.a.mark_answered(leg.call_id)
+        leg.mark_answered(self.call_id)
+        await conversation.over.wait()
+        self.ended = True
+        return BridgeResult(True, causes.NORMAL_CLEARING)
+
+    # what the caller does -------------------------------------------------------------------------------------
+
+    def _cancelled(self) -> None:
+        self.ended = True
+        self.a.end(causes.ORIGINATOR_CANCEL, 487, "recv_cancel")
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+    def _unacknowledged(self) -> None:
+        if self.conversation is not None:
+            log.info("call %s: the caller never acknowledged the answer", self.call_id)
+            self.conversation.hang_up(causes.RECOVERY_ON_TIMER_EXPIRE)

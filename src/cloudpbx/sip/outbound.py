@@ -1,0 +1,203 @@
+"""A B leg: one INVITE to one registered contact of a device the callflow rings.
+
+The leg opens its own media session (so the forks of a ring group never share ports), offers the caller's SDP
+narrowed to the codecs both devices allow, and reports its progress to the bridge that started it. It can be
+cancelled while it rings and hung up once it answered; either way its end is recorded like any leg's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING
+
+from cloudpbx.callflow.call import Target
+from cloudpbx.media.codecs import CodecPolicy
+from cloudpbx.media.relay import RelaySession
+from cloudpbx.sip import causes
+from cloudpbx.sip.core import new_call_id
+from cloudpbx.sip.dialog import Dialog
+from cloudpbx.sip.headers import quote
+from cloudpbx.sip.leg import Leg
+from cloudpbx.sip.message import Request, Response
+from cloudpbx.sip.sdp import SdpError
+from cloudpbx.sip.transaction import InviteClientTransaction, ServerTransaction
+from cloudpbx.sip.transport import Peer
+from cloudpbx.sip.uri import split_hostport
+from cloudpbx.state.registrations import Registration
+
+if TYPE_CHECKING:
+    from cloudpbx.sip.b2bua import B2BUA
+    from cloudpbx.sip.bridge import Bridging
+    from cloudpbx.sip.call import InboundCall
+    from cloudpbx.sip.conversation import Conversation
+
+_NOT_USER_CHARS = re.compile(r"[^A-Za-z0-9\-_.!~*'()&=+$,;?/]")
+
+
+def reach_of(registration: Registration) -> Peer:
+    """Where requests to a registered contact go: the address the registrar chose (source behind NAT)."""
+    host, port = split_hostport(registration.reach)
+    return Peer(registration.transport, host.strip("[]"), port or 5060)
+
+
+def name_addr(display: str, uri: str) -> str:
+    return f"{quote(display)} <{uri}>" if display else f"<{uri}>"
+
+
+def uri_user(text: str) -> str:
+    """Caller ID text made safe for the user part of a URI (%-escaped), "anonymous" when empty."""
+    return _NOT_USER_CHARS.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text) or "anonymous"
+
+
+class OutboundLeg(Leg):
+    def __init__(self, b2bua: "B2BUA", call: "InboundCall", target: Target, registration: Registration):
+        identity = call.caller_id.sip()
+        device_sip = target.device.get("sip") or {}
+        username = device_sip.get("username") or target.device_id
+        super().__init__(
+            b2bua, side="b", call_id=new_call_id(b2bua.core.host), account_id=target.account_id,
+            direction="outbound", device=target.device, interaction_id=call.interaction_id,
+            bridge_id=call.call_id, from_uri=f"sip:{uri_user(identity.user)}@{call.realm}",
+            to_uri=f"sip:{uri_user(username)}@{registration.realm}", request_uri=registration.contact,
+            realm=registration.realm, user_agent=registration.user_agent,
+        )
+        self.call = call
+        self.target = target
+        self.registration = registration
+        self.peer = reach_of(registration)
+        self.caller = (identity.display, identity.user)
+        self.callee = (target.device.get("name", ""), username)
+        self.session: RelaySession | None = None
+        self.invite: Request | None = None
+        self.tx: InviteClientTransaction | None = None
+        self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()  # its final status
+        self.cancel_cause = ""
+        self.acked = False
+        self.conversation: Conversation | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.peer.transport in self.b2bua.core.transports
+
+    async def prepare(self, offer: bytes, a_codecs: CodecPolicy, bypass: bool) -> bytes:
+        """Open the leg's media session and compute its offer (empty for a late offer). Raises
+        codecs.Incompatible before anything is sent when the devices share no audio codec."""
+        b_codecs = CodecPolicy.from_media(self.target.device.get("media"))
+        self.session = self.b2bua.relay.open(self.call_id, bypass=bypass, on_timeout=self._media_timeout)
+        try:
+            if not offer:
+                self.session.codecs = (a_codecs, b_codecs)
+                return b""
+            return await self.session.offer_for_b(offer, a_codecs, b_codecs)
+        except BaseException:
+            self.session.close()
+            raise
+
+    def ring(self, body: bytes, bridging: "Bridging") -> None:
+        """Send the INVITE; responses go to `bridging` (progress, answer) until the final one."""
+        self.invite = self._invite(body)
+        self.sent_sdp = body
+        self.open_channel()
+        self.tx = self.b2bua.core.send_request(self.invite, self.peer)
+        self.b2bua.spawn(self._read(bridging))
+
+    def _invite(self, body: bytes) -> Request:
+        core, call = self.b2bua.core, self.call
+        identity = call.caller_id.sip()
+        headers = [("Allow", self.b2bua.allow)]
+        if identity.privacy:
+            headers.append(("Privacy", identity.privacy))
+        elif identity.asserted_number:
+            asserted = f"sip:{uri_user(identity.asserted_number)}@{call.realm}"
+            headers.append(("P-Asserted-Identity", name_addr(identity.asserted_name, asserted)))
+        request = core.new_request("INVITE", self.request_uri, from_=name_addr(identity.display, self.from_uri),
+                                   to=f"<{self.to_uri}>", call_id=self.call_id,
+                                   contact=core.contact(self.peer.transport), headers=headers, body=body)
+        request.set("Max-Forwards", str(call.max_forwards))
+        return request
+
+    async def _read(self, bridging: "Bridging") -> None:
+        status = 0
+        try:
+            async for response in self.tx.responses():
+                status = response.status
+                if status < 200:
+                    if status > 100:
+                        await bridging.progress(self, response)
+                elif status < 300:
+                    self._accept(response)
+                    bridging.answered(self, response)
+                else:
+                    self._refused(response)
+        finally:
+            if not self.done.done():
+                self.done.set_result(status)
+
+    def _accept(self, response: Response) -> None:
+        """A 2xx: the leg's dialog starts; it is acknowledged now unless it carries a late offer (then the
+        caller's ACK brings the answer)."""
+        if not response.contacts:
+            response.set("Contact", f"<{self.request_uri}>")
+        self.attach(Dialog.as_uac(self.invite, response, self.peer, self.b2bua.core.contact(self.peer.transport)),
+                    self.on_request)
+        if self.sent_sdp:
+            self.ack()
+
+    def ack(self, body: bytes = b"") -> None:
+        if self.acked or self.dialog is None:
+            return
+        self.acked = True
+        self.b2bua.core.ack(self.tx, self.dialog.ack(self.invite.cseq.number, body=body))
+
+    def _refused(self, response: Response) -> None:
+        cause = self.cancel_cause or causes.cause_of(response.status)
+        self.end(cause, response.status, "send_cancel" if self.cancel_cause else "recv_refuse")
+
+    async def answer_body(self, response: Response) -> bytes:
+        """The body the caller's 200 carries, from this leg's 2xx (an answer, or a late offer)."""
+        if not response.body:
+            raise SdpError("a 2xx without SDP")
+        if self.sent_sdp:
+            return await self.session.answer_for_a(response.body)
+        return await self.session.update("b", response.body)
+
+    # ending ------------------------------------------------------------------------------------------------
+
+    def cancel(self, cause: str) -> None:
+        """Stop ringing (CANCEL); a leg that answered meanwhile is hung up."""
+        if self.ended or self.cancel_cause or self.tx is None:
+            return
+        self.cancel_cause = cause
+        if self.dialog is not None:
+            self.bye(cause)
+        else:
+            self.b2bua.spawn(self.b2bua.core.cancel(self.tx))
+
+    def bye(self, cause: str) -> None:
+        """Hang up an answered leg, acknowledging its 2xx first if that was still owed."""
+        self.ack()
+        super().bye(cause)
+
+    def end(self, cause: str, code: int, disposition: str) -> bool:
+        ended = super().end(cause, code, disposition)
+        if ended and self.session is not None:
+            self.session.close()
+        return ended
+
+    def on_request(self, request: Request, tx: ServerTransaction):
+        """In-dialog requests from the callee: the conversation's once connected; before that only BYE."""
+        if self.conversation is not None:
+            return self.conversation.on_request(self, request, tx)
+        if request.method == "BYE":
+            tx.reply(200)
+            self.end(causes.NORMAL_CLEARING, 200, "recv_bye")
+        elif request.method != "ACK":
+            tx.reply(491)
+        return None
+
+    def _media_timeout(self, session: RelaySession) -> None:
+        if self.conversation is not None:
+            self.conversation.hang_up(causes.MEDIA_TIMEOUT)
+        else:
+            session.close()
