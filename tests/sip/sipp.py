@@ -41,6 +41,15 @@ def free_port(transport: str = "udp") -> int:
         return sock.getsockname()[1]
 
 
+def free_media_port() -> int:
+    """An even UDP port with the next three free too: SIPp binds audio RTP/RTCP there and video at +2/+3."""
+    for _ in range(50):
+        port = free_port("udp") & ~1
+        if port < 65530 and not any(_port_taken(port + i, "udp") for i in range(4)):
+            return port
+    raise RuntimeError("no free block of four UDP ports for SIPp media")
+
+
 def _port_taken(port: int, transport: str) -> bool:
     with socket.socket(socket.AF_INET, _SOCKET_TYPES[transport]) as sock:
         try:
@@ -97,7 +106,7 @@ class Sipp:
     def _args(self, calls, rate, service, keys, auth, auth_uri, pause_ms, extra) -> list[str]:
         keys = {"caller": "sipp", "domain": (self.remote or HOST).rsplit(":", 1)[0], **keys}
         args = [SIPP, *([self.remote] if self.remote else []), "-sf", str(self.scenario),
-                "-i", HOST, "-bind_local", "-p", str(self.port), "-mp", str(free_port("udp")),
+                "-i", HOST, "-bind_local", "-p", str(self.port), "-mp", str(free_media_port()),
                 "-t", _SIPP_TRANSPORTS[self.transport], "-m", str(calls), "-s", service, "-d", str(pause_ms),
                 "-nostdin", "-trace_stat", "-stf", str(self.dir / "stat.csv"),
                 "-trace_err", "-error_file", str(self.dir / "errors.log"),
@@ -119,7 +128,7 @@ class Sipp:
         while not _port_taken(self.port, self.transport):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
-                raise RuntimeError(f"sipp did not start: {self._read('stdout.log')[-2000:]}")
+                raise RuntimeError(f"sipp did not start rc={self.proc.returncode}: {self._read('stdout.log')[:1500]}")
             time.sleep(0.02)
         return self
 
