@@ -128,7 +128,7 @@ class Sipp:
         while not _port_taken(self.port, self.transport):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
-                raise RuntimeError(f"sipp did not start rc={self.proc.returncode}: {self._read('stdout.log')[:1500]}")
+                raise RuntimeError(f"sipp did not start: {self._read('stdout.log')[-2000:]}")
             time.sleep(0.02)
         return self
 
