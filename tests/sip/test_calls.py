@@ -137,7 +137,7 @@ def test_device_call_carries_tones_shows_a_channel_holds_resumes_and_caller_hang
     assert (inbound_leg["disposition"], outbound_leg["disposition"]) == ("recv_bye", "send_bye")
     assert inbound_leg["other_leg_call_id"] == incoming.call_id
     assert inbound_leg["dialed_number"] == number and inbound_leg["caller_id_number"] == "2001"
-    assert outbound_leg["authorizing_id"] == bob_dev.id
+    assert outbound_leg["authorizing_id"] == bob_dev.id and outbound_leg["calling_from"] == "2001"
     assert inbound_leg["billing_seconds"] >= 1 and inbound_leg["duration_seconds"] >= inbound_leg["billing_seconds"]
 
 

@@ -5,7 +5,10 @@ Runs over a temporary SQLite file, and also over PostgreSQL when CLOUDPBX_TEST_D
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
+import time
 
 import pytest
 
@@ -56,3 +59,36 @@ async def test_reads_fall_back_to_the_pool_when_the_point_reader_cannot_answer(s
     assert await store.find(account, saved["_id"]) == saved
     assert await store.lookup("realm", "nowhere") is None
     assert await store.account_row(account) is None
+
+
+async def test_sqlite_reads_of_one_loop_turn_share_a_snapshot(tmp_path):
+    """Reads in one event-loop turn share a read transaction; the next turn, a long turn, or a write here end it."""
+    path = tmp_path / "turns.db"
+    store = await open_store(f"sqlite:///{path}")
+
+    def write_elsewhere(n: int) -> None:  # another process's commit, made while this turn runs
+        with sqlite3.connect(path) as other:
+            other.execute("UPDATE docs SET body = ? WHERE id = ?", (f'{{"n": {n}}}', doc["_id"]))
+
+    async def n() -> int:
+        return (await store.find(account, doc["_id"]))["n"]
+
+    try:
+        account = new_id()
+        async with store.write() as tx:
+            doc = await tx.save({"_id": new_id(), "pvt_type": "thing", "pvt_account_id": account, "n": 1})
+        store._points.SNAPSHOT_S = 60.0  # only the turn may end the snapshot below
+        assert await n() == 1
+        write_elsewhere(2)
+        assert await n() == 1
+        await asyncio.sleep(0)
+        assert await n() == 2
+        del store._points.SNAPSHOT_S  # back to a short snapshot: a turn that waits sees what changed meanwhile
+        write_elsewhere(3)
+        time.sleep(2 * store._points.SNAPSHOT_S)
+        assert await n() == 3
+        async with store.write() as tx:
+            await tx.save({**doc, "n": 4, "_rev": (await tx.get(account, doc["_id"]))["_rev"]})
+        assert await n() == 4
+    finally:
+        await store.dispose()

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import logging
 import secrets
+import time
 
 import orjson
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -41,6 +42,8 @@ CORS = {
 }
 CORS_HEADERS = tuple(envelope.encode(CORS))
 NO_QUERY = Query()
+# A token's caller is reused this long (on top of the account and user caches it is built from), or until a write.
+CALLER_TTL_S = 1.0
 MODULES = frozenset(ENDPOINTS) | {"account"}
 HTTP_METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"})
 BINARY_TYPES = ("audio/", "image/", "video/", "multipart/", "application/octet-stream", "application/pdf", "text/csv",
@@ -77,6 +80,7 @@ class Api:
         self.tokens = Tokens(platform.store, platform.settings.token_expiry_s)
         self.owners = Owners(platform.store)
         self.buckets = Buckets(platform.settings.bucket_capacity, platform.settings.bucket_fill_per_s)
+        self._callers: dict[str, tuple[float, Caller]] = {}  # token -> (reusable until, caller)
 
     async def dispatch(self, scope, receive) -> Answer:
         """Answer one /v2 request, whatever happens; every error becomes Crossbar's error envelope."""
@@ -164,8 +168,9 @@ class Api:
         try:
             return await endpoint.handle(ctx)
         finally:
-            if ctx.method != "GET":
-                self.owners.forget()  # the write may have disabled, removed or demoted a user
+            if ctx.method != "GET":  # the write may have disabled, removed or demoted a user, or revoked a token
+                self.owners.forget()
+                self._callers.clear()
 
     def _token(self, ctx: Context) -> tuple[str, str] | None:
         headers = ctx.headers
@@ -182,15 +187,19 @@ class Api:
 
     async def _authenticate(self, ctx: Context, required: bool) -> Caller | None:
         found = self._token(ctx)
-        if found is None:
-            if required:
-                raise Unauthorized()
-            return None
-        kind, value = found
+        caller = (self._known_caller(*found) or await self._caller(*found)) if found else None
+        if caller is None and required:
+            raise Unauthorized()
+        return caller
+
+    def _known_caller(self, kind: str, value: str) -> Caller | None:
+        hit = self._callers.get(value) if kind == "token" else None
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    async def _caller(self, kind: str, value: str) -> Caller | None:
+        """Who the credentials name; None for invalid ones, Unauthorized for a disabled account or user."""
         claims = await (self.tokens.verify(value) if kind == "token" else self._basic(value))
         if claims is None:
-            if required:
-                raise Unauthorized()
             return None
         node = await self.platform.directory.get(claims["account_id"])
         if node is None or not node.enabled or (node.tree and not await self._ancestors_enabled(node)):
@@ -200,9 +209,15 @@ class Api:
             priv = await self.owners.priv_level(node.id, claims["owner_id"])
             if priv is None:
                 raise Unauthorized()
-        return Caller(account_id=node.id, owner_id=claims.get("owner_id"), method=claims.get("method", ""),
-                      token=value if kind == "token" else "", superduper=node.superduper and not node.tree,
-                      priv_level=priv, claims=claims)
+        caller = Caller(account_id=node.id, owner_id=claims.get("owner_id"), method=claims.get("method", ""),
+                        token=value if kind == "token" else "", superduper=node.superduper and not node.tree,
+                        priv_level=priv, claims=claims)
+        if kind == "token":
+            if len(self._callers) >= 10_000:
+                self._callers.clear()
+            ttl = min(CALLER_TTL_S, claims["exp"] - time.time())  # never past the token's expiry
+            self._callers[value] = (time.monotonic() + ttl, caller)
+        return caller
 
     async def _ancestors_enabled(self, node: AccountNode) -> bool:
         """Tokens stop working when an ancestor of the account is disabled, as logins do."""

@@ -37,9 +37,9 @@ class Query:
         return list(self._pairs)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: from a token, an API key login, or Basic auth."""
+    """Who is calling: from a token, an API key login, or Basic auth. Requests with the same token share one."""
 
     account_id: str
     owner_id: str | None

@@ -38,7 +38,8 @@ def encode(headers: dict[str, str]) -> Headers:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
-def answer(body: bytes, status: int = 200, media_type: str | None = None, headers: dict[str, str] | None = None) -> Answer:
+def answer(body: bytes, status: int = 200, media_type: str | None = None,
+           headers: dict[str, str] | None = None) -> Answer:
     """Header rules as HTTP frameworks apply them: a length except on 204/304, text types in UTF-8."""
     pairs = encode(headers) if headers else []
     if status not in (204, 304):

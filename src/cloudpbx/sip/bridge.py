@@ -82,7 +82,7 @@ class Bridging:
                 done, _ = await asyncio.wait(rings | {self.winner, self.call.gone}, timeout=left,
                                              return_when=asyncio.FIRST_COMPLETED)
                 for ring in done & rings:
-                    ring.result()  # a bug in ringing ends the call (its task cleans up)
+                    ring.result()  # a bug while ringing fails the call: InboundCall.run ends it
                 rings -= done
         finally:
             for ring in rings:
@@ -118,10 +118,9 @@ class Bridging:
         """Send the leg's INVITE; the failure instead when it cannot be called."""
         if not leg.reachable:
             return (causes.NORMAL_TEMPORARY_FAILURE, 503)
+        bypass = self.call.bypass or await self.b2bua.bypass_media(target.account_id, target.device)
         try:
-            body = await leg.prepare(self.call.offer, self.call.codecs,
-                                     self.call.bypass or await self.b2bua.bypass_media(target.account_id,
-                                                                                       target.device))
+            body = await leg.prepare(self.call.offer, self.call.codecs, bypass)
         except Incompatible as exc:
             log.info("call %s: %s cannot take it: %s", self.call.call_id, target.device_id, exc)
             return (exc.hangup_cause, exc.sip_code)

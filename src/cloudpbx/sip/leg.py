@@ -28,7 +28,7 @@ def gregorian(unix: float) -> float:
 
 
 def address(uri: str) -> str:
-    """`user@host` of a SIP URI, as CDRs keep from/to/request."""
+    """`user@host` of a SIP URI, as KAZOO's CDRs keep from, to, request and their `_uri` fields."""
     try:
         parsed = Uri.parse(uri)
     except UriError:
@@ -141,7 +141,7 @@ class Leg:
             "caller_id_name": self.caller[0], "caller_id_number": self.caller[1],
             "callee_id_name": self.callee[0], "callee_id_number": self.callee[1],
             "from": address(self.from_uri), "to": address(self.to_uri), "request": address(self.request_uri),
-            "from_uri": self.from_uri, "to_uri": self.to_uri,
+            "from_uri": address(self.from_uri), "to_uri": address(self.to_uri),
             "start_timestamp": gregorian(self.started), "end_timestamp": gregorian(self.ended_at or time.time()),
             "hangup_cause": self.cause or "NORMAL_CLEARING", "disposition": self.disposition,
             "bridge_id": self.bridge_id, "realm": self.realm, "node": self.b2bua.node,

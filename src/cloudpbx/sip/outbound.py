@@ -8,6 +8,7 @@ cancelled while it rings and hung up once it answered; either way its end is rec
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from cloudpbx.sip.call import InboundCall
     from cloudpbx.sip.conversation import Conversation
 
+log = logging.getLogger(__name__)
 _NOT_USER_CHARS = re.compile(r"[^A-Za-z0-9\-_.!~*'()&=+$,;?/]")
 
 
@@ -122,17 +124,25 @@ class OutboundLeg(Leg):
         try:
             async for response in self.tx.responses():
                 status = response.status
-                if status < 200:
-                    if status > 100:
-                        await bridging.progress(self, response)
-                elif status < 300:
-                    self._accept(response)
-                    bridging.answered(self, response)
-                else:
-                    self._refused(response)
+                await self._received(response, bridging)
+        except Exception:  # a response we cannot handle ends this leg, never the whole call
+            log.exception("leg %s: response handling failed", self.call_id)
+            self.cancel(causes.NORMAL_TEMPORARY_FAILURE)
+            self.end(causes.NORMAL_TEMPORARY_FAILURE, 500, "send_cancel")
         finally:
             if not self.done.done():
                 self.done.set_result(status)
+
+    async def _received(self, response: Response, bridging: "Bridging") -> None:
+        status = response.status
+        if status < 200:
+            if status > 100:
+                await bridging.progress(self, response)
+        elif status < 300:
+            self._accept(response)
+            bridging.answered(self, response)
+        else:
+            self._refused(response)
 
     def _accept(self, response: Response) -> None:
         """A 2xx: the leg's dialog starts; it is acknowledged now unless it carries a late offer (then the

@@ -304,6 +304,8 @@ class Store:
             conn = await conn.execution_options(writer=True)
             async with conn.begin():
                 yield Tx(conn)
+        if self._points:  # the point reader's snapshot may predate this commit
+            self._points.end_snapshot()
 
     async def get(self, account_id: str, doc_id: str) -> Doc:
         doc = await self.find(account_id, doc_id)
