@@ -78,6 +78,7 @@ RATES = "100,200,300,400,500,600,800,1000,1500,2000"
 CONCURRENT_LEVELS = "1000,2000,3000,4000"
 MEDIA_LEVELS = "100,200,300,400,500,600"
 TESTS = ("reg", "calls", "concurrent", "media")
+SERVERS = ("cloudpbx", "kamailio")
 
 
 # Processes --------------------------------------------------------------------------------------------------------
@@ -965,10 +966,12 @@ def run(args) -> Results:
             print(f"seeding {devices.count + devices.media_count} devices ...", flush=True)
             asyncio.run(seed_cloudpbx(workdir, db_url, devices))
             cloudpbx = start_cloudpbx(processes, workdir, db_url, server_cpus)
-            kamailio = start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children, media=False)
+            kamailio = (start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children, media=False)
+                        if "kamailio" in args.servers else None)
             print(f"servers on cpus {sorted(server_cpus or [])}, SIPp and the RTP generator on "
-                  f"{sorted(load_cpus or [])}; cloudpbx SIP {cloudpbx.remote}, Kamailio {kamailio.remote}", flush=True)
-            targets = [cloudpbx, kamailio]
+                  f"{sorted(load_cpus or [])}; cloudpbx SIP {cloudpbx.remote} (pid {cloudpbx.pgids[0]})"
+                  + (f", Kamailio {kamailio.remote}" if kamailio else ""), flush=True)
+            targets = [target for target in (cloudpbx, kamailio) if target is not None]
             if "reg" in args.only:
                 run_registrations(bench, targets, args, results)
             if set(args.only) & {"calls", "concurrent", "media"}:
@@ -979,9 +982,10 @@ def run(args) -> Results:
             if "concurrent" in args.only:
                 run_concurrent(bench, targets, args, results)
             if "media" in args.only:
-                with_media = start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children,
-                                            media=True)
-                run_media(bench, [t for t in targets if t is cloudpbx] + [with_media], args, results)
+                with_media = (start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children,
+                                             media=True) if kamailio else None)
+                run_media(bench, [t for t in (*targets, with_media) if t is not None and t is not kamailio], args,
+                          results)
         finally:
             processes.close()
     results.load_after = os.getloadavg()[0]
@@ -1061,6 +1065,8 @@ def main() -> None:
                         help=f"relayed call levels ({MEDIA_LEVELS})")
     parser.add_argument("--only", type=lambda text: text.split(","), default=list(TESTS),
                         help=f"comma-separated subset of {','.join(TESTS)}")
+    parser.add_argument("--servers", type=lambda text: text.split(","), default=list(SERVERS),
+                        help="comma-separated subset of cloudpbx,kamailio (cloudpbx always starts)")
     parser.add_argument("--kamailio-children", type=int, default=4, help="Kamailio UDP and TCP workers (default 4)")
     parser.add_argument("--db", help="cloudpbx database URL (default: SQLite in a temporary folder)")
     parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
@@ -1074,7 +1080,10 @@ def main() -> None:
     unknown = set(args.only) - set(TESTS)
     if unknown:
         parser.error(f"unknown tests: {', '.join(sorted(unknown))}")
-    for name in ("kamailio", "sipp", *(("rtpengine",) if "media" in args.only else ())):
+    if set(args.servers) - set(SERVERS):
+        parser.error(f"unknown servers: {', '.join(sorted(set(args.servers) - set(SERVERS)))}")
+    wanted = ("kamailio", *(("rtpengine",) if "media" in args.only else ())) if "kamailio" in args.servers else ()
+    for name in ("sipp", *wanted):
         if not shutil.which(name):
             parser.error(f"{name} is not installed (see bench/README.md)")
     args.duration = args.duration or (10.0 if args.quick else 60.0)

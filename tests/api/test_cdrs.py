@@ -128,6 +128,34 @@ async def test_bad_and_repeated_legs_are_refused(world):
         await cdrs.record_leg(world.store, world.p, again)
 
 
+async def test_the_writer_stores_legs_in_batches_and_a_repeated_leg_loses_no_other(world):
+    """The call engine's background writer: 300 legs queued at once are all stored; a batch holding a leg whose
+    call already has a CDR, and an invalid leg, keep every other leg of the batch."""
+    writer = cdrs.CdrWriter(world.store)
+    writer.start()
+    try:
+        start = gregorian_now() - 3600
+        tag = unique("batch")
+
+        def leg(n: int) -> dict:
+            return {"call_id": f"{tag}-{n}", "call_direction": "inbound", "start_timestamp": start + n,
+                    "end_timestamp": start + n + 5, "caller_id_number": "100"}
+
+        for n in range(300):
+            writer.record(world.k, leg(n))
+        await writer.flushed()
+        writer.record(world.k, leg(0))  # already stored
+        writer.record(world.k, {"call_id": f"{tag}-bad", "call_direction": "sideways"})  # dropped at once
+        writer.record(world.k, leg(300))
+        await writer.flushed()
+    finally:
+        await writer.close()
+    rows = listed(world.k_admin, f"accounts/{world.k}/cdrs", paginate="false",
+                  created_from=start, created_to=start + 400)["data"]
+    mine = sorted(int(row["call_id"].rsplit("-", 1)[1]) for row in rows if row["call_id"].startswith(tag))
+    assert mine == list(range(301))
+
+
 async def test_a_call_id_a_path_cannot_carry_is_hashed_into_the_id(world):
     leg = await cdrs.record_leg(world.store, world.k, {"call_id": "a/b?c#d", "call_direction": "outbound",
                                                        "start_timestamp": JAN_31_23H, "end_timestamp": JAN_31_23H + 1})

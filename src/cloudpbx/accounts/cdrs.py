@@ -8,10 +8,13 @@ with the month it ended in, so reading one goes straight to its month.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import math
 import re
 import secrets
+from collections import deque
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Callable
@@ -23,6 +26,8 @@ from cloudpbx.store import Conflict, Doc, Store
 from cloudpbx.store import cdrs as table
 from cloudpbx.store.cdrs import Key, Row, Span
 from cloudpbx.store.ids import GREGORIAN_OFFSET
+
+log = logging.getLogger(__name__)
 
 # Leg fields KAZOO keeps under custom_channel_vars rather than at the top of the CDR.
 CHANNEL_VARS = ("authorizing_id", "authorizing_type", "owner_id", "bridge_id", "username", "realm", "resource_id",
@@ -79,19 +84,95 @@ def normalise(account_id: str, leg: dict) -> Doc:
     return doc
 
 
-async def record_leg(store: Store, account_id: str, leg: dict) -> Doc:
-    """Check, complete and store one ended leg (one insert, one transaction); returns the CDR with its `id`."""
+def prepare(account_id: str, leg: dict) -> tuple[Row, Doc]:
+    """The table row and CDR document of one leg, or Invalid."""
     doc = normalise(account_id, leg)
     created = doc["end_timestamp"]
     ident = cdr_id(doc["call_id"], created)
     row = Row(account_id=account_id, month=ident[:6], id=ident, created=created, interaction_id=doc["interaction_id"],
               call_id=doc["call_id"], owner_id=doc["custom_channel_vars"].get("owner_id"))
+    return row, doc
+
+
+async def record_leg(store: Store, account_id: str, leg: dict) -> Doc:
+    """Check, complete and store one ended leg (one insert, one transaction); returns the CDR with its `id`."""
+    row, doc = prepare(account_id, leg)
     try:
         async with store.write() as tx:
             await table.insert_cdr(tx, row, doc)
     except Conflict as exc:
-        raise Conflicting({"message": f"call {doc['call_id']} already has a CDR", "cause": ident}) from exc
-    return {**doc, "id": ident}
+        raise Conflicting({"message": f"call {doc['call_id']} already has a CDR", "cause": row.id}) from exc
+    return {**doc, "id": row.id}
+
+
+class CdrWriter:
+    """Stores the legs a call engine ends, in the background and many per transaction (group commit).
+
+    A call must not wait for its CDR, and one transaction per leg cannot keep up with hundreds of calls a second
+    on SQLite. Idle, a leg is written at once; under load the legs that arrive while one batch commits make up
+    the next. A batch that conflicts is retried leg by leg, so one bad leg never loses the others.
+    """
+
+    BATCH = 500
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._pending: deque[tuple[Row, Doc]] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def record(self, account_id: str, leg: dict) -> None:
+        """Queue one ended leg; a leg that fails its schema is logged and dropped."""
+        try:
+            self._pending.append(prepare(account_id, leg))
+        except Invalid as exc:
+            log.error("CDR of call %s is invalid: %s", leg.get("call_id"), exc)
+            return
+        self._idle.clear()
+        self._wake.set()
+
+    async def flushed(self) -> None:
+        """Wait until every leg queued so far is stored (or logged as failed)."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Store what is queued, then stop."""
+        if self._task is not None:
+            await self.flushed()
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = [self._pending.popleft() for _ in range(min(self.BATCH, len(self._pending)))]
+                await self._write(batch)
+            self._idle.set()
+
+    async def _write(self, batch: list[tuple[Row, Doc]]) -> None:
+        try:
+            async with self.store.write() as tx:
+                await table.insert_cdrs(tx, batch)
+            return
+        except Conflict:
+            pass
+        except Exception:
+            log.exception("storing %d CDRs failed; trying them one by one", len(batch))
+        for row, doc in batch:
+            try:
+                async with self.store.write() as tx:
+                    await table.insert_cdr(tx, row, doc)
+            except Conflict:
+                log.error("call %s already has a CDR (%s): this leg is not stored", doc["call_id"], row.id)
+            except Exception:
+                log.exception("CDR %s not stored", row.id)
 
 
 # Reading -----------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from pathlib import Path
 from typing import Optional
@@ -21,6 +22,10 @@ app = typer.Typer(help="cloudpbx: hosted telephony platform", no_args_is_help=Tr
 app.add_typer(sup_app, name="sup")
 err = Console(stderr=True)
 out = Console()
+# A full collection walks every live object (a busy SIP side keeps hundreds of thousands: transactions wait out
+# retransmissions for 32 s), pausing calls for a few hundred ms; Python's default runs one about every 10
+# middle-generation passes, here every 100.
+GC_THRESHOLDS = (700, 10, 100)
 
 DataDir = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR, default ./var]")
 DbUrl = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL, default SQLite in the data folder]")
@@ -111,6 +116,8 @@ def serve(
                                  platform.channels, platform.callflows)
         try:
             await sip_service.start()
+            gc.freeze()  # what startup loaded lives as long as the process: full collections need not walk it
+            gc.set_threshold(*GC_THRESHOLDS)
             out.print(f"cloudpbx SIP on {settings.sip_host}:{sip_service.core.port} (UDP, TCP)")
             out.print(f"cloudpbx API on http://{settings.http_host}:{settings.http_port}/v2")
             await server.serve()

@@ -313,6 +313,7 @@ class RelaySession:
         if self.closed:
             return
         self.closed = True
+        self.on_timeout = None  # the callback holds the call: let it go
         for stream in self.streams:
             for side in stream.sides.values() if stream else ():
                 self.relay.release(side)

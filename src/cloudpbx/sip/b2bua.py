@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 
-from cloudpbx.accounts.cdrs import record_leg
+from cloudpbx.accounts.cdrs import CdrWriter
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.media.relay import MediaRelay
 from cloudpbx.sip.auth import Authenticator
@@ -56,7 +56,8 @@ def refusal(request: Request) -> tuple[int, str] | None:
 
 class B2BUA:
     def __init__(self, core: SipCore, auth: Authenticator, relay: MediaRelay, *, store: Store,
-                 callflows: CallflowEngine, registrations: Registrations, channels: Channels, node: str):
+                 callflows: CallflowEngine, registrations: Registrations, channels: Channels, cdrs: CdrWriter,
+                 node: str):
         self.core = core
         self.auth = auth
         self.relay = relay
@@ -64,6 +65,7 @@ class B2BUA:
         self.callflows = callflows
         self.registrations = registrations
         self.channels = channels
+        self.cdrs = cdrs
         self.node = node
         self.allow = ALLOW
         self.tasks: set[asyncio.Task] = set()
@@ -92,10 +94,10 @@ class B2BUA:
             value = ((account or {}).get("media") or {}).get("bypass_media")
         return value in BYPASS_ON
 
-    async def record(self, leg: Leg) -> None:
-        """Write an ended leg's CDR in its account; a failure is logged, never raised into the call."""
+    def record(self, leg: Leg) -> None:
+        """Queue an ended leg's CDR for its account; a failure is logged, never raised into the call."""
         try:
-            await record_leg(self.store, leg.account_id, leg.cdr())
+            self.cdrs.record(leg.account_id, leg.cdr())
         except Exception:
             log.exception("CDR of leg %s not recorded", leg.call_id)
 

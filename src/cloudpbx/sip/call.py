@@ -172,6 +172,7 @@ class InboundCall:
         leg.mark_answered(self.call_id)
         await conversation.over.wait()
         self.ended = True
+        self.conversation = leg.conversation = None  # both legs ended: no reference cycle outlives the call
         return BridgeResult(True, causes.NORMAL_CLEARING)
 
     # what the caller does -------------------------------------------------------------------------------------

@@ -129,9 +129,10 @@ class Leg:
         self.cause, self.code, self.disposition = cause, code, disposition
         if self.dialog is not None:
             self.b2bua.core.dialogs.pop(self.dialog.id, None)
+            self.dialog.handler = None  # the handler refers back to this leg: freed without waiting for the collector
         if self.channel is not None:
             self.b2bua.channels.remove(self.channel.uuid)
-        self.b2bua.spawn(self.b2bua.record(self))
+        self.b2bua.record(self)
         return True
 
     def cdr(self) -> dict:

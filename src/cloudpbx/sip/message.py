@@ -77,7 +77,7 @@ class Message:
     __slots__ = ("_headers", "_names", "body", "_parsed", "defect")
 
     def __init__(self, headers: Iterable[tuple[str, str]] = (), body: bytes = b""):
-        self._headers: dict[str, list[str]] = {}
+        self._headers: dict[str, tuple[str, ...]] = {}  # tuples: the collector stops tracking them
         self._names: dict[str, str] = {}
         self._parsed: dict[str, object] = {}
         self.body = body
@@ -110,25 +110,25 @@ class Message:
 
     def add(self, name: str, value: str) -> None:
         key = header_key(name)
-        self._headers.setdefault(key, []).append(value)
+        self._headers[key] = self._headers.get(key, ()) + (value,)
         self._remember_name(key, name)
         self._changed(key)
 
     def set(self, name: str, value: str) -> None:
         key = header_key(name)
-        self._headers[key] = [value]
+        self._headers[key] = (value,)
         self._remember_name(key, name)
         self._changed(key)
 
     def set_first(self, name: str, value: str) -> None:
         """Replace the first line of a header, keeping the others (the top Via gets received/rport)."""
         key = header_key(name)
-        self._headers[key][0] = value
+        self._headers[key] = (value, *self._headers[key][1:])
         self._changed(key)
 
     def prepend(self, name: str, value: str) -> None:
         key = header_key(name)
-        self._headers.setdefault(key, []).insert(0, value)
+        self._headers[key] = (value, *self._headers.get(key, ()))
         self._remember_name(key, name)
         self._changed(key)
 
@@ -146,6 +146,11 @@ class Message:
         self._parsed.pop(key, None)
         if key == "via":
             self._parsed.pop("top-via", None)
+
+    def compact(self) -> None:
+        """Drop the parsed views (they are parsed again if asked for): a message kept only to be sent again
+        should not keep dozens of objects alive for the garbage collector to walk."""
+        self._parsed.clear()
 
     def _remember_name(self, key: str, name: str) -> None:
         if key not in _STANDARD and key not in LIST_HEADERS and name != display_name(key):
@@ -363,7 +368,7 @@ def _headers(msg: Message, lines: list[str]) -> None:
 
 def _add_parsed(msg: Message, name: str, value: str) -> None:
     key = header_key(name)
-    msg._headers.setdefault(key, []).append(value.strip())
+    msg._headers[key] = msg._headers.get(key, ()) + (value.strip(),)
     msg._remember_name(key, name)
 
 

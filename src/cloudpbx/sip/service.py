@@ -3,6 +3,7 @@ B2BUA carrying INVITEs through callflows, their media anchored by an RTP relay o
 
 from __future__ import annotations
 
+from cloudpbx.accounts.cdrs import CdrWriter
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
@@ -28,10 +29,12 @@ class SipService:
                                    max_expires=settings.sip_max_expires)
         self.core.on("REGISTER", self.registrar.handle)
         self.relay = MediaRelay(settings.sip_host, settings.rtp_ports)
+        self.cdrs = CdrWriter(store)
         self.b2bua = B2BUA(self.core, self.auth, self.relay, store=store, callflows=callflows,
-                           registrations=registrations, channels=channels, node=settings.node)
+                           registrations=registrations, channels=channels, cdrs=self.cdrs, node=settings.node)
 
     async def start(self) -> None:
+        self.cdrs.start()
         await self.core.start()
         self.registrar.start()
 
@@ -40,3 +43,4 @@ class SipService:
         self.registrar.stop()
         await self.core.stop()
         await self.relay.close()
+        await self.cdrs.close()

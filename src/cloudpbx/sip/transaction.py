@@ -154,6 +154,7 @@ class ServerTransaction(Transaction):
             self.state = PROCEEDING
         else:
             self.state = COMPLETED
+            self._waiting_out()
             self._stop("unanswered")
             self._timer("J", 0 if self.reliable else 64 * self.layer.timers.t1, self._terminate)
         return True
@@ -165,6 +166,14 @@ class ServerTransaction(Transaction):
         self.last = response
         self._wire = response.encode()
         self.layer.send(self._wire, self.peer)
+
+    def _waiting_out(self) -> None:
+        """A final response went out: up to 32 s of answering retransmissions are left, for which the call (the
+        dialog) and the messages' parsed views are not needed."""
+        self.dialog = None
+        self.request.compact()
+        if self.last is not None:
+            self.last.compact()
 
     def retransmitted(self, request: Request) -> None:
         """The same request again: answer it with what was answered before (nothing yet: nothing)."""
@@ -200,6 +209,8 @@ class InviteServerTransaction(ServerTransaction):
         self._send(response)
         if response.status < 200:
             return True
+        self._waiting_out()
+        self._cancel_callbacks.clear()  # too late to cancel
         t1 = self.layer.timers.t1
         if response.status < 300:
             self.state = ACCEPTED
@@ -235,6 +246,7 @@ class InviteServerTransaction(ServerTransaction):
     def acknowledged(self) -> None:
         """The ACK of our 2xx arrived (matched by the core through Call-ID and CSeq)."""
         self.acked = True
+        self._ack_timeout_callbacks.clear()
         self._stop("G")
 
     def _accepted_timeout(self) -> None:
@@ -248,8 +260,9 @@ class InviteServerTransaction(ServerTransaction):
         if self.state != PROCEEDING:
             return False
         self.cancelled = True
+        callbacks = list(self._cancel_callbacks)  # the 487 clears them
         self.reply(487)
-        for callback in self._cancel_callbacks:
+        for callback in callbacks:
             callback()
         return True
 
@@ -293,6 +306,9 @@ class ClientTransaction(Transaction):
             self.final.set_result(response)
         if self.on_response is not None:
             self.on_response(response)
+        if response.status >= 200:  # the transaction may outlive its TU by 32 s: keep no more than it needs
+            self.on_response = None
+            self.request.compact()
 
     def _retransmit(self) -> None:
         if self.state in (TRYING, PROCEEDING, CALLING):

@@ -1,4 +1,4 @@
-"""Call detail records in the `cdrs` table: one insert per leg, pages over a created range, an interaction's legs.
+"""Call detail records in the `cdrs` table: inserts of one leg or of many, pages over a created range, an interaction's legs.
 
 Pages are keyset pages in (created, id) order, so a listing that spans months walks one index and never skips
 or repeats a row when legs are added meanwhile.
@@ -58,6 +58,14 @@ async def insert_cdr(tx: Tx, row: Row, body: Doc) -> None:
         await tx.conn.execute(insert(cdrs).values(**vars(row), body=orjson.dumps(body).decode()))
     except IntegrityError as exc:
         raise Conflict(row.id) from exc
+
+
+async def insert_cdrs(tx: Tx, legs: list[tuple[Row, Doc]]) -> None:
+    """Store many legs in one statement; any id already taken is a Conflict and stores none of them."""
+    try:
+        await tx.conn.execute(insert(cdrs), [{**vars(row), "body": orjson.dumps(body).decode()} for row, body in legs])
+    except IntegrityError as exc:
+        raise Conflict(", ".join(row.id for row, _ in legs)) from exc
 
 
 async def get_cdr(tx: Tx, account_id: str, month: str, cdr_id: str) -> Doc | None:
