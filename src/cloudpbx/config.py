@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ class Settings:
     rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
+    sip_announce: str | None = None  # the address phones reach us at (Via, Contact, SDP); default: sip_host
     sip_min_expires: int = 60  # registration lifetimes are clamped into [min, max]
     sip_max_expires: int = 3600
     sip_nonce_ttl: float = 300.0  # digest nonces older than this are stale
@@ -61,7 +63,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, data_dir: str | None = None, db_url: str | None = None, http: str | None = None,
-                 rtp_ports: str | None = None, sip: str | None = None) -> "Settings":
+                 rtp_ports: str | None = None, sip: str | None = None,
+                 announce: str | None = None) -> "Settings":
         """Flags win over CLOUDPBX_* variables, which win over defaults."""
         env = os.environ
         data = data_dir or env.get("CLOUDPBX_DATA_DIR") or "var"
@@ -76,6 +79,23 @@ class Settings:
             extra["rtp_ports"] = parse_port_range(rtp_ports or env["CLOUDPBX_RTP_PORTS"])
         sip_at = sip or env.get("CLOUDPBX_SIP") or "127.0.0.1:5060"
         extra["sip_host"], extra["sip_port"] = parse_hostport(sip_at, 5060)
+        extra["sip_announce"] = announce_address(extra["sip_host"], announce or env.get("CLOUDPBX_SIP_ANNOUNCE"))
         if "CLOUDPBX_SIP_NONCE_TTL" in env:
             extra["sip_nonce_ttl"] = float(env["CLOUDPBX_SIP_NONCE_TTL"])
         return cls(data_dir=Path(data), db_url=db_url or env.get("CLOUDPBX_DB_URL", ""), http_host=host, http_port=port, **extra)
+
+
+def announce_address(host: str, announce: str | None) -> str | None:
+    """The IP address to put in Via, Contact and SDP; required when SIP binds every address (0.0.0.0, ::)."""
+    if announce is None:
+        if host in ("0.0.0.0", "::"):
+            raise ValueError(f"SIP on {host} listens on every address: say which one phones reach with --announce "
+                             "ADDRESS (or CLOUDPBX_SIP_ANNOUNCE)")
+        return None
+    try:
+        address = ipaddress.ip_address(announce)
+    except ValueError:
+        raise ValueError(f"announce address {announce!r} is not an IP address") from None
+    if address.is_unspecified:
+        raise ValueError(f"announce address {announce} is not one phones can reach")
+    return str(address)

@@ -278,6 +278,23 @@ async def test_received_and_rport_and_symmetric_responses(cores):
     phone.close()
 
 
+async def test_a_core_on_every_address_announces_the_one_given(cores):
+    """Bound to 0.0.0.0, the core names its announce address in Via, Contact and Call-ID, never 0.0.0.0."""
+    core = SipCore("0.0.0.0", 0, timers=FAST, announce="127.0.0.1")
+    await core.start()
+    phone = await RawPeer.open()
+    try:
+        options = core.new_request("OPTIONS", f"sip:phone@127.0.0.1:{phone.port}", from_="<sip:pbx@127.0.0.1>",
+                                   to=f"<sip:phone@127.0.0.1:{phone.port}>", contact=core.contact())
+        core.send_request(options)
+        sent = await phone.next()
+        assert sent.via.host == "127.0.0.1" and sent.via.port == core.port
+        assert sent.contacts[0].uri.host == "127.0.0.1" and sent.call_id.endswith("@127.0.0.1")
+    finally:
+        phone.close()
+        await core.stop()
+
+
 async def test_loops_and_hops(cores):
     core, phone = await cores(), await RawPeer.open()
     core.on("INVITE", lambda req, tx: tx.reply(486))

@@ -34,15 +34,17 @@ AdminPassword = typer.Option(None, "--admin-password", envvar="CLOUDPBX_ADMIN_PA
 
 
 def settings_from(data_dir: Optional[Path], db: Optional[str], http: Optional[str] = None,
-                  rtp_ports: Optional[str] = None, sip: Optional[str] = None) -> Settings:
+                  rtp_ports: Optional[str] = None, sip: Optional[str] = None,
+                  announce: Optional[str] = None) -> Settings:
     try:
-        return Settings.from_env(str(data_dir) if data_dir else None, db, http, rtp_ports=rtp_ports, sip=sip)
+        return Settings.from_env(str(data_dir) if data_dir else None, db, http, rtp_ports=rtp_ports, sip=sip,
+                                 announce=announce)
     except ValueError as exc:
         fail(str(exc))
 
 
 def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False)  # one line, however narrow the terminal
     raise typer.Exit(2)
 
 
@@ -95,6 +97,9 @@ def serve(
                                             help="LOW-HIGH ports for relayed media [env CLOUDPBX_RTP_PORTS, default 16384-32767]"),
     sip: Optional[str] = typer.Option(None, "--sip",
                                       help="HOST:PORT for SIP over UDP and TCP [env CLOUDPBX_SIP, default 127.0.0.1:5060]"),
+    announce: Optional[str] = typer.Option(None, "--announce",
+                                           help="IP address phones reach SIP and media at, needed when --sip binds "
+                                                "0.0.0.0 [env CLOUDPBX_SIP_ANNOUNCE]"),
 ) -> None:
     """Run the platform: the Crossbar v2 API and SIP (registrar, calls, RTP relay) on one event loop."""
     import uvicorn
@@ -102,7 +107,7 @@ def serve(
     from cloudpbx.api.app import create_app
     from cloudpbx.sip.service import SipService
 
-    settings = settings_from(data_dir, db, http, rtp_ports, sip)
+    settings = settings_from(data_dir, db, http, rtp_ports, sip, announce)
 
     async def run() -> None:
         platform = await open_platform(settings)
@@ -118,7 +123,8 @@ def serve(
             await sip_service.start()
             gc.freeze()  # what startup loaded lives as long as the process: full collections need not walk it
             gc.set_threshold(*GC_THRESHOLDS)
-            out.print(f"cloudpbx SIP on {settings.sip_host}:{sip_service.core.port} (UDP, TCP)")
+            announced = f", announced as {settings.sip_announce}" if settings.sip_announce else ""
+            out.print(f"cloudpbx SIP on {settings.sip_host}:{sip_service.core.port} (UDP, TCP{announced})")
             out.print(f"cloudpbx API on http://{settings.http_host}:{settings.http_port}/v2")
             await server.serve()
         finally:

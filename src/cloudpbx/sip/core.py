@@ -53,11 +53,13 @@ class Rejection(Exception):
 
 
 class SipCore:
-    """One SIP endpoint listening on `host:port` over each of `transports`."""
+    """One SIP endpoint listening on `host:port` over each of `transports`; `announce` is the address it gives
+    in Via, Contact and Call-ID (default: `host`, which must then be one peers can reach)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5060, *, transports: tuple[str, ...] = ("udp", "tcp"),
-                 user_agent: str = "cloudpbx", timers: Timers | None = None):
+                 user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None):
         self.host, self.port = host, port
+        self.address = announce or host
         self.user_agent = user_agent
         self.transport_names = transports
         self.transports: dict[str, Transport] = {}
@@ -117,7 +119,7 @@ class SipCore:
     def contact(self, transport: str = "udp", user: str | None = None) -> str:
         """Our Contact URI for requests and dialogs over `transport`."""
         param = "" if transport == "udp" else f";transport={transport}"
-        return f"sip:{user + '@' if user else ''}{self.host}:{self.port}{param}"
+        return f"sip:{user + '@' if user else ''}{self.address}:{self.port}{param}"
 
     def new_request(self, method: str, uri: str | Uri, *, from_: str, to: str, call_id: str | None = None,
                     cseq: int = 1, contact: str | None = None, headers: list[tuple[str, str]] | None = None,
@@ -127,7 +129,7 @@ class SipCore:
         request.add("Max-Forwards", "70")
         request.add("From", from_ if ";tag=" in from_ else f"{from_};tag={new_tag()}")
         request.add("To", to)
-        request.add("Call-ID", call_id or new_call_id(self.host))
+        request.add("Call-ID", call_id or new_call_id(self.address))
         request.add("CSeq", f"{cseq} {method}")
         if contact:
             request.add("Contact", f"<{contact}>")
@@ -187,7 +189,7 @@ class SipCore:
         return Peer(uri.transport, uri.bare_host, uri.port or 5060)
 
     def _via(self, peer: Peer, branch: str) -> str:
-        return f"SIP/2.0/{self.transports[peer.transport].name} {self.host}:{self.port};branch={branch};rport"
+        return f"SIP/2.0/{self.transports[peer.transport].name} {self.address}:{self.port};branch={branch};rport"
 
     def _new_branch(self) -> str:
         return f"{self._branch_prefix}{next(self._branches):x}"

@@ -58,7 +58,7 @@ class OutboundLeg(Leg):
         device_sip = target.device.get("sip") or {}
         username = device_sip.get("username") or target.device_id
         super().__init__(
-            b2bua, side="b", call_id=new_call_id(b2bua.core.host), account_id=target.account_id,
+            b2bua, side="b", call_id=new_call_id(b2bua.core.address), account_id=target.account_id,
             direction="outbound", device=target.device, interaction_id=call.interaction_id,
             bridge_id=call.call_id, from_uri=f"sip:{uri_user(identity.user)}@{call.realm}",
             to_uri=f"sip:{uri_user(username)}@{registration.realm}", request_uri=registration.contact,

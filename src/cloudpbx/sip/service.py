@@ -21,14 +21,14 @@ from cloudpbx.store import Store
 class SipService:
     def __init__(self, settings: Settings, store: Store, directory: AccountDirectory, registrations: Registrations,
                  channels: Channels, callflows: CallflowEngine):
-        self.core = SipCore(settings.sip_host, settings.sip_port)
+        self.core = SipCore(settings.sip_host, settings.sip_port, announce=settings.sip_announce)
         limit, window_s, block_s = settings.sip_auth_failures
         self.auth = Authenticator(store, directory, Digest(nonce_ttl=settings.sip_nonce_ttl),
                                   FailureThrottle(limit, window_s, block_s))
         self.registrar = Registrar(self.auth, registrations, min_expires=settings.sip_min_expires,
                                    max_expires=settings.sip_max_expires)
         self.core.on("REGISTER", self.registrar.handle)
-        self.relay = MediaRelay(settings.sip_host, settings.rtp_ports)
+        self.relay = MediaRelay(settings.sip_host, settings.rtp_ports, announce=settings.sip_announce)
         self.cdrs = CdrWriter(store)
         self.b2bua = B2BUA(self.core, self.auth, self.relay, store=store, callflows=callflows,
                            registrations=registrations, channels=channels, cdrs=self.cdrs, node=settings.node)

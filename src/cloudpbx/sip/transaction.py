@@ -81,15 +81,16 @@ def _has_tag(request: Request) -> bool:
 class Transaction:
     """What client and server transactions share: the layer, the key, the peer and the timers."""
 
-    __slots__ = ("layer", "key", "request", "peer", "state", "_timers")
+    __slots__ = ("layer", "key", "request", "peer", "state", "_timers", "indexed")
 
     def __init__(self, layer: "TransactionLayer", key: tuple, request: Request, peer: Peer):
         self.layer = layer
         self.key = key
-        self.request = request
+        self.request: Request | None = request  # None once a server transaction only absorbs retransmissions
         self.peer = peer
         self.state = ""
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.indexed: list[tuple[dict, tuple]] = []  # the layer's other indexes that hold it, for `forget`
 
     @property
     def reliable(self) -> bool:
@@ -121,12 +122,12 @@ class Transaction:
 class ServerTransaction(Transaction):
     """Non-INVITE server transaction (17.2.2): answers retransmissions with the last response."""
 
-    __slots__ = ("last", "_wire", "to_tag", "dialog")
+    __slots__ = ("status", "_wire", "to_tag", "dialog")
 
     def __init__(self, layer: "TransactionLayer", key: tuple, request: Request, peer: Peer):
         super().__init__(layer, key, request, peer)
         self.state = TRYING
-        self.last: Response | None = None
+        self.status = 0  # of the last response sent
         self._wire: bytes = b""
         self.to_tag = layer.new_tag()  # the tag every response of this transaction carries
         self.dialog: Dialog | None = None  # the dialog an in-dialog request belongs to, set by the core
@@ -135,11 +136,14 @@ class ServerTransaction(Transaction):
 
     @property
     def answered(self) -> bool:
-        return self.last is not None and self.last.status >= 200
+        return self.status >= 200
 
     def reply(self, status: int, reason: str | None = None, *, headers: list[tuple[str, str]] | None = None,
-              body: bytes = b"", content_type: str | None = None) -> Response:
-        """Build a response to the request (tagged with this transaction's To tag) and send it."""
+              body: bytes = b"", content_type: str | None = None) -> Response | None:
+        """Build a response to the request (tagged with this transaction's To tag) and send it; None when a
+        final response went out already."""
+        if self.request is None:
+            return None
         response = make_response(self.request, status, reason, to_tag=self.to_tag, headers=headers, body=body,
                                  content_type=content_type)
         self.respond(response)
@@ -163,17 +167,15 @@ class ServerTransaction(Transaction):
         untagged = self.request.get("to")
         if response.status > 100 and untagged and response.get("to") == untagged and not _has_tag(self.request):
             response.set("To", f"{untagged};tag={self.to_tag}")  # e.g. a response someone else built
-        self.last = response
+        self.status = response.status
         self._wire = response.encode()
         self.layer.send(self._wire, self.peer)
 
     def _waiting_out(self) -> None:
-        """A final response went out: up to 32 s of answering retransmissions are left, for which the call (the
-        dialog) and the messages' parsed views are not needed."""
+        """A final response went out: up to 32 s of answering retransmissions are left, which need its bytes and
+        nothing else (under load, thousands of transactions wait so, and the collector walks what they keep)."""
         self.dialog = None
-        self.request.compact()
-        if self.last is not None:
-            self.last.compact()
+        self.request = None
 
     def retransmitted(self, request: Request) -> None:
         """The same request again: answer it with what was answered before (nothing yet: nothing)."""
@@ -209,8 +211,6 @@ class InviteServerTransaction(ServerTransaction):
         self._send(response)
         if response.status < 200:
             return True
-        self._waiting_out()
-        self._cancel_callbacks.clear()  # too late to cancel
         t1 = self.layer.timers.t1
         if response.status < 300:
             self.state = ACCEPTED
@@ -219,6 +219,12 @@ class InviteServerTransaction(ServerTransaction):
         else:
             self.state = COMPLETED
             self._timer("H", 64 * t1, self._terminate)
+        if self.state == ACCEPTED:  # the ACK handler is given this transaction, with its INVITE
+            self.dialog = None
+            self.request.compact()
+        else:
+            self._waiting_out()
+        self._cancel_callbacks.clear()  # too late to cancel
         if not self.reliable:
             self._timer("G", t1, self._retransmit_final)
         return True
@@ -444,31 +450,27 @@ class TransactionLayer:
     def add_server(self, tx: ServerTransaction, merged: bool) -> None:
         self.servers[tx.key] = tx
         if merged:
-            self.merged[self.merge_key(tx.request)] = tx
+            self._index(self.merged, self.merge_key(tx.request), tx)
 
     def add_client(self, tx: ClientTransaction) -> None:
         self.clients[tx.key] = tx
 
     def awaiting_ack(self, tx: InviteServerTransaction) -> None:
-        self.accepted[(tx.request.call_id, tx.request.cseq.number)] = tx
+        self._index(self.accepted, (tx.request.call_id, tx.request.cseq.number), tx)
+
+    @staticmethod
+    def _index(index: dict, key: tuple, tx: Transaction) -> None:
+        index[key] = tx
+        tx.indexed.append((index, key))
 
     def forget(self, tx: Transaction) -> None:
-        if isinstance(tx, ClientTransaction):
-            if self.clients.get(tx.key) is tx:
-                del self.clients[tx.key]
-            return
-        if self.servers.get(tx.key) is tx:
-            del self.servers[tx.key]
-        request = tx.request
-        try:
-            merge_key = self.merge_key(request)
-            ack_key = (request.call_id, request.cseq.number)
-        except HeaderError:
-            return
-        if self.merged.get(merge_key) is tx:
-            del self.merged[merge_key]
-        if self.accepted.get(ack_key) is tx:
-            del self.accepted[ack_key]
+        table = self.clients if isinstance(tx, ClientTransaction) else self.servers
+        if table.get(tx.key) is tx:
+            del table[tx.key]
+        for index, key in tx.indexed:
+            if index.get(key) is tx:
+                del index[key]
+        tx.indexed.clear()
 
     def transport_failed(self, peer: Peer) -> None:
         for tx in [t for t in self.clients.values() if t.peer == peer]:
