@@ -59,7 +59,8 @@ class SipCore:
     def __init__(self, host: str = "127.0.0.1", port: int = 5060, *, transports: tuple[str, ...] = ("udp", "tcp"),
                  user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None):
         self.host, self.port = host, port
-        self.address = announce or host
+        address = announce or host
+        self.address = f"[{address}]" if ":" in address else address  # as a URI or Via host
         self.user_agent = user_agent
         self.transport_names = transports
         self.transports: dict[str, Transport] = {}

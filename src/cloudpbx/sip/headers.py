@@ -14,6 +14,7 @@ from cloudpbx.sip.uri import Uri, UriError, split_hostport
 MAX_CSEQ = 2**31 - 1
 MAX_DELTA = 2**32 - 1
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_TOKENS = re.compile(r"\s*[A-Za-z0-9\-.!%*_+`'~]+(?:\s+[A-Za-z0-9\-.!%*_+`'~]+)*\s*")  # a display name unquoted
 _PARAM_VALUE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+")
 _VIA = re.compile(
     r"\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)"
@@ -187,10 +188,11 @@ class NameAddr:
 
 
 def _token_display(text: str) -> str | None:
-    words = text.split()
-    if any(not is_token(word) for word in words):
+    if not text or text.isspace():
+        return None
+    if _TOKENS.fullmatch(text) is None:
         raise HeaderError("an unquoted display name may only hold tokens")
-    return " ".join(words) or None
+    return " ".join(text.split())
 
 
 def parse_contacts(value: str) -> list[NameAddr] | None:

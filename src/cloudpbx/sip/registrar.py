@@ -8,6 +8,7 @@ nobody can route to (a private address, a name); the Contact as given otherwise.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import time
 from email.utils import formatdate
@@ -64,7 +65,7 @@ class Registrar:
             return
         current = self.registrations.for_device(identity.account.id, identity.device_id)
         headers = [("Contact", f"<{reg.contact}>;expires={reg.expires_in}") for reg in current]
-        tx.reply(200, headers=headers + [("Date", formatdate(usegmt=True))])
+        tx.reply(200, headers=headers + [("Date", http_date())])
 
     def _update(self, request: Request, identity: Identity, peer: Peer) -> None:
         contacts = request.contacts
@@ -119,6 +120,16 @@ def _check_order(existing: Registration | None, request: Request) -> None:
     """A REGISTER older than the one that made the binding (same Call-ID, lower CSeq) must not undo it."""
     if existing and existing.call_id == request.call_id and request.cseq.number <= existing.cseq:
         raise Refused(500, "Out Of Order Request")
+
+
+def http_date() -> str:
+    """The Date header's value; formatted once a second, since registrations come by the thousand."""
+    return _formatted(int(time.time()))
+
+
+@functools.lru_cache(maxsize=2)
+def _formatted(second: int) -> str:
+    return formatdate(second, usegmt=True)
 
 
 def _routable(host: str) -> bool:

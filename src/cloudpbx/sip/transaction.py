@@ -1,6 +1,7 @@
 """RFC 3261 section 17 transactions (with RFC 6026's Accepted state): client and server, INVITE and non-INVITE.
 
-Timers run on the event loop (`call_later`), never as tasks: a transaction costs two timer handles at most.
+Timers run on the event loop (`call_later`), never as tasks: a transaction costs two timer handles at most, and
+timer J (a finished non-INVITE waiting out retransmissions over UDP) none: the layer sweeps those in one queue.
 Over UDP requests and final responses are retransmitted (timers A, E, G) and retransmitted requests are absorbed
 by answering them with the last response; over TCP the timers that only wait out retransmissions are zero.
 """
@@ -8,6 +9,7 @@ by answering them with the last response; over TCP the timers that only wait out
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -90,7 +92,7 @@ class Transaction:
         self.peer = peer
         self.state = ""
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self.indexed: list[tuple[dict, tuple]] = []  # the layer's other indexes that hold it, for `forget`
+        self.indexed: tuple[tuple[dict, tuple], ...] = ()  # the layer's other indexes that hold it, for `forget`
 
     @property
     def reliable(self) -> bool:
@@ -160,7 +162,10 @@ class ServerTransaction(Transaction):
             self.state = COMPLETED
             self._waiting_out()
             self._stop("unanswered")
-            self._timer("J", 0 if self.reliable else 64 * self.layer.timers.t1, self._terminate)
+            if self.reliable:
+                self._timer("J", 0, self._terminate)
+            else:
+                self.layer.linger(self)  # timer J
         return True
 
     def _send(self, response: Response) -> None:
@@ -441,6 +446,8 @@ class TransactionLayer:
         self.clients: dict[tuple, ClientTransaction] = {}
         self.merged: dict[tuple, ServerTransaction] = {}  # (Call-ID, From tag, CSeq) of requests without To tag
         self.accepted: dict[tuple[str, int], InviteServerTransaction] = {}  # (Call-ID, CSeq) awaiting the ACK
+        self._lingering: deque[tuple[float, ServerTransaction]] = deque()  # (ends at, tx) in that order
+        self._sweeper: asyncio.TimerHandle | None = None
 
     @staticmethod
     def merge_key(request: Request) -> tuple:
@@ -461,7 +468,22 @@ class TransactionLayer:
     @staticmethod
     def _index(index: dict, key: tuple, tx: Transaction) -> None:
         index[key] = tx
-        tx.indexed.append((index, key))
+        tx.indexed += ((index, key),)
+
+    def linger(self, tx: ServerTransaction) -> None:
+        """End `tx` after 64*T1 (timer J of a non-INVITE over UDP), give or take a sweep. Under load thousands
+        of transactions wait so at once: one sweep for all of them costs less than a timer each."""
+        loop = asyncio.get_running_loop()
+        self._lingering.append((loop.time() + 64 * self.timers.t1, tx))
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(self.timers.t1, self._sweep)
+
+    def _sweep(self) -> None:
+        now = asyncio.get_running_loop().time()
+        while self._lingering and self._lingering[0][0] <= now:  # same delay for all: expiry order is FIFO
+            self._lingering.popleft()[1]._terminate()
+        self._sweeper = (asyncio.get_running_loop().call_later(self.timers.t1, self._sweep)
+                         if self._lingering else None)
 
     def forget(self, tx: Transaction) -> None:
         table = self.clients if isinstance(tx, ClientTransaction) else self.servers
@@ -470,12 +492,16 @@ class TransactionLayer:
         for index, key in tx.indexed:
             if index.get(key) is tx:
                 del index[key]
-        tx.indexed.clear()
+        tx.indexed = ()
 
     def transport_failed(self, peer: Peer) -> None:
         for tx in [t for t in self.clients.values() if t.peer == peer]:
             tx.transport_failed()
 
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self._lingering.clear()
         for tx in [*self.servers.values(), *self.clients.values()]:
             tx._terminate()
