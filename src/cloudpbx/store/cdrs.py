@@ -1,4 +1,5 @@
-"""Call detail records in the `cdrs` table: inserts of one leg or of many, pages over a created range, an interaction's legs.
+"""Call detail records in the `cdrs` table: inserts of one leg or of many, pages over a created range, an
+interaction's legs.
 
 Pages are keyset pages in (created, id) order, so a listing that spans months walks one index and never skips
 or repeats a row when legs are added meanwhile.
