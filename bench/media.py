@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import resource
-import struct
 import sys
 import time
 from pathlib import Path
@@ -25,16 +24,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from cloudpbx.media.codecs import CodecPolicy  # noqa: E402
 from cloudpbx.media.relay import MediaRelay  # noqa: E402
+from rtp_load import HOST, PTIME_S, Phone, bind, phone_port, play  # noqa: E402
 
-HOST = "127.0.0.1"
-PTIME_S = 0.020
-PAYLOAD_BYTES = 160
-SEND_GROUPS = 10  # phones send in 10 staggered groups, 2 ms apart, as real phones do not tick together
-DRAIN_S = 0.5
 GOAL_CALLS = 300
 GOAL_LOSS = 0.001
 MIN_RATE_SHARE = 0.95
-STAMP = struct.Struct("!BBHIIq")  # RTP header, then the send time (ns) at the start of the payload
 CALL_LEVELS = "100,200,300,400,500,600,800"
 
 
@@ -69,24 +63,6 @@ def media_port(sdp: bytes) -> int:
 
 # The load generator (a separate process) --------------------------------------------------------------------------
 
-class Phone(asyncio.DatagramProtocol):
-    """One fake phone: counts and times the packets it receives."""
-
-    __slots__ = ("transport", "received", "delays")
-
-    def __init__(self, delays: list[int]) -> None:
-        self.transport = None
-        self.received = 0
-        self.delays = delays
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        self.received += 1
-        self.delays.append(time.monotonic_ns() - STAMP.unpack_from(data)[5])
-
-
 async def generate() -> None:
     """Serve the relay process's commands, one JSON line each, on stdin; answer on stdout."""
     loop = asyncio.get_running_loop()
@@ -99,43 +75,11 @@ async def generate() -> None:
         if command["cmd"] == "bind":
             for phone in phones:
                 phone.transport.close()
-            delays.clear()
-            phones = [(await loop.create_datagram_endpoint(lambda: Phone(delays), local_addr=(HOST, 0)))[1]
-                      for _ in range(2 * command["calls"])]
-            reply = {"ports": [p.transport.get_extra_info("sockname")[1] for p in phones]}
+            phones = await bind(2 * command["calls"], delays)
+            reply = {"ports": [phone_port(phone) for phone in phones]}
         else:
-            reply = await play(phones, command["targets"], command["seconds"], delays)
+            reply = await play(list(zip(phones, command["targets"])), phones, command["seconds"], delays)
         print(json.dumps(reply), flush=True)
-
-
-async def play(phones: list[Phone], targets: list[int], seconds: float, delays: list[int]) -> dict:
-    """Every phone sends one packet per 20 ms to its relay port for `seconds`; then count what arrived."""
-    loop = asyncio.get_running_loop()
-    payload = bytes(PAYLOAD_BYTES - 8)
-    groups = [list(range(g, len(phones), SEND_GROUPS)) for g in range(SEND_GROUPS)]
-    ticks = int(seconds / PTIME_S) * SEND_GROUPS
-    start, sent = loop.time() + 0.05, 0
-    cpu_before = time.process_time()
-    for tick in range(ticks):
-        delay = start + tick * PTIME_S / SEND_GROUPS - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        seq = tick // SEND_GROUPS
-        now = time.monotonic_ns()
-        for index in groups[tick % SEND_GROUPS]:
-            phones[index].transport.sendto(STAMP.pack(0x80, 0, seq & 0xFFFF, seq * 160, index, now) + payload,
-                                           (HOST, targets[index]))
-        sent += len(groups[tick % SEND_GROUPS])
-    duration = loop.time() - start + PTIME_S / SEND_GROUPS
-    await asyncio.sleep(DRAIN_S)
-    received = sum(p.received for p in phones)
-    for phone in phones:
-        phone.received = 0
-    ordered = sorted(delays)
-    delays.clear()
-    return {"sent": sent, "received": received, "duration": duration, "cpu_s": time.process_time() - cpu_before,
-            "delay_p50_ms": ordered[len(ordered) // 2] / 1e6 if ordered else None,
-            "delay_p99_ms": ordered[int(len(ordered) * 0.99)] / 1e6 if ordered else None}
 
 
 # The relay side (this process) ------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import secrets
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from rtp_load import DRAIN_S, HOST, PTIME_S, Phone, bind, phone_port, play  # noqa: E402  shared with bench/media.py
 from tests.sip.sipp import Sipp, free_port  # noqa: E402  the test harness's SIPp runner
 
-HOST = "127.0.0.1"
 SCENARIOS = BENCH / "sipp"
 KAMAILIO_CFG = BENCH / "kamailio" / "kamailio.cfg"
 SIGNALLING_REALM, MEDIA_REALM = "signalling.bench.test", "media.bench.test"
@@ -60,11 +59,6 @@ LOAD_BOUND = 0.85  # SIPp using this share of its core or more: the figure may b
 CLOUDPBX_RTP_PORTS = "20000-26999"  # relay ports of both servers stay below Linux's ephemeral range (32768-)
 RTPENGINE_PORTS = (27000, 32000)
 SIPP_MEDIA_PORTS = (10000, 19990)  # SIPp's own media sockets (unused: the RTP generator plays the calls)
-PTIME_S = 0.020
-PAYLOAD_BYTES = 160
-SEND_GROUPS = 10  # phones send in 10 staggered groups, 2 ms apart
-DRAIN_S = 0.5
-STAMP = struct.Struct("!BBHIIq")  # RTP header, then the send time (ns) at the start of the payload
 
 GOAL_REGS = 2000
 GOAL_CPS = 400
@@ -638,25 +632,6 @@ def measure_concurrent(bench: Bench, target: Target, levels: list[int], hold_s: 
 
 # 3b. Relayed G.711 calls: the RTP generator (a separate process) ----------------------------------------------------
 
-class Phone(asyncio.DatagramProtocol):
-    """One phone's RTP socket: counts and times the packets it receives."""
-
-    __slots__ = ("transport", "received", "delays")
-
-    def __init__(self, delays: list[int]) -> None:
-        self.transport = None
-        self.received = 0
-        self.delays = delays
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        self.received += 1
-        if len(data) >= STAMP.size:
-            self.delays.append(time.monotonic_ns() - STAMP.unpack_from(data)[5])
-
-
 async def generate() -> None:
     """Serve the bench's commands, one JSON line each on stdin; answer each with one line on stdout."""
     loop = asyncio.get_running_loop()
@@ -670,16 +645,14 @@ async def generate() -> None:
         if command["cmd"] == "bind":
             for phone in phones.values():
                 phone.transport.close()
-            phones = {}
-            for _ in range(command["count"]):
-                phone = (await loop.create_datagram_endpoint(lambda: Phone(delays), local_addr=(HOST, 0)))[1]
-                phones[phone.transport.get_extra_info("sockname")[1]] = phone
+            phones = {phone_port(phone): phone for phone in await bind(command["count"], delays)}
             reply = {"ports": list(phones)}
         elif command["cmd"] == "targets":
             targets = await wait_for_targets(Path(command["events"]), set(phones), command["wait"])
             reply = {"ready": len(targets)}
         else:
-            reply = await play(phones, targets, command["seconds"], delays)
+            reply = await play([(phones[ours], relay) for ours, relay in targets.items()], list(phones.values()),
+                               command["seconds"], delays)
         print(json.dumps(reply), flush=True)
 
 
@@ -696,38 +669,6 @@ async def wait_for_targets(events: Path, ports: set[int], wait_s: float) -> dict
                 if int(ours) in ports:
                     targets[int(ours)] = int(relay)
     return targets
-
-
-async def play(phones: dict[int, Phone], targets: dict[int, int], seconds: float, delays: list[int]) -> dict:
-    """Every phone that knows its relay port sends one PCMU packet per 20 ms for `seconds`; then count."""
-    loop = asyncio.get_running_loop()
-    payload = bytes(PAYLOAD_BYTES - 8)
-    playing = [(phones[port].transport, (HOST, relay)) for port, relay in targets.items()]
-    groups = [playing[g::SEND_GROUPS] for g in range(SEND_GROUPS)]
-    ticks = int(seconds / PTIME_S) * SEND_GROUPS
-    for phone in phones.values():
-        phone.received = 0
-    delays.clear()
-    start, sent = loop.time() + 0.05, 0
-    cpu_before = time.process_time()
-    for tick in range(ticks):
-        delay = start + tick * PTIME_S / SEND_GROUPS - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        seq = tick // SEND_GROUPS
-        now = time.monotonic_ns()
-        group = groups[tick % SEND_GROUPS]
-        for index, (transport, address) in enumerate(group):
-            transport.sendto(STAMP.pack(0x80, 0, seq & 0xFFFF, seq * 160, index, now) + payload, address)
-        sent += len(group)
-    duration = loop.time() - start + PTIME_S / SEND_GROUPS
-    await asyncio.sleep(DRAIN_S)
-    ordered = sorted(delays)
-    return {"sent": sent,
-            "received": sum(phone.received for phone in phones.values()), "duration": duration,
-            "cpu_s": time.process_time() - cpu_before,
-            "delay_p50_ms": ordered[len(ordered) // 2] / 1e6 if ordered else None,
-            "delay_p99_ms": ordered[int(len(ordered) * 0.99)] / 1e6 if ordered else None}
 
 
 class Generator:
