@@ -5,8 +5,11 @@ A second server runs with CLOUDPBX_COUNT_SQL=1, which reports each request's sta
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from cloudpbx.store import open_store
 from tests.conftest import db_url, start_server, stop_server
 from tests.helpers import ADMIN_PASSWORD, Client, unique
 
@@ -61,3 +64,26 @@ def test_a_demoted_admin_loses_admin_rights_at_once(server, master):
     assert change.status_code == 200
     refused = admin.put(f"accounts/{account['id']}/users", {"first_name": "C", "last_name": unique("D")})
     assert refused.status_code == 403
+
+
+def test_a_read_sees_what_another_process_committed(server, master):
+    """GETs reuse rows and decoded views while nothing changes; a commit by another process is seen at once."""
+    account = master.create_account(master.account_id)
+    device = master.create(account["id"], "devices", {"name": "Desk"})
+    path = f"accounts/{account['id']}/devices/{device['id']}"
+    first, again = master.get(path), master.get(path)
+    assert first.json()["data"] == again.json()["data"]
+
+    async def rename() -> None:
+        store = await open_store(server[2])
+        try:
+            async with store.write() as tx:
+                await tx.save({**await tx.get(account["id"], device["id"]), "name": "Renamed elsewhere"})
+        finally:
+            await store.dispose()
+
+    asyncio.run(rename())
+    changed = master.get(path)
+    assert changed.json()["data"]["name"] == "Renamed elsewhere"
+    assert changed.json()["revision"] != first.json()["revision"]
+    assert master.get(f"accounts/{account['id']}/users/{device['id']}").status_code == 404  # a view keeps its type

@@ -61,8 +61,8 @@ async def test_reads_fall_back_to_the_pool_when_the_point_reader_cannot_answer(s
     assert await store.account_row(account) is None
 
 
-async def test_sqlite_reads_of_one_loop_turn_share_a_snapshot(tmp_path):
-    """Reads in one event-loop turn share a read transaction; the next turn, a long turn, or a write here end it."""
+async def test_sqlite_point_reads_see_every_commit_made_before_their_turn(tmp_path):
+    """Rows read are kept while no connection commits; the next turn, a long turn, or a write here see changes."""
     path = tmp_path / "turns.db"
     store = await open_store(f"sqlite:///{path}")
 
@@ -77,18 +77,25 @@ async def test_sqlite_reads_of_one_loop_turn_share_a_snapshot(tmp_path):
         account = new_id()
         async with store.write() as tx:
             doc = await tx.save({"_id": new_id(), "pvt_type": "thing", "pvt_account_id": account, "n": 1})
-        store._points.SNAPSHOT_S = 60.0  # only the turn may end the snapshot below
+        store._points.CHECK_S = 60.0  # only the turn may start a new check below
         assert await n() == 1
         write_elsewhere(2)
-        assert await n() == 1
+        assert await n() == 1  # the same turn: the row read before
         await asyncio.sleep(0)
         assert await n() == 2
-        del store._points.SNAPSHOT_S  # back to a short snapshot: a turn that waits sees what changed meanwhile
+        await asyncio.sleep(0)
+        assert await n() == 2  # nothing changed: from the memo
+        del store._points.CHECK_S  # back to short checks: a turn that waits sees what changed meanwhile
         write_elsewhere(3)
-        time.sleep(2 * store._points.SNAPSHOT_S)
+        time.sleep(2 * store._points.CHECK_S)
         assert await n() == 3
         async with store.write() as tx:
             await tx.save({**doc, "n": 4, "_rev": (await tx.get(account, doc["_id"]))["_rev"]})
         assert await n() == 4
+        key = ("realm", new_id())
+        assert await store.lookup(*key) is None
+        async with store.write() as tx:
+            await tx.save({"_id": new_id(), "pvt_type": "thing", "pvt_account_id": account}, [key])
+        assert await store.lookup(*key) is not None  # a missing row is not remembered past a commit
     finally:
         await store.dispose()

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 
 from cloudpbx import schemas
 from cloudpbx.errors import Conflicting, Invalid, Missing
-from cloudpbx.store import Conflict, Doc, NotFound, Store, Tx, UniqueViolation, new_id
+from cloudpbx.store import Conflict, Doc, NotFound, Store, Tx, UniqueViolation, load_row, new_id
 
 Key = tuple[str, str]
 # prepare(tx, account_id, new_doc, old_doc_or_None) -> None; may set pvt_ fields, raise Invalid
@@ -116,8 +116,11 @@ async def save_checked(tx: Tx, kind: Kind, account_id: str, doc: Doc, old: Doc |
 class Documents:
     """The document operations the API (and later the SIP side) call for account-owned documents."""
 
+    VIEWS = 10_000  # client views kept for reuse
+
     def __init__(self, store: Store):
         self.store = store
+        self._views: dict[tuple[str, str], tuple[str, str, Doc]] = {}  # (account, id) -> (rev, type, view)
 
     async def get(self, kind: Kind, account_id: str, doc_id: str) -> Doc:
         try:
@@ -127,6 +130,27 @@ class Documents:
         if doc.get("pvt_type") != kind.type:
             raise Missing(doc_id)
         return doc
+
+    async def view(self, kind: Kind, account_id: str, doc_id: str) -> tuple[Doc, str]:
+        """A document as clients see it, and its revision.
+
+        Readers of one revision share one view, made once: a GET of an unchanged document decodes nothing.
+        Callers must not change the view.
+        """
+        row = await self.store.find_row(account_id, doc_id)
+        if row is None:
+            raise Missing(doc_id)
+        key = (account_id, doc_id)
+        hit = self._views.get(key)
+        if hit is None or hit[0] != row.rev:
+            doc = load_row(row)
+            hit = (row.rev, doc.get("pvt_type"), public(doc))
+            if len(self._views) >= self.VIEWS:
+                self._views.clear()
+            self._views[key] = hit
+        if hit[1] != kind.type:
+            raise Missing(doc_id)
+        return hit[2], hit[0]
 
     async def create(self, kind: Kind, account_id: str, data: Any, doc_id: str | None = None) -> Doc:
         doc = checked(kind, client_fields(data))

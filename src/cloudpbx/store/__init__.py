@@ -1,7 +1,7 @@
 """Storage of JSON documents per account (SQLite or PostgreSQL through SQLAlchemy 2)."""
 
 from cloudpbx.store.database import create_engine, default_url, migrate
-from cloudpbx.store.documents import SYSTEM, Attachment, Doc, Store, Tx
+from cloudpbx.store.documents import SYSTEM, Attachment, Doc, Store, Tx, load_row
 from cloudpbx.store.errors import Conflict, NotFound, StoreError, Unavailable, UniqueViolation
 from cloudpbx.store.ids import gregorian_now, is_id, new_id
 
@@ -15,5 +15,5 @@ async def open_store(url: str) -> Store:
 
 __all__ = [
     "SYSTEM", "Attachment", "Conflict", "Doc", "NotFound", "Store", "StoreError", "Tx", "Unavailable", "UniqueViolation",
-    "create_engine", "default_url", "gregorian_now", "is_id", "migrate", "new_id", "open_store",
+    "create_engine", "default_url", "gregorian_now", "is_id", "load_row", "migrate", "new_id", "open_store",
 ]

@@ -40,7 +40,8 @@ class Attachment:
         return len(self.content)
 
 
-def _load(row) -> Doc:
+def load_row(row) -> Doc:
+    """The document a stored row (id, rev, body) holds."""
     doc = orjson.loads(row.body)
     doc["_id"] = row.id
     doc["_rev"] = row.rev
@@ -54,16 +55,17 @@ class Tx:
         self.conn = conn
 
     async def get(self, account_id: str, doc_id: str, *, deleted: bool = False) -> Doc:
-        row = (
-            await self.conn.execute(
-                select(docs.c.id, docs.c.rev, docs.c.body, docs.c.deleted).where(
-                    docs.c.account_id == account_id, docs.c.id == doc_id
-                )
-            )
-        ).first()
+        row = await self.row(account_id, doc_id)
         if row is None or (row.deleted and not deleted):
             raise NotFound(doc_id)
-        return _load(row)
+        return load_row(row)
+
+    async def row(self, account_id: str, doc_id: str):
+        """The stored row (id, rev, body, deleted) of a document, deleted or not; None when there is none."""
+        query = select(docs.c.id, docs.c.rev, docs.c.body, docs.c.deleted).where(
+            docs.c.account_id == account_id, docs.c.id == doc_id
+        )
+        return (await self.conn.execute(query)).first()
 
     async def find(self, account_id: str, doc_id: str) -> Doc | None:
         try:
@@ -81,7 +83,7 @@ class Tx:
         query = query.order_by(docs.c.id)
         if limit is not None:
             query = query.limit(limit)
-        return [_load(row) for row in await self.conn.execute(query)]
+        return [load_row(row) for row in await self.conn.execute(query)]
 
     async def get_many(self, account_id: str, ids: Iterable[str]) -> dict[str, Doc]:
         ids = list(set(ids))
@@ -92,7 +94,7 @@ class Tx:
                 docs.c.account_id == account_id, docs.c.id.in_(ids), docs.c.deleted.is_(False)
             )
         )
-        return {row.id: _load(row) for row in rows}
+        return {row.id: load_row(row) for row in rows}
 
     async def count(self, account_id: str, doc_type: str) -> int:
         query = select(func.count()).where(
@@ -304,8 +306,8 @@ class Store:
             conn = await conn.execution_options(writer=True)
             async with conn.begin():
                 yield Tx(conn)
-        if self._points:  # the point reader's snapshot may predate this commit
-            self._points.end_snapshot()
+        if self._points:  # the point reader may hold rows older than this commit
+            self._points.recheck()
 
     async def get(self, account_id: str, doc_id: str) -> Doc:
         doc = await self.find(account_id, doc_id)
@@ -314,11 +316,16 @@ class Store:
         return doc
 
     async def find(self, account_id: str, doc_id: str) -> Doc | None:
+        row = await self.find_row(account_id, doc_id)
+        return load_row(row) if row else None
+
+    async def find_row(self, account_id: str, doc_id: str):
+        """A live document's stored row (id, rev, body), for readers that cache what they decode by revision."""
         row = await self._points.doc(account_id, doc_id) if self._points else UNAVAILABLE
         if row is UNAVAILABLE:
             async with self.read() as tx:
-                return await tx.find(account_id, doc_id)
-        return _load(row) if row and not row.deleted else None
+                row = await tx.row(account_id, doc_id)
+        return row if row and not row.deleted else None
 
     async def lookup(self, kind: str, key: str) -> tuple[str, str] | None:
         row = await self._points.key(kind, key) if self._points else UNAVAILABLE

@@ -70,7 +70,7 @@ class DocumentEndpoint(Endpoint):
             return await self.list(ctx)
         doc_id = ctx.args[0]
         if ctx.method == "GET":
-            return await self.show(ctx, await docs.get(self.kind, ctx.account_id, doc_id))
+            return await self.show(ctx, doc_id)
         if ctx.method == "POST":
             return doc_reply(await docs.replace(self.kind, ctx.account_id, doc_id, self.incoming(ctx), if_match(ctx)))
         if ctx.method == "PATCH":
@@ -91,5 +91,7 @@ class DocumentEndpoint(Endpoint):
 
         return await listing.respond(ctx, load, lambda d: row(self.kind, d))
 
-    async def show(self, ctx: Context, doc: dict) -> Reply:
-        return doc_reply(doc)
+    async def show(self, ctx: Context, doc_id: str) -> Reply:
+        """One document as stored; the view is shared with other readers of its revision, so it is not changed."""
+        view, revision = await ctx.platform.documents.view(self.kind, ctx.account_id, doc_id)
+        return Reply(view, revision=revision)

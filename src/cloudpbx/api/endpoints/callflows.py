@@ -22,7 +22,8 @@ def _ids(node) -> set[str]:
 
 
 class Callflows(DocumentEndpoint):
-    async def show(self, ctx: Context, doc: dict) -> Reply:
+    async def show(self, ctx: Context, doc_id: str) -> Reply:
+        doc = await ctx.platform.documents.get(self.kind, ctx.account_id, doc_id)
         reply = doc_reply(doc)
         async with ctx.platform.store.read() as tx:
             named = await tx.get_many(ctx.account_id, _ids(doc.get("flow")))

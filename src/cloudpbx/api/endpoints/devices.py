@@ -29,9 +29,10 @@ class Devices(DocumentEndpoint):
 
         return await listing.respond(ctx, load, device_row)
 
-    async def show(self, ctx: Context, doc: dict) -> Reply:
+    async def show(self, ctx: Context, doc_id: str) -> Reply:
         if not ctx.flag("include_inherited"):
-            return doc_reply(doc)  # the owner is read only to resolve inherited settings
+            return await super().show(ctx, doc_id)  # the owner is read only to resolve inherited settings
+        doc = await ctx.platform.documents.get(self.kind, ctx.account_id, doc_id)
         endpoints = [doc]
         if doc.get("owner_id"):
             endpoints.append(await ctx.platform.store.find(ctx.account_id, doc["owner_id"]))

@@ -31,7 +31,10 @@ class Users(DocumentEndpoint):
         if any(key in ctx.data and ctx.data[key] != current.get(key) for key in SELF_LOCKED):
             raise Forbidden({"message": "only an account administrator can change priv_level or enabled"})
 
-    async def show(self, ctx: Context, doc: dict) -> Reply:
+    async def show(self, ctx: Context, doc_id: str) -> Reply:
+        if not ctx.flag("include_inherited"):
+            return await super().show(ctx, doc_id)
+        doc = await ctx.platform.documents.get(self.kind, ctx.account_id, doc_id)
         return await with_inherited(ctx, doc_reply(doc), [doc])
 
 
