@@ -380,6 +380,11 @@ def stat_rows(sipp: Sipp) -> list[dict[str, str]]:
         return list(csv.DictReader(handle, delimiter=";"))
 
 
+def retransmissions(sipp: Sipp) -> int:
+    rows = stat_rows(sipp)
+    return int(rows[-1].get("Retransmissions(C)", 0) or 0) if rows else 0
+
+
 def row_time(row: dict[str, str]) -> float:
     return float(row["CurrentTime"].split("\t")[-1])
 
@@ -518,6 +523,7 @@ class CallRun:
     sipp_cpu: float
     finished: bool
     drops: int
+    retransmissions: int  # by SIPp: messages it sent again because an answer came late or not at all
 
     @property
     def cpu_ms(self) -> float | None:
@@ -544,7 +550,8 @@ def call_run(bench: Bench, target: Target, rate: int, seconds: float) -> CallRun
     result = sipp.result()
     return CallRun(rate, seconds, calls, result.successful, result.failed, elapsed,
                    percentile(setup_times_ms(sipp), 0.95), (target.cpu() - server0) / elapsed,
-                   (bench.load_cpu(target) - load0) / elapsed, finished, udp_drops() - drops0)
+                   (bench.load_cpu(target) - load0) / elapsed, finished, udp_drops() - drops0,
+                   retransmissions(sipp))
 
 
 @dataclass
@@ -584,7 +591,8 @@ def show_call_run(name: str, kind: str, run: CallRun, passed: bool) -> None:
     print(f"  {name:<9}{kind:<6}{run.rate:>6} calls/s x {run.seconds:g} s: {run.successful:>6} ok {run.failed:>5} failed"
           f"  p95 setup {p95:>5} ms  ran {run.elapsed:5.1f} s  server CPU {run.server_cpu * 100:3.0f}%"
           f" ({run.cpu_ms or 0:.2f} ms/call)"
-          f"  SIPp CPU {run.sipp_cpu * 100:3.0f}%  UDP drops {run.drops}  {'pass' if passed else 'FAIL'}", flush=True)
+          f"  SIPp CPU {run.sipp_cpu * 100:3.0f}%  UDP drops {run.drops}  resent {run.retransmissions}"
+          f"  {'pass' if passed else 'FAIL'}", flush=True)
 
 
 # 3a. Concurrent calls ---------------------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
@@ -37,6 +37,17 @@ def load(name: str) -> dict:
 @lru_cache(maxsize=None)
 def _validator(name: str) -> Draft7Validator:
     return Draft7Validator(load(name), registry=_registry(), format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+@lru_cache(maxsize=None)
+def _quick(name: str) -> jsonschema_rs.Validator:
+    """The same schema compiled by jsonschema-rs, about a hundred times faster at saying "valid".
+
+    It checks formats at least as strictly as `_validator`, so when it says a document is valid so would the
+    other; when it says invalid, `_validator` has the last word and writes the errors.
+    """
+    return jsonschema_rs.validator_for(load(name), validate_formats=True,
+                                       retriever=lambda uri: load(uri.rsplit("/", 1)[-1]))
 
 
 def _resolve(schema: dict) -> dict:
@@ -69,21 +80,31 @@ def fill_defaults(value: Any, schema: dict) -> Any:
     schema = _resolve(schema)
     value = _coerce(value, schema)
     if isinstance(value, dict):
+        for key, default in _defaults(schema):
+            if key not in value:
+                value[key] = _copied(default)
         props = schema.get("properties", {})
-        for key, sub in props.items():
-            sub_r = _resolve(sub)
-            if key not in value and "default" in sub_r:
-                value[key] = copy.deepcopy(sub_r["default"])
-            if key in value:
-                value[key] = fill_defaults(value[key], sub_r)
         extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key in value:
-                if key not in props:
-                    value[key] = fill_defaults(value[key], extra)
+        for key in value:
+            sub = props.get(key)
+            if sub is not None:
+                value[key] = fill_defaults(value[key], sub)
+            elif isinstance(extra, dict):
+                value[key] = fill_defaults(value[key], extra)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [fill_defaults(item, schema["items"]) for item in value]
     return value
+
+
+_DEFAULTS: dict[int, list[tuple[str, Any]]] = {}  # id of a loaded (never freed) schema -> its properties' defaults
+
+
+def _defaults(schema: dict) -> list[tuple[str, Any]]:
+    found = _DEFAULTS.get(id(schema))
+    if found is None:
+        found = _DEFAULTS[id(schema)] = [(key, _resolve(sub)["default"]) for key, sub in
+                                         schema.get("properties", {}).items() if "default" in _resolve(sub)]
+    return found
 
 
 def _path(parts) -> str:
@@ -129,7 +150,16 @@ def errors_of(name: str, doc: dict) -> Errors:
     return out
 
 
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars): several times cheaper than `copy.deepcopy`."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
+
+
 def validate(name: str, doc: dict) -> tuple[dict, Errors]:
     """Fill defaults into a copy of `doc` and validate it; returns (doc, errors)."""
-    filled = fill_defaults(copy.deepcopy(doc), load(name))
-    return filled, errors_of(name, filled)
+    filled = fill_defaults(_copied(doc), load(name))
+    return filled, {} if _quick(name).is_valid(filled) else errors_of(name, filled)

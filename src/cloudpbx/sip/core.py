@@ -157,8 +157,7 @@ class SipCore:
     def ack(self, tx: InviteClientTransaction, ack: Request) -> None:
         """Send the ACK of the 2xx `tx` received (it is sent again if the 2xx is retransmitted)."""
         ack.prepend("Via", self._via(tx.peer, self._new_branch()))
-        tx.ack = ack
-        self._send(tx.ack_wire(), tx.peer)
+        self._send(tx.acked(ack), tx.peer)
 
     async def cancel(self, tx: InviteClientTransaction) -> ClientTransaction | None:
         """CANCEL a pending INVITE (9.1): after its first provisional response, and only while no final came."""
@@ -227,9 +226,12 @@ class SipCore:
             via, cseq = response.via, response.cseq
         except HeaderError:
             return
-        tx = self.layer.clients.get((via.branch, "INVITE" if cseq.method == "ACK" else cseq.method))
+        key = (via.branch, "INVITE" if cseq.method == "ACK" else cseq.method)
+        tx = self.layer.clients.get(key)
         if tx is not None:
             tx.received(response)
+        else:
+            self.layer.absorb(key, response.status >= 200)
 
     def _receive_request(self, request: Request, peer: Peer) -> None:
         try:
@@ -244,6 +246,8 @@ class SipCore:
         tx = self.layer.servers.get(key)
         if tx is not None:
             tx.retransmitted(request)
+        elif self.layer.absorb(key, request.method != "ACK"):
+            return
         elif request.method == "ACK":
             self._receive_ack(request)
         else:

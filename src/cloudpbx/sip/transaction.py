@@ -1,9 +1,12 @@
 """RFC 3261 section 17 transactions (with RFC 6026's Accepted state): client and server, INVITE and non-INVITE.
 
-Timers run on the event loop (`call_later`), never as tasks: a transaction costs two timer handles at most, and
-timer J (a finished non-INVITE waiting out retransmissions over UDP) none: the layer sweeps those in one queue.
+Timers run on the event loop (`call_later`), never as tasks: a transaction costs two timer handles at most.
 Over UDP requests and final responses are retransmitted (timers A, E, G) and retransmitted requests are absorbed
-by answering them with the last response; over TCP the timers that only wait out retransmissions are zero.
+by answering them with the last response. A transaction that has only retransmissions left to absorb (timers
+D, I, J, K, L and M) is retired: the layer keeps its key, the bytes that answer a retransmission and the peer in
+plain tuples for 64*T1, swept in one queue, and drops the transaction itself. Under load tens of thousands of
+transactions wait so; as objects they made the collector's full passes take half a second. Over TCP nothing is
+retransmitted, so nothing is kept.
 """
 
 from __future__ import annotations
@@ -160,12 +163,8 @@ class ServerTransaction(Transaction):
             self.state = PROCEEDING
         else:
             self.state = COMPLETED
-            self._waiting_out()
-            self._stop("unanswered")
-            if self.reliable:
-                self._timer("J", 0, self._terminate)
-            else:
-                self.layer.linger(self)  # timer J
+            self.dialog = self.request = None
+            self.layer.retire(self, self._wire)  # timer J
         return True
 
     def _send(self, response: Response) -> None:
@@ -175,12 +174,6 @@ class ServerTransaction(Transaction):
         self.status = response.status
         self._wire = response.encode()
         self.layer.send(self._wire, self.peer)
-
-    def _waiting_out(self) -> None:
-        """A final response went out: up to 32 s of answering retransmissions are left, which need its bytes and
-        nothing else (under load, thousands of transactions wait so, and the collector walks what they keep)."""
-        self.dialog = None
-        self.request = None
 
     def retransmitted(self, request: Request) -> None:
         """The same request again: answer it with what was answered before (nothing yet: nothing)."""
@@ -224,11 +217,11 @@ class InviteServerTransaction(ServerTransaction):
         else:
             self.state = COMPLETED
             self._timer("H", 64 * t1, self._terminate)
+        self.dialog = None
         if self.state == ACCEPTED:  # the ACK handler is given this transaction, with its INVITE
-            self.dialog = None
             self.request.compact()
         else:
-            self._waiting_out()
+            self.request = None
         self._cancel_callbacks.clear()  # too late to cancel
         if not self.reliable:
             self._timer("G", t1, self._retransmit_final)
@@ -250,15 +243,13 @@ class InviteServerTransaction(ServerTransaction):
         if self.state != COMPLETED:
             return
         self.state = CONFIRMED
-        self._stop("G")
-        self._stop("H")
-        self._timer("I", 0 if self.reliable else self.layer.timers.t4, self._terminate)
+        self.layer.retire(self, b"")  # timer I: further ACKs are absorbed
 
     def acknowledged(self) -> None:
         """The ACK of our 2xx arrived (matched by the core through Call-ID and CSeq)."""
         self.acked = True
         self._ack_timeout_callbacks.clear()
-        self._stop("G")
+        self.layer.retire(self, self._wire)  # timer L: a late copy of the INVITE gets the 2xx again
 
     def _accepted_timeout(self) -> None:
         if not self.acked:
@@ -351,21 +342,18 @@ class ClientTransaction(Transaction):
             self._deliver(response)
             return
         self.state = COMPLETED
-        self._stop("A/E")
-        self._stop("B/F")
-        self._timer("K", 0 if self.reliable else self.layer.timers.t4, self._terminate)
         self._deliver(response)
+        self._terminate()  # timer K would only absorb copies of the response: unmatched ones are dropped as well
 
 
 class InviteClientTransaction(ClientTransaction):
     """INVITE client transaction (17.1.1 + RFC 6026): ACKs failures itself; 2xx go to the TU, which ACKs them."""
 
-    __slots__ = ("ack", "_ack_wire", "provisional")
+    __slots__ = ("_ack_wire", "provisional")
 
     def __init__(self, layer: "TransactionLayer", request: Request, peer: Peer, branch: str,
                  on_response: Callable[[Response], None] | None = None):
         super().__init__(layer, request, peer, branch, on_response)
-        self.ack: Request | None = None  # the TU's ACK of a 2xx, sent again when the 2xx is retransmitted
         self._ack_wire = b""
         self.provisional = asyncio.get_running_loop().create_future()  # set by the first 1xx (CANCEL waits)
 
@@ -389,10 +377,8 @@ class InviteClientTransaction(ClientTransaction):
             self.state = ACCEPTED
             self._stop("A/E")
             self._stop("B/F")
-            self._timer("M", 64 * self.layer.timers.t1, self._terminate)
+            self._timer("M", 64 * self.layer.timers.t1, self._terminate)  # unless the TU ACKs it (`acked`)
             self._deliver(response)
-        elif self.state == ACCEPTED and self.ack is not None:
-            self.layer.send(self.ack_wire(), self.peer)
 
     def _received_failure(self, response: Response) -> None:
         if self.state in (CALLING, PROCEEDING):
@@ -401,18 +387,17 @@ class InviteClientTransaction(ClientTransaction):
             self._stop("B/F")
             self._ack_wire = self._failure_ack(response).encode()
             self.layer.send(self._ack_wire, self.peer)
-            self._timer("D", 0 if self.reliable else 32.0, self._terminate)
             self._deliver(response)
-        elif self.state == COMPLETED:
-            self.layer.send(self._ack_wire, self.peer)
+            self.layer.retire(self, self._ack_wire)  # timer D: a copy of the failure is ACKed again
 
     def cancelled(self) -> None:
         """A CANCEL went out (9.1): without a final response within 64*T1 the INVITE ends with a local 408."""
         self._timer("B/F", 64 * self.layer.timers.t1, self._timeout)
 
-    def ack_wire(self) -> bytes:
-        if not self._ack_wire and self.ack is not None:
-            self._ack_wire = self.ack.encode()
+    def acked(self, ack: Request) -> bytes:
+        """The TU's ACK of the 2xx, as sent; the transaction retires, ACKing copies of the 2xx (timer M)."""
+        self._ack_wire = ack.encode()
+        self.layer.retire(self, self._ack_wire)
         return self._ack_wire
 
     def _failure_ack(self, response: Response) -> Request:
@@ -446,7 +431,10 @@ class TransactionLayer:
         self.clients: dict[tuple, ClientTransaction] = {}
         self.merged: dict[tuple, ServerTransaction] = {}  # (Call-ID, From tag, CSeq) of requests without To tag
         self.accepted: dict[tuple[str, int], InviteServerTransaction] = {}  # (Call-ID, CSeq) awaiting the ACK
-        self._lingering: deque[tuple[float, ServerTransaction]] = deque()  # (ends at, tx) in that order
+        # Retired transactions, client and server keys alike (their shapes differ): the bytes that answer a copy
+        # of the last message (b"": absorb it silently) and the peer's fields, until a time kept in `_retiring`.
+        self.retired: dict[tuple, tuple[bytes, str, str, int]] = {}  # (answer, *peer): plain tuples go untracked
+        self._retiring: deque[tuple[float, tuple]] = deque()  # (ends at, key) in that order
         self._sweeper: asyncio.TimerHandle | None = None
 
     @staticmethod
@@ -470,20 +458,33 @@ class TransactionLayer:
         index[key] = tx
         tx.indexed += ((index, key),)
 
-    def linger(self, tx: ServerTransaction) -> None:
-        """End `tx` after 64*T1 (timer J of a non-INVITE over UDP), give or take a sweep. Under load thousands
-        of transactions wait so at once: one sweep for all of them costs less than a timer each."""
+    def retire(self, tx: Transaction, answer: bytes) -> None:
+        """End `tx`; over UDP its key answers copies of its last message with `answer` for 64*T1 more, give or
+        take a sweep (one sweep for all costs less than a timer each)."""
+        tx._terminate()
+        if tx.reliable:
+            return
         loop = asyncio.get_running_loop()
-        self._lingering.append((loop.time() + 64 * self.timers.t1, tx))
+        self.retired[tx.key] = (answer, *tx.peer)
+        self._retiring.append((loop.time() + 64 * self.timers.t1, tx.key))
         if self._sweeper is None:
             self._sweeper = loop.call_later(self.timers.t1, self._sweep)
 
+    def absorb(self, key: tuple, answer_it: bool) -> bool:
+        """Whether `key` names a retired transaction; then the copy that arrived is answered if `answer_it`."""
+        retired = self.retired.get(key)
+        if retired is None:
+            return False
+        if answer_it and retired[0]:
+            self.send(retired[0], Peer(*retired[1:]))
+        return True
+
     def _sweep(self) -> None:
         now = asyncio.get_running_loop().time()
-        while self._lingering and self._lingering[0][0] <= now:  # same delay for all: expiry order is FIFO
-            self._lingering.popleft()[1]._terminate()
+        while self._retiring and self._retiring[0][0] <= now:  # same delay for all: expiry order is FIFO
+            self.retired.pop(self._retiring.popleft()[1], None)
         self._sweeper = (asyncio.get_running_loop().call_later(self.timers.t1, self._sweep)
-                         if self._lingering else None)
+                         if self._retiring else None)
 
     def forget(self, tx: Transaction) -> None:
         table = self.clients if isinstance(tx, ClientTransaction) else self.servers
@@ -502,6 +503,7 @@ class TransactionLayer:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        self._lingering.clear()
+        self._retiring.clear()
+        self.retired.clear()
         for tx in [*self.servers.values(), *self.clients.values()]:
             tx._terminate()

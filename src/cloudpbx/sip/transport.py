@@ -14,8 +14,7 @@ import re
 import socket
 import ssl as ssl_module
 import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +25,7 @@ IDLE_CHECK_S = 60.0
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)", re.I | re.M)
 
 
-@dataclass(frozen=True, slots=True)
-class Peer:
+class Peer(NamedTuple):
     """The far end of a message: transport name (lower case, as in `;transport=`), host and port."""
 
     transport: str
