@@ -137,3 +137,14 @@ def test_port_count_survives():
     parsed = SessionDescription.parse("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=video 49170/2 RTP/AVP 31\r\n")
     assert parsed.media[0].port == 49170 and parsed.media[0].port_count == 2
     assert b"m=video 49170/2 RTP/AVP 31\r\n" in parsed.serialize()
+
+
+def test_a_copy_can_be_edited_without_touching_the_original():
+    original = SessionDescription.parse(PHONE_OFFER)
+    copied = original.copy()
+    assert copied == original and copied.serialize() == original.serialize()
+    copied.media[0].keep_formats(["0"])
+    copied.media[0].lines[0][1] = "changed"
+    copied.lines[0][1] = "changed"
+    copied.media[0].port = 1
+    assert original == SessionDescription.parse(PHONE_OFFER)

@@ -17,6 +17,7 @@ import pytest
 from cloudpbx.sip.core import SipCore
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.message import Request, Response, parse
+from cloudpbx.sip.overload import LoadGuard
 from cloudpbx.sip.transaction import Timers
 from cloudpbx.sip.transport import Peer
 
@@ -454,3 +455,39 @@ async def test_tcp_connect_failure_is_a_503(cores):
     tx = core.send_request(core.new_request("OPTIONS", f"sip:x@127.0.0.1:{port};transport=tcp", from_="<sip:a@b>",
                                             to="<sip:x@b>"))
     assert (await asyncio.wait_for(tx.final, 1)).status == 503
+
+
+async def test_an_overloaded_core_refuses_new_requests_with_503_and_still_serves_dialogs(cores):
+    core, phone = await cores(), await RawPeer.open()
+    core.on("REGISTER", lambda req, tx: tx.reply(200))
+    core.on("BYE", lambda req, tx: tx.reply(200))
+    core.guard.observe(1.0)  # a window in which the loop never waited
+    assert core.guard.overloaded
+    for method in ("INVITE", "REGISTER", "OPTIONS"):
+        phone.send(request(method, phone.port), core.port)
+        refused = await phone.next()
+        assert (refused.status, refused.get("retry-after")) == (503, "2"), method
+    phone.send(request("BYE", phone.port, to_tag="tt"), core.port)
+    assert (await phone.next()).status == 481, "an in-dialog request is still handled (no such dialog here)"
+    core.guard.observe(0.9)
+    assert core.guard.overloaded, "it stays refusing until the loop has idle time again"
+    core.guard.observe(0.5)
+    phone.send(request("REGISTER", phone.port), core.port)
+    assert (await phone.next()).status == 200
+    phone.close()
+
+
+async def test_the_load_guard_measures_the_loops_busy_share():
+    guard = LoadGuard()
+    guard.WINDOW_S = 0.05
+    guard.start()
+    try:
+        deadline = time.monotonic() + 0.2
+        while time.monotonic() < deadline:  # the loop's thread spins: the window is busy throughout
+            sum(range(1000))
+        await asyncio.sleep(0.01)
+        busy = guard.share
+        await asyncio.sleep(0.2)  # idle windows
+        assert busy > 0.5 > guard.share and not guard.overloaded
+    finally:
+        guard.stop()

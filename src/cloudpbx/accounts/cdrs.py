@@ -13,7 +13,6 @@ import hashlib
 import logging
 import math
 import re
-import secrets
 from collections import deque
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -25,7 +24,7 @@ from cloudpbx.errors import Conflicting, Invalid, Missing
 from cloudpbx.store import Conflict, Doc, Store
 from cloudpbx.store import cdrs as table
 from cloudpbx.store.cdrs import Key, Row, Span
-from cloudpbx.store.ids import GREGORIAN_OFFSET
+from cloudpbx.store.ids import GREGORIAN_OFFSET, random_hex
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ CDR_ID = re.compile(r"\d{4}(0[1-9]|1[0-2])-.+")
 
 def new_interaction_id(start: float) -> str:
     """KAZOO's shape: the interaction's start in Gregorian seconds, a dash and a random key."""
-    return f"{int(start)}-{secrets.token_hex(4)}"
+    return f"{int(start)}-{random_hex(4)}"
 
 
 def _utc(gregorian: int) -> datetime:
@@ -109,11 +108,13 @@ class CdrWriter:
     """Stores the legs a call engine ends, in the background and many per transaction (group commit).
 
     A call must not wait for its CDR, and one transaction per leg cannot keep up with hundreds of calls a second
-    on SQLite. Idle, a leg is written at once; under load the legs that arrive while one batch commits make up
-    the next. A batch that conflicts is retried leg by leg, so one bad leg never loses the others.
+    on SQLite. Idle, a leg is written at once; under load the legs that arrive while one batch commits, and for
+    GATHER_S after, make up the next (every commit also makes readers drop the rows they keep). A batch that
+    conflicts is retried leg by leg, so one bad leg never loses the others.
     """
 
     BATCH = 500
+    GATHER_S = 0.05
 
     def __init__(self, store: Store):
         self.store = store
@@ -154,6 +155,8 @@ class CdrWriter:
             while self._pending:
                 batch = [self._pending.popleft() for _ in range(min(self.BATCH, len(self._pending)))]
                 await self._write(batch)
+                if self._pending:
+                    await asyncio.sleep(self.GATHER_S)
             self._idle.set()
 
     async def _write(self, batch: list[tuple[Row, Doc]]) -> None:

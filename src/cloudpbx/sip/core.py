@@ -18,18 +18,19 @@ import asyncio
 import inspect
 import itertools
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.headers import MAGIC_COOKIE, HeaderError, NameAddr, is_http_date, parse_delta, split_list
 from cloudpbx.sip.message import SIP_VERSION, ParseError, Request, Response, display_name, parse
+from cloudpbx.sip.overload import LoadGuard
 from cloudpbx.sip.transaction import (
     CALLING, PROCEEDING, ClientTransaction, InviteClientTransaction, InviteServerTransaction, ServerTransaction,
     Timers, TransactionLayer, make_response, server_key,
 )
 from cloudpbx.sip.transport import Peer, TcpTransport, Transport, UdpTransport
 from cloudpbx.sip.uri import Uri, UriError
+from cloudpbx.store.ids import random_hex
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ PARSED_VIEWS = ("from_", "to", "call_id", "vias", "max_forwards", "expires")  # 
 SINGLE = ("from", "to", "call-id", "cseq", "max-forwards", "content-type", "expires")
 TRANSPORTS: dict[str, type[Transport]] = {"udp": UdpTransport, "tcp": TcpTransport}
 PORT_ATTEMPTS = 5  # port 0: the port UDP got may be taken for TCP
+RETRY_AFTER_S = 2  # what an overloaded core asks new requests to wait
 
 
 class Rejection(Exception):
@@ -69,9 +71,10 @@ class SipCore:
         self.accepts: dict[str, tuple[str, ...]] = {}
         self.supported: set[str] = set()
         self.dialogs: dict[tuple[str, str, str], Dialog] = {}
-        self._branch_prefix = f"{MAGIC_COOKIE}-{secrets.token_hex(4)}-"
+        self._branch_prefix = f"{MAGIC_COOKIE}-{random_hex(4)}-"
         self._branches = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
+        self.guard = LoadGuard()
 
     # lifecycle -------------------------------------------------------------------------------------------------
 
@@ -81,6 +84,7 @@ class SipCore:
         for attempt in range(1, PORT_ATTEMPTS + 1):
             try:
                 await self._listen()
+                self.guard.start()
                 return
             except OSError:
                 for transport in self.transports.values():
@@ -98,6 +102,7 @@ class SipCore:
             self.transports[name] = transport
 
     async def stop(self) -> None:
+        self.guard.stop()
         for task in list(self._tasks):
             task.cancel()
         self.layer.close()
@@ -250,6 +255,9 @@ class SipCore:
             return
         elif request.method == "ACK":
             self._receive_ack(request)
+        elif self.guard.overloaded and request.method != "CANCEL" and ";tag=" not in (request.get("to") or ""):
+            self._answer_stateless(request, peer, 503, "Service Unavailable (overloaded)",
+                                   [("Retry-After", str(RETRY_AFTER_S))])
         else:
             try:
                 _check_wellformed(request)
@@ -258,9 +266,10 @@ class SipCore:
                 return
             self._new_transaction(request, peer, key)
 
-    def _answer_stateless(self, request: Request, peer: Peer, status: int, reason: str | None) -> None:
+    def _answer_stateless(self, request: Request, peer: Peer, status: int, reason: str | None,
+                          headers: list[tuple[str, str]] | None = None) -> None:
         if request.method != "ACK" and request.get_all("via"):
-            self._send(make_response(request, status, reason, to_tag=new_tag()).encode(), peer)
+            self._send(make_response(request, status, reason, to_tag=new_tag(), headers=headers).encode(), peer)
 
     def _receive_ack(self, ack: Request) -> None:
         """An ACK outside any transaction: the ACK of a 2xx we sent (or a stray one, dropped)."""
@@ -439,8 +448,8 @@ def _acceptable(wanted: str, offered: tuple[str, ...]) -> bool:
 
 
 def new_tag() -> str:
-    return secrets.token_hex(5)
+    return random_hex(5)
 
 
 def new_call_id(host: str) -> str:
-    return f"{secrets.token_hex(10)}@{host}"
+    return f"{random_hex(10)}@{host}"

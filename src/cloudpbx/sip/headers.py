@@ -138,7 +138,11 @@ def render_params(params: dict[str, str | None]) -> str:
 
 
 class NameAddr:
-    """`"Display" <uri>;params` (From, To, Contact, Route, Record-Route, P-Asserted-Identity)."""
+    """`"Display" <uri>;params` (From, To, Contact, Route, Record-Route, P-Asserted-Identity).
+
+    Parsed values are shared between the messages that carry the same text (a call's From and To come back in
+    every request and response of it): read them, or `copy()` the URI to change it.
+    """
 
     __slots__ = ("display", "uri", "params")
 
@@ -160,6 +164,16 @@ class NameAddr:
 
     @classmethod
     def parse(cls, value: str) -> "NameAddr":
+        parsed = _NAME_ADDRS.get(value)
+        if parsed is None:
+            parsed = cls._parse(value)
+            if len(_NAME_ADDRS) >= PARSED_KEPT:
+                _NAME_ADDRS.clear()
+            _NAME_ADDRS[value] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, value: str) -> "NameAddr":
         text = value.strip()
         display = None
         if text.startswith('"'):
@@ -185,6 +199,10 @@ class NameAddr:
         except UriError as exc:
             raise HeaderError(str(exc)) from None
         return cls(uri, display, parse_params(rest))
+
+
+PARSED_KEPT = 4096  # header values kept parsed, per kind
+_NAME_ADDRS: dict[str, NameAddr] = {}
 
 
 def _token_display(text: str) -> str | None:

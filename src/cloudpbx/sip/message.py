@@ -51,6 +51,7 @@ REASONS = {
     606: "Not Acceptable",
 }
 _KEYS: dict[str, str] = {}  # raw header name → key, for the names phones send again and again
+_UNPARSED = object()
 
 
 class ParseError(ValueError):
@@ -68,7 +69,12 @@ def header_key(name: str) -> str:
 
 
 def display_name(key: str) -> str:
-    return _DISPLAY.get(key) or "-".join(part.capitalize() for part in key.split("-"))
+    name = _DISPLAY.get(key)
+    if name is None:
+        name = "-".join(part.capitalize() for part in key.split("-"))
+        if len(_DISPLAY) < 4096:  # every message sent spells its header names
+            _DISPLAY[key] = name
+    return name
 
 
 class Message:
@@ -159,11 +165,10 @@ class Message:
     # parsed views ----------------------------------------------------------------------------------------------
 
     def _cached(self, key: str, parse):
-        try:
-            return self._parsed[key]
-        except KeyError:
+        value = self._parsed.get(key, _UNPARSED)
+        if value is _UNPARSED:
             value = self._parsed[key] = parse()
-            return value
+        return value
 
     def _one(self, key: str) -> str:
         values = self._headers.get(key)
@@ -177,7 +182,7 @@ class Message:
     def call_id(self) -> str:
         def parse() -> str:
             value = self._one("call-id").strip()
-            if not value or any(c in value for c in " \t"):
+            if not value or " " in value or "\t" in value:
                 raise HeaderError("bad Call-ID")
             return value
         return self._cached("call-id", parse)

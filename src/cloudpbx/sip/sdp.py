@@ -6,7 +6,6 @@ Lines keep their order and text so that a B2BUA can pass a body on with only the
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -159,7 +158,10 @@ class SessionDescription:
         return ("\r\n".join(out) + "\r\n").encode("utf-8", "surrogateescape")
 
     def copy(self) -> "SessionDescription":
-        return copy.deepcopy(self)
+        """A copy to edit: every line list is new (strings are shared, being immutable)."""
+        return SessionDescription([list(line) for line in self.lines], [
+            Media(m.kind, m.port, m.proto, list(m.formats), m.port_count, [list(line) for line in m.lines])
+            for m in self.media])
 
     @property
     def connection(self) -> str | None:

@@ -103,6 +103,18 @@ class Uri:
 
     @classmethod
     def parse(cls, text: str) -> "Uri":
+        """The URI `text` names; the same object for the same text (until 4,096 others were parsed), so it is
+        read, never changed: `copy()` it first."""
+        parsed = _PARSED.get(text)
+        if parsed is None:
+            parsed = cls._parse(text)
+            if len(_PARSED) >= 4096:
+                _PARSED.clear()
+            _PARSED[text] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, text: str) -> "Uri":
         scheme, sep, rest = text.partition(":")
         if not sep or not _SCHEME.fullmatch(scheme):
             raise UriError(f"no scheme in {text!r}")
@@ -115,6 +127,7 @@ class Uri:
 
 
 _COMPARED_PARAMS = ("user", "ttl", "method", "maddr", "transport")
+_PARSED: dict[str, Uri] = {}
 
 
 def _parse_sip(scheme: str, rest: str) -> Uri:
