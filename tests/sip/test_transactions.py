@@ -201,9 +201,8 @@ async def test_invite_failure_is_retransmitted_until_the_ack(cores):
     core.on("INVITE", lambda req, tx: tx.reply(486))
     invite = request("INVITE", phone.port, body=SDP)
     phone.send(invite, core.port)
-    assert (await phone.next()).status == 100
     busy = await phone.next()
-    assert busy.status == 486
+    assert busy.status == 486, "an INVITE answered at once gets no 100 Trying first"
     copies = await phone.collect(0.2)
     assert len(copies) >= 3 and all(m.status == 486 for _, m in copies), "timer G"
     ack = request("ACK", phone.port, branch=invite.via.branch, call_id=invite.call_id, to_tag=busy.to.tag)
@@ -226,7 +225,6 @@ async def test_a_2xx_is_retransmitted_until_its_ack_and_a_missing_ack_is_reporte
     core.on("ACK", lambda ack, invite_tx: acks.append((ack.call_id, invite_tx.request.call_id)))
     invite = request("INVITE", phone.port, body=SDP)
     phone.send(invite, core.port)
-    await phone.next()
     ok = await phone.next()
     assert ok.status == 200 and ok.body == SDP
     assert len(await phone.collect(0.15)) >= 2, "the 2xx is retransmitted"
@@ -253,7 +251,7 @@ async def test_cancel_ends_a_ringing_invite_with_487(cores):
     core.on("INVITE", ring)
     invite = request("INVITE", phone.port, body=SDP)
     phone.send(invite, core.port)
-    assert [(await phone.next()).status for _ in range(2)] == [100, 180]
+    assert (await phone.next()).status == 180
     cancel = request("CANCEL", phone.port, branch=invite.via.branch, call_id=invite.call_id)
     phone.send(cancel, core.port)
     answers = {(m.status, m.cseq.method) for m in [await phone.next(), await phone.next()]}
@@ -371,7 +369,7 @@ async def test_a_call_between_two_cores(cores):
     invite = uac.new_request("INVITE", f"sip:bob@127.0.0.1:{uas.port}", from_="<sip:alice@127.0.0.1>",
                              to="<sip:bob@127.0.0.1>", contact=uac.contact(), body=SDP)
     tx = uac.send_request(invite)
-    assert [r.status async for r in tx.responses()] == [100, 180, 200]
+    assert [r.status async for r in tx.responses()] == [180, 200]
     dialog = Dialog.as_uac(tx.request, tx.final.result(), tx.peer, uac.contact())
     uac.dialogs[dialog.id] = dialog
     uac.ack(tx, dialog.ack(invite.cseq.number))
@@ -491,3 +489,19 @@ async def test_the_load_guard_measures_the_loops_busy_share():
         assert busy > 0.5 > guard.share and not guard.overloaded
     finally:
         guard.stop()
+
+
+async def test_an_invite_left_unanswered_gets_100_trying(cores):
+    core, phone = await cores(), await RawPeer.open()
+
+    async def slow(req, tx):
+        await asyncio.sleep(0.3)
+        tx.reply(486)
+
+    core.on("INVITE", slow)
+    sent = time.monotonic()
+    phone.send(request("INVITE", phone.port, body=SDP), core.port)
+    arrived, trying = await phone.messages.get()
+    assert trying.status == 100 and arrived - sent < 0.2, "within 200 ms (RFC 3261 17.2.1)"
+    assert (await phone.next()).status == 486
+    phone.close()

@@ -44,6 +44,7 @@ SINGLE = ("from", "to", "call-id", "cseq", "max-forwards", "content-type", "expi
 TRANSPORTS: dict[str, type[Transport]] = {"udp": UdpTransport, "tcp": TcpTransport}
 PORT_ATTEMPTS = 5  # port 0: the port UDP got may be taken for TCP
 RETRY_AFTER_S = 2  # what an overloaded core asks new requests to wait
+TRYING_S = 0.1  # an INVITE not answered this soon gets 100 Trying (17.2.1 asks for it after 200 ms)
 
 
 class Rejection(Exception):
@@ -309,7 +310,7 @@ class SipCore:
             self._receive_cancel(tx)
         elif handler is not None:
             if request.method == "INVITE":
-                tx.reply(100)
+                tx.trying_after(TRYING_S)
             self._run(handler, request, tx)
         else:  # OPTIONS without a handler of its own
             tx.reply(200, headers=self._capabilities())

@@ -362,7 +362,7 @@ def _headers(msg: Message, lines: list[str]) -> None:
             _add_parsed(msg, name, value)
         name, sep, value = line.partition(":")
         name = name.rstrip(" \t")
-        if not sep or not is_token(name):
+        if not sep or (name not in _KEYS and not is_token(name)):  # names in _KEYS are known tokens
             msg.defect = msg.defect or f"malformed header line {line[:40]!r}"
             name = None
             continue

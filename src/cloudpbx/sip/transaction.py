@@ -203,9 +203,18 @@ class InviteServerTransaction(ServerTransaction):
         """Call `callback` when a 2xx was never acknowledged (64*T1): the TU should end the dialog with BYE."""
         self._ack_timeout_callbacks.append(callback)
 
+    def trying_after(self, delay: float) -> None:
+        """Send 100 Trying unless the TU answers within `delay`: a challenge or a quick answer needs none."""
+        self._timer("trying", delay, self._trying)
+
+    def _trying(self) -> None:
+        if self.state == PROCEEDING and not self.status:
+            self.reply(100)
+
     def respond(self, response: Response) -> bool:
         if self.state not in (PROCEEDING,):
             return False
+        self._stop("trying")
         self._send(response)
         if response.status < 200:
             return True

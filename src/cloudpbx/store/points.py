@@ -66,9 +66,9 @@ class SqlitePoints(PointReader):
     """One read-only connection used on the loop's thread, which keeps the rows it read while nothing changes.
 
     SQLite's `data_version` of a connection changes whenever another connection commits: this process's writer or
-    another process. The reader checks it at its first read of each turn of the event loop (and again once a turn
-    runs for CHECK_S), and drops its memo of rows when it moved. So a read sees every commit made before its turn,
-    and under a read-mostly load most reads are a dictionary lookup instead of a statement.
+    another process. The reader checks it before a read when the last check is over CHECK_S old, and at once after
+    this process committed, and drops its memo of rows when it moved. So a read sees this process's writes at once
+    and other processes' within a millisecond, and under a read-mostly load most reads are a dictionary lookup.
     """
 
     CHECK_S = 0.001
@@ -110,7 +110,6 @@ class SqlitePoints(PointReader):
             self._memo.clear()
             self._version = version
         self._checked_at = now
-        asyncio.get_running_loop().call_soon(self.recheck)  # the next turn checks again
 
     def recheck(self) -> None:
         self._checked_at = None
