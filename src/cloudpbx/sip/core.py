@@ -75,7 +75,7 @@ class SipCore:
         self._branch_prefix = f"{MAGIC_COOKIE}-{random_hex(4)}-"
         self._branches = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
-        self.guard = LoadGuard()
+        self.guard = LoadGuard(self._queued_bytes)
 
     # lifecycle -------------------------------------------------------------------------------------------------
 
@@ -101,6 +101,10 @@ class SipCore:
             await transport.start()
             self.port = transport.port
             self.transports[name] = transport
+
+    def _queued_bytes(self) -> int:
+        udp = self.transports.get("udp")
+        return udp.queued_bytes() if isinstance(udp, UdpTransport) else 0
 
     async def stop(self) -> None:
         self.guard.stop()

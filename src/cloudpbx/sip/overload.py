@@ -1,57 +1,50 @@
-"""Overload control: refuse new work while the event loop's thread has no time left, so the server recovers.
+"""Overload control: refuse new work while requests wait in the socket buffer, so the server recovers.
 
-A server that is short of CPU falls behind its socket buffer; phones retransmit what it has not answered yet,
-which adds load exactly when there is none to spare, and every call fails. A guard that sees the loop's thread
-busy for (nearly) all of a window marks the core overloaded: new out-of-dialog requests then get 503 with
-Retry-After (RFC 3261 21.5.4), answered statelessly and cheaply, while the calls already up go on. It clears
-once the thread has idle time again.
+A server that is short of CPU falls behind its UDP receive buffer; phones retransmit what it has not answered
+yet, which adds load exactly when there is none to spare, and every call fails. The guard looks at how many
+bytes wait in that buffer: once a backlog builds, the core marks itself overloaded and new out-of-dialog
+requests get 503 with Retry-After (RFC 3261 21.5.4), answered statelessly and cheaply, while the calls already
+up go on. It clears when the backlog is gone. A server merely busy (a client keeping a fixed number of
+requests in flight) keeps its buffer short and is never refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 
 class LoadGuard:
-    """Samples the share of wall time the loop's thread spent on the CPU, every WINDOW_S seconds."""
+    """Samples `queued()` (bytes waiting to be read) every SAMPLE_S seconds, with hysteresis."""
 
-    WINDOW_S = 1.0
-    BUSY = 0.99  # over this share the loop never waited for input: a backlog is building
-    CALM = 0.85  # under this share again, new work is taken
+    SAMPLE_S = 0.25
+    HIGH = 1 << 20  # about a thousand small datagrams: half a second of work or more
+    LOW = 1 << 18
 
-    def __init__(self) -> None:
+    def __init__(self, queued: Callable[[], int]) -> None:
+        self.queued = queued
         self.overloaded = False
-        self.share = 0.0  # of the last window
-        self._mark = (0.0, 0.0)
         self._handle: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._mark = (loop.time(), time.thread_time())  # called on the loop's thread: its CPU time is the loop's
-        self._handle = loop.call_later(self.WINDOW_S, self._sample)
+        self._handle = asyncio.get_running_loop().call_later(self.SAMPLE_S, self._sample)
 
     def stop(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
 
-    def observe(self, busy_share: float) -> None:
-        """Take one window's share of busy time (hysteresis between BUSY and CALM)."""
-        was, self.share = self.overloaded, busy_share
-        self.overloaded = busy_share > (self.CALM if was else self.BUSY)
+    def observe(self, backlog: int) -> None:
+        """Take one sample of the backlog in bytes."""
+        was = self.overloaded
+        self.overloaded = backlog > (self.LOW if was else self.HIGH)
         if self.overloaded != was:
-            log.warning("SIP %s: the event loop was busy %.0f%% of the last %.1f s",
-                        "overloaded, refusing new requests with 503" if self.overloaded else "load back to normal",
-                        busy_share * 100, self.WINDOW_S)
+            log.warning("SIP %s (%d bytes wait in the receive buffer)",
+                        "overloaded: new requests get 503" if self.overloaded else "load back to normal", backlog)
 
     def _sample(self) -> None:
-        loop = asyncio.get_running_loop()
-        now, cpu = loop.time(), time.thread_time()
-        then, cpu_then = self._mark
-        self._mark = (now, cpu)
-        self.observe((cpu - cpu_then) / max(now - then, 1e-6))
-        self._handle = loop.call_later(self.WINDOW_S, self._sample)
+        self.observe(self.queued())
+        self._handle = asyncio.get_running_loop().call_later(self.SAMPLE_S, self._sample)

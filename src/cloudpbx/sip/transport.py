@@ -13,6 +13,7 @@ import logging
 import re
 import socket
 import ssl as ssl_module
+import struct
 import time
 from typing import Callable, NamedTuple
 
@@ -22,6 +23,7 @@ RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
 MAX_HEADER_BYTES = 65536
 MAX_BODY_BYTES = 1_000_000
 IDLE_CHECK_S = 60.0
+SO_MEMINFO = 55  # linux/socket.h
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)", re.I | re.M)
 
 
@@ -86,6 +88,16 @@ class UdpTransport(Transport, asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP error: %s", exc)
+
+    def queued_bytes(self) -> int:
+        """Memory the datagrams not read yet take in the kernel's receive buffer (Linux SO_MEMINFO; else 0)."""
+        if self._socket is None:
+            return 0
+        try:
+            info = self._socket.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 36)
+        except OSError:
+            return 0
+        return struct.unpack_from("I", info)[0]  # SK_MEMINFO_RMEM_ALLOC
 
     def send(self, data: bytes, peer: Peer) -> None:
         if self._socket is not None:
