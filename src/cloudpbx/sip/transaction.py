@@ -3,8 +3,9 @@
 Timers run on the event loop (`call_later`), never as tasks: a transaction costs two timer handles at most.
 Over UDP requests and final responses are retransmitted (timers A, E, G) and retransmitted requests are absorbed
 by answering them with the last response. A transaction that has only retransmissions left to absorb (timers
-D, I, J, K, L and M) is retired: the layer keeps its key, the bytes that answer a retransmission and the peer in
-plain tuples for 64*T1, swept in one queue, and drops the transaction itself. Under load tens of thousands of
+D, I, J, L and M) is retired: the layer keeps its key, the bytes that answer a retransmission and the peer in
+plain tuples for 64*T1, swept in one queue, and drops the transaction itself (timer K keeps nothing: a copy of
+a response no transaction waits for is dropped all the same). Under load tens of thousands of
 transactions wait so; as objects they made the collector's full passes take half a second. Over TCP nothing is
 retransmitted, so nothing is kept.
 """
