@@ -22,9 +22,8 @@ app = typer.Typer(help="cloudpbx: hosted telephony platform", no_args_is_help=Tr
 app.add_typer(sup_app, name="sup")
 err = Console(stderr=True)
 out = Console()
-# A full collection walks every live object (a busy SIP side keeps hundreds of thousands: transactions wait out
-# retransmissions for 32 s), pausing calls for a few hundred ms; Python's default runs one about every 10
-# middle-generation passes, here every 100.
+# A full collection walks every live object (a busy SIP side keeps tens of thousands: live calls, registrations),
+# pausing calls; Python's default runs one about every 10 middle-generation passes, here every 100.
 GC_THRESHOLDS = (700, 10, 100)
 
 DataDir = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR, default ./var]")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cloudpbx.sip.uri import Uri, UriError, split_hostport
+from cloudpbx.sip.uri import PARSED_KEPT, Uri, UriError, split_hostport
 
 MAX_CSEQ = 2**31 - 1
 MAX_DELTA = 2**32 - 1
@@ -201,7 +201,6 @@ class NameAddr:
         return cls(uri, display, parse_params(rest))
 
 
-PARSED_KEPT = 4096  # header values kept parsed, per kind
 _NAME_ADDRS: dict[str, NameAddr] = {}
 
 

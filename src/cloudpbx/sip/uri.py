@@ -10,6 +10,7 @@ import ipaddress
 import re
 
 MAX_PORT = 65535
+PARSED_KEPT = 4096  # header values and URIs kept parsed, per kind
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _ESCAPED = r"%[0-9A-Fa-f]{2}"
 _UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
@@ -103,12 +104,12 @@ class Uri:
 
     @classmethod
     def parse(cls, text: str) -> "Uri":
-        """The URI `text` names; the same object for the same text (until 4,096 others were parsed), so it is
-        read, never changed: `copy()` it first."""
+        """The URI `text` names; the same object for the same text (until PARSED_KEPT others were parsed), so it
+        is read, never changed: `copy()` it first."""
         parsed = _PARSED.get(text)
         if parsed is None:
             parsed = cls._parse(text)
-            if len(_PARSED) >= 4096:
+            if len(_PARSED) >= PARSED_KEPT:
                 _PARSED.clear()
             _PARSED[text] = parsed
         return parsed

@@ -21,6 +21,7 @@ from cloudpbx.store.database import COUNT_SQL, count_statement
 from cloudpbx.store.tables import accounts
 
 UNAVAILABLE = object()  # "ask the pooled connections instead"
+_UNREAD = object()  # not in the memo
 
 DocRow = namedtuple("DocRow", "id rev body deleted")
 KeyRow = namedtuple("KeyRow", "account_id doc_id")
@@ -87,8 +88,8 @@ class SqlitePoints(PointReader):
             now = time.monotonic()
             if self._checked_at is None or now - self._checked_at > self.CHECK_S:
                 self._check(now)
-            row = self._memo.get(key, UNAVAILABLE)
-            if row is UNAVAILABLE:
+            row = self._memo.get(key, _UNREAD)
+            if row is _UNREAD:
                 if COUNT_SQL:
                     count_statement()
                 rows = self._conn.execute(sql, params).fetchall()
