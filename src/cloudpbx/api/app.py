@@ -21,7 +21,7 @@ from cloudpbx.api.context import Caller, Context, Query, Reply
 from cloudpbx.api.endpoints import ENDPOINTS
 from cloudpbx.api.envelope import Answer
 from cloudpbx.api.owners import Owners
-from cloudpbx.api.paths import parse
+from cloudpbx.api.paths import Route, Router
 from cloudpbx.api.ratelimit import Buckets
 from cloudpbx.api.tokens import Tokens
 from cloudpbx.errors import Failure, Forbidden, Missing, TooLarge, Unauthorized
@@ -44,7 +44,7 @@ CORS_HEADERS = tuple(envelope.encode(CORS))
 NO_QUERY = Query()
 # A token's caller is reused this long (on top of the account and user caches it is built from), or until a write.
 CALLER_TTL_S = 1.0
-MODULES = frozenset(ENDPOINTS) | {"account"}
+ROUTER = Router(ENDPOINTS)
 HTTP_METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"})
 BINARY_TYPES = ("audio/", "image/", "video/", "multipart/", "application/octet-stream", "application/pdf", "text/csv",
                 "text/html", "application/base64", "application/x-base64")
@@ -56,8 +56,15 @@ class Unreachable(Failure):
 
 
 class NotAllowed(Failure):
+    """405: the path is a known shape but not this method; `Allow` lists the shape's methods."""
+
     code = 405
     message = "invalid_method"
+
+    def __init__(self, allowed):
+        allowed = sorted(allowed)
+        super().__init__({"message": "method not allowed", "allowed": allowed})
+        self.headers = [(b"allow", ", ".join(allowed).encode("latin-1"))]
 
 
 class ParseError(Failure):
@@ -94,9 +101,10 @@ class Api:
             if scope["method"] == "OPTIONS":
                 return Answer(204, CORS_HEADERS)
             if scope["method"] not in HTTP_METHODS:
-                raise NotAllowed({"message": "method not allowed", "allowed": sorted(HTTP_METHODS)})
-            ctx = await self._context(scope, receive, headers, query, request_id)
-            reply = await self._handle(ctx)
+                raise NotAllowed(HTTP_METHODS - {"HEAD", "OPTIONS"})
+            route = ROUTER.match(_raw_path(scope)[4:])
+            ctx = await self._context(scope, receive, headers, query, request_id, route)
+            reply = await self._handle(ctx, route)
             return self._success(ctx, reply, pretty)
         except Failure as failure:
             return self._failure(ctx, request_id, failure, pretty)
@@ -107,27 +115,28 @@ class Api:
             log.exception("request %s failed", request_id)
             return self._failure(ctx, request_id, Failure({"message": "internal server error"}), pretty)
 
-    async def _context(self, scope, receive, headers: dict[str, str], query: Query, request_id: str) -> Context:
-        nouns = parse(scope["path"][4:], MODULES)
+    async def _context(self, scope, receive, headers: dict[str, str], query: Query, request_id: str,
+                       route: Route) -> Context:
         if query is not NO_QUERY and any(_has_nul(key) or _has_nul(value) for key, value in query.multi_items()):
             raise ParseError({"message": NUL_REFUSED, "cause": "query string"})
         method = scope["method"] if scope["method"] != "HEAD" else "GET"
         body = {}
         if "content-length" in headers or "transfer-encoding" in headers:  # HTTP/1.1 sends a body only with one
-            body = await self._body(receive, headers, self._body_limit(nouns))
+            body = await self._body(receive, headers, self._body_limit(route))
         if method == "POST":
             tunnel = query.get("verb") or body.get("verb")
             if isinstance(tunnel, str) and tunnel.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET"):
                 method = tunnel.upper()
+        if method not in route.shape.ops:
+            raise NotAllowed(route.shape.ops)
         client = scope.get("client")
-        return Context(platform=self.platform, tokens=self.tokens, method=method, nouns=nouns, query=query,
-                       headers=headers, envelope=body, request_id=request_id, client=client[0] if client else "-")
+        return Context(platform=self.platform, tokens=self.tokens, method=method, nouns=route.nouns, query=query,
+                       headers=headers, envelope=body, request_id=request_id, client=client[0] if client else "-",
+                       shape=route.shape)
 
-    def _body_limit(self, nouns: list[tuple[str, list[str]]]) -> int:
-        """The platform's cap on request bodies, raised for nouns that take larger uploads (media)."""
-        noun, args = nouns[-1]
-        endpoint = ENDPOINTS.get(noun)
-        return max(self.settings.max_body_bytes, endpoint.body_limit(args) if endpoint else 0)
+    def _body_limit(self, route: Route) -> int:
+        """The platform's cap on request bodies, raised for shapes that take larger uploads (media)."""
+        return max(self.settings.max_body_bytes, route.endpoint.body_limit(route.nouns[-1][1]))
 
     async def _body(self, receive, headers: dict[str, str], limit: int) -> dict:
         length = headers.get("content-length")
@@ -149,18 +158,17 @@ class Api:
             raise ParseError({"message": NUL_REFUSED, "cause": "request body"})
         return body
 
-    async def _handle(self, ctx: Context) -> Reply:
-        endpoint = ENDPOINTS.get(ctx.nouns[-1][0]) if ctx.nouns[-1][0] != "account" else ENDPOINTS["accounts"]
-        public = endpoint.is_public(ctx)
-        ctx.caller = await self._authenticate(ctx, required=not public)
-        if ctx.nouns[0][0] == "account":
+    async def _handle(self, ctx: Context, route: Route) -> Reply:
+        endpoint = route.endpoint
+        ctx.caller = await self._authenticate(ctx, required=not endpoint.is_public(ctx))
+        if route.alias:
             if ctx.caller is None:
                 raise Unauthorized()
-            ctx.nouns[0] = ("accounts", [ctx.caller.account_id, *ctx.nouns[0][1]])
-            endpoint = ENDPOINTS[ctx.nouns[-1][0]]
+            ctx.nouns[0][1][0] = ctx.caller.account_id
         await self._authorize(ctx)
-        if ctx.method not in endpoint.allowed(ctx):
-            raise NotAllowed({"message": "method not allowed", "allowed": sorted(endpoint.allowed(ctx))})
+        allowed = endpoint.allowed(ctx)
+        if ctx.method not in allowed:
+            raise NotAllowed(allowed)
         if ctx.caller is not None:
             self._throttle(ctx)
             if ctx.caller.priv_level != "admin" and not ctx.caller.superduper and not endpoint.user_may(ctx):
@@ -295,8 +303,14 @@ class Api:
         caller = ctx.caller if ctx else None
         body = envelope.base(request_id, caller.token if caller else "", self.settings.node, caller is not None)
         body.update(status="error", error=str(failure.code), message=failure.message, data=failure.data)
-        headers = [*CORS_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
+        headers = [*CORS_HEADERS, *getattr(failure, "headers", ()), (b"x-request-id", request_id.encode("latin-1"))]
         return envelope.json_answer(body, failure.code, headers, pretty)
+
+
+def _raw_path(scope) -> str:
+    """The path as sent: segments are decoded one by one, so an encoded `/` stays inside its segment."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1").partition("?")[0] if raw else scope["path"]
 
 
 def _has_nul(value) -> bool:

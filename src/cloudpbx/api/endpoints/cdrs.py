@@ -7,14 +7,16 @@ from __future__ import annotations
 from cloudpbx.accounts import cdrs
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Invalid, Missing
 from cloudpbx.store.cdrs import Key, Span
 
 INTERACTION, LEGS = "interaction", "legs"
 LIST, ONE = "list", "one"
-ACCOUNT_SHAPES = frozenset({LIST, INTERACTION, LEGS, ONE})
-USER_SHAPES = frozenset({LIST, INTERACTION})
+USER = f"{ACCOUNT}/users/{{user_id}}"
+ROW, ROWS = {"type": "object"}, {"type": "array", "items": {"type": "object"}}
+CDR_ID = r"^[A-Za-z0-9._~@+=:-]{1,210}$"  # `YYYYMM-` and a call id that a path can carry as it is (see cdrs.cdr_id)
 MAXIMUM_RANGE = 2682000  # crossbar.maximum_range: 31 days and an hour
 
 
@@ -58,11 +60,19 @@ class Cdrs(Endpoint):
         users = ctx.parent("users")
         return users[0] if users else None
 
-    def allowed(self, ctx: Context) -> set[str]:
-        shapes = ACCOUNT_SHAPES if ctx.parent("users") is None else USER_SHAPES
-        if _shape(ctx.args) not in shapes:
-            raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
-        return {"GET"}
+    args = {"cdr_id": Arg(CDR_ID, description="`YYYYMM-<call id>`"),
+            "interaction_id": Arg(CDR_ID, description="an interaction or CDR id")}
+    shapes = (
+        Shape(f"{ACCOUNT}/cdrs", {"GET": Op("Call legs in a created range (created_from, created_to; CSV too)",
+                                            reply=ROW, listing=True)}),
+        Shape(f"{ACCOUNT}/cdrs/{{cdr_id}}", {"GET": Op("One call leg", reply=ROW)}),
+        Shape(f"{ACCOUNT}/cdrs/{INTERACTION}", {"GET": Op("One row per call in a created range", reply=ROW,
+                                                          listing=True)}),
+        Shape(f"{ACCOUNT}/cdrs/{LEGS}/{{interaction_id}}", {"GET": Op("The legs of a call (by interaction or CDR id)",
+                                                                      reply=ROWS)}),
+        Shape(f"{USER}/cdrs", {"GET": Op("The call legs a user owns", reply=ROW, listing=True)}),
+        Shape(f"{USER}/cdrs/{INTERACTION}", {"GET": Op("One row per call of a user", reply=ROW, listing=True)}),
+    )
 
     def user_may(self, ctx: Context) -> bool:
         """Users read their own calls; the account's call log is for administrators."""

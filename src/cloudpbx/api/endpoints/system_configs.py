@@ -5,7 +5,8 @@ from __future__ import annotations
 from cloudpbx import schemas
 from cloudpbx.accounts.documents import client_fields
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint, doc_reply
+from cloudpbx.api.endpoints.base import Endpoint, doc_reply
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Invalid, Missing
 
 
@@ -18,11 +19,15 @@ def checked(data) -> dict:
 
 class SystemConfigs(Endpoint):
     noun = "system_configs"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if ctx.nouns[0][0] != self.noun or len(ctx.args) > 1:
-            raise BadPath({"message": "system configs live at /v2/system_configs[/{id}]"})
-        return {"GET", "PUT", "POST", "DELETE"} if ctx.args else {"GET"}
+    shapes = (
+        Shape("system_configs", {"GET": Op("Categories of system settings", reply={
+            "type": "array", "items": {"type": "string"}})}),
+        Shape("system_configs/{name}", {
+            "GET": Op("Read a category", reply="system_configs"),
+            "PUT": Op("Create a category", "system_configs", "system_configs", 201),
+            "POST": Op("Replace a category", "system_configs", "system_configs"),
+            "DELETE": Op("Delete a category", reply="system_configs")}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
         ctx.require_superduper()
