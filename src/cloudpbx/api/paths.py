@@ -69,7 +69,7 @@ class Op:
     public: bool = False
     listing: bool = False
     upload: bool = False  # the body is a file (binary, multipart form or base64 data URL)
-    download: bool = False  # the reply is a file (Range honoured)
+    files: tuple[str, ...] = ()  # the reply is a file of these media types (ranges like `audio/*`), not an envelope
     body_optional: bool = False
 
 

@@ -34,5 +34,5 @@ class Media(DocumentEndpoint):
 
 
 ENDPOINT = Media(MEDIA, Shape(f"{ACCOUNT}/media/{{id}}/{RAW}", {
-    "GET": Op("Download the audio (Range honoured)", download=True),
+    "GET": Op("Download the audio (Range honoured)", files=("audio/*",)),
     "POST": Op("Upload the audio", reply="media", upload=True)}))

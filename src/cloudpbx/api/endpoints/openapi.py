@@ -88,6 +88,7 @@ ERROR_ENVELOPE = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, {
                    "message": {"type": "string", "description": "Crossbar's error name, e.g. bad_identifier"},
                    "data": {"type": "object", "description": "details; for validation errors keyed by field path"}},
 }]}
+CSV = {"schema": {"type": "string", "description": "with `Accept: text/csv` or `accept=csv`: the data as CSV"}}
 ROW = {"type": "object", "description": "a summary row"}
 BINARY = {"type": "string", "format": "binary"}
 UPLOAD = {"content": {"application/octet-stream": {"schema": BINARY},
@@ -129,15 +130,16 @@ def _request(op: Op) -> dict | None:
 
 
 def _responses(op: Op) -> dict:
-    if op.download:
-        ok = {"description": "the file", "content": {"application/octet-stream": {"schema": BINARY}}}
-        return {"200": ok, "206": {**ok, "description": "the requested byte range"},
+    if op.files == ("application/json",):
+        return {"200": {"description": "the document", "content": {"application/json": {"schema": _schema(op.reply)}}}}
+    if op.files:
+        ok = {"description": "the file", "content": {media: {"schema": BINARY} for media in op.files}}
+        return {"200": ok, "206": {**ok, "description": "the requested byte range (`Range: bytes=a-b`)"},
+                "416": {"description": "the requested range is outside the file"},
                 "default": {"$ref": "#/components/responses/Error"}}
     data = {"type": "array", "items": ROW} if op.listing else _schema(op.reply)
     reply = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, {"type": "object", "properties": {"data": data}}]}
-    content = {"application/json": {"schema": reply}}
-    if op.listing:
-        content["text/csv"] = {"schema": {"type": "string", "description": "with `accept=csv`: the rows as CSV"}}
+    content = {"application/json": {"schema": reply}, "text/csv": CSV}
     return {str(op.status): {"description": "success", "content": content},
             "default": {"$ref": "#/components/responses/Error"}}
 
@@ -172,7 +174,9 @@ def document(endpoints: dict[str, Endpoint]) -> dict:
         "info": {"title": "cloudpbx Crossbar v2 API", "version": __version__,
                  "description": "KAZOO Crossbar v2 compatible. Every JSON reply is wrapped in the envelope; "
                                 "request bodies carry the document under `data`. Paths not listed here are 404; "
-                                "methods not listed for a path are 405 with an `Allow` header."},
+                                "methods not listed for a path are 405 with an `Allow` header. "
+                                "`/account/...` stands for `/accounts/{the caller's account_id}/...`; a POST with "
+                                "`verb` in the query string or envelope acts as that method."},
         "servers": [{"url": "/v2"}],
         "security": [{"authToken": []}],
         "paths": dict(sorted(paths.items())),
@@ -194,7 +198,8 @@ def _rendered() -> bytes:
 
 class OpenApi(Endpoint):
     noun = NOUN
-    shapes = (Shape(NOUN, {"GET": Op("This description", public=True, reply={"type": "object"})}),)
+    shapes = (Shape(NOUN, {"GET": Op("This description", public=True, reply={"type": "object"},
+                                     files=("application/json",))}),)
 
     def user_may(self, ctx: Context) -> bool:
         return True

@@ -17,6 +17,9 @@ from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.store import Attachment
 
 
+FILE_TYPES = ("image/*", "text/html")
+
+
 def _public(ctx: Context) -> bool:
     return ctx.nouns[0][0] == "whitelabel"
 
@@ -32,11 +35,11 @@ class Whitelabel(Endpoint):
             "POST": Op("Replace the branding", "whitelabel", "whitelabel"),
             "DELETE": Op("Remove the branding and its files", reply="whitelabel")}),
         Shape(f"{ACCOUNT}/whitelabel/{{file}}", {
-            "GET": Op("Download the logo, icon or welcome page", download=True),
+            "GET": Op("Download the logo, icon or welcome page", files=FILE_TYPES),
             "POST": Op("Upload the logo, icon or welcome page", reply="whitelabel", upload=True)}),
         Shape("whitelabel/{domain}", {"GET": Op("The branding serving a domain", reply="whitelabel", public=True)}),
         Shape("whitelabel/{domain}/{file}", {"GET": Op("A file of the branding serving a domain", public=True,
-                                                      download=True)}),
+                                                      files=FILE_TYPES)}),
     )
 
     async def handle(self, ctx: Context) -> Reply:
