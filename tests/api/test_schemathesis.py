@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import start_server, stop_server
 from tests.helpers import ADMIN_PASSWORD, Client
 
-EXAMPLES = 10
+EXAMPLES = 20
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Operations that would end the run's own session or account rather than test anything: revoking the token in use,
 # deleting or moving the account every other request is aimed at.

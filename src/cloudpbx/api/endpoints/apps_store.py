@@ -27,7 +27,6 @@ class AppsStore(Endpoint):
     )
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         store, node = ctx.platform.store, ctx.account
         if not ctx.args:
             return Reply(await apps.available(store, node))

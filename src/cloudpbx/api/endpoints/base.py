@@ -7,7 +7,6 @@ from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Invalid
-from cloudpbx.errors import NotFoundPath as BadPath
 
 ACCOUNT = "accounts/{account_id}"
 
@@ -39,10 +38,6 @@ class Endpoint:
 
     async def handle(self, ctx: Context) -> Reply:
         raise NotImplementedError
-
-    def needs_account(self, ctx: Context) -> None:
-        if ctx.account is None:
-            raise BadPath({"message": f"{self.noun} live under /v2/accounts/{{account_id}}"})
 
 
 def crud(noun: str, schema: str, parent: str = ACCOUNT) -> tuple[Shape, Shape]:
@@ -79,7 +74,6 @@ class DocumentEndpoint(Endpoint):
         self.shapes = (*crud(kind.name, kind.name), *extra)
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         docs = ctx.platform.documents
         if not ctx.args:
             if ctx.method == "PUT":

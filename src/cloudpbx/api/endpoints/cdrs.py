@@ -81,7 +81,6 @@ class Cdrs(Endpoint):
         return own_account and owner_id is not None and owner_id == ctx.caller.owner_id
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         shape, store = _shape(ctx.args), ctx.platform.store
         if shape == ONE:
             return Reply(await cdrs.get(store, ctx.account_id, ctx.args[0]))

@@ -25,7 +25,6 @@ class Channels(Endpoint):
     )
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         async with ctx.platform.store.read() as tx:
             below = await tree.descendants(tx, ctx.account)
         account_ids = {ctx.account_id, *(node.id for node in below)}

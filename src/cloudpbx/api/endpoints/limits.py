@@ -15,7 +15,6 @@ class Limits(Endpoint):
         "POST": Op("Replace the limits (the account's reseller)", "limits", "limits")}),)
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         platform = ctx.platform
         if ctx.method == "POST":
             await limits.may_change(platform.store, ctx.account, ctx.caller.account_id, ctx.caller.superduper)

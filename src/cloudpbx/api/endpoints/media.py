@@ -23,7 +23,6 @@ class Media(DocumentEndpoint):
     async def handle(self, ctx: Context) -> Reply:
         if len(ctx.args) != 2:
             return await super().handle(ctx)
-        self.needs_account(ctx)
         store, media_id = ctx.platform.store, ctx.args[0]
         if ctx.method == "POST":
             upload = await read_upload(ctx, media.CONTENT_TYPES, "a media file", media.MAX_BYTES)

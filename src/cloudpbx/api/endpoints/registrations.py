@@ -25,7 +25,6 @@ class Registrations(Endpoint):
     )
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         registrations = ctx.platform.registrations
         if ctx.args == [COUNT]:
             return Reply({"count": len(registrations.list(ctx.account_id))})

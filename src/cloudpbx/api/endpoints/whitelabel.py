@@ -45,7 +45,6 @@ class Whitelabel(Endpoint):
     async def handle(self, ctx: Context) -> Reply:
         if _public(ctx):
             return await self._by_domain(ctx)
-        self.needs_account(ctx)
         if ctx.args:
             return await self._file(ctx, ctx.args[0])
         return await self._document(ctx)
