@@ -353,3 +353,15 @@ def test_csv_spells_booleans_and_nulls_as_json_and_defuses_formulas(master, acct
     assert row["enabled"] == "true" and row["vm_to_email_enabled"] == "false"
     assert "True" not in resp.text and "False" not in resp.text
     master.delete(f"accounts/{acct}/users/{user['id']}")
+
+
+def test_byte_ranges_that_are_no_numbers_are_ignored(master, acct):
+    """`Range` is read as ASCII digits only: a Latin-1 '²' or a number past any file size is no range (200)."""
+    media_id = master.create(acct, "media", {"name": "Ranged", "media_source": "upload"})["id"]
+    path = f"accounts/{acct}/media/{media_id}/raw"
+    audio = b"ID3\x03\x00" + bytes(range(256)) * 4
+    assert raw(master, "POST", path, audio, "audio/mpeg").status_code == 200
+    for header in (b"bytes=\xb2-", b"bytes=0-\xb9", b"bytes=" + b"9" * 5000 + b"-", b"bytes=-" + b"9" * 5000):
+        resp = master.http.get(f"{master.base}/{path}", headers={"X-Auth-Token": master.token, "Range": header})
+        assert resp.status_code == 200 and resp.content == audio, (header[:20], resp.status_code)
+    master.delete(f"accounts/{acct}/media/{media_id}")

@@ -22,7 +22,7 @@ from cloudpbx.store import Attachment
 
 BASE64_TYPES = ("application/base64", "application/x-base64")
 GENERIC_TYPES = ("", "application/octet-stream")
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"^bytes=([0-9]{0,15})-([0-9]{0,15})$")  # ASCII digits, short enough for any file size
 
 
 @dataclass(frozen=True)
