@@ -318,18 +318,12 @@ def parse(data: bytes) -> Request | Response:
     headers never end still names where an answer goes: it carries a defect, so the core can answer 400.
     """
     data = data.lstrip(b"\r\n")
-    end, body_start = header_end(data, whole=True)
-    ended = end >= 0
-    if not ended:
-        end = body_start = len(data)
-    elif end and data[end - 1] == 13:  # the CR of the last header line's CRLF
-        end -= 1
-    head = data[:end]
-    text = head.decode("utf-8", "surrogateescape")
-    if head.count(b"\n") == head.count(b"\r\n"):
-        start, *lines = text.split("\r\n")
+    end = data.find(b"\r\n\r\n")
+    if end >= 0 and data.count(b"\n", 0, end) == data.count(b"\r\n", 0, end):  # CRLF only: the usual case
+        ended, body_start = True, end + 4
+        start, *lines = data[:end].decode("utf-8", "surrogateescape").split("\r\n")
     else:
-        start, *lines = text.replace("\r\n", "\n").split("\n")
+        start, lines, ended, body_start = _lf_head(data)
     msg = _start(start)
     if not ended:
         if isinstance(msg, Response):
@@ -340,14 +334,27 @@ def parse(data: bytes) -> Request | Response:
     return msg
 
 
+def _lf_head(data: bytes) -> tuple[str, list[str], bool, int]:
+    """Start line, header lines, whether the headers ended, and where the body starts, for any line ends."""
+    end, body_start = header_end(data, whole=True)
+    ended = end >= 0
+    if not ended:
+        end = body_start = len(data)
+    elif end and data[end - 1] == 13:  # the CR of the last header line's CRLF
+        end -= 1
+    start, *lines = data[:end].decode("utf-8", "surrogateescape").replace("\r\n", "\n").split("\n")
+    return start, lines, ended, body_start
+
+
 def header_end(data: bytes | bytearray, whole: bool = False) -> tuple[int, int]:
     """(where the last header line's LF is, where the body starts) for the first empty line, CRLF or bare LF;
     a `whole` message (a datagram) may also end right after a header line. (-1, -1) while headers go on."""
-    crlf, lf = data.find(b"\n\r\n"), data.find(b"\n\n")
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf, crlf + 3
+    crlf = data.find(b"\n\r\n")
+    lf = data.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else len(data))  # only a bare-LF end before the CRLF one
     if lf >= 0:
         return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 3
     if whole and data.endswith(b"\n"):
         return len(data) - 1, len(data)
     return -1, -1
