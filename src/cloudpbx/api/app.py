@@ -73,6 +73,10 @@ class ParseError(Failure):
 
 
 NUL_REFUSED = "NUL (U+0000) characters are not accepted"
+# How deeply a request body may nest objects and arrays (the envelope is level 1, `data` level 2). Deeper JSON would
+# exhaust recursion in validation, copying or orjson's writer (255 levels); real documents (callflows nest two levels
+# per node) stay far below it.
+MAX_DEPTH = 64
 
 
 class Throttled(Failure):
@@ -122,7 +126,7 @@ class Api:
         method = scope["method"] if scope["method"] != "HEAD" else "GET"
         body = {}
         if "content-length" in headers or "transfer-encoding" in headers:  # HTTP/1.1 sends a body only with one
-            body = await self._body(receive, headers, self._body_limit(route))
+            body = await self._body(receive, headers, self._body_limit(route), request_id)
         if method == "POST":
             tunnel = query.get("verb") or body.get("verb")
             if isinstance(tunnel, str) and tunnel.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET"):
@@ -138,7 +142,7 @@ class Api:
         """The platform's cap on request bodies, raised for shapes that take larger uploads (media)."""
         return max(self.settings.max_body_bytes, route.endpoint.body_limit(route.nouns[-1][1]))
 
-    async def _body(self, receive, headers: dict[str, str], limit: int) -> dict:
+    async def _body(self, receive, headers: dict[str, str], limit: int, request_id: str) -> dict:
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
             raise TooLarge({"message": f"request body over {limit} bytes"})
@@ -154,6 +158,10 @@ class Api:
             raise ParseError({"message": "failed to parse request body", "cause": str(exc)}) from exc
         if not isinstance(body, dict):
             raise ParseError({"message": "the request body must be a JSON object with a data key"})
+        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
+            log.warning("request %s: body refused, nested deeper than %d levels", request_id, MAX_DEPTH)
+            raise ParseError({"message": f"the request body nests deeper than {MAX_DEPTH} levels",
+                              "target": MAX_DEPTH})
         if b"\\u0000" in raw and _has_nul(body):
             raise ParseError({"message": NUL_REFUSED, "cause": "request body"})
         return body
@@ -272,7 +280,7 @@ class Api:
             raise Throttled({"message": "too many requests, slow down"})
 
     def _success(self, ctx: Context, reply: Reply, pretty: bool) -> Answer:
-        request_id = (b"x-request-id", ctx.request_id.encode("latin-1"))
+        request_id = (b"x-request-id", envelope.header_value(ctx.request_id))
         if reply.raw is not None:
             reply.raw.headers = [*CORS_HEADERS, *reply.raw.headers, request_id]
             return reply.raw
@@ -303,7 +311,8 @@ class Api:
         caller = ctx.caller if ctx else None
         body = envelope.base(request_id, caller.token if caller else "", self.settings.node, caller is not None)
         body.update(status="error", error=str(failure.code), message=failure.message, data=failure.data)
-        headers = [*CORS_HEADERS, *getattr(failure, "headers", ()), (b"x-request-id", request_id.encode("latin-1"))]
+        headers = [*CORS_HEADERS, *getattr(failure, "headers", ()),
+                   (b"x-request-id", envelope.header_value(request_id))]
         return envelope.json_answer(body, failure.code, headers, pretty)
 
 
@@ -315,12 +324,31 @@ def _raw_path(scope) -> str:
 
 def _has_nul(value) -> bool:
     """PostgreSQL text cannot hold U+0000; refusing it up front keeps ids and keys storable on every backend."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+def _deeper_than(value, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels; a walk with its own stack, never recursion."""
+    pending = [(value, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth == limit:
+                    return True
+                pending.append((child, depth + 1))
     return False
 
 

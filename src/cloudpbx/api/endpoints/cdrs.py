@@ -36,7 +36,7 @@ def _start_key(ctx: Context) -> Key | None:
     if raw is None:
         return None
     created, _, ident = raw.partition("-")
-    if not created.isdigit():
+    if not (created.isascii() and created.isdigit() and len(created) <= 12) or int(created) > listing.LAST_SECOND:
         raise Invalid.field("start_key", "type", "Value is not a start key of this listing", value=raw)
     return int(created), ident or None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Awaitable, Callable
 
+from cloudpbx import schemas
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
@@ -46,11 +47,7 @@ def _filterable(doc: Doc) -> Doc:
 
 def _whole(ctx: Context, key: str, default: int, minimum: int) -> int:
     raw = ctx.query.get(key)
-    if raw is None:
-        return default
-    if not raw.strip().isdigit() or int(raw) < minimum:
-        raise Invalid.field(key, "minimum", f"Value must be a whole number of at least {minimum}", value=raw)
-    return int(raw)
+    return default if raw is None else listing.integer(key, raw, minimum, schemas.INT_MAX)
 
 
 def _search_prefix(ctx: Context) -> str:

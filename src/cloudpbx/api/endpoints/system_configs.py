@@ -8,6 +8,7 @@ from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import Endpoint, doc_reply
 from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Invalid, Missing
+from cloudpbx.store import is_name
 
 
 def checked(data) -> dict:
@@ -35,6 +36,8 @@ class SystemConfigs(Endpoint):
         if not ctx.args:
             return Reply(await configs.list())
         category = ctx.args[0]
+        if not is_name(category) and ctx.method in ("GET", "DELETE"):  # writes answer why (configs.put)
+            raise Missing(category)
         if ctx.method == "GET":
             doc = await configs.get(category)
             if doc is None:
