@@ -235,12 +235,16 @@ def test_deep_query_values_are_not_500(master, acct, unchanged):
 @pytest.mark.parametrize("name", ["t%C3%A9st", "line%0Abreak", "%E2%82%AC", "tab%09here", "sp%20ace", "q%22uote",
                                   "x" * 129])
 def test_system_config_names_outside_the_id_grammar_are_refused(master, name):
+    routed = "%0" not in name  # control characters fit no path segment's grammar: the router answers 404 itself
     for method in ("PUT", "POST"):
         resp = master.request(method, f"system_configs/{name}", {"key": "value"})
-        body = assert_error(resp, 400, "validation error")
-        assert "pattern" in body["data"]["id"]
-    assert_error(master.get(f"system_configs/{name}"), 404, "bad_identifier")
-    assert_error(master.delete(f"system_configs/{name}"), 404, "bad_identifier")
+        if routed:
+            body = assert_error(resp, 400, "validation error")
+            assert "pattern" in body["data"]["id"]
+        else:
+            assert_error(resp, 404, "not_found")
+    for method in ("GET", "DELETE"):
+        assert_error(master.request(method, f"system_configs/{name}"), 404, "bad_identifier" if routed else "not_found")
     listed = master.get("system_configs").json()["data"]
     assert not [c for c in listed if not c.isascii() or not c.isprintable() or len(c) > 128], listed
 
