@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cloudpbx.errors import Conflicting, Missing
+from cloudpbx.errors import Conflicting, Invalid, Missing
+from cloudpbx.numbers import classifiers
 from cloudpbx.store import SYSTEM, Conflict, Doc, Store
 
 TYPE = "system_config"
@@ -39,6 +40,9 @@ class SystemConfigs:
 
     async def put(self, category: str, body: Doc, *, exists: bool | None = None) -> Doc:
         """Create or replace a category; `exists` True means it must be there already, False that it must not."""
+        errors = classifiers.config_errors(body) if category == "number_manager" else {}
+        if errors:
+            raise Invalid(errors)
         async with self.store.write() as tx:
             old = await tx.find(SYSTEM, category)
             if old is not None and old.get("pvt_type") != TYPE:
