@@ -8,8 +8,8 @@ numbers are stored in), then every pattern of the account with the longest captu
 Patterns are tenant input, so they run on RE2 (`cloudpbx.regex`): one pass per slice of an account's patterns, and
 the loop handed back between slices. They are compiled once per account and kept while the account's pattern
 marker (a document whose revision every change to a pattern-holding callflow renews, `accounts.kinds`) keeps its
-revision: one point read per lookup, in every process. The callflow a pattern names is read when it matches, so a
-change to its flow is seen at once.
+revision: one point read per lookup, in every process. The callflow a route reaches is read by id (decoded once
+per revision), so a change to its flow is seen at once.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from cloudpbx.accounts.patterns import PATTERNS_MARKER
 from cloudpbx.numbers.classifiers import normalize
 from cloudpbx.regex import PatternSet
-from cloudpbx.store import Doc, Store
+from cloudpbx.store import Doc, Store, load_row
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -31,7 +31,8 @@ NO_MATCH = "no_match"
 MAX_DIALLED = 128  # longer numbers are matched by exact number only: no one dials more
 _DIALABLE = re.compile(r"\+?[0-9]+")
 _KEPT_PATTERNS = 200_000  # patterns kept compiled over all accounts, the least recently routed dropped first
-_PAGE = 1_000  # pattern keys read per query when compiling an account
+_DOCS_KEPT = 10_000  # callflow documents kept decoded
+_PAGE = 500  # pattern keys read per query when compiling an account
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Router:
         self._cache: OrderedDict[str, _Patterns] = OrderedDict()  # account → its compiled patterns, oldest first
         self._building: dict[str, tuple[str | None, asyncio.Future]] = {}  # account → (marker, compile under way)
         self._kept = 0
+        self._docs: dict[tuple[str, str], tuple[str, Doc]] = {}  # (account, callflow id) → (revision, document)
 
     async def lookup(self, account_id: str, number: str, *, authorized: bool) -> Route | None:
         """The route for `number`, or None. `authorized`: the caller is an authenticated device."""
@@ -85,10 +87,22 @@ class Router:
     async def _exact(self, account_id: str, number: str) -> Route | None:
         for candidate in dict.fromkeys((number, normalize(number))):
             held = await self.store.lookup("cf_number", f"{account_id}:{candidate}")
-            doc = await self.store.find(account_id, held[1]) if held else None
-            if doc is not None and doc.get("pvt_type") == "callflow":
+            doc = await self._callflow(account_id, held[1]) if held else None
+            if doc is not None:
                 return Route(doc, number)
         return None
+
+    async def _callflow(self, account_id: str, doc_id: str) -> Doc | None:
+        """A callflow by id, decoded once per revision and shared by the routes that reach it."""
+        row = await self.store.find_row(account_id, doc_id)
+        if row is None:
+            return None
+        hit = self._docs.get((account_id, doc_id))
+        if hit is None or hit[0] != row.rev:
+            if len(self._docs) >= _DOCS_KEPT:
+                self._docs.clear()
+            hit = self._docs[(account_id, doc_id)] = (row.rev, load_row(row))
+        return hit[1] if hit[1].get("pvt_type") == "callflow" else None
 
     async def _pattern(self, account_id: str, number: str) -> Route | None:
         if len(number) > MAX_DIALLED:
@@ -102,8 +116,8 @@ class Router:
         if best is None:
             return None
         captured, index, match = best
-        doc = await self.store.find(account_id, compiled.doc_ids[index])
-        if doc is None or doc.get("pvt_type") != "callflow":
+        doc = await self._callflow(account_id, compiled.doc_ids[index])
+        if doc is None:
             return None
         named = {name: value for name, value in match.groupdict().items() if value}
         return Route(doc, number, captured or None, named)
@@ -131,7 +145,7 @@ class Router:
         finally:
             if self._building.get(account_id, (None, None))[0] == marker:
                 del self._building[account_id]
-        skipped = sum(regex is None for regex in compiled.patterns.regexes)
+        skipped = compiled.patterns.refused()
         if skipped:
             log.warning("%d callflow patterns of %s do not compile and are ignored", skipped, account_id)
         self._keep(account_id, compiled)
