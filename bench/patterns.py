@@ -70,7 +70,7 @@ class Stalls:
             self.longest = max(self.longest, now - last)
             last = now
 
-    def __enter__(self) -> "Stalls":  # noqa: PYI034 - never subclassed
+    def __enter__(self) -> Stalls:  # noqa: PYI034 - never subclassed
         self._task = asyncio.ensure_future(self._tick())
         return self
 
