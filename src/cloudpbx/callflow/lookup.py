@@ -143,7 +143,8 @@ class Router:
             compiled = _Patterns(marker, [doc_id for _, doc_id in keys],
                                  await PatternSet.build([key[len(prefix):] for key, _ in keys]))
         finally:
-            if self._building.get(account_id, (None, None))[0] == marker:
+            held = self._building.get(account_id)
+            if held is not None and held[1] is asyncio.current_task():  # not a newer compile that replaced this one
                 del self._building[account_id]
         skipped = compiled.patterns.refused()
         if skipped:
