@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from cloudpbx.errors import Conflicting, Invalid, Missing
+from cloudpbx.numbers import classifiers
 from cloudpbx.store import SYSTEM, Conflict, Doc, Store, is_name
 from cloudpbx.store.ids import NAME_CHARS, NAME_MAX
 
@@ -48,6 +49,9 @@ class SystemConfigs:
     async def put(self, category: str, body: Doc, *, exists: bool | None = None) -> Doc:
         """Create or replace a category; `exists` True means it must be there already, False that it must not."""
         check_name(category)
+        errors = classifiers.config_errors(body) if category == "number_manager" else {}
+        if errors:
+            raise Invalid(errors)
         async with self.store.write() as tx:
             old = await tx.find(SYSTEM, category)
             if old is not None and old.get("pvt_type") != TYPE:
