@@ -5,13 +5,13 @@ address while another address gets in. All over real sockets, from several 127.0
 
 from __future__ import annotations
 
-import contextlib
 import socket
 
 import httpx
 import pytest
 
 from tests.conftest import db_url, start_server, stop_server
+from tests.helpers import read_until_closed
 
 HEADER_TIMEOUT_S = 2
 PER_ADDRESS = 20
@@ -34,25 +34,6 @@ def api(tmp_path_factory):
 def connect(api: tuple[str, int], source: str) -> socket.socket:
     sock = socket.create_connection(api, timeout=10, source_address=(source, 0))
     return sock
-
-
-def read_until_closed(sock: socket.socket, trickle: bytes = b"", rounds: int = 60) -> bytes:
-    """What the server sends before it closes the connection, sending `trickle` every 0.25 s meanwhile."""
-    sock.settimeout(0.25)
-    received = b""
-    for _ in range(rounds):  # 15 s at most
-        try:
-            chunk = sock.recv(4096)
-        except TimeoutError:
-            with contextlib.suppress(OSError):
-                sock.sendall(trickle)
-            continue
-        except ConnectionResetError:
-            return received
-        if not chunk:
-            return received
-        received += chunk
-    raise AssertionError(f"the server kept the connection open; it sent {received!r}")
 
 
 def close_all(socks: list[socket.socket]) -> None:

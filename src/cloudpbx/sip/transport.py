@@ -172,7 +172,7 @@ class Connection(asyncio.Protocol):
     def shed(self) -> None:
         """Dropped to admit a newer connection at the transport's cap."""
         if self.stream is not None:
-            self.stream.close()
+            self.stream.abort()
 
     def write(self, data: bytes) -> None:
         self.last_used = time.monotonic()
@@ -182,8 +182,8 @@ class Connection(asyncio.Protocol):
                 self.pending.append(data)
                 self.pending_bytes += len(data)
         elif self.stream.get_write_buffer_size() > limit:
-            log.info("SIP %s connection to %s closed: the peer does not read", self.owner.name, self.peer)
-            self.stream.close()
+            log.info("SIP %s connection to %s dropped: the peer does not read", self.owner.name, self.peer)
+            self.stream.abort()
         else:
             self.stream.write(data)
 
@@ -215,11 +215,11 @@ class Connection(asyncio.Protocol):
             return
         now, limits = time.monotonic(), self.owner.limits
         if self.message_since is not None and now >= self.message_since + limits.message_timeout_s:
-            log.info("SIP %s connection %s closed: no complete message in %gs", self.owner.name, self.peer,
+            log.info("SIP %s connection %s dropped: no complete message in %gs", self.owner.name, self.peer,
                      limits.message_timeout_s)
-            self.stream.close()
+            self.stream.abort()  # aborted, not closed: what a peer does not read must not keep the socket
         elif now >= self.last_used + limits.idle_s:
-            self.stream.close()
+            self.stream.abort()
         else:
             self._schedule()
 
