@@ -119,8 +119,15 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
-        raise OSError(f"cannot listen for the API on {host}:{port}: {exc.strerror or exc}") from None
+        raise cannot_listen("the API", host, port, exc) from None
     return sock
+
+
+def cannot_listen(what: str, host: str, port: int, exc: OSError) -> OSError:
+    """One line that says which port could not be had and why (uvloop keeps the system's reason in the cause)."""
+    cause = exc if exc.errno else exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    reason = cause.strerror if cause.errno else str(cause)
+    return OSError(f"cannot listen for {what} on {host}:{port}: {reason}")
 
 
 def server(app: Any, settings: Settings, max_connections: int) -> uvicorn.Server:

@@ -125,8 +125,7 @@ async def run_server(settings: Settings, admin_password: Optional[str]) -> None:
         await core.start()
     except OSError as exc:
         sock.close()
-        raise OSError(f"cannot listen for SIP on {settings.sip_host}:{settings.sip_port}: {exc.strerror or exc}") \
-            from None
+        raise http_server.cannot_listen("SIP", settings.sip_host, settings.sip_port, exc) from None
     try:
         platform = await open_platform(settings)
     except BaseException:
