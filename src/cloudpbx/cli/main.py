@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from cloudpbx.config import Settings
 from cloudpbx.connections import fit_caps, raise_file_limit
 from cloudpbx.platform import Platform
 from cloudpbx.store import Unavailable
+
+if TYPE_CHECKING:
+    from cloudpbx.sip.core import SipCore
 
 app = typer.Typer(help="cloudpbx: hosted telephony platform", no_args_is_help=True, add_completion=False)
 app.add_typer(sup_app, name="sup")
@@ -116,16 +120,9 @@ async def run_server(settings: Settings, admin_password: Optional[str]) -> None:
     create the master account (its credentials printed once), and serve."""
     from cloudpbx.api.app import create_app
     from cloudpbx.cli import http_server
-    from cloudpbx.sip.service import SipService, listener
+    from cloudpbx.sip.service import SipService
 
-    http_cap, sip_cap = fit_caps(raise_file_limit(), settings.http_max_connections, settings.sip_tcp_max_connections)
-    sock = http_server.bind(settings.http_host, settings.http_port)
-    core = listener(settings, sip_cap)
-    try:
-        await core.start()
-    except OSError as exc:
-        sock.close()
-        raise http_server.cannot_listen("SIP", settings.sip_host, settings.sip_port, exc) from None
+    sock, core, http_cap = await bind_ports(settings)
     try:
         platform = await open_platform(settings)
     except BaseException:
@@ -150,6 +147,23 @@ async def run_server(settings: Settings, admin_password: Optional[str]) -> None:
         sock.close()
         await sip_service.stop()
         await platform.close()
+
+
+async def bind_ports(settings: Settings) -> tuple[socket.socket, SipCore, int]:
+    """Raise the file limit, fit the connection caps under it, and bind the API and SIP sockets: (API socket, SIP
+    endpoint listening, cap of API connections)."""
+    from cloudpbx.cli import http_server
+    from cloudpbx.sip.service import listener
+
+    http_cap, sip_cap = fit_caps(raise_file_limit(), settings.http_max_connections, settings.sip_tcp_max_connections)
+    sock = http_server.bind(settings.http_host, settings.http_port)
+    core = listener(settings, sip_cap)
+    try:
+        await core.start()
+    except OSError as exc:
+        sock.close()
+        raise http_server.cannot_listen("SIP", settings.sip_host, settings.sip_port, exc) from None
+    return sock, core, http_cap
 
 
 def main() -> None:
