@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
+import socket
 from typing import Any
 
 import httpx
@@ -87,6 +89,25 @@ class Client:
         client = Client(self.base)
         client.login(username, password, account_realm=realm)
         return client
+
+
+def read_until_closed(sock: socket.socket, trickle: bytes = b"", rounds: int = 60) -> bytes:
+    """What the server sends before it closes the connection, sending `trickle` every 0.25 s meanwhile."""
+    sock.settimeout(0.25)
+    received = b""
+    for _ in range(rounds):  # 15 s at most
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            with contextlib.suppress(OSError):
+                sock.sendall(trickle)
+            continue
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError(f"the server kept the connection open; it sent {received!r}")
 
 
 def reset_database(url: str) -> None:

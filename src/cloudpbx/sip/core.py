@@ -29,7 +29,7 @@ from cloudpbx.sip.transaction import (
     CALLING, PROCEEDING, ClientTransaction, InviteClientTransaction, InviteServerTransaction, ServerTransaction,
     Timers, TransactionLayer, make_response, server_key,
 )
-from cloudpbx.sip.transport import Peer, TcpTransport, Transport, UdpTransport
+from cloudpbx.sip.transport import Peer, StreamLimits, StreamTransport, TcpTransport, Transport, UdpTransport
 from cloudpbx.sip.uri import Uri, UriError
 from cloudpbx.store.ids import random_hex
 
@@ -61,8 +61,10 @@ class SipCore:
     in Via, Contact and Call-ID (default: `host`, which must then be one peers can reach)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5060, *, transports: tuple[str, ...] = ("udp", "tcp"),
-                 user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None):
+                 user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None,
+                 stream_limits: StreamLimits | None = None):
         self.host, self.port = host, port
+        self.stream_limits = stream_limits or StreamLimits()
         address = announce or host
         self.address = f"[{address}]" if ":" in address else address  # as a URI or Via host
         self.user_agent = user_agent
@@ -98,7 +100,9 @@ class SipCore:
 
     async def _listen(self) -> None:
         for name in self.transport_names:
-            transport = TRANSPORTS[name](self.host, self.port, self._receive, self.layer.transport_failed)
+            kind = TRANSPORTS[name]
+            limits = {"limits": self.stream_limits} if issubclass(kind, StreamTransport) else {}
+            transport = kind(self.host, self.port, self._receive, self.layer.transport_failed, **limits)
             await transport.start()
             self.port = transport.port
             self.transports[name] = transport
