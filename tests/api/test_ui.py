@@ -115,7 +115,8 @@ def test_config_js_points_the_ui_at_this_server_without_touching_the_build(ui):
 
 
 @pytest.mark.parametrize("target", ["/../outside.txt", "/%2e%2e/outside.txt", "/js/..%2F..%2Foutside.txt",
-                                    "/css/%2e%2e/%2e%2e/outside.txt", "/.hidden", "/js/%00.js"])
+                                    "/css/%2e%2e/%2e%2e/outside.txt", "/.hidden", "/js/%00.js", "//etc/passwd",
+                                    "/js/%5c..%5c..%5coutside.txt"])
 def test_no_path_leaves_the_build(ui, target):
     status, body = raw_get(ui.root, target)
     assert status in (400, 404) and b"not part of the build" not in body

@@ -63,7 +63,7 @@ class UiFiles:
     def _relative(self, path: str) -> str | None:
         """The file a URL path names inside the build; None for anything that could leave it or is hidden."""
         parts = path.split("/")[1:]
-        if any(p in (".", "..") or p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
+        if any(p.startswith(".") or "\\" in p or "\x00" in p for p in parts) or "" in parts[:-1]:
             return None
         relative = "/".join(parts)
         if relative == "" or relative.endswith("/"):
