@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conformance import RECORDER
 from tests.helpers import ADMIN_PASSWORD, Client, reset_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,3 +102,12 @@ def master(server) -> Client:
     client = Client(server[0])
     client.login("admin", ADMIN_PASSWORD, account_name="Master Account")
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def responses_follow_the_openapi_document():
+    """After the session: every response received through `Client` matches the document its server published."""
+    yield
+    mismatches = RECORDER.mismatches()
+    assert not mismatches, f"{len(mismatches)} responses do not match the OpenAPI document:\n" + "\n".join(
+        sorted(set(mismatches))[:60])

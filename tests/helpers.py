@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from tests.conformance import RECORDER
+
 ADMIN_PASSWORD = "master-secret-1"
 _names = itertools.count(1)
 
@@ -36,7 +38,9 @@ class Client:
         hdrs = {"X-Auth-Token": self.token} if self.token else {}
         hdrs.update(headers or {})
         body = envelope if envelope is not None else ({"data": data} if data is not None else None)
-        return self.http.request(method, f"{self.base}/{path.lstrip('/')}", json=body, headers=hdrs, **kwargs)
+        response = self.http.request(method, f"{self.base}/{path.lstrip('/')}", json=body, headers=hdrs, **kwargs)
+        RECORDER.record(self.base, response)
+        return response
 
     def get(self, path: str, **kw) -> httpx.Response:
         return self.request("GET", path, **kw)

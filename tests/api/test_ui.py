@@ -36,7 +36,8 @@ def ui(server, tmp_path_factory):
     (build / "js" / "main.js").write_text("require(['config'], function () {});")
     (build / "css" / "style.css").write_text("body { color: #123; }")
     (build.parent / "outside.txt").write_text("not part of the build")
-    proc, base = start_server(server[1], server[2], extra_env={"CLOUDPBX_UI": str(build), "CLOUDPBX_PUBLIC_URL": PUBLIC})
+    env = {"CLOUDPBX_UI": str(build), "CLOUDPBX_PUBLIC_URL": PUBLIC}
+    proc, base = start_server(server[1], server[2], extra_env=env)
     try:
         yield SimpleNamespace(base=base, root=base[:-len("/v2")], build=build)
     finally:
@@ -158,7 +159,9 @@ def test_init_apps_registers_a_builds_apps_with_their_api_url_and_images(server,
     shot = master.get(f"accounts/{account['id']}/apps_store/{app['id']}/screenshot/0")
     assert shot.status_code == 200 and shot.content == PNG[::-1]
     assert master.get(f"accounts/{account['id']}/apps_store/{app['id']}/screenshot/1").status_code == 404
-    assert master.get(f"accounts/{account['id']}/apps_store/{app['id']}/bogus").status_code == 404
+    for below in ("bogus", "screenshot/32", "screenshot/-1", "icon/0"):
+        assert master.get(f"accounts/{account['id']}/apps_store/{app['id']}/{below}").status_code == 404, below
+    assert master.post(f"accounts/{account['id']}/apps_store/{app['id']}/icon", {}).headers["allow"] == "GET"
 
     (tmp_path / name / "metadata" / "icon" / f"{name}.png").unlink()
     again = sup(server, "crossbar_maintenance", "init_apps", str(tmp_path))

@@ -142,7 +142,8 @@ def test_add_device_reads_kazoo_endpoint_configs(master, world):
     assert reset.status_code == 200 and reset.json()["data"]["default_can_text_self"] is True
     assert world.r_admin.delete(f"accounts/{r}/configs/kazoo_endpoint").status_code == 200
     assert world.c_admin.put(f"accounts/{c}/configs/no_such_category", {"a": 1}).status_code == 400
-    assert world.c_admin.get(f"accounts/{c}/configs/Bad..Name").status_code == 404
+    for outside in ("bad%20name", "a%2Fb", "x" * 121):  # configs_{category} must fit the id grammar
+        assert world.c_admin.get(f"accounts/{c}/configs/{outside}").status_code == 404
     assert world.c_admin.get(f"accounts/{c}/configs").status_code == 404
 
 
@@ -162,3 +163,21 @@ def test_the_balance_is_read_from_the_ledgers(world):
     assert resp.json()["data"] == {"amount": 0}
     assert world.c_admin.get(f"accounts/{world.c['id']}/ledgers").status_code == 404
     assert world.c_admin.put(f"accounts/{world.c['id']}/ledgers/total").status_code == 405
+
+
+def test_the_ui_endpoints_serve_only_their_declared_shapes(master, world):
+    c, admin = world.c["id"], world.c_admin
+    assert ui_get(admin, f"accounts/{c}/multi_factor/attempts").json()["data"] == []
+    assert admin.get(f"accounts/{c}/multi_factor/attempts/{'0' * 32}").status_code == 404
+    for method, path, allow in (("PUT", f"accounts/{c}/multi_factor/attempts", "GET"),
+                                ("PUT", f"accounts/{c}/security", "DELETE, GET, PATCH, POST"),
+                                ("POST", f"accounts/{c}/ledgers/total", "GET"),
+                                ("POST", "multi_factor", "GET, PUT")):
+        resp = admin.request(method, path, {})
+        assert resp.status_code == 405 and resp.headers["allow"] == allow, (method, path, resp.text)
+    for path in (f"accounts/{c}/multi_factor/not-an-id", f"accounts/{c}/security/x", "ledgers/total",
+                 f"multi_factor/attempts/{'0' * 32}", f"accounts/{c}/configs/a/b"):
+        assert admin.get(path).status_code == 404, path
+    spec = master.get("openapi.json").json()["paths"]
+    assert spec["/accounts/{account_id}/configs/{category}"]["get"]["parameters"][1]["schema"]["pattern"] == \
+        "^[A-Za-z0-9_.+%:@-]{1,120}$"

@@ -9,7 +9,6 @@ it would inherit, so a value equal to the inherited one is not kept, and nothing
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 from cloudpbx import schemas
@@ -18,18 +17,22 @@ from cloudpbx.accounts.documents import client_fields
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountNode
 from cloudpbx.errors import Conflicting, Invalid, Missing
-from cloudpbx.store import Conflict, Doc, Store, Tx
+from cloudpbx.store import Conflict, Doc, Store, Tx, is_name
+from cloudpbx.store.ids import NAME_CHARS, NAME_MAX
 
 TYPE = "account_config"
-CATEGORY = re.compile(r"^[a-z0-9_]{1,48}(\.[a-z0-9_]{1,48}){0,3}$")
+PREFIX = "configs_"
+# A category is a system config category name; with the prefix it must still be a stored id (the id grammar).
+CATEGORY = f"^[{NAME_CHARS}]{{1,{NAME_MAX - len(PREFIX)}}}$"
 
 
 def doc_id(category: str) -> str:
-    return f"configs_{category}"
+    return f"{PREFIX}{category}"
 
 
 def checked_category(category: str) -> str:
-    if not CATEGORY.match(category):
+    """The category, if its document id fits the id grammar (the router checks it too; the store would refuse)."""
+    if not is_name(doc_id(category)):
         raise Missing(category)
     return category
 

@@ -22,6 +22,7 @@ from cloudpbx.errors import Conflicting, Failure, Forbidden, Invalid, Missing
 from cloudpbx.store import SYSTEM, Attachment, Conflict, Doc, Store, Tx
 
 APP_TYPE = "app"
+MAX_SCREENSHOTS = schemas.load(APP_TYPE)["properties"]["screenshots"]["maxItems"]
 
 
 def id_of(name: str) -> str:

@@ -17,6 +17,8 @@ import struct
 import time
 from typing import Callable, NamedTuple
 
+from cloudpbx.sip.message import header_end
+
 log = logging.getLogger(__name__)
 
 RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
@@ -158,18 +160,18 @@ class Connection(asyncio.Protocol):
             else:
                 del buf[:2]
             return bool(buf)
-        end = buf.find(b"\r\n\r\n")
+        end, body_start = header_end(buf)  # CRLF CRLF, or a bare LF blank line (RFC 3261 7.5)
         if end < 0:
             if len(buf) > MAX_HEADER_BYTES:
                 self.stream.close()
             return False
-        match = _CONTENT_LENGTH.search(buf, 0, end + 2)
+        match = _CONTENT_LENGTH.search(buf, 0, end + 1)
         length = match.group(1) if match else b"0"
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            self._deliver(bytes(buf[:end + 4]))  # the core answers 400; the stream cannot be framed any further
+            self._deliver(bytes(buf[:body_start]))  # the core answers 400; the stream cannot be framed any further
             self.stream.close()
             return False
-        total = end + 4 + int(length)
+        total = body_start + int(length)
         if len(buf) < total:
             return False
         data = bytes(buf[:total])

@@ -16,8 +16,8 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cloudpbx.store.errors import Conflict, NotFound, UniqueViolation
-from cloudpbx.store.ids import gregorian_now, next_revision
+from cloudpbx.store.errors import BadId, Conflict, NotFound, UniqueViolation
+from cloudpbx.store.ids import gregorian_now, is_name, next_revision
 from cloudpbx.store.points import UNAVAILABLE, point_reader
 from cloudpbx.store.tables import accounts, attachments, cdrs, doc_keys, docs
 
@@ -109,6 +109,8 @@ class Tx:
         """
         account_id = doc["pvt_account_id"]
         doc_id = doc["_id"]
+        if not is_name(doc_id):
+            raise BadId(doc_id)
         now = gregorian_now()
         old_rev = expect_rev if expect_rev is not None else doc.get("_rev")
         doc.setdefault("pvt_created", now)

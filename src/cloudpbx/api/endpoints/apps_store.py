@@ -1,44 +1,48 @@
 """/v2/accounts/{A}/apps_store: the apps an account may use, installing them for its users, the blacklist an account
-imposes on its descendants, and each app's icon and screenshots.
-
-Paths: apps_store, apps_store/blacklist, apps_store/{APP}, apps_store/{APP}/icon, apps_store/{APP}/screenshot/{N}.
-"""
+imposes on its descendants, and each app's icon and screenshots."""
 
 from __future__ import annotations
 
 from cloudpbx.accounts import apps
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
 from cloudpbx.api.endpoints.uploads import download
+from cloudpbx.api.paths import Arg, Op, Shape
 
 BLACKLIST = "blacklist"
-
-
-def _image_index(args: list[str]) -> int | None | bool:
-    """None for `{APP}/icon`, N for `{APP}/screenshot/{N}`, False for any other path below an app."""
-    if args[1:] == ["icon"]:
-        return None
-    if len(args) == 3 and args[1] == "screenshot" and args[2].isdigit() and len(args[2]) < 4:
-        return int(args[2])
-    return False
+STRINGS = {"type": "array", "items": {"type": "string"}}
+BLACKLIST_BODY = {"type": "object", "properties": {"blacklist": STRINGS}}
+ALLOWED_USERS = {"type": "string", "enum": ["all", "admins", "specific"]}
+USERS = {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}}}}
+INSTALL = {"type": "object", "properties": {"name": {"type": "string"}, "allowed_users": ALLOWED_USERS,
+                                            "users": USERS}}
+APP = {"type": "object", "required": ["id", "name", "label"], "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "label": {"type": "string"}, "tags": STRINGS,
+    "i18n": {"type": "object"}, "source_url": {"type": "string"}, "api_url": {"type": "string"},
+    "icon": {"type": "string"}, "screenshots": STRINGS, "allowed_users": ALLOWED_USERS, "users": USERS}}
+IMAGE_TYPES = ("image/*", "application/octet-stream")  # what init_apps stored, typed by the file's extension
+SCREENSHOTS = tuple(str(n) for n in range(apps.MAX_SCREENSHOTS))
 
 
 class AppsStore(Endpoint):
     noun = "apps_store"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if not ctx.args:
-            return {"GET"}
-        if ctx.args == [BLACKLIST]:
-            return {"GET", "POST"}
-        if len(ctx.args) == 1:
-            return {"GET", "PUT", "POST", "DELETE"}
-        if ctx.args[0] != BLACKLIST and _image_index(ctx.args) is not False:
-            return {"GET"}
-        raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
+    args = {"screenshot": Arg(choices=SCREENSHOTS, description="a screenshot's position in the app's list, from 0")}
+    shapes = (
+        Shape(f"{ACCOUNT}/apps_store", {"GET": Op("The apps the account may use", reply=APP, listing=True)}),
+        Shape(f"{ACCOUNT}/apps_store/{{app_id}}", {
+            "GET": Op("One app and its install", reply=APP),
+            "PUT": Op("Install an app", "apps_store", INSTALL, 201),
+            "POST": Op("Change who may use an app", "apps_store", INSTALL),
+            "DELETE": Op("Uninstall an app", reply={"type": "object"})}),
+        Shape(f"{ACCOUNT}/apps_store/{{app_id}}/icon", {"GET": Op("The app's icon", files=IMAGE_TYPES)}),
+        Shape(f"{ACCOUNT}/apps_store/{{app_id}}/screenshot/{{screenshot}}", {
+            "GET": Op("One of the app's screenshots", files=IMAGE_TYPES)}),
+        Shape(f"{ACCOUNT}/apps_store/{BLACKLIST}", {
+            "GET": Op("Apps the account's descendants may not use", reply=BLACKLIST_BODY),
+            "POST": Op("Set the apps its descendants may not use", BLACKLIST_BODY, BLACKLIST_BODY)}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         store, node, public_url = ctx.platform.store, ctx.account, ctx.platform.settings.public_url
         if not ctx.args:
             return Reply(await apps.available(store, node, public_url))
@@ -47,8 +51,9 @@ class AppsStore(Endpoint):
                 return Reply({"blacklist": await apps.set_blacklist(store, node, ctx.data)})
             return Reply({"blacklist": await apps.blacklist(store, node.id)})
         app_id = ctx.args[0]
-        if len(ctx.args) > 1:
-            found = await apps.image(store, node, app_id, _image_index(ctx.args))
+        if len(ctx.args) > 1:  # {APP}/icon or {APP}/screenshot/{N}
+            index = int(ctx.args[2]) if len(ctx.args) == 3 else None
+            found = await apps.image(store, node, app_id, index)
             return Reply(None, raw=download(found, ctx.headers.get("range"), found.name))
         if ctx.method == "GET":
             return Reply(await apps.app(store, node, app_id, public_url))

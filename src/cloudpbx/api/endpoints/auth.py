@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import Endpoint
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.api.endpoints.token_auth import token_info
 from cloudpbx.errors import Invalid, Unauthorized
 
 
+TOKEN = {"type": "object", "properties": {"token": {"type": "string"}}}
+
+
 class Auth(Endpoint):
     noun = "auth"
-
-    def is_public(self, ctx: Context) -> bool:
-        return True
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if ctx.args == ["tokeninfo"]:
-            return {"POST", "GET"}
-        raise BadPath({"message": "not found"})
+    shapes = (Shape("auth/tokeninfo", {
+        "GET": Op("What the token in use (or `?token=`) says", reply={"type": "object"}, public=True),
+        "POST": Op("What a token says", TOKEN, {"type": "object"}, public=True)}),)
 
     def user_may(self, ctx: Context) -> bool:
         return True

@@ -7,22 +7,28 @@ each answers the merged result. Only categories with an `account_config.{CATEGOR
 
 from __future__ import annotations
 
-from cloudpbx.accounts.account_configs import AccountConfigs, checked_category, doc_id
+from cloudpbx.accounts.account_configs import CATEGORY, AccountConfigs, checked_category, doc_id
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Invalid
+
+SETTINGS = {"type": "object", "description": "what the category's `account_config.{category}` schema allows"}
+MERGED = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}},
+          "description": "the category's settings as the account sees them"}
 
 
 class Configs(Endpoint):
     noun = "configs"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if ctx.nouns[0][0] != "accounts" or len(ctx.nouns) != 2 or len(ctx.args) != 1:
-            raise BadPath({"message": "account configs live at /v2/accounts/{account_id}/configs/{category}"})
-        return {"GET", "PUT", "POST", "PATCH", "DELETE"}
+    args = {"category": Arg(CATEGORY, description="a system config category, e.g. kazoo_endpoint")}
+    shapes = (Shape(f"{ACCOUNT}/configs/{{category}}", {
+        "GET": Op("The category's settings as the account sees them", reply=MERGED),
+        "PUT": Op("Set the account's settings of the category", SETTINGS, MERGED, 201),
+        "POST": Op("Replace the account's settings of the category", SETTINGS, MERGED),
+        "PATCH": Op("Change some of the account's settings of the category", SETTINGS, MERGED),
+        "DELETE": Op("Drop the account's settings: it inherits the category again", reply=MERGED)}),)
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         category = checked_category(ctx.args[0])
         configs = AccountConfigs(ctx.platform.store, ctx.platform.configs)
         if ctx.method == "DELETE":
@@ -32,7 +38,7 @@ class Configs(Endpoint):
                 raise Invalid.field("data", "required", "Field is required but missing")
             await configs.save(ctx.account, category, ctx.data, patch=ctx.method == "PATCH")
         merged = await configs.merged(ctx.account, category)
-        return Reply({**merged, "id": doc_id(category)})
+        return Reply({**merged, "id": doc_id(category)}, status=201 if ctx.method == "PUT" else 200)
 
 
 ENDPOINT = Configs()

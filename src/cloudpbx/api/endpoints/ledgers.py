@@ -1,28 +1,22 @@
 """/v2/accounts/{A}/ledgers/total: the account's balance in dollars, `{"amount": ...}`, as the launcher and the
-Accounts Manager read it. The other ledger paths come with billing.
-
-Paths: `accounts/{A}/ledgers/total` GET.
-"""
+Accounts Manager read it. The other ledger paths come with billing."""
 
 from __future__ import annotations
 
 from cloudpbx.accounts import ledgers
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Op, Shape
 
-TOTAL = "total"
+BALANCE = {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "number",
+                                                                               "description": "in dollars"}}}
 
 
 class Ledgers(Endpoint):
     noun = "ledgers"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if ctx.nouns[0][0] != "accounts" or len(ctx.nouns) != 2 or ctx.args != [TOTAL]:
-            raise BadPath({"message": "the balance is at /v2/accounts/{account_id}/ledgers/total"})
-        return {"GET"}
+    shapes = (Shape(f"{ACCOUNT}/ledgers/total", {"GET": Op("The account's balance", reply=BALANCE)}),)
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         return Reply({"amount": ledgers.dollars(await ledgers.total_units(ctx.platform.store, ctx.account_id))})
 
 

@@ -1,27 +1,35 @@
-"""/v2/security (the login methods there are) and /v2/accounts/{A}/security (an account's login settings).
-
-Paths: `security` GET; `accounts/{A}/security` GET, POST, PATCH, DELETE.
-"""
+"""/v2/security (the login methods there are) and /v2/accounts/{A}/security (an account's login settings)."""
 
 from __future__ import annotations
 
 from cloudpbx.accounts import security
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Invalid
+
+MODULE = {"$ref": "#/components/schemas/auth_module_config"}
+SETTINGS = {"type": "object", "properties": {"auth_modules": {
+    "type": "object", "additionalProperties": False, "properties": {name: MODULE for name in security.MODULES}}}}
+# Replies add `_read_only` (the provider's names) to a method's `multi_factor`, so they are not the body's schema.
+SAVED = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"},
+                                                              "auth_modules": {"type": "object"}}}
+READ = {"type": "object", "required": ["account", "inherited_config"], "properties": {
+    "account": {"type": "object", "description": "the account's own settings"},
+    "inherited_config": {"type": "object", "description": "what it inherits from its ancestors and the system"}}}
+AVAILABLE = {"type": "object", "properties": {"available_auth_modules": {"type": "array", "items": {"type": "string"}}}}
 
 
 class SecurityEndpoint(Endpoint):
     noun = "security"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if ctx.args:
-            raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
-        if ctx.nouns == [("security", [])]:
-            return {"GET"}
-        if ctx.nouns[0][0] != "accounts" or len(ctx.nouns) != 2:
-            raise BadPath({"message": "security lives at /v2/accounts/{account_id}/security"})
-        return {"GET", "POST", "PATCH", "DELETE"}
+    shapes = (
+        Shape("security", {"GET": Op("The login methods there are", reply=AVAILABLE)}),
+        Shape(f"{ACCOUNT}/security", {
+            "GET": Op("The account's login settings and what it inherits", reply=READ),
+            "POST": Op("Replace the account's login settings", SETTINGS, SAVED),
+            "PATCH": Op("Change some of the account's login settings", SETTINGS, SAVED),
+            "DELETE": Op("Drop the account's login settings: it inherits them again", reply=SAVED)}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
         if ctx.account is None:
