@@ -6,6 +6,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cloudpbx.store import default_url
 
@@ -62,6 +63,8 @@ class Settings:
     sip_tcp_idle_s: float = 4000.0  # longer than the longest registration, so phones' connections stay up
     sip_tcp_max_connections: int = 10000
     sip_tcp_max_per_address: int = 100
+    public_url: str | None = None  # where clients reach the API (scheme://host[:port]), for apps' absolute api_url
+    ui_dir: Path | None = None  # a Monster UI build served at / (cloudpbx serve --ui)
     node: str = field(default_factory=lambda: f"cloudpbx@{os.uname().nodename}")
 
     def __post_init__(self) -> None:
@@ -72,7 +75,8 @@ class Settings:
     @classmethod
     def from_env(cls, data_dir: str | None = None, db_url: str | None = None, http: str | None = None,
                  rtp_ports: str | None = None, sip: str | None = None,
-                 announce: str | None = None) -> "Settings":
+                 announce: str | None = None, public_url: str | None = None,
+                 ui: str | None = None) -> "Settings":
         """Flags win over CLOUDPBX_* variables, which win over defaults."""
         env = os.environ
         data = data_dir or env.get("CLOUDPBX_DATA_DIR") or "var"
@@ -88,6 +92,9 @@ class Settings:
         sip_at = sip or env.get("CLOUDPBX_SIP") or "127.0.0.1:5060"
         extra["sip_host"], extra["sip_port"] = parse_hostport(sip_at, 5060)
         extra["sip_announce"] = announce_address(extra["sip_host"], announce or env.get("CLOUDPBX_SIP_ANNOUNCE"))
+        extra["public_url"] = checked_public_url(public_url or env.get("CLOUDPBX_PUBLIC_URL"))
+        if ui or env.get("CLOUDPBX_UI"):
+            extra["ui_dir"] = checked_ui_dir(ui or env["CLOUDPBX_UI"])
         if "CLOUDPBX_SIP_NONCE_TTL" in env:
             extra["sip_nonce_ttl"] = float(env["CLOUDPBX_SIP_NONCE_TTL"])
         extra |= connection_limits(env)
@@ -136,3 +143,24 @@ def announce_address(host: str, announce: str | None) -> str | None:
     if address.is_unspecified:
         raise ValueError(f"announce address {announce} is not one phones can reach")
     return str(address)
+
+
+def checked_public_url(value: str | None) -> str | None:
+    """`scheme://host[:port][/prefix]` without a trailing slash; apps get `{value}/v2/` as their api_url."""
+    if not value:
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        raise ValueError(f"public URL must look like https://pbx.example.com[:PORT], got {value!r}")
+    path = parsed.path.rstrip("/")
+    if path.endswith("/v2"):
+        path = path[:-3]
+    return f"{parsed.scheme}://{parsed.netloc}{path}"
+
+
+def checked_ui_dir(value: str) -> Path:
+    """A UI build folder: it must hold index.html (the page served at /)."""
+    folder = Path(value).resolve()
+    if not (folder / "index.html").is_file():
+        raise ValueError(f"UI folder {value!r} has no index.html (give the folder of a Monster UI build, e.g. dist/)")
+    return folder

@@ -78,7 +78,8 @@ def test_md5_login_by_name_ignores_case_and_punctuation(server, tenant):
     assert body["status"] == "success"
     assert data["account_id"] == account["id"] and data["owner_id"] == tenant["alice"]["id"]
     assert isinstance(data["apps"], list) and data["apps"], data
-    assert {"id", "name", "api_url"} <= set(data["apps"][0])
+    assert {"id", "name", "source_url"} <= set(data["apps"][0])
+    assert "api_url" not in data["apps"][0], "without a public URL apps use the UI's api.default"
     assert data["language"] == "en-US"
     assert data["is_reseller"] is False
     assert data["reseller_id"] == account["reseller_id"]

@@ -22,6 +22,7 @@ def check_name(category: str) -> None:
 
 class SystemConfigs:
     TTL_S = 5.0
+    KEPT = 1024  # categories cached at most
 
     def __init__(self, store: Store):
         self.store = store
@@ -34,6 +35,8 @@ class SystemConfigs:
         doc = await self.store.find(SYSTEM, category)
         if doc is not None and doc.get("pvt_type") != TYPE:
             doc = None
+        if len(self._cache) >= self.KEPT:  # account admins name categories too (account configs)
+            self._cache.clear()
         self._cache[category] = (time.monotonic() + self.TTL_S, doc)
         return doc
 

@@ -24,6 +24,7 @@ from cloudpbx.api.owners import Owners
 from cloudpbx.api.paths import Route, Router
 from cloudpbx.api.ratelimit import Buckets
 from cloudpbx.api.tokens import Tokens
+from cloudpbx.api.ui import UiFiles
 from cloudpbx.errors import Failure, Forbidden, Missing, TooLarge, Unauthorized
 from cloudpbx.platform import Platform
 from cloudpbx.store import Unavailable, is_id
@@ -367,15 +368,23 @@ def create_app(platform: Platform) -> "Front":
 
 
 class Front:
-    """The ASGI app: /v2 goes to the dispatcher, other paths get a 404 envelope, lifespan events are acknowledged."""
+    """The ASGI app: /v2 goes to the dispatcher, other paths to the UI build when one is served (else a 404
+    envelope), lifespan events are acknowledged."""
 
     def __init__(self, api: Api):
         self.api = api
         self.serve = _counting(api.dispatch) if COUNT_SQL else api.dispatch
+        settings = api.settings
+        self.ui = UiFiles(settings.ui_dir, settings.public_url) if settings.ui_dir else None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            answer = await self.serve(scope, receive) if scope["path"].startswith("/v2/") else _not_found(scope)
+            if scope["path"].startswith("/v2/"):
+                answer = await self.serve(scope, receive)
+            elif self.ui is not None:
+                answer = await self.ui.answer(scope)
+            else:
+                answer = _not_found(scope)
             await answer.send(send)
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send)

@@ -21,7 +21,7 @@ async def auth_reply(ctx: Context, account_id: str, owner_id: str | None, method
         "account_id": account_id,
         "account_name": account.get("name"),
         "owner_id": owner_id,
-        "apps": await apps.for_user(platform.store, node, user),
+        "apps": await apps.for_user(platform.store, node, user, platform.settings.public_url),
         "language": await resolve(platform.configs, "language", [user] if user else [], chain, "en-US"),
         "is_reseller": node.reseller,
         "reseller_id": reseller_id,

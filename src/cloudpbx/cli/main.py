@@ -39,10 +39,11 @@ AdminPassword = typer.Option(None, "--admin-password", envvar="CLOUDPBX_ADMIN_PA
 
 def settings_from(data_dir: Optional[Path], db: Optional[str], http: Optional[str] = None,
                   rtp_ports: Optional[str] = None, sip: Optional[str] = None,
-                  announce: Optional[str] = None) -> Settings:
+                  announce: Optional[str] = None, public_url: Optional[str] = None,
+                  ui: Optional[Path] = None) -> Settings:
     try:
         return Settings.from_env(str(data_dir) if data_dir else None, db, http, rtp_ports=rtp_ports, sip=sip,
-                                 announce=announce)
+                                 announce=announce, public_url=public_url, ui=str(ui) if ui else None)
     except ValueError as exc:
         fail(str(exc))
 
@@ -104,9 +105,14 @@ def serve(
     announce: Optional[str] = typer.Option(None, "--announce",
                                            help="IP address phones reach SIP and media at, needed when --sip binds "
                                                 "0.0.0.0 [env CLOUDPBX_SIP_ANNOUNCE]"),
+    public_url: Optional[str] = typer.Option(None, "--public-url",
+                                             help="URL clients reach the API at, e.g. https://pbx.example.com; apps "
+                                                  "get {URL}/v2/ as api_url [env CLOUDPBX_PUBLIC_URL]"),
+    ui: Optional[Path] = typer.Option(None, "--ui", help="Monster UI build folder to serve at / with a generated "
+                                                          "js/config.js pointing at this server [env CLOUDPBX_UI]"),
 ) -> None:
     """Run the platform: the Crossbar v2 API and SIP (registrar, calls, RTP relay) on one event loop."""
-    settings = settings_from(data_dir, db, http, rtp_ports, sip, announce)
+    settings = settings_from(data_dir, db, http, rtp_ports, sip, announce, public_url, ui)
     try:
         import uvloop
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cloudpbx.accounts import tree
+from cloudpbx.accounts import apps, tree
 from cloudpbx.api.tokens import Tokens
 from cloudpbx.cli.bootstrap import create_account_with_admin
 from cloudpbx.config import Settings
@@ -176,3 +178,50 @@ def set_json(ctx: typer.Context, category: str, key: str, value: str) -> None:
 
     run(ctx, action)
     out.print(f"{category} {key} set")
+
+
+@crossbar.command("init_apps")
+def init_apps(ctx: typer.Context, apps_dir: Path, api_url: Optional[str] = typer.Argument(None)) -> None:
+    """Register every app of a Monster UI `apps/` folder (each `*/metadata/app.json`, with its icon and screenshots)
+    in the app store, with API_URL (e.g. https://pbx.example.com/v2/) as the API root its requests go to."""
+    if api_url is not None and urlsplit(api_url).scheme not in ("http", "https"):
+        fail(f"the API URL must be absolute (https://HOST[:PORT]/v2/), got {api_url!r}")
+    found = sorted(apps_dir.rglob("metadata/app.json")) if apps_dir.is_dir() else []
+    if not found:
+        fail(f"no */metadata/app.json under {apps_dir}")
+    loaded = [(path.parent.parent, *read_app(path)) for path in found]
+
+    async def action(platform: Platform) -> list[tuple[str, str]]:
+        done = []
+        for folder, metadata, images, problem in loaded:
+            if problem:
+                done.append((str(folder), problem))
+                continue
+            try:
+                saved = await apps.register(platform.store, metadata, api_url, images)
+            except Failure as exc:
+                done.append((str(folder), f"{exc.message}: {json.dumps(exc.data)}"))
+                continue
+            done.append((str(folder), f"registered {saved['name']} as {saved['_id']} ({len(images)} images)"))
+        return done
+
+    for folder, outcome in run(ctx, action):
+        out.print(f"{folder}: {outcome}", highlight=False)
+
+
+def read_app(app_json: Path) -> tuple[dict, dict[str, tuple[str, bytes]], str]:
+    """(metadata, images by name, problem) of one app folder; the images are those its metadata names that exist."""
+    try:
+        metadata = json.loads(app_json.read_text())
+    except (OSError, ValueError) as exc:
+        return {}, {}, f"unreadable app.json: {exc}"
+    if not isinstance(metadata, dict):
+        return {}, {}, "app.json is not a JSON object"
+    wanted = [("icon", metadata.get("icon"))] + [("screenshots", s) for s in metadata.get("screenshots") or []]
+    images = {}
+    for folder, name in wanted:
+        plain = isinstance(name, str) and "/" not in name and name not in ("", ".", "..")
+        path = app_json.parent / folder / name if plain else None
+        if path is not None and path.is_file():
+            images[name] = (mimetypes.guess_type(name)[0] or "application/octet-stream", path.read_bytes())
+    return metadata, images, ""

@@ -9,7 +9,7 @@ MODULES = (
     "users", "devices", "callflows", "groups", "vmboxes", "conferences", "faxboxes", "menus",
     "temporal_rules", "temporal_rules_sets", "directories", "external_numbers", "phone_numbers",
     "whitelabel", "apps_store", "limits", "alerts", "media", "system_configs", "channels", "registrations", "cdrs",
-    "openapi",
+    "configs", "security", "multi_factor", "ledgers", "openapi",
 )
 
 ENDPOINTS = {}
