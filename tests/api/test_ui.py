@@ -97,6 +97,8 @@ def test_the_build_is_served_at_the_root(ui):
     assert again.status_code == 304 and again.content == b""
     api = http.get(f"{ui.root}/v2/accounts/{'0' * 32}")
     assert api.headers["content-type"] == "application/json" and api.json()["status"] == "error", "/v2 is the API"
+    old_api = http.get(f"{ui.root}/v1/accounts")
+    assert old_api.status_code == 404 and "please use v2" in old_api.json()["data"]["message"], "/v1 is no UI file"
     missing = http.get(f"{ui.root}/js/nothing.js")
     assert missing.status_code == 404
     posted = http.post(f"{ui.root}/index.html", content=b"x")

@@ -381,7 +381,7 @@ class Front:
         if scope["type"] == "http":
             if scope["path"].startswith("/v2/"):
                 answer = await self.serve(scope, receive)
-            elif self.ui is not None:
+            elif self.ui is not None and not scope["path"].startswith("/v1/"):  # old clients still hear why
                 answer = await self.ui.answer(scope)
             else:
                 answer = _not_found(scope)
