@@ -14,6 +14,10 @@ from cloudpbx.store import Doc, Store, gregorian_now, is_id
 RESET_TTL_S = 86400
 
 
+def unknown_reset() -> Invalid:
+    return Invalid.field("user", "not_found", "The provided reset_id did not resolve to any user")
+
+
 def _doc_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:32]
 
@@ -38,7 +42,7 @@ async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str
     A disabled user or account keeps its reset id unused: the reset would only hand out a refused token.
     """
     account_id, secret = reset_id[:32], reset_id[32:]
-    not_found = Invalid.field("user", "not_found", "The provided reset_id did not resolve to any user")
+    not_found = unknown_reset()
     if not is_id(account_id) or not secret:
         raise not_found
     async with store.write() as tx:

@@ -1,28 +1,39 @@
-"""/v2/auth/tokeninfo: what a token says, for a client reloading with a stored token (no other credentials)."""
+"""/v2/auth/tokeninfo: what a token says, for a client reloading with a stored token (no other credentials).
+
+/v2/accounts/{A}/auth/attempts[/{id}]: the account's audit of failed logins (user_auth, api_auth, Basic, recovery),
+newest first, for the account's admins.
+"""
 
 from __future__ import annotations
 
+from cloudpbx.accounts import login_guard
+from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import BadPath, Endpoint
 from cloudpbx.api.endpoints.token_auth import token_info
-from cloudpbx.errors import Invalid, Unauthorized
+from cloudpbx.errors import Invalid, Missing, Unauthorized
 
 
 class Auth(Endpoint):
     noun = "auth"
 
     def is_public(self, ctx: Context) -> bool:
-        return True
+        return ctx.parent("accounts") is None
 
     def allowed(self, ctx: Context) -> set[str]:
-        if ctx.args == ["tokeninfo"]:
+        if ctx.parent("accounts") is not None:
+            if ctx.args[:1] == ["attempts"] and len(ctx.args) <= 2:
+                return {"GET"}
+        elif ctx.args == ["tokeninfo"]:
             return {"POST", "GET"}
         raise BadPath({"message": "not found"})
 
     def user_may(self, ctx: Context) -> bool:
-        return True
+        return ctx.parent("accounts") is None
 
     async def handle(self, ctx: Context) -> Reply:
+        if ctx.parent("accounts") is not None:
+            return await self._attempts(ctx)
         token = ctx.value("token") or (ctx.caller.token if ctx.caller else None)
         if not isinstance(token, str) or not token:
             raise Invalid.field("token", "required", "Field is required but missing")
@@ -30,6 +41,19 @@ class Auth(Endpoint):
         if claims is None:
             raise Unauthorized()
         return Reply(token_info(claims, token))
+
+    async def _attempts(self, ctx: Context) -> Reply:
+        store = ctx.platform.store
+        if len(ctx.args) == 2:
+            found = await login_guard.attempt(store, ctx.account_id, ctx.args[1])
+            if found is None:
+                raise Missing(ctx.args[1])
+            return Reply(found)
+
+        async def load(start, limit):
+            return await login_guard.attempts(store, ctx.account_id, start, limit)
+
+        return await listing.respond(ctx, load, lambda row: {k: v for k, v in row.items() if k != "_id"})
 
 
 ENDPOINT = Auth()
