@@ -9,7 +9,7 @@ from cloudpbx.accounts.credentials import apply_password
 from cloudpbx.accounts.kinds import USER
 from cloudpbx.accounts.login import account_usable
 from cloudpbx.errors import Invalid
-from cloudpbx.store import Doc, Store, gregorian_now, is_id
+from cloudpbx.store import Doc, Store, gregorian_now, is_id, login_throttle
 
 RESET_TTL_S = 86400
 
@@ -59,3 +59,17 @@ async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str
         user["require_password_update"] = not password
         await tx.save(user, USER.keys(account_id, user))
     return account_id, user
+
+
+async def set_password(store: Store, account_id: str, username: str, password: str) -> Doc:
+    """An operator's reset (`sup crossbar_maintenance reset_password`): the user's new password, and the account's
+    login lockouts lifted so the user can use it at once."""
+    hit = await store.lookup("username", f"{account_id}:{username.lower()}")
+    if hit is None:
+        raise Invalid.field("username", "not_found", f"no user {username!r} in account {account_id}")
+    async with store.write() as tx:
+        user = await tx.get(account_id, hit[1])
+        await apply_password(user, account_id, password)
+        await tx.save(user, USER.keys(account_id, user))
+        await login_throttle.forget_account(tx, account_id)
+    return user

@@ -49,6 +49,10 @@ async def forget(tx: Tx, account_id: str, client: str) -> None:
     await tx.conn.execute(delete(login_throttle).where(T.account_id == account_id, T.client == client))
 
 
+async def forget_account(tx: Tx, account_id: str) -> None:
+    await tx.conn.execute(delete(login_throttle).where(T.account_id == account_id))
+
+
 async def forget_stale(tx: Tx, before: float) -> None:
     """Drop counters whose last failure is older than `before` and that lock nobody any more."""
     await tx.conn.execute(delete(login_throttle).where(T.last_failure < before, T.locked_until < before))
