@@ -61,13 +61,8 @@ async def check(store: Store, account_id: str, client: str) -> bool:
 async def failed(store: Store, account_id: str, client: str, method: str, reason: str) -> None:
     """Count a failed login for the address and the account, and keep it in the account's audit."""
     now = time.time()
-    await _strike(store, account_id, client, now, whole_account=True)
-    if is_id(account_id):
-        created = gregorian_now()
-        async with store.write() as tx:
-            await table.add_failure(tx, account_id, random_hex(16), created, {
-                "auth_type": method, "client_ip": client, "status": "failed", "message": reason})
-            await table.drop_failures(tx, account_id, created - AUDIT_KEPT_S)
+    audit = {"auth_type": method, "client_ip": client, "status": "failed", "message": reason}
+    await _strike(store, account_id, client, now, audit=audit if is_id(account_id) else None)
     if now >= _next_sweep[0]:
         _next_sweep[0] = now + SWEEP_EVERY_S
         async with store.write() as tx:
@@ -79,9 +74,14 @@ async def succeeded(store: Store, account_id: str, client: str) -> None:
         await table.forget(tx, account_id, client)
 
 
-async def _strike(store: Store, account_id: str, client: str, now: float, whole_account: bool) -> float:
+async def _strike(store: Store, account_id: str, client: str, now: float, audit: dict | None = None,
+                  whole_account: bool = True) -> float:
     """One more failure of the address (and of the account, for checked credentials); returns its lock's end."""
     async with store.write() as tx:
+        if audit is not None:
+            created = gregorian_now()
+            await table.add_failure(tx, account_id, random_hex(16), created, audit)
+            await table.drop_failures(tx, account_id, created - AUDIT_KEPT_S)
         if whole_account:
             account = await table.locked_counter(tx, account_id, WHOLE_ACCOUNT)
             count = (account.failures if now - account.last_failure <= ACCOUNT_WINDOW_S else 0) + 1

@@ -79,8 +79,8 @@ class UserAuth(Endpoint):
         data = checked("user_auth_reset", ctx.data)
         store = ctx.platform.store
         account_id = data["reset_id"][:32]
-        if not is_id(account_id):
-            raise recovery.unknown_reset()
+        if not is_id(account_id) or await ctx.platform.directory.get(account_id) is None:
+            raise recovery.unknown_reset()  # counted nowhere: no rows for accounts that do not exist
         known = await login_guard.check(store, account_id, ctx.client)
         try:
             account_id, user = await recovery.finish(store, data["reset_id"], data.get("password"))
