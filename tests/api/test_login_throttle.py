@@ -7,6 +7,7 @@ touches another's; the session server's request buckets are too large to interfe
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -91,13 +92,25 @@ def test_the_audit_is_for_the_account_admins_and_pages(server, target, master):
     assert [a["id"] for a in first["data"] + rest.json()["data"]] == [a["id"] for a in attempts(admin, account["id"])]
 
 
-def test_a_correct_login_forgets_the_address_failures(server, target):
+def test_correct_logins_are_not_counted_as_failures(server, target):
     account, _ = target
     user = from_address(server, "127.0.0.14")
-    for _ in range(2):
-        for n in range(4):
-            assert login_as(user, account, f"typo-{n}").status_code == 401
-        assert login_as(user, account, PASSWORD).status_code == 201  # eight typos in all, never locked out
+    for n in range(3):
+        assert login_as(user, account, f"typo-{n}").status_code == 401
+    for _ in range(10):
+        assert login_as(user, account, PASSWORD).status_code == 201
+    assert login_as(user, account, "typo-4").status_code == 401
+    assert login_as(user, account, "typo-5").status_code == 401  # the fifth failure is still free
+    assert_throttled(login_as(user, account, "typo-6"))  # and one's own logins did not reset the count
+
+
+def test_concurrent_guesses_cannot_slip_past_the_count(server, target):
+    account, admin = target
+    guesser = from_address(server, "127.0.0.25")
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        codes = list(pool.map(lambda n: login_as(guesser, account, f"burst-{n}").status_code, range(50)))
+    assert sorted(set(codes)) == [401, 429] and codes.count(401) == 5, codes
+    assert len(attempts(admin, account["id"])) == 5
 
 
 def test_many_addresses_guessing_one_account_leave_each_one_free_failure(server, target):

@@ -233,13 +233,12 @@ class Api:
         if not is_id(account_id) or await self.platform.directory.get(account_id) is None:
             return None
         store = self.platform.store
-        known = await login_guard.check(store, account_id, client)
+        await login_guard.check(store, account_id, client)
         user = await check_credentials(store, account_id, credentials, "md5")
         if user is None:
             await login_guard.failed(store, account_id, client, "basic_auth", "invalid credentials")
             return None
-        if known:
-            await login_guard.succeeded(store, account_id, client)
+        await login_guard.succeeded(store, account_id, client)
         return {"account_id": account_id, "owner_id": user["_id"], "method": "basic_auth"}
 
     async def _authorize(self, ctx: Context) -> None:

@@ -23,10 +23,7 @@ class ApiAuth(Endpoint):
         return {"PUT"}
 
     async def handle(self, ctx: Context) -> Reply:
-        """A disabled account's key answers as an unknown key does, so a key is never confirmed while it is useless.
-
-        A good key does not clear the address's failures: one's own key must not reset the count of guessing others.
-        """
+        """A disabled account's key answers as an unknown key does, so a key is never confirmed while it is useless."""
         data = checked("api_auth", ctx.data)
         store = ctx.platform.store
         await login_guard.check(store, API_KEYS, ctx.client)
@@ -38,6 +35,7 @@ class ApiAuth(Endpoint):
         except (Missing, Invalid):
             await login_guard.failed(store, API_KEYS, ctx.client, "api_auth", "invalid api key")
             raise Missing(data["api_key"]) from None
+        await login_guard.succeeded(store, API_KEYS, ctx.client)
         return await auth_reply(ctx, account_id, None, "cb_api_auth", 201)
 
 

@@ -49,14 +49,13 @@ class UserAuth(Endpoint):
         data = checked("user_auth", ctx.data)
         store = ctx.platform.store
         account_id = await find_account(store, data)
-        known = await login_guard.check(store, account_id, ctx.client)
+        await login_guard.check(store, account_id, ctx.client)
         await account_usable(store, account_id)
         user = await check_credentials(store, account_id, data["credentials"], data.get("method", "md5"))
         if user is None:
             await login_guard.failed(store, account_id, ctx.client, "user_auth", "invalid credentials")
             raise Unauthorized()
-        if known:
-            await login_guard.succeeded(store, account_id, ctx.client)
+        await login_guard.succeeded(store, account_id, ctx.client)
         return await auth_reply(ctx, account_id, user["_id"], "cb_user_auth", 201)
 
     async def _token_info(self, ctx: Context, token: str) -> Reply:
@@ -66,7 +65,8 @@ class UserAuth(Endpoint):
         return Reply({k: v for k, v in claims.items() if k != "jti"} | {"id": token})
 
     async def _start_recovery(self, ctx: Context) -> Reply:
-        """An unknown username answers as a known one does, and counts as a failed login (it guesses users)."""
+        """An unknown username answers as a known one does; every request is charged as an attempt (a known user's
+        too, or the throttle would tell them apart), an unknown username is audited as a failure."""
         data = checked("user_auth_recovery", ctx.data)
         store = ctx.platform.store
         account_id = await find_account(store, data)
@@ -81,15 +81,14 @@ class UserAuth(Endpoint):
         account_id = data["reset_id"][:32]
         if not is_id(account_id) or await ctx.platform.directory.get(account_id) is None:
             raise recovery.unknown_reset()  # counted nowhere: no rows for accounts that do not exist
-        known = await login_guard.check(store, account_id, ctx.client)
+        await login_guard.check(store, account_id, ctx.client)
         try:
             account_id, user = await recovery.finish(store, data["reset_id"], data.get("password"))
         except Invalid as refused:
             if refused.data == recovery.unknown_reset().data:
                 await login_guard.failed(store, account_id, ctx.client, "user_auth_recovery", "unknown reset_id")
             raise
-        if known:
-            await login_guard.succeeded(store, account_id, ctx.client)
+        await login_guard.succeeded(store, account_id, ctx.client)
         return await auth_reply(ctx, account_id, user["_id"], "cb_user_auth", 200)
 
 
