@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conformance import RECORDER
 from tests.helpers import ADMIN_PASSWORD, Client, reset_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,13 +52,15 @@ def db_url(data_dir: Path) -> str:
     return os.environ.get("CLOUDPBX_TEST_DB_URL") or f"sqlite:///{data_dir / 'cloudpbx.db'}"
 
 
-def start_server(data_dir: Path, url: str, extra_env: dict | None = None,
-                 sip_port: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, url: str, extra_env: dict | None = None, sip_port: int | None = None,
+                 file_limit: int | None = None) -> tuple[subprocess.Popen, str]:
+    """`cloudpbx serve` on free loopback ports; `file_limit` caps its open files (soft and hard limit: no raising)."""
     port = free_port()
     env = {**os.environ, "CLOUDPBX_RATE_LIMIT": "1000000/1000000", "CLOUDPBX_ADMIN_PASSWORD": ADMIN_PASSWORD,
            **(extra_env or {})}
+    limit = ["prlimit", f"--nofile={file_limit}:{file_limit}", "--"] if file_limit else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(data_dir), "--db", url,
+        [*limit, sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(data_dir), "--db", url,
          "--http", f"127.0.0.1:{port}", "--sip", f"127.0.0.1:{sip_port or free_sip_port()}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -101,3 +104,12 @@ def master(server) -> Client:
     client = Client(server[0])
     client.login("admin", ADMIN_PASSWORD, account_name="Master Account")
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def responses_follow_the_openapi_document():
+    """After the session: every response received through `Client` matches the document its server published."""
+    yield
+    mismatches = RECORDER.mismatches()
+    assert not mismatches, f"{len(mismatches)} responses do not match the OpenAPI document:\n" + "\n".join(
+        sorted(set(mismatches))[:60])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
+import socket
 from typing import Any
 
 import httpx
+
+from tests.conformance import RECORDER
 
 ADMIN_PASSWORD = "master-secret-1"
 _names = itertools.count(1)
@@ -36,7 +40,9 @@ class Client:
         hdrs = {"X-Auth-Token": self.token} if self.token else {}
         hdrs.update(headers or {})
         body = envelope if envelope is not None else ({"data": data} if data is not None else None)
-        return self.http.request(method, f"{self.base}/{path.lstrip('/')}", json=body, headers=hdrs, **kwargs)
+        response = self.http.request(method, f"{self.base}/{path.lstrip('/')}", json=body, headers=hdrs, **kwargs)
+        RECORDER.record(self.base, response)
+        return response
 
     def get(self, path: str, **kw) -> httpx.Response:
         return self.request("GET", path, **kw)
@@ -83,6 +89,25 @@ class Client:
         client = Client(self.base)
         client.login(username, password, account_realm=realm)
         return client
+
+
+def read_until_closed(sock: socket.socket, trickle: bytes = b"", rounds: int = 60) -> bytes:
+    """What the server sends before it closes the connection, sending `trickle` every 0.25 s meanwhile."""
+    sock.settimeout(0.25)
+    received = b""
+    for _ in range(rounds):  # 15 s at most
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            with contextlib.suppress(OSError):
+                sock.sendall(trickle)
+            continue
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError(f"the server kept the connection open; it sent {received!r}")
 
 
 def reset_database(url: str) -> None:

@@ -54,6 +54,14 @@ class Settings:
     sip_max_expires: int = 3600
     sip_nonce_ttl: float = 300.0  # digest nonces older than this are stale
     sip_auth_failures: tuple[int, float, float] = (10, 60.0, 60.0)  # failures within seconds → refused for seconds
+    http_header_timeout_s: float = 10.0  # a request header must be complete this soon after it or its connection began
+    http_keepalive_s: float = 5.0  # an idle keep-alive connection is closed after this
+    http_max_connections: int = 10000  # in all (lowered to fit the file limit at start)
+    http_max_per_address: int = 100
+    sip_tcp_message_timeout_s: float = 10.0  # a message begun (or a new connection) must be complete within this
+    sip_tcp_idle_s: float = 4000.0  # longer than the longest registration, so phones' connections stay up
+    sip_tcp_max_connections: int = 10000
+    sip_tcp_max_per_address: int = 100
     node: str = field(default_factory=lambda: f"cloudpbx@{os.uname().nodename}")
 
     def __post_init__(self) -> None:
@@ -82,7 +90,36 @@ class Settings:
         extra["sip_announce"] = announce_address(extra["sip_host"], announce or env.get("CLOUDPBX_SIP_ANNOUNCE"))
         if "CLOUDPBX_SIP_NONCE_TTL" in env:
             extra["sip_nonce_ttl"] = float(env["CLOUDPBX_SIP_NONCE_TTL"])
+        extra |= connection_limits(env)
         return cls(data_dir=Path(data), db_url=db_url or env.get("CLOUDPBX_DB_URL", ""), http_host=host, http_port=port, **extra)
+
+
+CONNECTION_LIMITS = {  # variable → (setting, type): positive numbers
+    "CLOUDPBX_HTTP_HEADER_TIMEOUT": ("http_header_timeout_s", float),
+    "CLOUDPBX_HTTP_KEEPALIVE_TIMEOUT": ("http_keepalive_s", float),
+    "CLOUDPBX_HTTP_MAX_CONNECTIONS": ("http_max_connections", int),
+    "CLOUDPBX_HTTP_MAX_PER_ADDRESS": ("http_max_per_address", int),
+    "CLOUDPBX_SIP_TCP_MESSAGE_TIMEOUT": ("sip_tcp_message_timeout_s", float),
+    "CLOUDPBX_SIP_TCP_IDLE_TIMEOUT": ("sip_tcp_idle_s", float),
+    "CLOUDPBX_SIP_TCP_MAX_CONNECTIONS": ("sip_tcp_max_connections", int),
+    "CLOUDPBX_SIP_TCP_MAX_PER_ADDRESS": ("sip_tcp_max_per_address", int),
+}
+
+
+def connection_limits(env: dict[str, str]) -> dict[str, float | int]:
+    """The connection limits and timeouts set in `env`; a value that is not a positive number is a ValueError."""
+    limits: dict[str, float | int] = {}
+    for variable, (name, kind) in CONNECTION_LIMITS.items():
+        if variable in env:
+            try:
+                value = kind(env[variable])
+            except ValueError:
+                value = 0
+            if not value > 0:
+                raise ValueError(f"{variable} must be a positive {'integer' if kind is int else 'number'}, "
+                                 f"got {env[variable]!r}")
+            limits[name] = value
+    return limits
 
 
 def announce_address(host: str, announce: str | None) -> str | None:

@@ -435,7 +435,7 @@ def test_callflow_numbers_and_patterns_unique_per_account(master, acct, other):
 
 
 def test_callflow_pattern_must_compile(master, acct):
-    assert_invalid(master.put(f"accounts/{acct}/callflows", {"patterns": ["^(\\d+$"]}), "patterns.0", "invalid")
+    assert_invalid(master.put(f"accounts/{acct}/callflows", {"patterns": ["^(\\d+$"]}), "patterns.0", "regex")
 
 
 def test_ten_digit_numbers_are_normalised_to_e164(master, acct):

@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 from cloudpbx import schemas
 from cloudpbx.api.endpoints import ENDPOINTS
 from cloudpbx.api.endpoints.base import DocumentEndpoint
+from tests.conformance import Document, Seen
 from tests.helpers import Client
 
 
@@ -75,6 +76,44 @@ def test_replies_follow_the_envelope(spec):
     assert spec["components"]["securitySchemes"]["authToken"]["name"] == "X-Auth-Token"
     raw = spec["paths"]["/accounts/{account_id}/media/{id}/raw"]
     assert "206" in raw["get"]["responses"] and "multipart/form-data" in raw["post"]["requestBody"]["content"]
+
+
+def reply_data(spec: dict, path: str, method: str, status: str = "200") -> dict:
+    content = spec["paths"][path][method]["responses"][status]["content"]
+    return content["application/json"]["schema"]["allOf"][1]["properties"]["data"]
+
+
+def test_listings_declare_arrays(spec):
+    """Listings answer an array of rows, and the document says so (it used to claim one document)."""
+    for noun in ("users", "devices", "callflows", "menus", "media", "vmboxes", "alerts", "channels", "cdrs"):
+        assert reply_data(spec, f"/accounts/{{account_id}}/{noun}", "get")["type"] == "array", noun
+    assert reply_data(spec, "/accounts/{account_id}/users/{user_id}/devices", "get")["type"] == "array"
+
+
+def test_every_served_shape_is_documented(spec):
+    paths = spec["paths"]
+    assert {"get", "put", "post", "patch", "delete"} <= set(paths["/accounts/{account_id}/phone_numbers/{number}"])
+    assert {"/phone_numbers", "/phone_numbers/{number}", "/accounts/{account_id}/phone_numbers/collection",
+            "/accounts/{account_id}/phone_numbers/{number}/activate"} <= set(paths)
+    api_key = paths["/accounts/{account_id}/api_key"]["put"]["responses"]
+    assert "200" in api_key and "201" not in api_key, "regenerating the key answers 200"
+    account = spec["paths"]["/accounts/{account_id}/users/{id}"]["get"]["parameters"][0]
+    assert account["schema"]["pattern"] == "^[0-9a-f]{32}$"
+
+
+def test_the_conformance_check_catches_a_wrong_reply(spec):
+    """The session-wide check is not vacuous: wrong shapes, statuses, types and a missing Allow are reported."""
+    document = Document(spec)
+    listing = "http://h/v2/accounts/" + "a" * 32 + "/users"
+    body = b'{"status":"success","request_id":"r","data":{"id":"x"}}'
+    assert document.problems(Seen("GET", listing, 200, "application/json", body, None))
+    assert not document.problems(Seen("GET", listing, 200, "application/json", body.replace(
+        b'{"id":"x"}', b'[{"id":"x"}]'), None))
+    error = b'{"status":"error","request_id":"r","error":"405","message":"invalid_method","data":{}}'
+    assert document.problems(Seen("DELETE", listing, 405, "application/json", error, None))
+    assert not document.problems(Seen("DELETE", listing, 405, "application/json", error, "GET, PUT"))
+    assert document.problems(Seen("GET", listing + "/x/y", 200, "application/json", body, None))
+    assert document.problems(Seen("GET", listing, 200, "text/plain", b"hi", None))
 
 
 def test_it_is_the_same_document_for_everyone(master, spec):

@@ -321,7 +321,6 @@ def configured(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("numbers-config")
     url = f"sqlite:///{data_dir / 'cloudpbx.db'}"
     config = {"fictional": {"regex": "^\\+1555\\d{7}$", "friendly_name": "Fictional"},
-              "broken": {"regex": "([", "friendly_name": "Skipped"},
               "did_us": {"regex": "^\\+1\\d{10}$", "friendly_name": "Any NANP"}}
     settings = SimpleNamespace()
     for key, value in (("classifiers", config), ("released_state", "released")):

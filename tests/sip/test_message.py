@@ -117,10 +117,23 @@ def test_start_line_errors():
     for start in ("SIP/2.0 99 Too Low", "SIP/2.0 4294967301 Huge", "", "\x00\x01 garbage"):
         with pytest.raises(ParseError):
             parse(raw(start, *BASIC[1:]))
+    truncated = parse(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1")  # never ends its headers
+    assert truncated.defect == "no end of headers" and truncated.via.host == "h", "answerable: the core says 400"
     with pytest.raises(ParseError):
-        parse(b"INVITE sip:a@b SIP/2.0\r\nVia: x")  # never ends its headers
+        parse(b"SIP/2.0 200 OK\r\nVia: x")  # a response without its end: nothing to answer
     assert parse(b"\r\n\r\n" + raw(*BASIC)).method == "INVITE", "CRLFs before the start line are ignored"
     assert parse(raw("SIP/2.0 100 ", *BASIC[1:])).reason == ""
+
+
+def test_bare_lf_line_ends_parse_as_crlf_ones():
+    crlf = parse(raw(*BASIC, "Content-Type: text/plain", "Content-Length: 5", body="ab\ncd"))
+    for eol, blank in (("\n", "\n"), ("\r\n", "\n"), ("\n", "\r\n")):
+        data = (eol.join((*BASIC, "Content-Type: text/plain", "Content-Length: 5")) + eol + blank + "ab\ncd").encode()
+        msg = parse(data)
+        assert msg.defect is None and msg.items() == crlf.items() and msg.body == b"ab\ncd", (eol, blank)
+    folded = parse(b"OPTIONS sip:b@x SIP/2.0\nSubject: one\n two\nCall-ID: c\n\n")
+    assert folded.get("subject") == "one two" and folded.call_id == "c"
+    assert parse(b"OPTIONS sip:b@x SIP/2.0\nCall-ID: c\n").call_id == "c", "a datagram may end after a header line"
 
 
 def test_a_malformed_header_line_is_a_defect_not_a_crash():

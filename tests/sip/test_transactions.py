@@ -339,10 +339,12 @@ async def test_unknown_and_unavailable_methods_extensions_and_bodies(cores):
     phone.send(request("INVITE", phone.port, body=SDP, headers=(("Accept", "text/html"),)), core.port)
     assert (await phone.next()).status == 406
     phone.send(request("BYE", phone.port, to_tag="nobody"), core.port)
-    assert (await phone.next()).status == 405
+    assert (await phone.next()).status == 481, "no such dialog, whether or not BYE has a handler (12.2.2)"
     core.on("BYE", lambda req, tx: tx.reply(200))
     phone.send(request("BYE", phone.port, to_tag="nobody"), core.port)
     assert (await phone.next()).status == 481, "no such dialog"
+    phone.send(request("BYE", phone.port), core.port)
+    assert (await phone.next()).status == 200, "outside a dialog the handler has it"
     phone.close()
 
 

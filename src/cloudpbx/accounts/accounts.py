@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from cloudpbx.accounts import tree
+from cloudpbx.accounts import patterns, tree
 from cloudpbx.accounts.documents import Kind, UniqueField, checked, client_fields, merge_patch, private, public, save_checked
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.errors import Forbidden, HasDescendants, Invalid, Missing
@@ -83,7 +83,9 @@ class Accounts:
             fields["realm"] = fields["realm"].replace(" ", "")
         if not may_enable:
             fields.pop("enabled", None)
-        return checked(ACCOUNT, fields)
+        doc = checked(ACCOUNT, fields)
+        patterns.check_document(doc)
+        return doc
 
     async def create(self, parent_id: str | None, data: dict, *, superduper: bool = False) -> Doc:
         """A new account below `parent_id` (None only for the master account)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from cloudpbx.accounts import patterns
 from cloudpbx.accounts.credentials import apply_password, cred_key
 from cloudpbx.accounts.documents import Kind, UniqueField
 from cloudpbx.accounts.media import MEDIA
@@ -48,6 +49,7 @@ async def _references(tx: Tx, account_id: str, refs: dict[str, tuple[str, str]])
 
 async def _prepare_user(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
     """Lowercase the username; turn a new password into sealed login hashes; never store the password."""
+    patterns.check_document(doc)
     password = doc.pop("password", None)
     if "username" in doc:
         doc["username"] = doc["username"].lower()
@@ -89,6 +91,7 @@ def sip_key(account_id: str, username: str) -> tuple[str, str]:
 
 
 async def _prepare_device(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
+    patterns.check_document(doc)
     if doc.get("owner_id"):
         await _references(tx, account_id, {"owner_id": (doc["owner_id"], "user")})
 
@@ -140,25 +143,12 @@ def _flow_references(flow: dict) -> tuple[dict, dict]:
     return errors, refs
 
 
-_PCRE_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
-
-
-def compile_pattern(pattern: str) -> re.Pattern:
-    """Callflow patterns are PCRE in KAZOO: accept its `(?<name>...)` named groups beside Python's `(?P<name>...)`."""
-    return re.compile(_PCRE_NAMED_GROUP.sub(r"\1(?P<", pattern))
-
-
 async def _prepare_callflow(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
-    """At least one number or pattern; numbers normalised; patterns compile; actions and their targets exist."""
+    """At least one number or pattern; numbers normalised; patterns RE2 runs; actions and their targets exist."""
     doc["numbers"] = [normalize(n) if n != "no_match" else n for n in doc.get("numbers", [])]
     if not doc["numbers"] and not doc.get("patterns"):
         raise Invalid.field("numbers", "required", "Callflows must be assigned at least one number or pattern")
-    errors = {}
-    for i, pattern in enumerate(doc.get("patterns", [])):
-        try:
-            compile_pattern(pattern)
-        except re.error as exc:
-            errors[f"patterns.{i}"] = {"invalid": {"message": f"Invalid regular expression: {exc}", "value": pattern}}
+    errors = patterns.callflow_errors(doc)
     refs = {}
     if isinstance(doc.get("flow"), dict):
         flow_errors, refs = _flow_references(doc["flow"])
@@ -170,10 +160,12 @@ async def _prepare_callflow(tx: Tx, account_id: str, doc: Doc, old: Doc | None) 
     released = set(old.get("numbers", [])) - set(doc["numbers"]) if old else set()
     await registry.set_used_by(tx, account_id, sorted(released), "")
     await registry.set_used_by(tx, account_id, doc["numbers"], "callflow")
+    await patterns.count_and_mark(tx, account_id, doc, old)
 
 
 async def _release_callflow(tx: Tx, account_id: str, doc: Doc) -> None:
     await registry.set_used_by(tx, account_id, doc.get("numbers", []), "")
+    await patterns.released(tx, account_id, doc)
 
 
 def _callflow_keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
@@ -227,7 +219,7 @@ PLAIN = [
     Kind(name="groups", type="group", prepare=_prepare_group, summary=("id", "name", "endpoints", "music_on_hold")),
     Kind(name="conferences", type="conference", prepare=_prepare_owned),
     Kind(name="faxboxes", type="faxbox", prepare=_prepare_owned),
-    Kind(name="menus", type="menu"),
+    Kind(name="menus", type="menu", prepare=patterns.check_menu),
     Kind(name="temporal_rules", type="temporal_rule"),
     Kind(name="temporal_rules_sets", type="temporal_rule_set"),
     MEDIA,

@@ -5,10 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cloudpbx.errors import Conflicting, Missing
-from cloudpbx.store import SYSTEM, Conflict, Doc, Store
+from cloudpbx.errors import Conflicting, Invalid, Missing
+from cloudpbx.numbers import classifiers
+from cloudpbx.store import SYSTEM, Conflict, Doc, Store, is_name
+from cloudpbx.store.ids import NAME_CHARS, NAME_MAX
 
 TYPE = "system_config"
+
+
+def check_name(category: str) -> None:
+    """Categories are document ids and go back in `Location`: they must fit the id grammar."""
+    if not is_name(category):
+        raise Invalid.field("id", "pattern", f"Names are 1 to {NAME_MAX} of the characters {NAME_CHARS}",
+                            target=f"^[{NAME_CHARS}]{{1,{NAME_MAX}}}$", value=category)
 
 
 class SystemConfigs:
@@ -39,6 +48,10 @@ class SystemConfigs:
 
     async def put(self, category: str, body: Doc, *, exists: bool | None = None) -> Doc:
         """Create or replace a category; `exists` True means it must be there already, False that it must not."""
+        check_name(category)
+        errors = classifiers.config_errors(body) if category == "number_manager" else {}
+        if errors:
+            raise Invalid(errors)
         async with self.store.write() as tx:
             old = await tx.find(SYSTEM, category)
             if old is not None and old.get("pvt_type") != TYPE:

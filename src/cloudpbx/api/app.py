@@ -23,7 +23,7 @@ from cloudpbx.api.context import Caller, Context, Query, Reply
 from cloudpbx.api.endpoints import ENDPOINTS
 from cloudpbx.api.envelope import Answer
 from cloudpbx.api.owners import Owners
-from cloudpbx.api.paths import parse
+from cloudpbx.api.paths import Route, Router
 from cloudpbx.api.ratelimit import Buckets
 from cloudpbx.api.tokens import Tokens
 from cloudpbx.errors import Failure, Forbidden, Missing, Throttled, TooLarge, Unauthorized
@@ -46,7 +46,7 @@ CORS_HEADERS = tuple(envelope.encode(CORS))
 NO_QUERY = Query()
 # A token's caller is reused this long (on top of the account and user caches it is built from), or until a write.
 CALLER_TTL_S = 1.0
-MODULES = frozenset(ENDPOINTS) | {"account"}
+ROUTER = Router(ENDPOINTS)
 HTTP_METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"})
 BINARY_TYPES = ("audio/", "image/", "video/", "multipart/", "application/octet-stream", "application/pdf", "text/csv",
                 "text/html", "application/base64", "application/x-base64")
@@ -58,8 +58,15 @@ class Unreachable(Failure):
 
 
 class NotAllowed(Failure):
+    """405: the path is a known shape but not this method; `Allow` lists the shape's methods."""
+
     code = 405
     message = "invalid_method"
+
+    def __init__(self, allowed):
+        allowed = sorted(allowed)
+        super().__init__({"message": "method not allowed", "allowed": allowed})
+        self.headers = [(b"allow", ", ".join(allowed).encode("latin-1"))]
 
 
 class ParseError(Failure):
@@ -68,6 +75,10 @@ class ParseError(Failure):
 
 
 NUL_REFUSED = "NUL (U+0000) characters are not accepted"
+# How deeply a request body may nest objects and arrays (the envelope is level 1, `data` level 2). Deeper JSON would
+# exhaust recursion in validation, copying or orjson's writer (255 levels); real documents (callflows nest two levels
+# per node) stay far below it.
+MAX_DEPTH = 64
 
 
 class Api:
@@ -91,9 +102,10 @@ class Api:
             if scope["method"] == "OPTIONS":
                 return Answer(204, CORS_HEADERS)
             if scope["method"] not in HTTP_METHODS:
-                raise NotAllowed({"message": "method not allowed", "allowed": sorted(HTTP_METHODS)})
-            ctx = await self._context(scope, receive, headers, query, request_id)
-            reply = await self._handle(ctx)
+                raise NotAllowed(HTTP_METHODS - {"HEAD", "OPTIONS"})
+            route = ROUTER.match(_raw_path(scope)[4:])
+            ctx = await self._context(scope, receive, headers, query, request_id, route)
+            reply = await self._handle(ctx, route)
             return self._success(ctx, reply, pretty)
         except Failure as failure:
             return self._failure(ctx, request_id, failure, pretty)
@@ -104,29 +116,30 @@ class Api:
             log.exception("request %s failed", request_id)
             return self._failure(ctx, request_id, Failure({"message": "internal server error"}), pretty)
 
-    async def _context(self, scope, receive, headers: dict[str, str], query: Query, request_id: str) -> Context:
-        nouns = parse(scope["path"][4:], MODULES)
+    async def _context(self, scope, receive, headers: dict[str, str], query: Query, request_id: str,
+                       route: Route) -> Context:
         if query is not NO_QUERY and any(_has_nul(key) or _has_nul(value) for key, value in query.multi_items()):
             raise ParseError({"message": NUL_REFUSED, "cause": "query string"})
         method = scope["method"] if scope["method"] != "HEAD" else "GET"
         body = {}
         if "content-length" in headers or "transfer-encoding" in headers:  # HTTP/1.1 sends a body only with one
-            body = await self._body(receive, headers, self._body_limit(nouns))
+            body = await self._body(receive, headers, self._body_limit(route), request_id)
         if method == "POST":
             tunnel = query.get("verb") or body.get("verb")
             if isinstance(tunnel, str) and tunnel.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET"):
                 method = tunnel.upper()
+        if method not in route.shape.ops:
+            raise NotAllowed(route.shape.ops)
         client = scope.get("client")
-        return Context(platform=self.platform, tokens=self.tokens, method=method, nouns=nouns, query=query,
-                       headers=headers, envelope=body, request_id=request_id, client=client[0] if client else "-")
+        return Context(platform=self.platform, tokens=self.tokens, method=method, nouns=route.nouns, query=query,
+                       headers=headers, envelope=body, request_id=request_id, client=client[0] if client else "-",
+                       shape=route.shape)
 
-    def _body_limit(self, nouns: list[tuple[str, list[str]]]) -> int:
-        """The platform's cap on request bodies, raised for nouns that take larger uploads (media)."""
-        noun, args = nouns[-1]
-        endpoint = ENDPOINTS.get(noun)
-        return max(self.settings.max_body_bytes, endpoint.body_limit(args) if endpoint else 0)
+    def _body_limit(self, route: Route) -> int:
+        """The platform's cap on request bodies, raised for shapes that take larger uploads (media)."""
+        return max(self.settings.max_body_bytes, route.endpoint.body_limit(route.nouns[-1][1]))
 
-    async def _body(self, receive, headers: dict[str, str], limit: int) -> dict:
+    async def _body(self, receive, headers: dict[str, str], limit: int, request_id: str) -> dict:
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
             raise TooLarge({"message": f"request body over {limit} bytes"})
@@ -142,22 +155,25 @@ class Api:
             raise ParseError({"message": "failed to parse request body", "cause": str(exc)}) from exc
         if not isinstance(body, dict):
             raise ParseError({"message": "the request body must be a JSON object with a data key"})
+        if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
+            log.warning("request %s: body refused, nested deeper than %d levels", request_id, MAX_DEPTH)
+            raise ParseError({"message": f"the request body nests deeper than {MAX_DEPTH} levels",
+                              "target": MAX_DEPTH})
         if b"\\u0000" in raw and _has_nul(body):
             raise ParseError({"message": NUL_REFUSED, "cause": "request body"})
         return body
 
-    async def _handle(self, ctx: Context) -> Reply:
-        endpoint = ENDPOINTS.get(ctx.nouns[-1][0]) if ctx.nouns[-1][0] != "account" else ENDPOINTS["accounts"]
-        public = endpoint.is_public(ctx)
-        ctx.caller = await self._authenticate(ctx, required=not public)
-        if ctx.nouns[0][0] == "account":
+    async def _handle(self, ctx: Context, route: Route) -> Reply:
+        endpoint = route.endpoint
+        ctx.caller = await self._authenticate(ctx, required=not endpoint.is_public(ctx))
+        if route.alias:
             if ctx.caller is None:
                 raise Unauthorized()
-            ctx.nouns[0] = ("accounts", [ctx.caller.account_id, *ctx.nouns[0][1]])
-            endpoint = ENDPOINTS[ctx.nouns[-1][0]]
+            ctx.nouns[0][1][0] = ctx.caller.account_id
         await self._authorize(ctx)
-        if ctx.method not in endpoint.allowed(ctx):
-            raise NotAllowed({"message": "method not allowed", "allowed": sorted(endpoint.allowed(ctx))})
+        allowed = endpoint.allowed(ctx)
+        if ctx.method not in allowed:
+            raise NotAllowed(allowed)
         if ctx.caller is not None:
             self._throttle(ctx)
             if ctx.caller.priv_level != "admin" and not ctx.caller.superduper and not endpoint.user_may(ctx):
@@ -265,7 +281,7 @@ class Api:
             raise Throttled({"message": "too many requests, slow down"}, retry_after=wait)
 
     def _success(self, ctx: Context, reply: Reply, pretty: bool) -> Answer:
-        request_id = (b"x-request-id", ctx.request_id.encode("latin-1"))
+        request_id = (b"x-request-id", envelope.header_value(ctx.request_id))
         if reply.raw is not None:
             reply.raw.headers = [*CORS_HEADERS, *reply.raw.headers, request_id]
             return reply.raw
@@ -296,20 +312,46 @@ class Api:
         caller = ctx.caller if ctx else None
         body = envelope.base(request_id, caller.token if caller else "", self.settings.node, caller is not None)
         body.update(status="error", error=str(failure.code), message=failure.message, data=failure.data)
-        headers = [*CORS_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
+        headers = [*CORS_HEADERS, *getattr(failure, "headers", ()),
+                   (b"x-request-id", envelope.header_value(request_id))]
         if isinstance(failure, Throttled):
             headers.append((b"retry-after", b"%d" % failure.retry_after))
         return envelope.json_answer(body, failure.code, headers, pretty)
 
 
+def _raw_path(scope) -> str:
+    """The path as sent: segments are decoded one by one, so an encoded `/` stays inside its segment."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1").partition("?")[0] if raw else scope["path"]
+
+
 def _has_nul(value) -> bool:
     """PostgreSQL text cannot hold U+0000; refusing it up front keeps ids and keys storable on every backend."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+def _deeper_than(value, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels; a walk with its own stack, never recursion."""
+    pending = [(value, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth == limit:
+                    return True
+                pending.append((child, depth + 1))
     return False
 
 

@@ -11,6 +11,7 @@ from cloudpbx.errors import Forbidden
 if TYPE_CHECKING:
     from cloudpbx.accounts.tree import AccountNode
     from cloudpbx.api.envelope import Answer
+    from cloudpbx.api.paths import Shape
     from cloudpbx.api.tokens import Tokens
     from cloudpbx.platform import Platform
 
@@ -80,6 +81,7 @@ class Context:
     client: str = "-"  # the peer's address
     caller: Caller | None = None
     account: "AccountNode | None" = None  # the account in the path, once authorized
+    shape: "Shape | None" = None  # the declared path shape the request matched
 
     @property
     def args(self) -> list[str]:

@@ -8,6 +8,7 @@ import random
 import time
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -34,8 +35,31 @@ class Answer:
         await send({"type": "http.response.body", "body": self.body})
 
 
+_VISIBLE = "".join(map(chr, range(0x20, 0x7F)))  # what a header value may hold as it is: printable ASCII
+
+
+def header_value(value: str) -> bytes:
+    """A value safe in any header: controls (CR, LF) and non-ASCII characters are percent-encoded (UTF-8).
+
+    Ids and names come from clients; a raw CR/LF would split the response, a character outside Latin-1 would stop
+    the server from writing it at all.
+    """
+    if value.isascii() and value.isprintable():
+        return value.encode("ascii")
+    return quote(value, safe=_VISIBLE).encode("ascii")
+
+
 def encode(headers: dict[str, str]) -> Headers:
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    return [(name.lower().encode("latin-1"), header_value(value)) for name, value in headers.items()]
+
+
+def disposition(file_name: str) -> str:
+    """`attachment` with the name as RFC 6266 asks: a plain ASCII `filename` for every client, and the exact name
+    as RFC 8187 `filename*=UTF-8''...` when it is not plain ASCII."""
+    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in file_name)
+    if plain == file_name:
+        return f'attachment; filename="{plain}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
 def answer(body: bytes, status: int = 200, media_type: str | None = None,
@@ -47,7 +71,7 @@ def answer(body: bytes, status: int = 200, media_type: str | None = None,
     if media_type:
         if media_type.startswith("text/") and "charset=" not in media_type.lower():
             media_type += "; charset=utf-8"
-        pairs.append((b"content-type", media_type.encode("latin-1")))
+        pairs.append((b"content-type", header_value(media_type)))
     return Answer(status, pairs, body)
 
 
@@ -86,17 +110,43 @@ def base(request_id: str, auth_token: str, node: str, authenticated: bool) -> di
     return {"auth_token": auth_token, "request_id": request_id, "node": node, "timestamp": timestamp()}
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _flatten(sub, f"{prefix}_{key}" if prefix else str(key), out)
-    elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        for i, sub in enumerate(value):
-            _flatten(sub, f"{prefix}_{i}", out)
-    elif isinstance(value, list):
-        out[prefix] = ",".join(str(v) for v in value)
-    else:
-        out[prefix] = "" if value is None else value
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as the start of a formula (OWASP)
+
+
+def cell(value: Any) -> Any:
+    """One CSV cell: JSON's spelling of true, false and null (empty); text that a spreadsheet would run as a
+    formula gets a leading `'`, as OWASP advises for CSV injection. That includes E.164 numbers (`'+14155550100`):
+    the quote keeps a spreadsheet from reading them as arithmetic and dropping the `+`. JSON numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+    return value
+
+
+def _flatten(value: Any, out: dict[str, Any]) -> None:
+    """Nested objects and lists become `a_b_0` columns; lists of scalars one comma-joined cell.
+
+    Iterative, so no stored document is too deep to export."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        prefix, value = stack.pop()
+        if isinstance(value, dict):
+            items = [(f"{prefix}_{key}" if prefix else str(key), sub) for key, sub in value.items()]
+        elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+            items = [(f"{prefix}_{i}", sub) for i, sub in enumerate(value)]
+        else:
+            out[cell(prefix)] = cell(",".join(_scalar(v) for v in value) if isinstance(value, list) else value)
+            continue
+        stack.extend(reversed(items))
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return cell(value)
+    return str(value)
 
 
 def csv_answer(rows: list[dict] | dict, file_name: str) -> Answer:
@@ -104,7 +154,7 @@ def csv_answer(rows: list[dict] | dict, file_name: str) -> Answer:
     flat = []
     for row in rows if isinstance(rows, list) else [rows]:
         out: dict[str, Any] = {}
-        _flatten(row, "", out)
+        _flatten(row, out)
         flat.append(out)
     columns: dict[str, None] = {}
     for row in flat:
@@ -113,6 +163,5 @@ def csv_answer(rows: list[dict] | dict, file_name: str) -> Answer:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
     writer.writeheader()
     writer.writerows(flat)
-    safe_name = file_name.replace('"', "")
     return answer(buffer.getvalue().encode(), media_type="text/csv",
-                  headers={"content-disposition": f'attachment; filename="{safe_name}"'})
+                  headers={"content-disposition": disposition(file_name)})

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Awaitable, Callable
+
+import orjson
 
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.errors import Invalid
@@ -11,6 +12,7 @@ from cloudpbx.store import Doc, gregorian_now
 
 FILTER_PREFIXES = ("filter_not_", "filter_")
 PRESENCE = ("has_key", "key_missing", "has_value", "value_missing")
+LAST_SECOND = 315569519999  # 9999-12-31T23:59:59Z in Gregorian seconds: the last second a date can spell
 RANGES = {"created_from": ("pvt_created", 1), "created_to": ("pvt_created", -1),
           "modified_from": ("pvt_modified", 1), "modified_to": ("pvt_modified", -1)}
 
@@ -28,9 +30,10 @@ def _get(doc: Any, dotted: str) -> tuple[bool, Any]:
 
 
 def _parse(raw: str) -> Any:
+    """A filter value as JSON when it is JSON (orjson: no recursion, whatever the nesting), else as text."""
     try:
-        return json.loads(raw)
-    except ValueError:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return raw
 
 
@@ -83,19 +86,29 @@ def predicates(ctx: Context) -> list[Callable[[Doc], bool]]:
             preds.append(lambda d, p=raw: not _non_empty(_get(d, p)[1]))
         elif key in RANGES:
             field, sign = RANGES[key]
-            if not raw.lstrip("-").isdigit():
-                raise Invalid.field(key, "type", "Value did not match type(s): integer", value=raw)
-            preds.append(lambda d, f=field, s=sign, v=int(raw): s * (d.get(f, 0) - v) >= 0)
+            bound = integer(key, raw, 0, LAST_SECOND)
+            preds.append(lambda d, f=field, s=sign, v=bound: s * (d.get(f, 0) - v) >= 0)
     return preds
+
+
+def integer(key: str, raw: str, minimum: int, maximum: int) -> int:
+    """A whole number from the query string, ASCII digits only, within [minimum, maximum]; else Crossbar's
+    validation error (which quotes the text, so no error carries a number larger than JSON readers take)."""
+    text = raw.strip()
+    digits = text[1:] if text[:1] == "-" else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 16:
+        raise Invalid.field(key, "type", "Value did not match type(s): integer", value=raw)
+    value = int(text)
+    if value < minimum:
+        raise Invalid.field(key, "minimum", f"Value must be at least {minimum}", value=raw)
+    if value > maximum:
+        raise Invalid.field(key, "maximum", f"Value must be at most {maximum}", value=raw)
+    return value
 
 
 def _seconds(ctx: Context, key: str, default: int) -> int:
     raw = ctx.query.get(key)
-    if raw is None:
-        return default
-    if not raw.lstrip("-").isdigit():
-        raise Invalid.field(key, "type", "Value did not match type(s): integer", value=raw)
-    return int(raw)
+    return default if raw is None else integer(key, raw, 0, LAST_SECOND)
 
 
 def time_range(ctx: Context, max_range: int, key: str = "created") -> tuple[int, int]:
@@ -118,9 +131,7 @@ def page_size(ctx: Context) -> int | None:
     raw = ctx.query.get("page_size")
     if raw is None:
         return ctx.platform.settings.page_size
-    if not raw.isdigit() or int(raw) < 1:
-        raise Invalid.field("page_size", "minimum", "Value must be at least 1", value=raw)
-    return int(raw)
+    return integer("page_size", raw, 1, 2**31 - 1)
 
 
 Loader = Callable[[str | None, int | None], Awaitable[list[Doc]]]

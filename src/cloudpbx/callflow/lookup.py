@@ -5,25 +5,34 @@ numbers are stored in), then every pattern of the account with the longest captu
 `no_match` callflow when the number is all digits. A `no_match` callflow is only for authorized callers
 (devices), so carrier calls never reach offnet routes through it.
 
-Compiled patterns are cached per account with the callflow documents holding them; each pattern lookup checks
-the cache against the revisions of those documents (one indexed query), so an update is seen at once.
+Patterns are tenant input, so they run on RE2 (`cloudpbx.regex`): one pass per slice of an account's patterns, and
+the loop handed back between slices. They are compiled once per account and kept while the account's pattern
+marker (a document whose revision every change to a pattern-holding callflow renews, `accounts.kinds`) keeps its
+revision: one point read per lookup, in every process. The callflow a route reaches is read by id (decoded once
+per revision), so a change to its flow is seen at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from cloudpbx.accounts.kinds import compile_pattern
+from cloudpbx.accounts.patterns import PATTERNS_MARKER
 from cloudpbx.numbers.classifiers import normalize
-from cloudpbx.store import Doc, Store
+from cloudpbx.regex import PatternSet
+from cloudpbx.store import Doc, Store, load_row
 
 log = logging.getLogger("cloudpbx.callflow")
 
 NO_MATCH = "no_match"
+MAX_DIALLED = 128  # longer numbers are matched by exact number only: no one dials more
 _DIALABLE = re.compile(r"\+?[0-9]+")
-_CACHE_LIMIT = 10_000  # accounts whose patterns are kept
+_KEPT_PATTERNS = 200_000  # patterns kept compiled over all accounts, the least recently routed dropped first
+_DOCS_KEPT = 10_000  # callflow documents kept decoded
+_PAGE = 500  # pattern keys read per query when compiling an account
 
 
 @dataclass(frozen=True)
@@ -41,31 +50,27 @@ class Route:
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    regex: re.Pattern
-    doc_id: str
-
-    def search(self, number: str) -> re.Match | None:
-        return self.regex.search(number)
-
-    def captured(self, match: re.Match) -> str:
-        """With groups: the longest group (KAZOO's capture_group); without: the whole match."""
-        if not self.regex.groups:
-            return match.group(0)
-        return max((group or "" for group in match.groups()), key=len)
-
-
-@dataclass(frozen=True)
 class _Patterns:
-    signature: tuple[tuple[str, str, str], ...]
-    patterns: list[_Pattern]
-    docs: dict[str, Doc]
+    marker: str | None  # the revision of the account's pattern marker they were compiled at
+    doc_ids: list[str]  # the callflow of each pattern
+    patterns: PatternSet
+
+
+def _captured(match) -> str:
+    """With groups: the longest group (KAZOO's capture_group); without: the whole match."""
+    groups = match.groups()
+    if not groups:
+        return match.group(0)
+    return max((group or "" for group in groups), key=len)
 
 
 class Router:
     def __init__(self, store: Store):
         self.store = store
-        self._cache: dict[str, _Patterns] = {}
+        self._cache: OrderedDict[str, _Patterns] = OrderedDict()  # account → its compiled patterns, oldest first
+        self._building: dict[str, tuple[str | None, asyncio.Future]] = {}  # account → (marker, compile under way)
+        self._kept = 0
+        self._docs: dict[tuple[str, str], tuple[str, Doc]] = {}  # (account, callflow id) → (revision, document)
 
     async def lookup(self, account_id: str, number: str, *, authorized: bool) -> Route | None:
         """The route for `number`, or None. `authorized`: the caller is an authenticated device."""
@@ -82,43 +87,91 @@ class Router:
     async def _exact(self, account_id: str, number: str) -> Route | None:
         for candidate in dict.fromkeys((number, normalize(number))):
             held = await self.store.lookup("cf_number", f"{account_id}:{candidate}")
-            doc = await self.store.find(account_id, held[1]) if held else None
-            if doc is not None and doc.get("pvt_type") == "callflow":
+            doc = await self._callflow(account_id, held[1]) if held else None
+            if doc is not None:
                 return Route(doc, number)
         return None
 
+    async def _callflow(self, account_id: str, doc_id: str) -> Doc | None:
+        """A callflow by id, decoded once per revision and shared by the routes that reach it."""
+        row = await self.store.find_row(account_id, doc_id)
+        if row is None:
+            return None
+        hit = self._docs.get((account_id, doc_id))
+        if hit is None or hit[0] != row.rev:
+            if len(self._docs) >= _DOCS_KEPT:
+                self._docs.clear()
+            hit = self._docs[(account_id, doc_id)] = (row.rev, load_row(row))
+        return hit[1] if hit[1].get("pvt_type") == "callflow" else None
+
     async def _pattern(self, account_id: str, number: str) -> Route | None:
+        if len(number) > MAX_DIALLED:
+            return None
         compiled = await self._compiled(account_id)
-        best: tuple[str, _Pattern, re.Match] | None = None
-        for pattern in compiled.patterns:
-            match = pattern.search(number)
-            if match is not None:
-                captured = pattern.captured(match)
-                if best is None or len(captured) > len(best[0]):
-                    best = (captured, pattern, match)
+        best = None
+        for index, match in await compiled.patterns.matches(number):
+            captured = _captured(match)
+            if best is None or len(captured) > len(best[0]):
+                best = (captured, index, match)
         if best is None:
             return None
-        captured, pattern, match = best
+        captured, index, match = best
+        doc = await self._callflow(account_id, compiled.doc_ids[index])
+        if doc is None:
+            return None
         named = {name: value for name, value in match.groupdict().items() if value}
-        return Route(compiled.docs[pattern.doc_id], number, captured or None, named)
+        return Route(doc, number, captured or None, named)
 
     async def _compiled(self, account_id: str) -> _Patterns:
-        """The account's patterns, recompiled only when a callflow holding one changed (or one came or went)."""
-        prefix = f"{account_id}:"
-        async with self.store.read() as tx:
-            signature = tuple(await tx.key_revisions(account_id, "cf_pattern"))
-            cached = self._cache.get(account_id)
-            if cached is not None and cached.signature == signature:
-                return cached
-            docs = await tx.get_many(account_id, {doc_id for _, doc_id, _ in signature})
-        patterns = []
-        for key, doc_id, _ in signature:
-            try:
-                patterns.append(_Pattern(compile_pattern(key[len(prefix):]), doc_id))
-            except re.error as exc:
-                log.warning("callflow %s of %s has a pattern that does not compile: %s", doc_id, account_id, exc)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        compiled = _Patterns(signature, [p for p in patterns if p.doc_id in docs], docs)
-        self._cache[account_id] = compiled
+        """The account's patterns, compiled again only when its marker moved; one compile serves every waiter."""
+        row = await self.store.find_row(account_id, PATTERNS_MARKER)
+        marker = row.rev if row else None
+        cached = self._cache.get(account_id)
+        if cached is not None and cached.marker == marker:
+            self._cache.move_to_end(account_id)
+            return cached
+        building = self._building.get(account_id)
+        if building is None or building[0] != marker:
+            building = (marker, asyncio.ensure_future(self._compile(account_id, marker)))
+            self._building[account_id] = building
+        return await asyncio.shield(building[1])
+
+    async def _compile(self, account_id: str, marker: str | None) -> _Patterns:
+        try:
+            keys = await self._pattern_keys(account_id)
+            prefix = f"{account_id}:"
+            compiled = _Patterns(marker, [doc_id for _, doc_id in keys],
+                                 await PatternSet.build([key[len(prefix):] for key, _ in keys]))
+        finally:
+            held = self._building.get(account_id)
+            if held is not None and held[1] is asyncio.current_task():  # not a newer compile that replaced this one
+                del self._building[account_id]
+        skipped = compiled.patterns.refused()
+        if skipped:
+            log.warning("%d callflow patterns of %s do not compile and are ignored", skipped, account_id)
+        self._keep(account_id, compiled)
         return compiled
+
+    async def _pattern_keys(self, account_id: str) -> list[tuple[str, str]]:
+        """(key, callflow id) of every pattern, a page per query so no read holds the loop for long."""
+        keys: list[tuple[str, str]] = []
+        while True:
+            async with self.store.read() as tx:
+                page = await tx.keys(account_id, "cf_pattern", after=keys[-1][0] if keys else None, limit=_PAGE)
+            keys.extend(page)
+            if len(page) < _PAGE:
+                return keys
+
+    def _keep(self, account_id: str, compiled: _Patterns) -> None:
+        replaced = self._cache.pop(account_id, None)
+        if replaced is not None:
+            self._kept -= _weight(replaced)
+        self._cache[account_id] = compiled
+        self._kept += _weight(compiled)
+        while self._kept > _KEPT_PATTERNS and len(self._cache) > 1:
+            _, dropped = self._cache.popitem(last=False)
+            self._kept -= _weight(dropped)
+
+
+def _weight(compiled: _Patterns) -> int:
+    return max(1, len(compiled.patterns))

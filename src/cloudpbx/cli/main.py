@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -15,8 +16,12 @@ from rich.panel import Panel
 from cloudpbx.cli.bootstrap import Created, ensure_master
 from cloudpbx.cli.sup import sup_app
 from cloudpbx.config import Settings
+from cloudpbx.connections import fit_caps, raise_file_limit
 from cloudpbx.platform import Platform
 from cloudpbx.store import Unavailable
+
+if TYPE_CHECKING:
+    from cloudpbx.sip.core import SipCore
 
 app = typer.Typer(help="cloudpbx: hosted telephony platform", no_args_is_help=True, add_completion=False)
 app.add_typer(sup_app, name="sup")
@@ -101,41 +106,64 @@ def serve(
                                                 "0.0.0.0 [env CLOUDPBX_SIP_ANNOUNCE]"),
 ) -> None:
     """Run the platform: the Crossbar v2 API and SIP (registrar, calls, RTP relay) on one event loop."""
-    import uvicorn
-
-    from cloudpbx.api.app import create_app
-    from cloudpbx.sip.service import SipService
-
     settings = settings_from(data_dir, db, http, rtp_ports, sip, announce)
-
-    async def run() -> None:
-        platform = await open_platform(settings)
-        created = await ensure_master(platform, admin_password)
-        if created:
-            show_master(created)
-        config = uvicorn.Config(create_app(platform), host=settings.http_host, port=settings.http_port,
-                                loop="uvloop", http="httptools", log_level="warning", access_log=False)
-        server = uvicorn.Server(config)
-        sip_service = SipService(settings, platform.store, platform.directory, platform.registrations,
-                                 platform.channels, platform.callflows)
-        try:
-            await sip_service.start()
-            gc.freeze()  # what startup loaded lives as long as the process: full collections need not walk it
-            gc.set_threshold(*GC_THRESHOLDS)
-            announced = f", announced as {settings.sip_announce}" if settings.sip_announce else ""
-            out.print(f"cloudpbx SIP on {settings.sip_host}:{sip_service.core.port} (UDP, TCP{announced})")
-            out.print(f"cloudpbx API on http://{settings.http_host}:{settings.http_port}/v2")
-            await server.serve()
-        finally:
-            await sip_service.stop()
-            await platform.close()
-
     try:
         import uvloop
 
-        uvloop.run(run())
+        uvloop.run(run_server(settings, admin_password))
     except OSError as exc:
         fail(str(exc))
+
+
+async def run_server(settings: Settings, admin_password: Optional[str]) -> None:
+    """Bind the API and SIP ports first, so a taken port fails before anything is created; then open the platform,
+    create the master account (its credentials printed once), and serve."""
+    from cloudpbx.api.app import create_app
+    from cloudpbx.cli import http_server
+    from cloudpbx.sip.service import SipService
+
+    sock, core, http_cap = await bind_ports(settings)
+    try:
+        platform = await open_platform(settings)
+    except BaseException:
+        sock.close()
+        await core.stop()
+        raise
+    sip_service = SipService(settings, core, platform.store, platform.directory, platform.registrations,
+                             platform.channels, platform.callflows)
+    try:
+        created = await ensure_master(platform, admin_password)
+        if created:
+            show_master(created)
+        server = http_server.server(create_app(platform), settings, http_cap)
+        await sip_service.start()
+        gc.freeze()  # what startup loaded lives as long as the process: full collections need not walk it
+        gc.set_threshold(*GC_THRESHOLDS)
+        announced = f", announced as {settings.sip_announce}" if settings.sip_announce else ""
+        out.print(f"cloudpbx SIP on {settings.sip_host}:{core.port} (UDP, TCP{announced})")
+        out.print(f"cloudpbx API on http://{settings.http_host}:{sock.getsockname()[1]}/v2")
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
+        await sip_service.stop()
+        await platform.close()
+
+
+async def bind_ports(settings: Settings) -> tuple[socket.socket, SipCore, int]:
+    """Raise the file limit, fit the connection caps under it, and bind the API and SIP sockets: (API socket, SIP
+    endpoint listening, cap of API connections)."""
+    from cloudpbx.cli import http_server
+    from cloudpbx.sip.service import listener
+
+    http_cap, sip_cap = fit_caps(raise_file_limit(), settings.http_max_connections, settings.sip_tcp_max_connections)
+    sock = http_server.bind(settings.http_host, settings.http_port)
+    core = listener(settings, sip_cap)
+    try:
+        await core.start()
+    except OSError as exc:
+        sock.close()
+        raise http_server.cannot_listen("SIP", settings.sip_host, settings.sip_port, exc) from None
+    return sock, core, http_cap
 
 
 def main() -> None:

@@ -1,10 +1,16 @@
-"""Number normalisation to E.164 and classification, in KAZOO's order (first matching regex wins)."""
+"""Number normalisation to E.164 and classification, in KAZOO's order (first matching regex wins).
+
+Classifiers come from system config, written by the platform's operators and resellers, so their regexes run on
+RE2 (`cloudpbx.regex`) and are checked when the config is saved.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from cloudpbx import regex
 
 DEFAULT_CLASSIFIERS: list[dict] = [
     {"name": "tollfree_us", "regex": r"^\+1((?:800|88\d|877|866|855|844|833|822)\d{7})$",
@@ -26,6 +32,7 @@ E164_CONVERTERS = [
     (re.compile(r"^([2-9]\d{7,})$"), "+"),
 ]
 
+MAX_CLASSIFIERS = 100  # entries in one classifiers setting
 RECONCILE = re.compile(r"^(\+?1)?\d{10}$|^\+[2-9]\d{7,}$|^011\d*$|^00\d*$")
 
 
@@ -34,8 +41,8 @@ def normalize(number: str) -> str:
     number = number.strip()
     if number.startswith("+"):
         return number
-    for regex, prefix in E164_CONVERTERS:
-        match = regex.match(number)
+    for converter, prefix in E164_CONVERTERS:
+        match = converter.match(number)
         if match:
             captured = [g for g in match.groups() if g]
             return prefix + captured[-1]
@@ -67,14 +74,39 @@ def from_config(value: Any) -> list[dict]:
     return usable or DEFAULT_CLASSIFIERS
 
 
-def _compiles(regex: Any) -> bool:
-    if not isinstance(regex, str):
-        return False
+def _compiles(pattern: Any) -> bool:
     try:
-        re.compile(regex)
-    except re.error:
+        regex.cached(pattern)
+    except (regex.PatternError, TypeError):
         return False
     return True
+
+
+def _entries(value: Any) -> list[tuple[str, Any]]:
+    """(path, entry) of each classifier in either shape of the setting."""
+    if isinstance(value, dict):
+        return [(name.replace(".", "%2E"), entry) for name, entry in value.items()]
+    if isinstance(value, list):
+        return [(str(i), entry) for i, entry in enumerate(value)]
+    return []
+
+
+def config_errors(config: dict) -> dict:
+    """Validation errors of the classifiers in a `number_manager` system config (at `default` or the top)."""
+    errors: dict = {}
+    for where, node in (("default.classifiers", (config.get("default") or {})), ("classifiers", config)):
+        if not isinstance(node, dict) or "classifiers" not in node:
+            continue
+        entries = _entries(node["classifiers"])
+        if len(entries) > MAX_CLASSIFIERS:
+            errors[where] = {"maxItems": {"message": f"At most {MAX_CLASSIFIERS} classifiers",
+                                          "target": MAX_CLASSIFIERS}}
+        for path, entry in entries:
+            if isinstance(entry, dict) and "regex" in entry:
+                reason = regex.problem(entry["regex"])
+                if reason:
+                    errors[f"{where}.{path}.regex"] = {"regex": {"message": reason, "value": entry["regex"]}}
+    return errors
 
 
 def by_name(classifiers: list[dict]) -> dict[str, dict]:
@@ -86,7 +118,8 @@ def match(number: str, classifiers: list[dict] | None = None) -> dict | None:
     """The first classifier whose regex matches the number, tried in E.164 form and as given."""
     e164 = normalize(number)
     for entry in classifiers or DEFAULT_CLASSIFIERS:
-        if re.match(entry["regex"], e164) or re.match(entry["regex"], number):
+        compiled = regex.cached(entry["regex"])
+        if compiled.match(e164) or compiled.match(number):
             return entry
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,37 @@ SCHEMA_DIR = Path(__file__).parent / "json"
 
 Errors = dict[str, dict[str, dict[str, Any]]]
 
+# Every `integer` lies within what a double holds exactly, ±(2**53 - 1), unless its schema says tighter: the range
+# I-JSON (RFC 7493 2.2) gives for interoperable integers. Past it, JSON readers (orjson past 64 bits, every
+# JavaScript client past 53) turn integers into rounded doubles, so a value would not come back as it was sent.
+INT_MIN, INT_MAX = -(2**53 - 1), 2**53 - 1
+
 
 @lru_cache(maxsize=1)
 def _registry() -> Registry:
     resources = []
     for path in sorted(SCHEMA_DIR.glob("*.json")):
-        schema = json.loads(path.read_text())
+        schema = _bounded(json.loads(path.read_text()))
         resources.append((path.stem, Resource.from_contents(schema, default_specification=DRAFT7)))
     return Registry().with_resources(resources)
+
+
+def _bounded(schema: dict) -> dict:
+    """Give every integer subschema without its own bounds the I-JSON range (the platform-wide rule)."""
+    pending: list[Any] = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            types = node.get("type")
+            if types == "integer" or (isinstance(types, list) and "integer" in types):
+                if "minimum" not in node and "exclusiveMinimum" not in node:
+                    node["minimum"] = INT_MIN
+                if "maximum" not in node and "exclusiveMaximum" not in node:
+                    node["maximum"] = INT_MAX
+            pending.extend(value for key, value in node.items() if key not in ("default", "enum", "examples"))
+    return schema
 
 
 def names() -> list[str]:
@@ -58,18 +82,23 @@ def _resolve(schema: dict) -> dict:
 
 
 def _coerce(value: Any, schema: dict) -> Any:
-    """Crossbar's non-strict mode: "5" becomes 5 and "true" becomes true where the schema wants them."""
+    """Crossbar's non-strict mode: "5" becomes 5 and "true" becomes true where the schema wants them; a whole
+    float (5.0, 1e3) becomes an int where an integer is wanted. What is out of range stays as given, and fails."""
     types = schema.get("type")
     types = [types] if isinstance(types, str) else (types or [])
+    if isinstance(value, float) and "integer" in types and value.is_integer() and INT_MIN <= value <= INT_MAX:
+        return int(value)
     if isinstance(value, str) and "string" not in types:
         text = value.strip()
-        if "integer" in types and text.lstrip("-").isdigit():
+        digits = text[1:] if text[:1] == "-" else text
+        if ("integer" in types or "number" in types) and digits.isascii() and digits.isdigit() and len(digits) <= 16:
             return int(text)
         if "number" in types:
             try:
-                return float(text) if "." in text else int(text)
+                number = float(text)
             except ValueError:
                 return value
+            return number if math.isfinite(number) and text.isascii() and "_" not in text else value
         if "boolean" in types and text.lower() in ("true", "false"):
             return text.lower() == "true"
     return value

@@ -1,11 +1,12 @@
 """The SIP endpoint: transports in, transactions matched, bad requests answered, good ones handed to handlers.
 
-What the core answers by itself (RFC 3261 8.2, 16.3, 17.2.3): unparseable bytes are dropped; a malformed
-request gets 400 when it names where the answer goes (a Via), 505 for another SIP version; loops get 482,
-Max-Forwards 0 gets 483 (OPTIONS and REGISTER end here and are served), unknown methods 501, known methods
+What the core answers by itself (RFC 3261 8.2, 16.3, 17.2.3): bytes that are no SIP message are dropped; a
+malformed request (headers that never end included) gets 400 when it names where the answer goes (a Via), 505
+for another SIP version; loops get 482, Max-Forwards 0 gets 483 (OPTIONS and REGISTER end here and are served),
+in-dialog requests (a To tag) of a known method for no known dialog 481, unknown methods 501, known methods
 without a handler 405, other URI schemes 416, unsupported Require 420, bodies a handler cannot take 415, Accept it
-cannot satisfy 406; in-dialog requests for no known dialog 481, out-of-order ones 500; OPTIONS 200; CANCEL 200 and
-487 for its INVITE. Responses go back where the request came from (symmetric response routing: phones behind NAT
+cannot satisfy 406; out-of-order in-dialog requests 500; OPTIONS 200; CANCEL 200 and 487 for its INVITE.
+Responses go back where the request came from (symmetric response routing: phones behind NAT
 get them), and the top Via gets `received`/`rport` (RFC 3581).
 
 Handlers are `handler(request, tx)`; the B2BUA builds on `send_request`, `ack`, `cancel`, `dialogs`, and the
@@ -28,7 +29,7 @@ from cloudpbx.sip.transaction import (
     CALLING, PROCEEDING, ClientTransaction, InviteClientTransaction, InviteServerTransaction, ServerTransaction,
     Timers, TransactionLayer, make_response, server_key,
 )
-from cloudpbx.sip.transport import Peer, TcpTransport, Transport, UdpTransport
+from cloudpbx.sip.transport import Peer, StreamLimits, StreamTransport, TcpTransport, Transport, UdpTransport
 from cloudpbx.sip.uri import Uri, UriError
 from cloudpbx.store.ids import random_hex
 
@@ -60,8 +61,10 @@ class SipCore:
     in Via, Contact and Call-ID (default: `host`, which must then be one peers can reach)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5060, *, transports: tuple[str, ...] = ("udp", "tcp"),
-                 user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None):
+                 user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None,
+                 stream_limits: StreamLimits | None = None):
         self.host, self.port = host, port
+        self.stream_limits = stream_limits or StreamLimits()
         address = announce or host
         self.address = f"[{address}]" if ":" in address else address  # as a URI or Via host
         self.user_agent = user_agent
@@ -97,7 +100,9 @@ class SipCore:
 
     async def _listen(self) -> None:
         for name in self.transport_names:
-            transport = TRANSPORTS[name](self.host, self.port, self._receive, self.layer.transport_failed)
+            kind = TRANSPORTS[name]
+            limits = {"limits": self.stream_limits} if issubclass(kind, StreamTransport) else {}
+            transport = kind(self.host, self.port, self._receive, self.layer.transport_failed, **limits)
             await transport.start()
             self.port = transport.port
             self.transports[name] = transport
@@ -297,13 +302,13 @@ class SipCore:
         dialog = self._dialog_of(request) if in_dialog else None
         handler = dialog.handler if dialog and dialog.handler else self.handlers.get(request.method)
         try:
-            self._check(request, handler)
+            self._check(request, handler, stray=in_dialog and dialog is None)
             if request.to.tag is None:
                 merged = self.layer.merged.get(self.layer.merge_key(request))
                 if merged is not None and merged.key != key:
                     raise Rejection(482, "Loop Detected (merged request)")
-            if in_dialog:
-                self._check_dialog(request, dialog)
+            if in_dialog and not dialog.accepts(request):
+                raise Rejection(500, "Out Of Order Request", [("Retry-After", "1")])
         except Rejection as rejection:
             self.layer.add_server(tx, False)
             tx.reply(rejection.status, rejection.reason, headers=rejection.headers)
@@ -319,13 +324,16 @@ class SipCore:
         else:  # OPTIONS without a handler of its own
             tx.reply(200, headers=self._capabilities())
 
-    def _check(self, request: Request, handler: Handler | None) -> None:
-        """What makes the core refuse a well-formed request, in RFC 3261 8.2 order."""
+    def _check(self, request: Request, handler: Handler | None, stray: bool) -> None:
+        """What makes the core refuse a well-formed request, in RFC 3261 8.2 order; a `stray` request (a To tag
+        naming no dialog we know) of a known method gets 481 (12.2.2), whether or not we take it out of dialog."""
         if any(self._branch_prefix in via for via in request.get_all("via")):
             raise Rejection(482, "Loop Detected")
         if request.max_forwards == 0 and request.method not in ENDS_HERE:
             raise Rejection(483)
         method = request.method
+        if stray and method in KNOWN_METHODS:
+            raise Rejection(481)
         if handler is None and method not in ("OPTIONS", "CANCEL"):
             if method not in KNOWN_METHODS:
                 raise Rejection(501)
@@ -349,14 +357,6 @@ class SipCore:
         wanted = request.values("accept")
         if wanted and request.method == "INVITE" and not any(_acceptable(w, accepted) for w in wanted):
             raise Rejection(406, headers=[("Accept", ", ".join(accepted))])
-
-    @staticmethod
-    def _check_dialog(request: Request, dialog: Dialog | None) -> None:
-        """An in-dialog request must belong to a dialog we know (481) and come in order (500)."""
-        if dialog is None:
-            raise Rejection(481)
-        if not dialog.accepts(request):
-            raise Rejection(500, "Out Of Order Request", [("Retry-After", "1")])
 
     def _dialog_of(self, request: Request) -> Dialog | None:
         return self.dialogs.get((request.call_id, request.to.tag or "", request.from_.tag or ""))

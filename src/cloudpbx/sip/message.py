@@ -312,21 +312,52 @@ class Response(Message):
 
 
 def parse(data: bytes) -> Request | Response:
-    """One message from a datagram or a framed stream chunk. Raises ParseError when it is not SIP at all."""
+    """One message from a datagram or a framed stream chunk. Raises ParseError when it is not SIP at all.
+
+    Lines may end in bare LF as well as CRLF (RFC 3261 7.5 asks receivers to be tolerant). A request whose
+    headers never end still names where an answer goes: it carries a defect, so the core can answer 400.
+    """
     data = data.lstrip(b"\r\n")
     end = data.find(b"\r\n\r\n")
-    if end < 0:
-        if not data.endswith(b"\r\n"):
-            raise ParseError("no end of headers")
-        end, body = len(data) - 2, b""
+    if end >= 0 and data.count(b"\n", 0, end) == data.count(b"\r\n", 0, end):  # CRLF only: the usual case
+        ended, body_start = True, end + 4
+        start, *lines = data[:end].decode("utf-8", "surrogateescape").split("\r\n")
     else:
-        body = data[end + 4:]
-    head = data[:end].decode("utf-8", "surrogateescape")
-    start, *lines = head.split("\r\n")
+        start, lines, ended, body_start = _lf_head(data)
     msg = _start(start)
+    if not ended:
+        if isinstance(msg, Response):
+            raise ParseError("no end of headers")
+        msg.defect = msg.defect or "no end of headers"
     _headers(msg, lines)
-    msg.body = _body(msg, body)
+    msg.body = _body(msg, data[body_start:])
     return msg
+
+
+def _lf_head(data: bytes) -> tuple[str, list[str], bool, int]:
+    """Start line, header lines, whether the headers ended, and where the body starts, for any line ends."""
+    end, body_start = header_end(data, whole=True)
+    ended = end >= 0
+    if not ended:
+        end = body_start = len(data)
+    elif end and data[end - 1] == 13:  # the CR of the last header line's CRLF
+        end -= 1
+    start, *lines = data[:end].decode("utf-8", "surrogateescape").replace("\r\n", "\n").split("\n")
+    return start, lines, ended, body_start
+
+
+def header_end(data: bytes | bytearray, whole: bool = False) -> tuple[int, int]:
+    """(where the last header line's LF is, where the body starts) for the first empty line, CRLF or bare LF;
+    a `whole` message (a datagram) may also end right after a header line. (-1, -1) while headers go on."""
+    crlf = data.find(b"\n\r\n")
+    lf = data.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else len(data))  # only a bare-LF end before the CRLF one
+    if lf >= 0:
+        return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 3
+    if whole and data.endswith(b"\n"):
+        return len(data) - 1, len(data)
+    return -1, -1
 
 
 def _start(line: str) -> Request | Response:
@@ -355,8 +386,8 @@ def _headers(msg: Message, lines: list[str]) -> None:
         if line[:1] in (" ", "\t"):
             if name is not None:
                 value = f"{value} {line.strip()}"
-            elif not msg.defect:
-                raise ParseError("continuation line before any header")
+            else:
+                msg.defect = msg.defect or "continuation line before any header"
             continue
         if name is not None:
             _add_parsed(msg, name, value)

@@ -13,15 +13,25 @@ from cloudpbx.sip.b2bua import B2BUA
 from cloudpbx.sip.core import SipCore
 from cloudpbx.sip.digest import Digest
 from cloudpbx.sip.registrar import Registrar
+from cloudpbx.sip.transport import StreamLimits
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
 from cloudpbx.store import Store
 
 
+def listener(settings: Settings, max_tcp_connections: int) -> SipCore:
+    """The SIP endpoint `settings` describe, not listening yet: `serve` binds it before it opens the platform."""
+    limits = StreamLimits(message_timeout_s=settings.sip_tcp_message_timeout_s, idle_s=settings.sip_tcp_idle_s,
+                          max_connections=max_tcp_connections, max_per_address=settings.sip_tcp_max_per_address)
+    return SipCore(settings.sip_host, settings.sip_port, announce=settings.sip_announce, stream_limits=limits)
+
+
 class SipService:
-    def __init__(self, settings: Settings, store: Store, directory: AccountDirectory, registrations: Registrations,
-                 channels: Channels, callflows: CallflowEngine):
-        self.core = SipCore(settings.sip_host, settings.sip_port, announce=settings.sip_announce)
+    """Registrar and B2BUA on `core`, which already listens; stopping the service stops it."""
+
+    def __init__(self, settings: Settings, core: SipCore, store: Store, directory: AccountDirectory,
+                 registrations: Registrations, channels: Channels, callflows: CallflowEngine):
+        self.core = core
         limit, window_s, block_s = settings.sip_auth_failures
         self.auth = Authenticator(store, directory, Digest(nonce_ttl=settings.sip_nonce_ttl),
                                   FailureThrottle(limit, window_s, block_s))
@@ -35,7 +45,6 @@ class SipService:
 
     async def start(self) -> None:
         self.cdrs.start()
-        await self.core.start()
         self.registrar.start()
 
     async def stop(self) -> None:

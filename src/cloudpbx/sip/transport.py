@@ -15,14 +15,17 @@ import socket
 import ssl as ssl_module
 import struct
 import time
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
+
+from cloudpbx.connections import ConnectionGuard
+from cloudpbx.sip.message import header_end
 
 log = logging.getLogger(__name__)
 
 RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
 MAX_HEADER_BYTES = 65536
 MAX_BODY_BYTES = 1_000_000
-IDLE_CHECK_S = 60.0
 SO_MEMINFO = 55  # linux/socket.h
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)", re.I | re.M)
 
@@ -109,36 +112,79 @@ class UdpTransport(Transport, asyncio.DatagramProtocol):
             self._socket = None
 
 
+@dataclass(frozen=True)
+class StreamLimits:
+    """What one stream listener allows its clients (see `cloudpbx.connections` for the caps)."""
+
+    message_timeout_s: float = 10.0  # a message begun, or a new inbound connection's first one, must complete in this
+    idle_s: float = 4000.0  # no traffic either way for this long closes the connection
+    max_connections: int = 10000  # inbound, in all
+    max_per_address: int = 100
+    max_write_buffer: int = 1_000_000  # bytes queued to a peer that does not read: beyond this it is dropped
+
+
 class Connection(asyncio.Protocol):
-    """One stream connection: frames messages by Content-Length and writes what the core sends."""
+    """One stream connection: frames messages by Content-Length and writes what the core sends.
+
+    An inbound connection is admitted by the transport's `ConnectionGuard` and stays sheddable until it delivers a
+    complete message. One timer per connection enforces the deadlines: a message begun (and a new inbound
+    connection's first message) must complete within `message_timeout_s`, and a connection idle for `idle_s` closes.
+    """
 
     def __init__(self, owner: "StreamTransport", peer: Peer | None = None):
         self.owner = owner
         self.peer = peer
+        self.inbound = peer is None
         self.buffer = bytearray()
         self.stream: asyncio.Transport | None = None
         self.pending: list[bytes] = []
+        self.pending_bytes = 0
         self.last_used = time.monotonic()
+        self.message_since: float | None = None  # when the message (or inbound connection) now awaited began
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_due = 0.0  # time.monotonic() at which `timer` fires
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.stream = transport
-        if self.peer is None:
+        if self.inbound:
             host, port = transport.get_extra_info("peername")[:2]
             self.peer = Peer(self.owner.key, host, port)
+            if not self.owner.guard.admit(self, host):
+                log.info("SIP %s connection from %s refused: connection limit", self.owner.name, self.peer)
+                transport.close()
+                return
+            self.message_since = time.monotonic()
+        self.stream = transport
         self.owner.connections[(self.peer.host, self.peer.port)] = self
         for data in self.pending:
             transport.write(data)
         self.pending.clear()
+        self.pending_bytes = 0
+        self._schedule()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.owner.guard.release(self)
         if self.peer and self.owner.connections.get((self.peer.host, self.peer.port)) is self:
             del self.owner.connections[(self.peer.host, self.peer.port)]
         self.stream = None
 
+    def shed(self) -> None:
+        """Dropped to admit a newer connection at the transport's cap."""
+        if self.stream is not None:
+            self.stream.abort()
+
     def write(self, data: bytes) -> None:
         self.last_used = time.monotonic()
+        limit = self.owner.limits.max_write_buffer
         if self.stream is None:
-            self.pending.append(data)
+            if self.pending_bytes + len(data) <= limit:
+                self.pending.append(data)
+                self.pending_bytes += len(data)
+        elif self.stream.get_write_buffer_size() > limit:
+            log.info("SIP %s connection to %s dropped: the peer does not read", self.owner.name, self.peer)
+            self.stream.abort()
         else:
             self.stream.write(data)
 
@@ -147,6 +193,36 @@ class Connection(asyncio.Protocol):
         self.buffer += data
         while self.stream is not None and self._next_message():
             pass
+        if self.buffer and self.message_since is None:
+            self.message_since = self.last_used
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """Arm the timer for the nearest deadline (replacing one armed for later)."""
+        limits = self.owner.limits
+        due = self.last_used + limits.idle_s
+        if self.message_since is not None:
+            due = min(due, self.message_since + limits.message_timeout_s)
+        if self.timer is not None:
+            if self.timer_due <= due:
+                return
+            self.timer.cancel()
+        self.timer_due = due
+        self.timer = asyncio.get_running_loop().call_later(max(0.0, due - time.monotonic()), self._expire)
+
+    def _expire(self) -> None:
+        self.timer = None
+        if self.stream is None:
+            return
+        now, limits = time.monotonic(), self.owner.limits
+        if self.message_since is not None and now >= self.message_since + limits.message_timeout_s:
+            log.info("SIP %s connection %s dropped: no complete message in %gs", self.owner.name, self.peer,
+                     limits.message_timeout_s)
+            self.stream.abort()  # aborted, not closed: what a peer does not read must not keep the socket
+        elif now >= self.last_used + limits.idle_s:
+            self.stream.abort()
+        else:
+            self._schedule()
 
     def _next_message(self) -> bool:
         """Deliver the first complete message in the buffer; False when more bytes are needed."""
@@ -158,22 +234,24 @@ class Connection(asyncio.Protocol):
             else:
                 del buf[:2]
             return bool(buf)
-        end = buf.find(b"\r\n\r\n")
+        end, body_start = header_end(buf)  # CRLF CRLF, or a bare LF blank line (RFC 3261 7.5)
         if end < 0:
             if len(buf) > MAX_HEADER_BYTES:
                 self.stream.close()
             return False
-        match = _CONTENT_LENGTH.search(buf, 0, end + 2)
+        match = _CONTENT_LENGTH.search(buf, 0, end + 1)
         length = match.group(1) if match else b"0"
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            self._deliver(bytes(buf[:end + 4]))  # the core answers 400; the stream cannot be framed any further
+            self._deliver(bytes(buf[:body_start]))  # the core answers 400; the stream cannot be framed any further
             self.stream.close()
             return False
-        total = end + 4 + int(length)
+        total = body_start + int(length)
         if len(buf) < total:
             return False
         data = bytes(buf[:total])
         del buf[:total]
+        self.message_since = None
+        self.owner.guard.busy(self)  # a peer that speaks SIP is not shed for newcomers
         self._deliver(data)
         return True
 
@@ -190,20 +268,19 @@ class StreamTransport(Transport):
     reliable = True
 
     def __init__(self, host: str, port: int, deliver: Deliver, failed: Failed, *,
-                 ssl: ssl_module.SSLContext | None = None, idle_s: float = 4000.0):
+                 ssl: ssl_module.SSLContext | None = None, limits: StreamLimits | None = None):
         super().__init__(host, port, deliver, failed)
         self.ssl = ssl
-        self.idle_s = idle_s
+        self.limits = limits or StreamLimits()
+        self.guard = ConnectionGuard(self.limits.max_connections, self.limits.max_per_address)
         self.connections: dict[tuple[str, int], Connection] = {}
         self._server: asyncio.AbstractServer | None = None
-        self._sweeper: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: Connection(self), self.host, self.port, ssl=self.ssl,
                                                 reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._sweeper = loop.call_later(IDLE_CHECK_S, self._sweep)
 
     def send(self, data: bytes, peer: Peer) -> None:
         conn = self.connections.get((peer.host, peer.port))
@@ -223,15 +300,7 @@ class StreamTransport(Transport):
                 del self.connections[(conn.peer.host, conn.peer.port)]
             self.failed(conn.peer)
 
-    def _sweep(self) -> None:
-        cutoff = time.monotonic() - self.idle_s
-        for conn in [c for c in self.connections.values() if c.last_used < cutoff and c.stream]:
-            conn.stream.close()
-        self._sweeper = asyncio.get_running_loop().call_later(IDLE_CHECK_S, self._sweep)
-
     async def close(self) -> None:
-        if self._sweeper:
-            self._sweeper.cancel()
         for conn in list(self.connections.values()):
             if conn.stream:
                 conn.stream.close()

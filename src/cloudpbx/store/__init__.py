@@ -2,8 +2,8 @@
 
 from cloudpbx.store.database import create_engine, default_url, migrate
 from cloudpbx.store.documents import SYSTEM, Attachment, Doc, Store, Tx, load_row
-from cloudpbx.store.errors import Conflict, NotFound, StoreError, Unavailable, UniqueViolation
-from cloudpbx.store.ids import gregorian_now, is_id, new_id
+from cloudpbx.store.errors import BadId, Conflict, NotFound, StoreError, Unavailable, UniqueViolation
+from cloudpbx.store.ids import gregorian_now, is_id, is_name, new_id
 
 
 async def open_store(url: str) -> Store:
@@ -14,6 +14,7 @@ async def open_store(url: str) -> Store:
 
 
 __all__ = [
-    "SYSTEM", "Attachment", "Conflict", "Doc", "NotFound", "Store", "StoreError", "Tx", "Unavailable", "UniqueViolation",
-    "create_engine", "default_url", "gregorian_now", "is_id", "load_row", "migrate", "new_id", "open_store",
+    "SYSTEM", "Attachment", "BadId", "Conflict", "Doc", "NotFound", "Store", "StoreError", "Tx", "Unavailable",
+    "UniqueViolation", "create_engine", "default_url", "gregorian_now", "is_id", "is_name", "load_row", "migrate",
+    "new_id", "open_store",
 ]

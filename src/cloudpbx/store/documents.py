@@ -16,8 +16,8 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cloudpbx.store.errors import Conflict, NotFound, UniqueViolation
-from cloudpbx.store.ids import gregorian_now, next_revision
+from cloudpbx.store.errors import BadId, Conflict, NotFound, UniqueViolation
+from cloudpbx.store.ids import gregorian_now, is_name, new_id, next_revision
 from cloudpbx.store.points import UNAVAILABLE, point_reader
 from cloudpbx.store.tables import accounts, attachments, cdrs, doc_keys, docs
 
@@ -109,6 +109,8 @@ class Tx:
         """
         account_id = doc["pvt_account_id"]
         doc_id = doc["_id"]
+        if not is_name(doc_id):
+            raise BadId(doc_id)
         now = gregorian_now()
         old_rev = expect_rev if expect_rev is not None else doc.get("_rev")
         doc.setdefault("pvt_created", now)
@@ -176,25 +178,23 @@ class Tx:
         ).first()
         return (row.account_id, row.doc_id) if row else None
 
-    async def keys(self, account_id: str, kind: str) -> list[tuple[str, str]]:
-        """All (key, doc_id) of one kind held in an account."""
-        rows = await self.conn.execute(
+    async def keys(self, account_id: str, kind: str, *, after: str | None = None,
+                   limit: int | None = None) -> list[tuple[str, str]]:
+        """(key, doc_id) of one kind held in an account, in key order; a page of them with `after` and `limit`."""
+        query = (
             select(doc_keys.c.key, doc_keys.c.doc_id)
             .where(doc_keys.c.account_id == account_id, doc_keys.c.kind == kind)
             .order_by(doc_keys.c.key)
         )
-        return [(r.key, r.doc_id) for r in rows]
+        if after is not None:
+            query = query.where(doc_keys.c.key > after)
+        if limit is not None:
+            query = query.limit(limit)
+        return [(r.key, r.doc_id) for r in await self.conn.execute(query)]
 
-    async def key_revisions(self, account_id: str, kind: str) -> list[tuple[str, str, str]]:
-        """(key, doc_id, rev) of one kind held in an account: caches built from those documents see any change."""
-        holder = and_(docs.c.account_id == doc_keys.c.account_id, docs.c.id == doc_keys.c.doc_id)
-        rows = await self.conn.execute(
-            select(doc_keys.c.key, doc_keys.c.doc_id, docs.c.rev)
-            .join_from(doc_keys, docs, holder)
-            .where(doc_keys.c.account_id == account_id, doc_keys.c.kind == kind)
-            .order_by(doc_keys.c.key)
-        )
-        return [(r.key, r.doc_id, r.rev) for r in rows]
+    async def count_keys(self, account_id: str, kind: str) -> int:
+        query = select(func.count()).where(doc_keys.c.account_id == account_id, doc_keys.c.kind == kind)
+        return (await self.conn.execute(query)).scalar_one()
 
     async def keys_with_prefix(self, kind: str, prefix: str, *, offset: int = 0, limit: int | None = None) -> list[str]:
         """Keys of one kind that start with `prefix`, in key order (number searches walk the pool this way)."""
@@ -216,6 +216,21 @@ class Tx:
             .where(doc_keys.c.kind == kind, accounts.c.path.startswith(path + "/", autoescape=True))
         )
         return (await self.conn.execute(query)).scalar_one()
+
+    async def touch(self, account_id: str, doc_id: str, doc_type: str) -> None:
+        """Give a marker document a new revision, creating it if need be: caches in every process that hold what
+        the marker stands for compare its revision. Concurrent writers wait for each other instead of conflicting."""
+        values = {"rev": f"1-{new_id()}", "modified": gregorian_now()}
+        where = and_(docs.c.account_id == account_id, docs.c.id == doc_id)
+        if (await self.conn.execute(update(docs).where(where).values(**values))).rowcount == 1:
+            return
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(docs).values(
+                    account_id=account_id, id=doc_id, type=doc_type, created=values["modified"], deleted=False,
+                    body="{}", **values))
+        except IntegrityError:  # another writer created it first
+            await self.conn.execute(update(docs).where(where).values(**values))
 
     async def soft_delete(self, doc: Doc) -> Doc:
         """Mark deleted and release its unique keys, so the names can be reused."""

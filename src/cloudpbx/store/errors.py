@@ -25,5 +25,9 @@ class UniqueViolation(StoreError):
         self.holder = holder
 
 
+class BadId(StoreError, ValueError):
+    """A document id outside the id grammar (`ids.is_name`): services check ids first, this is the last guard."""
+
+
 class Unavailable(StoreError):
     """The database cannot be reached."""

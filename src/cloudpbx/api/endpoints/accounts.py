@@ -5,32 +5,39 @@ from __future__ import annotations
 from cloudpbx.accounts import tree
 from cloudpbx.accounts.accounts import metadata
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Forbidden, Invalid, Missing
 from cloudpbx.store import is_id
 
 READ_VIEWS = ("children", "descendants", "siblings", "parents", "tree")
+ROWS = {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}}}}
+API_KEY = {"type": "object", "required": ["api_key"], "properties": {"api_key": {"type": "string"}}}
+MOVE = {"type": "object", "required": ["to"], "properties": {"to": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}}
 
 
 class Accounts(Endpoint):
     noun = "accounts"
+    shapes = (
+        Shape("accounts", {"PUT": Op("Create an account below the caller's", "accounts", "accounts", 201)}),
+        Shape(ACCOUNT, {
+            "GET": Op("Read an account", reply="accounts"),
+            "PUT": Op("Create a sub-account", "accounts", "accounts", 201),
+            "POST": Op("Replace an account", "accounts", "accounts"),
+            "PATCH": Op("Change fields of an account", {"type": "object"}, "accounts"),
+            "DELETE": Op("Delete an account without sub-accounts (not the master account)", reply="accounts")}),
+        *(Shape(f"{ACCOUNT}/{view}", {"GET": Op(f"The account's {view}", reply=ROWS)}) for view in READ_VIEWS),
+        Shape(f"{ACCOUNT}/api_key", {"GET": Op("Read the API key", reply=API_KEY),
+                                     "PUT": Op("Regenerate the API key", reply=API_KEY, body_optional=True)}),
+        Shape(f"{ACCOUNT}/reseller", {"PUT": Op("Promote to reseller", reply="accounts", body_optional=True),
+                                      "DELETE": Op("Demote", reply="accounts")}),
+        Shape(f"{ACCOUNT}/move", {"POST": Op("Move below another account", MOVE, "accounts")}),
+    )
 
     def allowed(self, ctx: Context) -> set[str]:
-        args = ctx.args
-        if not args:
-            return {"PUT"}
-        if len(args) == 1:
-            return {"GET", "PUT", "POST", "PATCH"} | ({"DELETE"} if ctx.account and ctx.account.tree else set())
-        sub = args[1] if len(args) == 2 else None
-        if sub in READ_VIEWS:
-            return {"GET"}
-        if sub == "api_key":
-            return {"GET", "PUT"}
-        if sub == "reseller":
-            return {"PUT", "DELETE"}
-        if sub == "move":
-            return {"POST"}
-        raise BadPath({"message": "not found", "cause": "/".join(args)})
+        """The master account cannot be deleted (KAZOO leaves DELETE out of its allowed methods)."""
+        methods = super().allowed(ctx)
+        return methods - {"DELETE"} if ctx.shape.template == ACCOUNT and not ctx.account.tree else methods
 
     def user_may(self, ctx: Context) -> bool:
         return ctx.method == "GET" and len(ctx.args) == 1 and ctx.args[0] == ctx.caller.account_id

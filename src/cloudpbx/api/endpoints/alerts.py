@@ -8,23 +8,23 @@ from cloudpbx.accounts.alerts import ALERT
 from cloudpbx.accounts.documents import public
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint, doc_reply
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint, doc_reply
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Invalid, Missing
 from cloudpbx.store import SYSTEM
 
 
 class Alerts(Endpoint):
     noun = "alerts"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if not ctx.args:
-            return {"GET", "PUT"}
-        if len(ctx.args) == 1:
-            return {"GET", "DELETE"}
-        raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
+    shapes = (
+        Shape(f"{ACCOUNT}/alerts", {
+            "GET": Op("Alerts addressed to the caller", reply="alerts", listing=True),
+            "PUT": Op("Raise an alert (system administrators)", "alerts", "alerts", 201)}),
+        Shape(f"{ACCOUNT}/alerts/{{id}}", {"GET": Op("Read an alert", reply="alerts"),
+                                          "DELETE": Op("Remove an alert (system administrators)", reply="alerts")}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         docs = ctx.platform.documents
         if ctx.method == "PUT":
             ctx.require_superduper()

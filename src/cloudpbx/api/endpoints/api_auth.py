@@ -7,7 +7,8 @@ from cloudpbx.accounts.login import account_usable
 from cloudpbx.api.auth_response import auth_reply
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import Endpoint
-from cloudpbx.api.endpoints.user_auth import checked
+from cloudpbx.api.endpoints.user_auth import AUTH_REPLY, checked
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Invalid, Missing
 
 API_KEYS = "api_auth"  # a wrong key names no account: its failures are counted per address under this name
@@ -15,12 +16,7 @@ API_KEYS = "api_auth"  # a wrong key names no account: its failures are counted 
 
 class ApiAuth(Endpoint):
     noun = "api_auth"
-
-    def is_public(self, ctx: Context) -> bool:
-        return True
-
-    def allowed(self, ctx: Context) -> set[str]:
-        return {"PUT"}
+    shapes = (Shape("api_auth", {"PUT": Op("Log in with an API key", "api_auth", AUTH_REPLY, 201, public=True)}),)
 
     async def handle(self, ctx: Context) -> Reply:
         """A disabled account's key answers as an unknown key does, so a key is never confirmed while it is useless."""

@@ -5,25 +5,28 @@ from __future__ import annotations
 
 from cloudpbx.accounts import apps
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Op, Shape
 
 BLACKLIST = "blacklist"
+BLACKLIST_REPLY = {"type": "object", "properties": {"blacklist": {"type": "array", "items": {"type": "string"}}}}
 
 
 class AppsStore(Endpoint):
     noun = "apps_store"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if not ctx.args:
-            return {"GET"}
-        if ctx.args == [BLACKLIST]:
-            return {"GET", "POST"}
-        if len(ctx.args) == 1:
-            return {"GET", "PUT", "POST", "DELETE"}
-        raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
+    shapes = (
+        Shape(f"{ACCOUNT}/apps_store", {"GET": Op("The apps the account may use", reply={"type": "array"})}),
+        Shape(f"{ACCOUNT}/apps_store/{{app_id}}", {
+            "GET": Op("One app and its install", reply={"type": "object"}),
+            "PUT": Op("Install an app", "apps_store", {"type": "object"}, 201),
+            "POST": Op("Change who may use an app", "apps_store", {"type": "object"}),
+            "DELETE": Op("Uninstall an app", reply={"type": "object"})}),
+        Shape(f"{ACCOUNT}/apps_store/{BLACKLIST}", {
+            "GET": Op("Apps the account's descendants may not use", reply=BLACKLIST_REPLY),
+            "POST": Op("Set the apps its descendants may not use", {"type": "object"}, BLACKLIST_REPLY)}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         store, node = ctx.platform.store, ctx.account
         if not ctx.args:
             return Reply(await apps.available(store, node))

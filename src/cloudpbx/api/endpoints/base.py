@@ -5,19 +5,28 @@ from __future__ import annotations
 from cloudpbx.accounts.documents import Kind, public, row
 from cloudpbx.api import listing, secrets
 from cloudpbx.api.context import Context, Reply
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Invalid
-from cloudpbx.errors import NotFoundPath as BadPath
+
+ACCOUNT = "accounts/{account_id}"
 
 
 class Endpoint:
+    """An endpoint declares the path shapes it serves in `shapes` (see `api/paths.py`); the router sends it only
+    requests that match one of them, and the OpenAPI document describes exactly those."""
+
     noun = ""
+    shapes: tuple[Shape, ...] = ()
+    args: dict[str, Arg] = {}  # grammars of placeholders particular to this endpoint
 
     def is_public(self, ctx: Context) -> bool:
-        """Whether the request may come without credentials."""
-        return False
+        """Whether the request may come without credentials: as its shape declares the method."""
+        op = ctx.shape.ops.get(ctx.method) if ctx.shape else None
+        return op is not None and op.public
 
     def allowed(self, ctx: Context) -> set[str]:
-        return {"GET"}
+        """The methods of the matched shape; an endpoint narrows them when they depend on the account."""
+        return set(ctx.shape.ops)
 
     def body_limit(self, args: list[str]) -> int:
         """A request body cap above the platform's, for paths that take large uploads; 0 keeps the platform's."""
@@ -30,9 +39,18 @@ class Endpoint:
     async def handle(self, ctx: Context) -> Reply:
         raise NotImplementedError
 
-    def needs_account(self, ctx: Context) -> None:
-        if ctx.account is None:
-            raise BadPath({"message": f"{self.noun} live under /v2/accounts/{{account_id}}"})
+
+def crud(noun: str, schema: str, parent: str = ACCOUNT) -> tuple[Shape, Shape]:
+    """The collection and item shapes of a document noun: list and create; read, replace, change and delete."""
+    return (
+        Shape(f"{parent}/{noun}", {"GET": Op(f"List {noun}", reply=schema, listing=True),
+                                   "PUT": Op(f"Create one of {noun}", body=schema, reply=schema, status=201)}),
+        Shape(f"{parent}/{noun}/{{id}}", {
+            "GET": Op(f"Read one of {noun}", reply=schema),
+            "POST": Op(f"Replace one of {noun}", body=schema, reply=schema),
+            "PATCH": Op(f"Change fields of one of {noun}", body={"type": "object"}, reply=schema),
+            "DELETE": Op(f"Delete one of {noun}", reply=schema)}),
+    )
 
 
 def doc_reply(doc: dict, status: int = 200) -> Reply:
@@ -50,19 +68,12 @@ def if_match(ctx: Context) -> str | None:
 class DocumentEndpoint(Endpoint):
     """CRUD on one kind of account document: list and create on the collection, the rest on an item."""
 
-    def __init__(self, kind: Kind):
+    def __init__(self, kind: Kind, *extra: Shape):
         self.kind = kind
         self.noun = kind.name
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if not ctx.args:
-            return {"GET", "PUT"}
-        if len(ctx.args) == 1:
-            return {"GET", "POST", "PATCH", "DELETE"}
-        raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
+        self.shapes = (*crud(kind.name, kind.name), *extra)
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         docs = ctx.platform.documents
         if ctx.method == "GET":  # a user-level caller reads no secrets of documents it does not own
             secrets.refuse_secret_filters(ctx, self.noun)

@@ -7,14 +7,16 @@ from __future__ import annotations
 from cloudpbx.accounts import cdrs
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Invalid, Missing
 from cloudpbx.store.cdrs import Key, Span
 
 INTERACTION, LEGS = "interaction", "legs"
 LIST, ONE = "list", "one"
-ACCOUNT_SHAPES = frozenset({LIST, INTERACTION, LEGS, ONE})
-USER_SHAPES = frozenset({LIST, INTERACTION})
+USER = f"{ACCOUNT}/users/{{user_id}}"
+ROW, ROWS = {"type": "object"}, {"type": "array", "items": {"type": "object"}}
+CDR_ID = r"^[A-Za-z0-9._~@+=:-]{1,210}$"  # `YYYYMM-` and a call id that a path can carry as it is (see cdrs.cdr_id)
 MAXIMUM_RANGE = 2682000  # crossbar.maximum_range: 31 days and an hour
 
 
@@ -34,7 +36,7 @@ def _start_key(ctx: Context) -> Key | None:
     if raw is None:
         return None
     created, _, ident = raw.partition("-")
-    if not created.isdigit():
+    if not (created.isascii() and created.isdigit() and len(created) <= 12) or int(created) > listing.LAST_SECOND:
         raise Invalid.field("start_key", "type", "Value is not a start key of this listing", value=raw)
     return int(created), ident or None
 
@@ -58,11 +60,19 @@ class Cdrs(Endpoint):
         users = ctx.parent("users")
         return users[0] if users else None
 
-    def allowed(self, ctx: Context) -> set[str]:
-        shapes = ACCOUNT_SHAPES if ctx.parent("users") is None else USER_SHAPES
-        if _shape(ctx.args) not in shapes:
-            raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
-        return {"GET"}
+    args = {"cdr_id": Arg(CDR_ID, description="`YYYYMM-<call id>`"),
+            "interaction_id": Arg(CDR_ID, description="an interaction or CDR id")}
+    shapes = (
+        Shape(f"{ACCOUNT}/cdrs", {"GET": Op("Call legs in a created range (created_from, created_to; CSV too)",
+                                            reply=ROW, listing=True)}),
+        Shape(f"{ACCOUNT}/cdrs/{{cdr_id}}", {"GET": Op("One call leg", reply=ROW)}),
+        Shape(f"{ACCOUNT}/cdrs/{INTERACTION}", {"GET": Op("One row per call in a created range", reply=ROW,
+                                                          listing=True)}),
+        Shape(f"{ACCOUNT}/cdrs/{LEGS}/{{interaction_id}}", {"GET": Op("The legs of a call (by interaction or CDR id)",
+                                                                      reply=ROWS)}),
+        Shape(f"{USER}/cdrs", {"GET": Op("The call legs a user owns", reply=ROW, listing=True)}),
+        Shape(f"{USER}/cdrs/{INTERACTION}", {"GET": Op("One row per call of a user", reply=ROW, listing=True)}),
+    )
 
     def user_may(self, ctx: Context) -> bool:
         """Users read their own calls; the account's call log is for administrators."""
@@ -71,7 +81,6 @@ class Cdrs(Endpoint):
         return own_account and owner_id is not None and owner_id == ctx.caller.owner_id
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         shape, store = _shape(ctx.args), ctx.platform.store
         if shape == ONE:
             return Reply(await cdrs.get(store, ctx.account_id, ctx.args[0]))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from cloudpbx.accounts import tree
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Missing
 from cloudpbx.state.channels import Channel
 
@@ -16,14 +17,14 @@ def view(channel: Channel) -> dict:
 
 class Channels(Endpoint):
     noun = "channels"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if len(ctx.args) > 1:
-            raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
-        return {"GET"}
+    args = {"uuid": Arg(description="a call leg's id (its SIP Call-ID)")}
+    shapes = (
+        Shape(f"{ACCOUNT}/channels", {"GET": Op("Live calls of the account and its descendants",
+                                                reply={"type": "object"}, listing=True)}),
+        Shape(f"{ACCOUNT}/channels/{{uuid}}", {"GET": Op("One live call", reply={"type": "object"})}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         async with ctx.platform.store.read() as tx:
             below = await tree.descendants(tx, ctx.account)
         account_ids = {ctx.account_id, *(node.id for node in below)}

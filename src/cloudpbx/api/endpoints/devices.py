@@ -6,7 +6,8 @@ from cloudpbx.accounts.documents import row
 from cloudpbx.accounts.kinds import DEVICE
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import DocumentEndpoint, doc_reply
+from cloudpbx.api.endpoints.base import ACCOUNT, DocumentEndpoint, doc_reply
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.api.endpoints.inherited import with_inherited
 
 
@@ -39,4 +40,5 @@ class Devices(DocumentEndpoint):
         return await with_inherited(ctx, doc_reply(doc), endpoints)
 
 
-ENDPOINT = Devices(DEVICE)
+ENDPOINT = Devices(DEVICE, Shape(f"{ACCOUNT}/users/{{user_id}}/devices", {
+    "GET": Op("The devices a user owns", reply="devices", listing=True)}))

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from cloudpbx.accounts import limits
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Op, Shape
 
 
 class Limits(Endpoint):
     noun = "limits"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if ctx.args:
-            raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
-        return {"GET", "POST"}
+    shapes = (Shape(f"{ACCOUNT}/limits", {
+        "GET": Op("Trunk and call limits", reply="limits"),
+        "POST": Op("Replace the limits (the account's reseller)", "limits", "limits")}),)
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         platform = ctx.platform
         if ctx.method == "POST":
             await limits.may_change(platform.store, ctx.account, ctx.caller.account_id, ctx.caller.superduper)

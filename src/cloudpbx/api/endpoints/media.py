@@ -8,8 +8,9 @@ import mimetypes
 from cloudpbx.accounts import media
 from cloudpbx.accounts.media import MEDIA
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, DocumentEndpoint, doc_reply
+from cloudpbx.api.endpoints.base import ACCOUNT, DocumentEndpoint, doc_reply
 from cloudpbx.api.endpoints.uploads import download, read_upload
+from cloudpbx.api.paths import Op, Shape
 
 RAW = "raw"
 
@@ -19,17 +20,9 @@ class Media(DocumentEndpoint):
         """Room for the largest file sent as base64 (4/3 of its size) inside a form."""
         return media.MAX_BYTES * 4 // 3 + 64 * 1024 if args[-1:] == [RAW] else 0
 
-    def allowed(self, ctx: Context) -> set[str]:
-        if len(ctx.args) == 2 and ctx.args[1] == RAW:
-            return {"GET", "POST"}
-        if len(ctx.args) > 1:
-            raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
-        return super().allowed(ctx)
-
     async def handle(self, ctx: Context) -> Reply:
         if len(ctx.args) != 2:
             return await super().handle(ctx)
-        self.needs_account(ctx)
         store, media_id = ctx.platform.store, ctx.args[0]
         if ctx.method == "POST":
             upload = await read_upload(ctx, media.CONTENT_TYPES, "a media file", media.MAX_BYTES)
@@ -39,4 +32,6 @@ class Media(DocumentEndpoint):
         return Reply(None, raw=download(audio, ctx.headers.get("range"), name))
 
 
-ENDPOINT = Media(MEDIA)
+ENDPOINT = Media(MEDIA, Shape(f"{ACCOUNT}/media/{{id}}/{RAW}", {
+    "GET": Op("Download the audio (Range honoured)", files=("audio/*",)),
+    "POST": Op("Upload the audio", reply="media", upload=True)}))

@@ -11,15 +11,16 @@ from __future__ import annotations
 import re
 from typing import Any, Awaitable, Callable
 
+from cloudpbx import schemas
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Failure, Invalid
 from cloudpbx.numbers import classifiers, failures, registry
 from cloudpbx.numbers.manager import Actor, ClientError
 from cloudpbx.store import Doc, is_id
 
-NUMBER_ACTIONS = {"activate": {"PUT"}, "reserve": {"PUT"}, "identify": {"GET"}, "move": {"POST"}}
 E164_PREFIX = re.compile(r"^\+\d{1,15}$")
 NANP_COUNTRIES = ("US", "CA")
 MAXIMAL_PREFIX_LENGTH = 10  # the pool is searched by any leading digits, up to a whole national number
@@ -46,11 +47,7 @@ def _filterable(doc: Doc) -> Doc:
 
 def _whole(ctx: Context, key: str, default: int, minimum: int) -> int:
     raw = ctx.query.get(key)
-    if raw is None:
-        return default
-    if not raw.strip().isdigit() or int(raw) < minimum:
-        raise Invalid.field(key, "minimum", f"Value must be a whole number of at least {minimum}", value=raw)
-    return int(raw)
+    return default if raw is None else listing.integer(key, raw, minimum, schemas.INT_MAX)
 
 
 def _search_prefix(ctx: Context) -> str:
@@ -85,26 +82,53 @@ def _collection_numbers(data: Any) -> list[str]:
     return numbers
 
 
+OBJECT = {"type": "object"}
+FOUND = {"type": "array", "items": {"type": "object", "properties": {"number": {"type": "string"}}}}
+HOLDINGS = {"type": "object", "properties": {"numbers": OBJECT, "cascade_quantity": {"type": "integer"}}}
+MANY = {"type": "object", "required": ["numbers"], "properties": {
+    "numbers": {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}}}
+SORTED = {"type": "object", "properties": {"success": OBJECT, "error": OBJECT}}
+NUMBER = "phone_numbers"
+
+
+def _classifier_shapes(base: str) -> tuple[Shape, ...]:
+    return (Shape(f"{base}/classifiers", {"GET": Op("The number classifiers in matching order", reply=OBJECT)}),
+            Shape(f"{base}/classifiers/{{number}}", {"GET": Op("The classifier a number matches", reply=OBJECT)}))
+
+
 class PhoneNumbers(Endpoint):
     noun = "phone_numbers"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        args, scoped = ctx.args, bool(ctx.parent("accounts"))
-        if not args:
-            return {"GET"}
-        if args[0] == "classifiers" and len(args) <= 2:
-            return {"GET"}
-        if scoped and args == ["collection"]:
-            return {"PUT", "POST", "PATCH", "DELETE"}
-        if scoped and args == ["collection", "activate"]:
-            return {"PUT"}
-        if scoped and args == ["carriers_info"]:
-            return {"GET"}
-        if len(args) == 1:
-            return {"GET", "PUT", "POST", "PATCH", "DELETE"} if scoped else {"GET", "PUT", "DELETE"}
-        if scoped and len(args) == 2 and args[1] in NUMBER_ACTIONS:
-            return NUMBER_ACTIONS[args[1]]
-        raise BadPath({"message": "not found", "cause": "/".join(args)})
+    args = {"number": Arg(description="a phone number, E.164 (`%2B14155550100`) or as dialled")}
+    shapes = (
+        Shape(f"{ACCOUNT}/phone_numbers", {"GET": Op(
+            "The account's numbers, or with `prefix` available numbers of the pool",
+            reply={"anyOf": [HOLDINGS, FOUND]})}),
+        *_classifier_shapes(f"{ACCOUNT}/phone_numbers"),
+        Shape(f"{ACCOUNT}/phone_numbers/carriers_info", {"GET": Op("Carriers and creation states", reply=OBJECT)}),
+        Shape(f"{ACCOUNT}/phone_numbers/collection", {
+            "PUT": Op("Add many numbers", MANY, SORTED, 201), "POST": Op("Replace many numbers", MANY, SORTED),
+            "PATCH": Op("Change many numbers", MANY, SORTED), "DELETE": Op("Release many numbers", MANY, SORTED)}),
+        Shape(f"{ACCOUNT}/phone_numbers/collection/activate", {"PUT": Op("Buy many numbers", MANY, SORTED, 201)}),
+        Shape(f"{ACCOUNT}/phone_numbers/{{number}}", {
+            "GET": Op("Read a number of the account", reply=NUMBER),
+            "PUT": Op("Add a number to the account", NUMBER, NUMBER, 201, body_optional=True),
+            "POST": Op("Replace a number's settings", NUMBER, NUMBER),
+            "PATCH": Op("Change a number's settings", OBJECT, NUMBER),
+            "DELETE": Op("Release a number", reply=NUMBER)}),
+        Shape(f"{ACCOUNT}/phone_numbers/{{number}}/activate", {
+            "PUT": Op("Buy a number", NUMBER, NUMBER, 201, body_optional=True)}),
+        Shape(f"{ACCOUNT}/phone_numbers/{{number}}/reserve", {"PUT": Op("Reserve a number", reply=NUMBER, status=201)}),
+        Shape(f"{ACCOUNT}/phone_numbers/{{number}}/identify", {"GET": Op("Who holds a number", reply=OBJECT)}),
+        Shape(f"{ACCOUNT}/phone_numbers/{{number}}/move", {"POST": Op(
+            "Move a number to another account", {"type": "object", "required": ["to"],
+                                                 "properties": {"to": {"type": "string"}}}, NUMBER)}),
+        Shape("phone_numbers", {"GET": Op("Available numbers of the pool by prefix", reply=FOUND)}),
+        *_classifier_shapes("phone_numbers"),
+        Shape("phone_numbers/{number}", {
+            "GET": Op("Any number (system administrators)", reply=NUMBER),
+            "PUT": Op("Add a number to the pool (system administrators)", NUMBER, NUMBER, 201, body_optional=True),
+            "DELETE": Op("Remove a number from the system (system administrators)", reply=NUMBER)}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
         args = ctx.args

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from cloudpbx.accounts.kinds import sip_key
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Missing
 
 COUNT = "count"
@@ -13,18 +14,17 @@ COUNT = "count"
 
 class Registrations(Endpoint):
     noun = "registrations"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if not ctx.args:
-            return {"GET", "DELETE"}
-        if ctx.args == [COUNT]:
-            return {"GET"}
-        if len(ctx.args) == 1:
-            return {"DELETE"}
-        raise BadPath({"message": "not found", "cause": "/".join(ctx.args)})
+    args = {"username": Arg(description="a device's SIP username")}
+    shapes = (
+        Shape(f"{ACCOUNT}/registrations", {"GET": Op("SIP registrations", reply={"type": "array"}),
+                                           "DELETE": Op("Flush every registration", reply={"type": "string"})}),
+        Shape(f"{ACCOUNT}/registrations/{COUNT}", {"GET": Op("How many are registered", reply={
+            "type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}})}),
+        Shape(f"{ACCOUNT}/registrations/{{username}}", {"DELETE": Op("Flush one SIP username's",
+                                                                     reply={"type": "string"})}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
-        self.needs_account(ctx)
         registrations = ctx.platform.registrations
         if ctx.args == [COUNT]:
             return Reply({"count": len(registrations.list(ctx.account_id))})

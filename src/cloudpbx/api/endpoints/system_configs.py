@@ -5,8 +5,10 @@ from __future__ import annotations
 from cloudpbx import schemas
 from cloudpbx.accounts.documents import client_fields
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint, doc_reply
+from cloudpbx.api.endpoints.base import Endpoint, doc_reply
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Invalid, Missing
+from cloudpbx.store import is_name
 
 
 def checked(data) -> dict:
@@ -18,11 +20,15 @@ def checked(data) -> dict:
 
 class SystemConfigs(Endpoint):
     noun = "system_configs"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if ctx.nouns[0][0] != self.noun or len(ctx.args) > 1:
-            raise BadPath({"message": "system configs live at /v2/system_configs[/{id}]"})
-        return {"GET", "PUT", "POST", "DELETE"} if ctx.args else {"GET"}
+    shapes = (
+        Shape("system_configs", {"GET": Op("Categories of system settings", reply={
+            "type": "array", "items": {"type": "string"}})}),
+        Shape("system_configs/{name}", {
+            "GET": Op("Read a category", reply="system_configs"),
+            "PUT": Op("Create a category", "system_configs", "system_configs", 201),
+            "POST": Op("Replace a category", "system_configs", "system_configs"),
+            "DELETE": Op("Delete a category", reply="system_configs")}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
         ctx.require_superduper()
@@ -30,6 +36,8 @@ class SystemConfigs(Endpoint):
         if not ctx.args:
             return Reply(await configs.list())
         category = ctx.args[0]
+        if not is_name(category) and ctx.method in ("GET", "DELETE"):  # writes answer why (configs.put)
+            raise Missing(category)
         if ctx.method == "GET":
             doc = await configs.get(category)
             if doc is None:

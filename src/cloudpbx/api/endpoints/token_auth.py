@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import Endpoint
+from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Invalid
 
 
@@ -13,9 +14,8 @@ def token_info(claims: dict, token: str) -> dict:
 
 class TokenAuth(Endpoint):
     noun = "token_auth"
-
-    def allowed(self, ctx: Context) -> set[str]:
-        return {"GET", "DELETE"}
+    shapes = (Shape("token_auth", {"GET": Op("Read the token in use", reply={"type": "object"}),
+                                   "DELETE": Op("Revoke it", reply={"type": "object"})}),)
 
     def user_may(self, ctx: Context) -> bool:
         return True

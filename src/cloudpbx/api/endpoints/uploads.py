@@ -16,13 +16,13 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from cloudpbx.api.context import Context
-from cloudpbx.api.envelope import Answer, answer
+from cloudpbx.api.envelope import Answer, answer, disposition
 from cloudpbx.errors import Invalid, TooLarge, UnsupportedType
 from cloudpbx.store import Attachment
 
 BASE64_TYPES = ("application/base64", "application/x-base64")
 GENERIC_TYPES = ("", "application/octet-stream")
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"^bytes=([0-9]{0,15})-([0-9]{0,15})$")  # ASCII digits, short enough for any file size
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _from_data_url(raw: bytes) -> Upload:
 def download(attachment: Attachment, range_header: str | None, filename: str) -> Answer:
     """The stored bytes with their content type; a single `Range: bytes=a-b` gets a 206 with that slice."""
     size = attachment.length
-    headers = {"content-disposition": f'attachment; filename="{filename}"', "accept-ranges": "bytes"}
+    headers = {"content-disposition": disposition(filename), "accept-ranges": "bytes"}
     wanted = _range(range_header, size)
     if wanted is None:
         return answer(attachment.content, media_type=attachment.content_type, headers=headers)

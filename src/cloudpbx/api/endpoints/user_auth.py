@@ -7,9 +7,16 @@ from cloudpbx.accounts import login_guard, recovery
 from cloudpbx.accounts.login import account_usable, check_credentials, find_account
 from cloudpbx.api.auth_response import auth_reply
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint
+from cloudpbx.api.endpoints.base import Endpoint
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Forbidden, Invalid, Unauthorized
 from cloudpbx.store import is_id
+
+
+AUTH_REPLY = {"type": "object", "required": ["account_id", "apps"],
+              "properties": {"account_id": {"type": "string"}, "owner_id": {"type": "string"},
+                             "apps": {"type": "array"}, "priv_level": {"type": "string"}}}
+RECOVERY_STARTED = {"type": "string"}
 
 
 def checked(name: str, data) -> dict:
@@ -23,16 +30,14 @@ def checked(name: str, data) -> dict:
 
 class UserAuth(Endpoint):
     noun = "user_auth"
-
-    def is_public(self, ctx: Context) -> bool:
-        return ctx.method in ("PUT", "POST") and ctx.parent("accounts") is None
-
-    def allowed(self, ctx: Context) -> set[str]:
-        if ctx.args in ([], ["recovery"]):
-            return {"PUT", "POST"} if ctx.args else {"PUT"}
-        if len(ctx.args) == 1:
-            return {"GET"}
-        raise BadPath({"message": "not found"})
+    args = {"token": Arg(r"^[A-Za-z0-9_.-]{1,4096}$", description="an auth token")}
+    shapes = (
+        Shape("user_auth", {"PUT": Op("Log in with a credentials hash", "user_auth", AUTH_REPLY, 201, public=True)}),
+        Shape("user_auth/{token}", {"GET": Op("Read a token of the caller's account", reply={"type": "object"})}),
+        Shape("user_auth/recovery", {
+            "PUT": Op("Start a password recovery", "user_auth_recovery", RECOVERY_STARTED, 201, public=True),
+            "POST": Op("Finish a password recovery", "user_auth_reset", AUTH_REPLY, public=True)}),
+    )
 
     def user_may(self, ctx: Context) -> bool:
         return ctx.method == "GET"

@@ -11,9 +11,13 @@ import mimetypes
 from cloudpbx.accounts import whitelabel
 from cloudpbx.accounts.whitelabel import FILES, WHITELABEL
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import BadPath, Endpoint, doc_reply
+from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint, doc_reply
 from cloudpbx.api.endpoints.uploads import download, read_upload
+from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.store import Attachment
+
+
+FILE_TYPES = ("image/*", "text/html")
 
 
 def _public(ctx: Context) -> bool:
@@ -22,26 +26,25 @@ def _public(ctx: Context) -> bool:
 
 class Whitelabel(Endpoint):
     noun = "whitelabel"
-
-    def is_public(self, ctx: Context) -> bool:
-        args = ctx.args
-        return _public(ctx) and ctx.method == "GET" and (len(args) == 1 or (len(args) == 2 and args[1] in FILES))
-
-    def allowed(self, ctx: Context) -> set[str]:
-        args = ctx.args
-        if _public(ctx):
-            if len(args) == 1 or (len(args) == 2 and args[1] in FILES):
-                return {"GET"}
-        elif not args:
-            return {"GET", "PUT", "POST", "DELETE"}
-        elif len(args) == 1 and args[0] in FILES:
-            return {"GET", "POST"}
-        raise BadPath({"message": "not found", "cause": "/".join(args)})
+    args = {"file": Arg(choices=tuple(FILES), description="which file of the branding"),
+            "domain": Arg(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,251}[A-Za-z0-9])?$", description="a host name")}
+    shapes = (
+        Shape(f"{ACCOUNT}/whitelabel", {
+            "GET": Op("Read the branding", reply="whitelabel"),
+            "PUT": Op("Create the branding", "whitelabel", "whitelabel", 201),
+            "POST": Op("Replace the branding", "whitelabel", "whitelabel"),
+            "DELETE": Op("Remove the branding and its files", reply="whitelabel")}),
+        Shape(f"{ACCOUNT}/whitelabel/{{file}}", {
+            "GET": Op("Download the logo, icon or welcome page", files=FILE_TYPES),
+            "POST": Op("Upload the logo, icon or welcome page", reply="whitelabel", upload=True)}),
+        Shape("whitelabel/{domain}", {"GET": Op("The branding serving a domain", reply="whitelabel", public=True)}),
+        Shape("whitelabel/{domain}/{file}", {"GET": Op("A file of the branding serving a domain", public=True,
+                                                      files=FILE_TYPES)}),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
         if _public(ctx):
             return await self._by_domain(ctx)
-        self.needs_account(ctx)
         if ctx.args:
             return await self._file(ctx, ctx.args[0])
         return await self._document(ctx)
