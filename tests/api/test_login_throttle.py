@@ -198,3 +198,18 @@ def test_a_disabled_account_answers_alike_for_right_and_wrong_passwords(server, 
     unknown = client.put("api_auth", {"api_key": "f" * 64})
     assert refused.status_code == unknown.status_code == 404
     assert refused.json()["data"]["message"] == unknown.json()["data"]["message"]
+
+
+def test_the_audit_paths_are_declared_and_nothing_else(server, target):
+    """The router serves the audit only in its declared shapes, read-only, and the document says so."""
+    account, admin = target
+    attempts_path = f"accounts/{account['id']}/auth/attempts"
+    refused = admin.put(attempts_path, {})
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET"
+    for path in (f"{attempts_path}/not-an-id", f"{attempts_path}/{'0' * 32}/more", f"accounts/{account['id']}/auth"):
+        assert admin.get(path).status_code == 404, path
+    paths = Client(server[0]).get("openapi.json").json()["paths"]
+    assert set(paths["/accounts/{account_id}/auth/attempts"]) == {"get"}
+    item = paths["/accounts/{account_id}/auth/attempts/{id}"]["get"]
+    assert item["parameters"][1]["schema"]["pattern"] == "^[0-9a-f]{32}$"
+    assert "429" in item["responses"]

@@ -39,7 +39,7 @@ CORS = {
     "access-control-allow-headers": "Content-Type, Depth, User-Agent, X-Http-Method-Override, X-File-Size, "
     "X-Requested-With, If-Modified-Since, X-File-Name, Cache-Control, X-Auth-Token, If-Match, If-None-Match, "
     "X-Kazoo-Cluster-ID, X-Pretty-Print, Accept, Origin, Authorization",
-    "access-control-expose-headers": "Content-Type, X-Auth-Token, X-Request-ID, Location, Etag, ETag",
+    "access-control-expose-headers": "Content-Type, X-Auth-Token, X-Request-ID, Location, Etag, ETag, Retry-After",
     "access-control-max-age": "86400",
 }
 CORS_HEADERS = tuple(envelope.encode(CORS))
