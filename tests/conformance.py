@@ -1,6 +1,7 @@
 """Every response the suite receives through `tests.helpers.Client` is checked against the OpenAPI document the
 server publishes: the path is one of its shapes (else 404), the method one of the shape's (else 405 with `Allow`),
-the status and content type are declared, and a JSON body validates against the declared schema."""
+the status and content type are declared, headers the response declares required are sent (Retry-After on 429), and
+a JSON body validates against the declared schema."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Seen:
     body: bytes
     allow: str | None
     verb: str | None = None  # a POST tunnelling another method
+    headers: tuple[tuple[str, str], ...] = ()  # the response's headers, names in lower case
 
 
 class Document:
@@ -96,7 +98,20 @@ class Document:
         response = responses.get(str(seen.status)) or responses.get("default")
         if response is None:
             return [f"status {seen.status} is not declared for {method.upper()} {template}"]
-        return self._body(seen, self._resolve(response))
+        response = self._resolve(response)
+        return self._headers(seen, response) + self._body(seen, response)
+
+    def _headers(self, seen: Seen, response: dict) -> list[str]:
+        """Headers the response declares required are there, and integers when declared so (Retry-After)."""
+        present = dict(seen.headers)
+        problems = []
+        for name, header in response.get("headers", {}).items():
+            value = present.get(name.lower())
+            if value is None and header.get("required"):
+                problems.append(f"header {name} is missing")
+            elif value is not None and header.get("schema", {}).get("type") == "integer" and not value.isdigit():
+                problems.append(f"header {name} is {value!r}, not an integer")
+        return problems
 
     def _error(self, seen: Seen, status: int, what: str) -> list[str]:
         if seen.status != status:
@@ -156,7 +171,7 @@ class Recorder:
         request = response.request
         self.seen.setdefault(base, []).append(Seen(
             request.method, str(request.url), response.status_code, response.headers.get("content-type", ""),
-            response.content, response.headers.get("allow"), _tunnelled(request)))
+            response.content, response.headers.get("allow"), _tunnelled(request), tuple(response.headers.items())))
         if len(self.seen[base]) == 1:
             self.documents[base] = Document(httpx.get(f"{base}/openapi.json", timeout=30).json())
 

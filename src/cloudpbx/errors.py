@@ -86,3 +86,14 @@ class NotFoundPath(Failure):
 
     code = 404
     message = "not_found"
+
+
+class Throttled(Failure):
+    """429: too many requests, or too many failed logins; `retry_after` seconds go out as `Retry-After`."""
+
+    code = 429
+    message = "too_many_requests"
+
+    def __init__(self, data=None, retry_after: int = 1):
+        super().__init__(data)
+        self.retry_after = max(1, int(retry_after))

@@ -114,6 +114,18 @@ def test_the_conformance_check_catches_a_wrong_reply(spec):
     assert not document.problems(Seen("DELETE", listing, 405, "application/json", error, "GET, PUT"))
     assert document.problems(Seen("GET", listing + "/x/y", 200, "application/json", body, None))
     assert document.problems(Seen("GET", listing, 200, "text/plain", b"hi", None))
+    throttled = b'{"status":"error","request_id":"r","error":"429","message":"too_many_requests","data":{}}'
+    assert document.problems(Seen("GET", listing, 429, "application/json", throttled, None))
+    assert not document.problems(Seen("GET", listing, 429, "application/json", throttled, None,
+                                      headers=(("retry-after", "3"),)))
+
+
+def test_every_operation_declares_429_with_retry_after(spec):
+    throttled = spec["components"]["responses"]["Throttled"]
+    assert throttled["headers"]["Retry-After"]["required"]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            assert operation["responses"]["429"] == {"$ref": "#/components/responses/Throttled"}, (method, path)
 
 
 def test_it_is_the_same_document_for_everyone(master, spec):

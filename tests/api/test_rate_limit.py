@@ -37,6 +37,7 @@ def test_sixth_quick_request_is_429(limited):
     body = throttled.json()
     assert body["status"] == "error" and body["error"] == "429" and body["message"] == "too_many_requests"
     assert body["request_id"] and "data" in body
+    assert throttled.headers["retry-after"] == "1"  # one token comes back within a second at 1/s
 
 
 def test_bucket_refills_with_time(limited):

@@ -1,5 +1,5 @@
 """Schemathesis over /v2/openapi.json against a server of its own, with a valid token and a real account: no 5xx,
-and every response conforms to the document (status, content type, body). Bounded and deterministic: a few
+and every response conforms to the document (status, content type, headers, body). Bounded and deterministic: a few
 examples per operation, a fixed derandomized seed."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -20,7 +21,8 @@ from tests.conftest import start_server, stop_server
 from tests.helpers import ADMIN_PASSWORD, Client
 
 EXAMPLES = 20
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          response_headers_conformance]
 # Operations that would end the run's own session or account rather than test anything: revoking the token in use,
 # deleting or moving the account every other request is aimed at.
 SELF_DESTRUCTIVE = ["delete_token_auth", "delete_accounts_account_id", "post_accounts_account_id_move"]

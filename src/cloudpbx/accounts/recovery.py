@@ -9,9 +9,13 @@ from cloudpbx.accounts.credentials import apply_password
 from cloudpbx.accounts.kinds import USER
 from cloudpbx.accounts.login import account_usable
 from cloudpbx.errors import Invalid
-from cloudpbx.store import Doc, Store, gregorian_now, is_id
+from cloudpbx.store import Doc, Store, gregorian_now, is_id, login_throttle
 
 RESET_TTL_S = 86400
+
+
+def unknown_reset() -> Invalid:
+    return Invalid.field("user", "not_found", "The provided reset_id did not resolve to any user")
 
 
 def _doc_id(secret: str) -> str:
@@ -38,7 +42,7 @@ async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str
     A disabled user or account keeps its reset id unused: the reset would only hand out a refused token.
     """
     account_id, secret = reset_id[:32], reset_id[32:]
-    not_found = Invalid.field("user", "not_found", "The provided reset_id did not resolve to any user")
+    not_found = unknown_reset()
     if not is_id(account_id) or not secret:
         raise not_found
     async with store.write() as tx:
@@ -55,3 +59,17 @@ async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str
         user["require_password_update"] = not password
         await tx.save(user, USER.keys(account_id, user))
     return account_id, user
+
+
+async def set_password(store: Store, account_id: str, username: str, password: str) -> Doc:
+    """An operator's reset (`sup crossbar_maintenance reset_password`): the user's new password, and the account's
+    login lockouts lifted so the user can use it at once."""
+    hit = await store.lookup("username", f"{account_id}:{username.lower()}")
+    if hit is None:
+        raise Invalid.field("username", "not_found", f"no user {username!r} in account {account_id}")
+    async with store.write() as tx:
+        user = await tx.get(account_id, hit[1])
+        await apply_password(user, account_id, password)
+        await tx.save(user, USER.keys(account_id, user))
+        await login_throttle.forget_account(tx, account_id)
+    return user

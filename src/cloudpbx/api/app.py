@@ -15,6 +15,8 @@ import time
 import orjson
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from cloudpbx.accounts import login_guard
+from cloudpbx.accounts.login import check_credentials
 from cloudpbx.accounts.tree import AccountNode
 from cloudpbx.api import envelope
 from cloudpbx.api.context import Caller, Context, Query, Reply
@@ -25,7 +27,7 @@ from cloudpbx.api.paths import Route, Router
 from cloudpbx.api.ratelimit import Buckets
 from cloudpbx.api.tokens import Tokens
 from cloudpbx.api.ui import UiFiles
-from cloudpbx.errors import Failure, Forbidden, Missing, TooLarge, Unauthorized
+from cloudpbx.errors import Failure, Forbidden, Missing, Throttled, TooLarge, Unauthorized
 from cloudpbx.platform import Platform
 from cloudpbx.store import Unavailable, is_id
 from cloudpbx.store.database import COUNT_SQL, statements
@@ -38,7 +40,7 @@ CORS = {
     "access-control-allow-headers": "Content-Type, Depth, User-Agent, X-Http-Method-Override, X-File-Size, "
     "X-Requested-With, If-Modified-Since, X-File-Name, Cache-Control, X-Auth-Token, If-Match, If-None-Match, "
     "X-Kazoo-Cluster-ID, X-Pretty-Print, Accept, Origin, Authorization",
-    "access-control-expose-headers": "Content-Type, X-Auth-Token, X-Request-ID, Location, Etag, ETag",
+    "access-control-expose-headers": "Content-Type, X-Auth-Token, X-Request-ID, Location, Etag, ETag, Retry-After",
     "access-control-max-age": "86400",
 }
 CORS_HEADERS = tuple(envelope.encode(CORS))
@@ -78,11 +80,6 @@ NUL_REFUSED = "NUL (U+0000) characters are not accepted"
 # exhaust recursion in validation, copying or orjson's writer (255 levels); real documents (callflows nest two levels
 # per node) stay far below it.
 MAX_DEPTH = 64
-
-
-class Throttled(Failure):
-    code = 429
-    message = "too_many_requests"
 
 
 class Api:
@@ -204,7 +201,7 @@ class Api:
 
     async def _authenticate(self, ctx: Context, required: bool) -> Caller | None:
         found = self._token(ctx)
-        caller = (self._known_caller(*found) or await self._caller(*found)) if found else None
+        caller = (self._known_caller(*found) or await self._caller(*found, ctx.client)) if found else None
         if caller is None and required:
             raise Unauthorized()
         return caller
@@ -213,9 +210,9 @@ class Api:
         hit = self._callers.get(value) if kind == "token" else None
         return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
-    async def _caller(self, kind: str, value: str) -> Caller | None:
+    async def _caller(self, kind: str, value: str, client: str) -> Caller | None:
         """Who the credentials name; None for invalid ones, Unauthorized for a disabled account or user."""
-        claims = await (self.tokens.verify(value) if kind == "token" else self._basic(value))
+        claims = await (self.tokens.verify(value) if kind == "token" else self._basic(value, client))
         if claims is None:
             return None
         node = await self.platform.directory.get(claims["account_id"])
@@ -244,18 +241,22 @@ class Api:
                 return False
         return True
 
-    async def _basic(self, value: str) -> dict | None:
-        """Basic auth: the user is the account id, the password md5("username:password")."""
-        from cloudpbx.accounts.login import check_credentials
-
+    async def _basic(self, value: str, client: str) -> dict | None:
+        """Basic auth: the user is the account id, the password md5("username:password"); throttled as logins are."""
         try:
             account_id, _, credentials = base64.b64decode(value).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return None
-        if not is_id(account_id):
+        if not is_id(account_id) or await self.platform.directory.get(account_id) is None:
             return None
-        user = await check_credentials(self.platform.store, account_id, credentials, "md5")
-        return {"account_id": account_id, "owner_id": user["_id"], "method": "basic_auth"} if user else None
+        store = self.platform.store
+        await login_guard.check(store, account_id, client)
+        user = await check_credentials(store, account_id, credentials, "md5")
+        if user is None:
+            await login_guard.failed(store, account_id, client, "basic_auth", "invalid credentials")
+            return None
+        await login_guard.succeeded(store, account_id, client)
+        return {"account_id": account_id, "owner_id": user["_id"], "method": "basic_auth"}
 
     async def _authorize(self, ctx: Context) -> None:
         """An account acts on itself and its descendants; superduper accounts act on all."""
@@ -276,9 +277,9 @@ class Api:
 
     def _throttle(self, ctx: Context) -> None:
         account = ctx.account.id if ctx.account else ctx.caller.account_id
-        allowed, _ = self.buckets.take(ctx.client, account)
-        if not allowed:
-            raise Throttled({"message": "too many requests, slow down"})
+        wait = self.buckets.take(ctx.client, account)
+        if wait:
+            raise Throttled({"message": "too many requests, slow down"}, retry_after=wait)
 
     def _success(self, ctx: Context, reply: Reply, pretty: bool) -> Answer:
         request_id = (b"x-request-id", envelope.header_value(ctx.request_id))
@@ -314,6 +315,8 @@ class Api:
         body.update(status="error", error=str(failure.code), message=failure.message, data=failure.data)
         headers = [*CORS_HEADERS, *getattr(failure, "headers", ()),
                    (b"x-request-id", envelope.header_value(request_id))]
+        if isinstance(failure, Throttled):
+            headers.append((b"retry-after", b"%d" % failure.retry_after))
         return envelope.json_answer(body, failure.code, headers, pretty)
 
 

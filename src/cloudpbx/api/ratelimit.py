@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 
@@ -11,8 +12,8 @@ class Buckets:
         self.fill_per_s = fill_per_s
         self._buckets: dict[tuple[str, str], list[float]] = {}  # [tokens, when last filled], updated in place
 
-    def take(self, client: str, account: str, cost: float = 1.0) -> tuple[bool, int]:
-        """Take `cost` tokens; returns (allowed, tokens remaining)."""
+    def take(self, client: str, account: str, cost: float = 1.0) -> int:
+        """Take `cost` tokens; 0 when allowed, else the whole seconds until the bucket holds them (Retry-After)."""
         now = time.monotonic()
         key = (client, account)
         bucket = self._buckets.get(key)
@@ -25,4 +26,4 @@ class Buckets:
         if allowed:
             tokens -= cost
         bucket[0], bucket[1] = tokens, now
-        return allowed, int(tokens)
+        return 0 if allowed else max(1, math.ceil((cost - tokens) / self.fill_per_s))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
+import secrets
+import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 from urllib.parse import urlsplit
@@ -13,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cloudpbx.accounts import apps, tree
+from cloudpbx.accounts import apps, recovery, tree
+from cloudpbx.accounts.login import find_account
 from cloudpbx.api.tokens import Tokens
 from cloudpbx.cli.bootstrap import create_account_with_admin
 from cloudpbx.config import Settings
@@ -125,6 +128,34 @@ def flush_tokens(ctx: typer.Context) -> None:
 
     run(ctx, action)
     out.print("all auth tokens flushed")
+
+
+@crossbar.command("reset_password")
+def reset_password(
+    ctx: typer.Context,
+    login: str,
+    account: str = typer.Argument(..., help="Account id, realm or name"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from standard input"),
+) -> None:
+    """Give a user a new password (printed when random) and lift the account's login lockouts; safe while serving."""
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else secrets.token_urlsafe(12)
+    if not password:
+        fail("the password read from standard input is empty")
+
+    async def action(platform: Platform) -> None:
+        account_id = account if is_id(account) else await _named_account(platform, account)
+        await existing(platform, account_id)
+        await recovery.set_password(platform.store, account_id, login, password)
+
+    run(ctx, action)
+    typer.echo(f"password of {login} reset" if password_stdin else password)
+
+
+async def _named_account(platform: Platform, account: str) -> str:
+    try:
+        return await find_account(platform.store, {"account_realm": account})
+    except Failure:
+        return await find_account(platform.store, {"account_name": account})
 
 
 @crossbar.command("allow_account_number_additions")

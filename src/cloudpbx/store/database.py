@@ -60,6 +60,24 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
 
 
+def private_files(db_path: Path) -> None:
+    """The database holds the token signing key and password hashes: its folder is 0700 and its files 0600, also
+    when an older install made them readable by others. SQLite gives its -wal and -shm files the database's mode."""
+    folder = db_path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(folder, 0o700)
+    if not db_path.exists():
+        os.close(os.open(db_path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for path in (db_path, *(Path(f"{db_path}{tail}") for tail in ("-wal", "-shm", "-journal"))):
+        if path.exists():
+            _tighten(path, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    if path.stat().st_mode & 0o077:
+        path.chmod(mode)
+
+
 def create_engine(url: str) -> AsyncEngine:
     engine = _create_engine(async_url(url))
     if COUNT_SQL:
@@ -71,7 +89,7 @@ def _create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            private_files(Path(db_path))
         engine = create_async_engine(url, pool_size=8, max_overflow=8)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

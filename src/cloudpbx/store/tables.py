@@ -3,7 +3,7 @@
 Every table carries `account_id` so PostgreSQL can later be distributed by tenant.
 """
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, LargeBinary, MetaData, String, Text, Table
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -80,4 +80,28 @@ cdrs = Table(
     Index("cdrs_by_created", "account_id", "created", "id"),
     Index("cdrs_by_interaction", "account_id", "interaction_id"),
     Index("cdrs_by_owner", "account_id", "owner_id", "created", "id"),
+)
+
+# Failed logins per (account, client address), and per account with client "*": the login throttle's state, kept in
+# the database so every `cloudpbx serve` sharing it enforces the same backoff. `locked_until` and `last_failure` are
+# Unix seconds; a row is forgotten once its last failure is old enough (accounts/login_guard.py).
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("client", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure", Float, nullable=False),
+    Column("locked_until", Float, nullable=False),
+)
+
+# The audit of failed logins per account (method, client address, when), which the account's admins list.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("login_failures_by_created", "account_id", "created", "id"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cloudpbx.accounts.documents import Kind, public, row
-from cloudpbx.api import listing
+from cloudpbx.api import listing, secrets
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Invalid
@@ -75,13 +75,14 @@ class DocumentEndpoint(Endpoint):
 
     async def handle(self, ctx: Context) -> Reply:
         docs = ctx.platform.documents
+        if ctx.method == "GET":  # a user-level caller reads no secrets of documents it does not own
+            secrets.refuse_secret_filters(ctx, self.noun)
+            reply = await (self.show(ctx, ctx.args[0]) if ctx.args else self.list(ctx))
+            reply.data = secrets.hide(ctx, self.noun, reply.data)
+            return reply
         if not ctx.args:
-            if ctx.method == "PUT":
-                return doc_reply(await docs.create(self.kind, ctx.account_id, self.incoming(ctx)), 201)
-            return await self.list(ctx)
+            return doc_reply(await docs.create(self.kind, ctx.account_id, self.incoming(ctx)), 201)
         doc_id = ctx.args[0]
-        if ctx.method == "GET":
-            return await self.show(ctx, doc_id)
         if ctx.method == "POST":
             return doc_reply(await docs.replace(self.kind, ctx.account_id, doc_id, self.incoming(ctx), if_match(ctx)))
         if ctx.method == "PATCH":

@@ -88,6 +88,12 @@ ERROR_ENVELOPE = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, {
                    "message": {"type": "string", "description": "Crossbar's error name, e.g. bad_identifier"},
                    "data": {"type": "object", "description": "details; for validation errors keyed by field path"}},
 }]}
+ERROR = {"description": "a Crossbar error",
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+THROTTLED = {**ERROR, "description": "too many requests from this address to this account, or too many failed logins "
+                                    "(`too_many_requests`)",
+             "headers": {"Retry-After": {"description": "whole seconds to wait before trying again", "required": True,
+                                         "schema": {"type": "integer", "minimum": 1}}}}
 CSV = {"schema": {"type": "string", "description": "with `Accept: text/csv` or `accept=csv`: the data as CSV"}}
 ROW = {"type": "object", "description": "a summary row"}
 BINARY = {"type": "string", "format": "binary"}
@@ -130,18 +136,20 @@ def _request(op: Op) -> dict | None:
 
 
 def _responses(op: Op) -> dict:
+    """The success of the operation, and its failures: any operation may be throttled (429 with Retry-After)."""
+    failures = {"429": {"$ref": "#/components/responses/Throttled"},
+                "default": {"$ref": "#/components/responses/Error"}}
     if op.files == ("application/json",):
-        return {"200": {"description": "the document", "content": {"application/json": {"schema": _schema(op.reply)}}}}
+        ok = {"description": "the document", "content": {"application/json": {"schema": _schema(op.reply)}}}
+        return {"200": ok, **failures}
     if op.files:
         ok = {"description": "the file", "content": {media: {"schema": BINARY} for media in op.files}}
         return {"200": ok, "206": {**ok, "description": "the requested byte range (`Range: bytes=a-b`)"},
-                "416": {"description": "the requested range is outside the file"},
-                "default": {"$ref": "#/components/responses/Error"}}
+                "416": {"description": "the requested range is outside the file"}, **failures}
     data = {"type": "array", "items": ROW} if op.listing else _schema(op.reply)
     reply = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, {"type": "object", "properties": {"data": data}}]}
     content = {"application/json": {"schema": reply}, "text/csv": CSV}
-    return {str(op.status): {"description": "success", "content": content},
-            "default": {"$ref": "#/components/responses/Error"}}
+    return {str(op.status): {"description": "success", "content": content}, **failures}
 
 
 def _operation(endpoint: Endpoint, shape: Shape, method: str, op: Op) -> dict:
@@ -183,8 +191,7 @@ def document(endpoints: dict[str, Endpoint]) -> dict:
         "components": {
             "schemas": components,
             "securitySchemes": {"authToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
-            "responses": {"Error": {"description": "a Crossbar error", "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}},
+            "responses": {"Error": ERROR, "Throttled": THROTTLED},
         },
     }
 

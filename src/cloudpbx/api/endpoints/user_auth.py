@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from cloudpbx import schemas
-from cloudpbx.accounts import recovery
+from cloudpbx.accounts import login_guard, recovery
 from cloudpbx.accounts.login import account_usable, check_credentials, find_account
 from cloudpbx.api.auth_response import auth_reply
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import Endpoint
 from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Forbidden, Invalid, Unauthorized
+from cloudpbx.store import is_id
 
 
 AUTH_REPLY = {"type": "object", "required": ["account_id", "apps"],
@@ -49,13 +50,17 @@ class UserAuth(Endpoint):
         return await self._login(ctx)
 
     async def _login(self, ctx: Context) -> Reply:
+        """A disabled account is refused before the password is checked, so its answer tells nothing about it."""
         data = checked("user_auth", ctx.data)
         store = ctx.platform.store
         account_id = await find_account(store, data)
+        await login_guard.check(store, account_id, ctx.client)
+        await account_usable(store, account_id)
         user = await check_credentials(store, account_id, data["credentials"], data.get("method", "md5"))
         if user is None:
+            await login_guard.failed(store, account_id, ctx.client, "user_auth", "invalid credentials")
             raise Unauthorized()
-        await account_usable(store, account_id)
+        await login_guard.succeeded(store, account_id, ctx.client)
         return await auth_reply(ctx, account_id, user["_id"], "cb_user_auth", 201)
 
     async def _token_info(self, ctx: Context, token: str) -> Reply:
@@ -65,14 +70,30 @@ class UserAuth(Endpoint):
         return Reply({k: v for k, v in claims.items() if k != "jti"} | {"id": token})
 
     async def _start_recovery(self, ctx: Context) -> Reply:
+        """An unknown username answers as a known one does; every request is charged as an attempt (a known user's
+        too, or the throttle would tell them apart), an unknown username is audited as a failure."""
         data = checked("user_auth_recovery", ctx.data)
-        account_id = await find_account(ctx.platform.store, data)
-        await recovery.start(ctx.platform.store, account_id, data["username"], data["ui_url"])
+        store = ctx.platform.store
+        account_id = await find_account(store, data)
+        await login_guard.check(store, account_id, ctx.client)
+        if await recovery.start(store, account_id, data["username"], data["ui_url"]) is None:
+            await login_guard.failed(store, account_id, ctx.client, "user_auth_recovery", "unknown username")
         return Reply("Request for password reset handled, email sent to the user if it exists", status=201)
 
     async def _finish_recovery(self, ctx: Context) -> Reply:
         data = checked("user_auth_reset", ctx.data)
-        account_id, user = await recovery.finish(ctx.platform.store, data["reset_id"], data.get("password"))
+        store = ctx.platform.store
+        account_id = data["reset_id"][:32]
+        if not is_id(account_id) or await ctx.platform.directory.get(account_id) is None:
+            raise recovery.unknown_reset()  # counted nowhere: no rows for accounts that do not exist
+        await login_guard.check(store, account_id, ctx.client)
+        try:
+            account_id, user = await recovery.finish(store, data["reset_id"], data.get("password"))
+        except Invalid as refused:
+            if refused.data == recovery.unknown_reset().data:
+                await login_guard.failed(store, account_id, ctx.client, "user_auth_recovery", "unknown reset_id")
+            raise
+        await login_guard.succeeded(store, account_id, ctx.client)
         return await auth_reply(ctx, account_id, user["_id"], "cb_user_auth", 200)
 
 

@@ -8,7 +8,12 @@ from cloudpbx.api.endpoints.base import DocumentEndpoint, doc_reply
 from cloudpbx.api.endpoints.inherited import with_inherited
 from cloudpbx.errors import Forbidden
 
-SELF_LOCKED = ("priv_level", "enabled")  # a user may edit their own profile, not their rights
+# What a user-level login may not change on its own user document: its rights, what it may dial and as whom, which
+# apps it sees, and what the admin vouches for. Everything else of its profile (names, email, password and
+# require_password_update, language, timezone, call forwarding, do-not-disturb...) is its own. `pvt_*` fields are
+# nobody's to write.
+ADMIN_ONLY = ("priv_level", "enabled", "verified", "apps", "call_restriction", "caller_id", "caller_id_options",
+              "dial_plan", "feature_level", "hotdesk", "presence_id")
 
 
 class Users(DocumentEndpoint):
@@ -24,12 +29,17 @@ class Users(DocumentEndpoint):
         return await super().handle(ctx)
 
     async def _rights_unchanged(self, ctx: Context) -> None:
-        """Monster UI posts the whole user back, rights included: resending them is fine, changing them is not."""
+        """Monster UI posts the whole user back, rights included: resending them is fine, changing them is not, and
+        a POST that leaves one out keeps the stored value rather than dropping it."""
         if ctx.method not in ("POST", "PATCH") or not isinstance(ctx.data, dict):
             return
         current = await ctx.platform.documents.get(self.kind, ctx.account_id, ctx.args[0])
-        if any(key in ctx.data and ctx.data[key] != current.get(key) for key in SELF_LOCKED):
-            raise Forbidden({"message": "only an account administrator can change priv_level or enabled"})
+        changed = sorted(key for key in ADMIN_ONLY if key in ctx.data and ctx.data[key] != current.get(key))
+        if changed:
+            raise Forbidden({"message": f"only an account administrator can change {', '.join(changed)}",
+                             "cause": changed[0]})
+        if ctx.method == "POST":
+            ctx.data.update({key: current[key] for key in ADMIN_ONLY if key not in ctx.data and key in current})
 
     async def show(self, ctx: Context, doc_id: str) -> Reply:
         if not ctx.flag("include_inherited"):

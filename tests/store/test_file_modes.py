@@ -1,0 +1,45 @@
+"""The SQLite database holds the token signing key and password hashes: only the server's user may read it."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from tests.conftest import start_server, stop_server
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def database_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("cloudpbx.db*"))
+    assert folder / "cloudpbx.db" in files and folder / "cloudpbx.db-wal" in files, files
+    return files
+
+
+def test_a_new_data_folder_is_0700_and_its_database_files_0600(tmp_path):
+    folder = tmp_path / "fresh" / "var"
+    proc, _ = start_server(folder, f"sqlite:///{folder / 'cloudpbx.db'}")
+    try:
+        assert mode(folder) == 0o700
+        for path in database_files(folder):
+            assert mode(path) == 0o600, path
+    finally:
+        stop_server(proc)
+
+
+def test_an_existing_install_readable_by_others_is_tightened_at_start(tmp_path):
+    folder = tmp_path / "old"
+    url = f"sqlite:///{folder / 'cloudpbx.db'}"
+    stop_server(start_server(folder, url)[0])
+    folder.chmod(0o755)
+    for path in folder.glob("cloudpbx.db*"):
+        path.chmod(0o644)
+    proc, _ = start_server(folder, url)
+    try:
+        assert mode(folder) == 0o700
+        for path in database_files(folder):
+            assert mode(path) == 0o600, path
+    finally:
+        stop_server(proc)
