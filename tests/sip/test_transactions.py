@@ -134,7 +134,8 @@ async def test_non_invite_client_retransmits_up_to_t2_then_times_out(cores):
     intervals = gaps(copies)
     assert len(copies) >= 10, "timer E keeps retransmitting"
     assert intervals[0] == pytest.approx(FAST.t1, abs=0.015) and intervals[1] == pytest.approx(2 * FAST.t1, abs=0.02)
-    assert max(intervals) < FAST.t2 + 0.04, "capped at T2"
+    capped = sorted(intervals[3:])[len(intervals[3:]) // 2]  # the median: one late wake-up of a busy loop is no cap
+    assert capped == pytest.approx(FAST.t2, abs=0.02), "capped at T2"
     silent.close()
 
 
@@ -166,7 +167,10 @@ async def test_invite_client_times_out_with_408(cores):
     tx = core.send_request(core.new_request("INVITE", "sip:x@127.0.0.1", from_="<sip:a@b>", to="<sip:x@b>"),
                            Peer("udp", "127.0.0.1", silent.port))
     assert (await asyncio.wait_for(tx.final, 3)).status == 408
-    assert len(await silent.collect(0.01)) == 7, "timer B fires after 64*T1: 7 sends"
+    ratios = [g / FAST.t1 for g in gaps([t for t, _ in await silent.collect(0.01)])]
+    # timer A doubles until timer B ends it at 64*T1: 7 sends, the last at 63*T1 (6 if a busy loop woke it late)
+    doubling = [1, 2, 4, 8, 16, 32][:len(ratios)]
+    assert len(ratios) in (5, 6) and all(abs(r - e) <= max(0.5, e / 4) for r, e in zip(ratios, doubling)), ratios
     silent.close()
 
 
