@@ -20,7 +20,7 @@ from cloudpbx.sip.call import InboundCall
 from cloudpbx.sip.core import SipCore
 from cloudpbx.sip.leg import Leg
 from cloudpbx.sip.message import Request, Response
-from cloudpbx.sip.sdp import SdpError, SessionDescription
+from cloudpbx.media.sdp import SdpError, SessionDescription
 from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction
 from cloudpbx.sip.uri import unescape
 from cloudpbx.state.channels import Channels

@@ -25,7 +25,7 @@ from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.leg import Leg, gregorian
 from cloudpbx.sip.message import Request, Response
 from cloudpbx.sip.outbound import OutboundLeg
-from cloudpbx.sip.sdp import SdpError
+from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from cloudpbx.media.relay import RelaySession
 from cloudpbx.sip import causes
 from cloudpbx.sip.leg import Leg
 from cloudpbx.sip.message import Request
-from cloudpbx.sip.sdp import SdpError
+from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.transaction import ServerTransaction
 
 if TYPE_CHECKING:

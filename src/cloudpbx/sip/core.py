@@ -21,6 +21,7 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
+from cloudpbx.ids import random_hex
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.headers import MAGIC_COOKIE, HeaderError, NameAddr, is_http_date, parse_delta, split_list
 from cloudpbx.sip.message import SIP_VERSION, ParseError, Request, Response, display_name, parse
@@ -29,9 +30,10 @@ from cloudpbx.sip.transaction import (
     CALLING, PROCEEDING, ClientTransaction, InviteClientTransaction, InviteServerTransaction, ServerTransaction,
     Timers, TransactionLayer, make_response, server_key,
 )
-from cloudpbx.sip.transport import Peer, StreamLimits, StreamTransport, TcpTransport, Transport, UdpTransport
+from cloudpbx.sip.transport import (
+    Admission, Peer, StreamLimits, StreamTransport, TcpTransport, Transport, UdpTransport,
+)
 from cloudpbx.sip.uri import Uri, UriError
-from cloudpbx.store.ids import random_hex
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,10 @@ class SipCore:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5060, *, transports: tuple[str, ...] = ("udp", "tcp"),
                  user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None,
-                 stream_limits: StreamLimits | None = None):
+                 stream_limits: StreamLimits | None = None, admission: Admission | None = None):
         self.host, self.port = host, port
         self.stream_limits = stream_limits or StreamLimits()
+        self.admission = admission  # caps on inbound stream connections; None: no caps
         address = announce or host
         self.address = f"[{address}]" if ":" in address else address  # as a URI or Via host
         self.user_agent = user_agent
@@ -101,7 +104,8 @@ class SipCore:
     async def _listen(self) -> None:
         for name in self.transport_names:
             kind = TRANSPORTS[name]
-            limits = {"limits": self.stream_limits} if issubclass(kind, StreamTransport) else {}
+            stream = issubclass(kind, StreamTransport)
+            limits = {"limits": self.stream_limits, "admission": self.admission} if stream else {}
             transport = kind(self.host, self.port, self._receive, self.layer.transport_failed, **limits)
             await transport.start()
             self.port = transport.port

@@ -15,7 +15,7 @@ from cloudpbx.sip.transaction import ClientTransaction
 from cloudpbx.sip.uri import Uri, UriError
 from cloudpbx.state.channels import Channel
 from cloudpbx.store import Doc
-from cloudpbx.store.ids import GREGORIAN_OFFSET
+from cloudpbx.ids import GREGORIAN_OFFSET
 
 if TYPE_CHECKING:
     from cloudpbx.sip.b2bua import B2BUA

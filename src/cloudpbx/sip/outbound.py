@@ -21,7 +21,7 @@ from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.headers import quote
 from cloudpbx.sip.leg import Leg
 from cloudpbx.sip.message import Request, Response
-from cloudpbx.sip.sdp import SdpError
+from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.transaction import InviteClientTransaction, ServerTransaction
 from cloudpbx.sip.transport import Peer
 from cloudpbx.sip.uri import split_hostport

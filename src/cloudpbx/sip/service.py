@@ -7,6 +7,7 @@ from cloudpbx.accounts.cdrs import CdrWriter
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
+from cloudpbx.connections import ConnectionGuard
 from cloudpbx.media.relay import MediaRelay
 from cloudpbx.sip.auth import Authenticator, FailureThrottle
 from cloudpbx.sip.b2bua import B2BUA
@@ -21,9 +22,10 @@ from cloudpbx.store import Store
 
 def listener(settings: Settings, max_tcp_connections: int) -> SipCore:
     """The SIP endpoint `settings` describe, not listening yet: `serve` binds it before it opens the platform."""
-    limits = StreamLimits(message_timeout_s=settings.sip_tcp_message_timeout_s, idle_s=settings.sip_tcp_idle_s,
-                          max_connections=max_tcp_connections, max_per_address=settings.sip_tcp_max_per_address)
-    return SipCore(settings.sip_host, settings.sip_port, announce=settings.sip_announce, stream_limits=limits)
+    limits = StreamLimits(message_timeout_s=settings.sip_tcp_message_timeout_s, idle_s=settings.sip_tcp_idle_s)
+    guard = ConnectionGuard(max_tcp_connections, settings.sip_tcp_max_per_address)
+    return SipCore(settings.sip_host, settings.sip_port, announce=settings.sip_announce, stream_limits=limits,
+                   admission=guard)
 
 
 class SipService:
