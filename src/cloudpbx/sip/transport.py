@@ -297,7 +297,7 @@ class StreamTransport(Transport):
         super().__init__(host, port, deliver, failed)
         self.ssl = ssl
         self.limits = limits or StreamLimits()
-        self.guard = admission or Unlimited()
+        self.guard = Unlimited() if admission is None else admission  # a guard counting none is falsy
         self.connections: dict[tuple[str, int], Connection] = {}
         self._server: asyncio.AbstractServer | None = None
 
