@@ -126,7 +126,7 @@ async def run_server(settings: Settings, admin_password: Optional[str]) -> None:
     create the master account (its credentials printed once), and serve."""
     from cloudpbx.api.app import create_app
     from cloudpbx.cli import http_server
-    from cloudpbx.sip.service import SipService
+    from cloudpbx.telephony.service import SipService
 
     sock, core, http_cap = await bind_ports(settings)
     try:
@@ -159,7 +159,7 @@ async def bind_ports(settings: Settings) -> tuple[socket.socket, SipCore, int]:
     """Raise the file limit, fit the connection caps under it, and bind the API and SIP sockets: (API socket, SIP
     endpoint listening, cap of API connections)."""
     from cloudpbx.cli import http_server
-    from cloudpbx.sip.service import listener
+    from cloudpbx.telephony.service import listener
 
     http_cap, sip_cap = fit_caps(raise_file_limit(), settings.http_max_connections, settings.sip_tcp_max_connections)
     sock = http_server.bind(settings.http_host, settings.http_port)

@@ -9,8 +9,8 @@ cannot satisfy 406; out-of-order in-dialog requests 500; OPTIONS 200; CANCEL 200
 Responses go back where the request came from (symmetric response routing: phones behind NAT
 get them), and the top Via gets `received`/`rport` (RFC 3581).
 
-Handlers are `handler(request, tx)`; the B2BUA builds on `send_request`, `ack`, `cancel`, `dialogs`, and the
-transactions' `reply`/`respond`, `on_cancel`, `on_ack_timeout`, `responses()`/`final`.
+Handlers are `handler(request, tx)`; call control builds on `send_request`, `ack`, `cancel`, `add_dialog` and
+`remove_dialog`, and the transactions' `reply`/`respond`, `on_cancel`, `on_ack_timeout`, `responses()`/`final`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,25 @@ from cloudpbx.sip.headers import MAGIC_COOKIE, HeaderError, NameAddr, is_http_da
 from cloudpbx.sip.message import SIP_VERSION, ParseError, Request, Response, display_name, parse
 from cloudpbx.sip.overload import LoadGuard
 from cloudpbx.sip.transaction import (
-    CALLING, PROCEEDING, ClientTransaction, InviteClientTransaction, InviteServerTransaction, ServerTransaction,
-    Timers, TransactionLayer, make_response, server_key,
+    CALLING,
+    PROCEEDING,
+    ClientTransaction,
+    InviteClientTransaction,
+    InviteServerTransaction,
+    ServerTransaction,
+    Timers,
+    TransactionLayer,
+    make_response,
+    server_key,
 )
 from cloudpbx.sip.transport import (
-    Admission, Peer, StreamLimits, StreamTransport, TcpTransport, Transport, UdpTransport,
+    Admission,
+    Peer,
+    StreamLimits,
+    StreamTransport,
+    TcpTransport,
+    Transport,
+    UdpTransport,
 )
 from cloudpbx.sip.uri import Uri, UriError
 
@@ -140,6 +154,14 @@ class SipCore:
         """Our Contact URI for requests and dialogs over `transport`."""
         param = "" if transport == "udp" else f";transport={transport}"
         return f"sip:{user + '@' if user else ''}{self.address}:{self.port}{param}"
+
+    def add_dialog(self, dialog: Dialog) -> None:
+        """Hand in-dialog requests matching `dialog` to its handler from now on."""
+        self.dialogs[dialog.id] = dialog
+
+    def remove_dialog(self, dialog: Dialog) -> None:
+        """Stop matching `dialog` (ended): its requests get 481 from now on; safe to call twice."""
+        self.dialogs.pop(dialog.id, None)
 
     def new_request(self, method: str, uri: str | Uri, *, from_: str, to: str, call_id: str | None = None,
                     cseq: int = 1, contact: str | None = None, headers: list[tuple[str, str]] | None = None,

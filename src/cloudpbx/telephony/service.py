@@ -9,15 +9,16 @@ from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
 from cloudpbx.connections import ConnectionGuard
 from cloudpbx.media.relay import MediaRelay
-from cloudpbx.sip.auth import Authenticator, FailureThrottle
-from cloudpbx.sip.b2bua import B2BUA
 from cloudpbx.sip.core import SipCore
 from cloudpbx.sip.digest import Digest
-from cloudpbx.sip.registrar import Registrar
 from cloudpbx.sip.transport import StreamLimits
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
 from cloudpbx.store import Store
+from cloudpbx.telephony.auth import Authenticator, FailureThrottle
+from cloudpbx.telephony.b2bua import B2BUA
+from cloudpbx.telephony.context import CallContext
+from cloudpbx.telephony.registrar import Registrar
 
 
 def listener(settings: Settings, max_tcp_connections: int) -> SipCore:
@@ -42,8 +43,9 @@ class SipService:
         self.core.on("REGISTER", self.registrar.handle)
         self.relay = MediaRelay(settings.sip_host, settings.rtp_ports, announce=settings.sip_announce)
         self.cdrs = CdrWriter(store)
-        self.b2bua = B2BUA(self.core, self.auth, self.relay, store=store, callflows=callflows,
-                           registrations=registrations, channels=channels, cdrs=self.cdrs, node=settings.node)
+        context = CallContext(self.core, self.relay, channels, registrations, self.cdrs, callflows, store,
+                              settings.node)
+        self.b2bua = B2BUA(context, self.auth)
 
     async def start(self) -> None:
         self.cdrs.start()
