@@ -1,45 +1,67 @@
-"""The composition root: one store and the services over it, shared by the API and (later) the SIP side."""
+"""The composition root: the shared services (`services.py`) and, when it serves SIP, the SIP side over them.
+
+The CLI binds the SIP endpoint (`sip_endpoint`) before it opens the database, hands it to `Platform.open`, then
+only starts and stops what was built here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cloudpbx.accounts.accounts import Accounts
-from cloudpbx.accounts.documents import Documents
-from cloudpbx.accounts.system_configs import SystemConfigs
-from cloudpbx.accounts.tree import AccountDirectory
-from cloudpbx.callflow.engine import CallflowEngine
+from cloudpbx.accounts.cdrs import CdrWriter
 from cloudpbx.config import Settings
-from cloudpbx.numbers.manager import Numbers
-from cloudpbx.state.channels import Channels
-from cloudpbx.state.registrations import Registrations
-from cloudpbx.store import Store, open_store
+from cloudpbx.connections import ConnectionGuard
+from cloudpbx.media.relay import MediaRelay
+from cloudpbx.services import Services
+from cloudpbx.sip.core import SipCore
+from cloudpbx.sip.digest import Digest
+from cloudpbx.sip.transport import StreamLimits
+from cloudpbx.telephony.auth import Authenticator, FailureThrottle
+from cloudpbx.telephony.b2bua import B2BUA
+from cloudpbx.telephony.context import CallContext
+from cloudpbx.telephony.registrar import Registrar
+from cloudpbx.telephony.service import SipService
+
+
+def sip_endpoint(settings: Settings, max_tcp_connections: int) -> SipCore:
+    """The SIP endpoint `settings` describe, not listening yet: `serve` binds it before it opens the platform."""
+    limits = StreamLimits(message_timeout_s=settings.sip_tcp_message_timeout_s, idle_s=settings.sip_tcp_idle_s)
+    guard = ConnectionGuard(max_tcp_connections, settings.sip_tcp_max_per_address)
+    return SipCore(settings.sip_host, settings.sip_port, announce=settings.sip_announce, stream_limits=limits,
+                   admission=guard)
 
 
 @dataclass
-class Platform:
-    settings: Settings
-    store: Store
-    directory: AccountDirectory
-    accounts: Accounts
-    documents: Documents
-    configs: SystemConfigs
-    numbers: Numbers
-    registrations: Registrations
-    channels: Channels
-    callflows: CallflowEngine
+class Platform(Services):
+    sip: SipService | None = None  # built when the platform is opened on a SIP endpoint
 
     @classmethod
-    async def open(cls, settings: Settings) -> "Platform":
-        store = await open_store(settings.db_url)
-        directory = AccountDirectory(store)
-        configs = SystemConfigs(store)
-        return cls(
-            settings=settings, store=store, directory=directory,
-            accounts=Accounts(store, directory, settings.realm_suffix),
-            documents=Documents(store), configs=configs, numbers=Numbers(store),
-            registrations=Registrations(), channels=Channels(), callflows=CallflowEngine(store, configs),
-        )
+    async def open(cls, settings: Settings, sip_core: SipCore | None = None) -> "Platform":
+        platform = await super().open(settings)
+        if sip_core is not None:
+            platform.sip = platform._sip_service(sip_core)
+        return platform
+
+    def _sip_service(self, core: SipCore) -> SipService:
+        """Registrar and B2BUA on `core`, sharing this platform's registrations, channels and callflows."""
+        settings = self.settings
+        limit, window_s, block_s = settings.sip_auth_failures
+        auth = Authenticator(self.store, self.directory, Digest(nonce_ttl=settings.sip_nonce_ttl),
+                             FailureThrottle(limit, window_s, block_s))
+        registrar = Registrar(auth, self.registrations, min_expires=settings.sip_min_expires,
+                              max_expires=settings.sip_max_expires)
+        relay = MediaRelay(settings.sip_host, settings.rtp_ports, announce=settings.sip_announce)
+        cdrs = CdrWriter(self.store)
+        context = CallContext(core, relay, self.channels, self.registrations, cdrs, self.callflows, self.store,
+                              settings.node)
+        return SipService(core, registrar, B2BUA(context, auth), relay, cdrs)
+
+    async def start(self) -> None:
+        """Start the background work of what was built (the SIP side's registrar expiry and CDR writer)."""
+        if self.sip is not None:
+            await self.sip.start()
 
     async def close(self) -> None:
-        await self.store.dispose()
+        if self.sip is not None:
+            await self.sip.stop()
+        await super().close()

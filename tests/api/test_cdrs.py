@@ -15,9 +15,9 @@ import pytest
 
 from cloudpbx.accounts import cdrs
 from cloudpbx.errors import Conflicting, Invalid, Missing
+from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.store import cdrs as cdr_table
 from cloudpbx.store import gregorian_now, open_store
-from cloudpbx.store.ids import GREGORIAN_OFFSET
 from tests.helpers import Client, unique
 
 JAN_31_23H = 1706742000 + GREGORIAN_OFFSET  # 2024-01-31 23:00:00 UTC in Gregorian seconds

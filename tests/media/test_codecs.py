@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cloudpbx.media.codecs import CodecPolicy, Incompatible, kazoo_names, negotiate, rtpmaps
-from cloudpbx.sip.sdp import Codec, SessionDescription
+from cloudpbx.media.sdp import Codec, SessionDescription
 
 OFFER = (
     "v=0\r\no=- 10 10 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"

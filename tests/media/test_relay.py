@@ -13,7 +13,7 @@ from cloudpbx.config import Settings, parse_port_range
 from cloudpbx.media import rtp, tones
 from cloudpbx.media.codecs import CodecPolicy, Incompatible
 from cloudpbx.media.relay import MediaRelay, NoPorts
-from cloudpbx.sip.sdp import SessionDescription
+from cloudpbx.media.sdp import SessionDescription
 
 HOST = "127.0.0.1"
 PORTS = (41000, 41999)

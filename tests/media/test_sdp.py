@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudpbx.sip.sdp import Codec, SdpError, SessionDescription
+from cloudpbx.media.sdp import Codec, SdpError, SessionDescription
 
 PHONE_OFFER = (
     "v=0\r\n"

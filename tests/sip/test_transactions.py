@@ -367,7 +367,7 @@ async def test_a_call_between_two_cores(cores):
         tx.reply(180)
         dialog = Dialog.as_uas(req, tx.to_tag, uas.contact(), tx.peer)
         dialog.handler = in_dialog
-        uas.dialogs[dialog.id] = dialog
+        uas.add_dialog(dialog)
         tx.reply(200, headers=[("Contact", f"<{uas.contact()}>")], body=SDP)
 
     uas.on("INVITE", answer)
@@ -376,7 +376,7 @@ async def test_a_call_between_two_cores(cores):
     tx = uac.send_request(invite)
     assert [r.status async for r in tx.responses()] == [180, 200]
     dialog = Dialog.as_uac(tx.request, tx.final.result(), tx.peer, uac.contact())
-    uac.dialogs[dialog.id] = dialog
+    uac.add_dialog(dialog)
     uac.ack(tx, dialog.ack(invite.cseq.number))
 
     bye = uac.send_request(dialog.new_request("BYE"), dialog.peer)

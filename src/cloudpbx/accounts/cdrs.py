@@ -21,10 +21,10 @@ from typing import Callable
 from cloudpbx import schemas
 from cloudpbx.accounts.documents import public
 from cloudpbx.errors import Conflicting, Invalid, Missing
+from cloudpbx.ids import GREGORIAN_OFFSET, random_hex
 from cloudpbx.store import Conflict, Doc, Store
 from cloudpbx.store import cdrs as table
 from cloudpbx.store.cdrs import Key, Row, Span
-from cloudpbx.store.ids import GREGORIAN_OFFSET, random_hex
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import math
 import time
 
 from cloudpbx.errors import Throttled
+from cloudpbx.ids import random_hex
 from cloudpbx.store import Store, gregorian_now, is_id
 from cloudpbx.store import login_throttle as table
-from cloudpbx.store.ids import random_hex
 from cloudpbx.store.login_throttle import Counter
 
 FREE = 5

@@ -28,7 +28,7 @@ from cloudpbx.api.ratelimit import Buckets
 from cloudpbx.api.tokens import Tokens
 from cloudpbx.api.ui import UiFiles
 from cloudpbx.errors import Failure, Forbidden, Missing, Throttled, TooLarge, Unauthorized
-from cloudpbx.platform import Platform
+from cloudpbx.services import Services
 from cloudpbx.store import Unavailable, is_id
 from cloudpbx.store.database import COUNT_SQL, statements
 
@@ -83,7 +83,7 @@ MAX_DEPTH = 64
 
 
 class Api:
-    def __init__(self, platform: Platform):
+    def __init__(self, platform: Services):
         self.platform = platform
         self.settings = platform.settings
         self.tokens = Tokens(platform.store, platform.settings.token_expiry_s)
@@ -366,7 +366,7 @@ def _etag(data) -> str:
     return hashlib.md5(envelope.dumps(data)).hexdigest()
 
 
-def create_app(platform: Platform) -> "Front":
+def create_app(platform: Services) -> "Front":
     return Front(Api(platform))
 
 

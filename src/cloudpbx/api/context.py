@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from cloudpbx.api.envelope import Answer
     from cloudpbx.api.paths import Shape
     from cloudpbx.api.tokens import Tokens
-    from cloudpbx.platform import Platform
+    from cloudpbx.services import Services
 
 
 class Query:
@@ -70,7 +70,7 @@ class Reply:
 
 @dataclass(slots=True)
 class Context:
-    platform: "Platform"
+    platform: "Services"
     tokens: "Tokens"
     method: str
     nouns: list[tuple[str, list[str]]]

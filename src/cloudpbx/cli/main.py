@@ -7,7 +7,7 @@ import gc
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -17,11 +17,9 @@ from cloudpbx.cli.bootstrap import Created, ensure_master
 from cloudpbx.cli.sup import sup_app
 from cloudpbx.config import Settings
 from cloudpbx.connections import fit_caps, raise_file_limit
-from cloudpbx.platform import Platform
+from cloudpbx.platform import Platform, sip_endpoint
+from cloudpbx.sip.core import SipCore
 from cloudpbx.store import Unavailable
-
-if TYPE_CHECKING:
-    from cloudpbx.sip.core import SipCore
 
 app = typer.Typer(help="cloudpbx: hosted telephony platform", no_args_is_help=True, add_completion=False)
 app.add_typer(sup_app, name="sup")
@@ -53,9 +51,9 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-async def open_platform(settings: Settings) -> Platform:
+async def open_platform(settings: Settings, sip_core: SipCore | None = None) -> Platform:
     try:
-        return await Platform.open(settings)
+        return await Platform.open(settings, sip_core)
     except Unavailable as exc:
         fail(str(exc))
 
@@ -126,23 +124,20 @@ async def run_server(settings: Settings, admin_password: Optional[str]) -> None:
     create the master account (its credentials printed once), and serve."""
     from cloudpbx.api.app import create_app
     from cloudpbx.cli import http_server
-    from cloudpbx.sip.service import SipService
 
     sock, core, http_cap = await bind_ports(settings)
     try:
-        platform = await open_platform(settings)
+        platform = await open_platform(settings, core)
     except BaseException:
         sock.close()
         await core.stop()
         raise
-    sip_service = SipService(settings, core, platform.store, platform.directory, platform.registrations,
-                             platform.channels, platform.callflows)
     try:
         created = await ensure_master(platform, admin_password)
         if created:
             show_master(created)
         server = http_server.server(create_app(platform), settings, http_cap)
-        await sip_service.start()
+        await platform.start()
         gc.freeze()  # what startup loaded lives as long as the process: full collections need not walk it
         gc.set_threshold(*GC_THRESHOLDS)
         announced = f", announced as {settings.sip_announce}" if settings.sip_announce else ""
@@ -151,7 +146,6 @@ async def run_server(settings: Settings, admin_password: Optional[str]) -> None:
         await server.serve(sockets=[sock])
     finally:
         sock.close()
-        await sip_service.stop()
         await platform.close()
 
 
@@ -159,11 +153,10 @@ async def bind_ports(settings: Settings) -> tuple[socket.socket, SipCore, int]:
     """Raise the file limit, fit the connection caps under it, and bind the API and SIP sockets: (API socket, SIP
     endpoint listening, cap of API connections)."""
     from cloudpbx.cli import http_server
-    from cloudpbx.sip.service import listener
 
     http_cap, sip_cap = fit_caps(raise_file_limit(), settings.http_max_connections, settings.sip_tcp_max_connections)
     sock = http_server.bind(settings.http_host, settings.http_port)
-    core = listener(settings, sip_cap)
+    core = sip_endpoint(settings, sip_cap)
     try:
         await core.start()
     except OSError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from cloudpbx.sip.sdp import Codec, Media, SessionDescription
+from cloudpbx.media.sdp import Codec, Media, SessionDescription
 
 INCOMPATIBLE_CAUSE = "INCOMPATIBLE_DESTINATION"
 INCOMPATIBLE_CODE = 488

@@ -26,7 +26,7 @@ from typing import Callable
 
 from cloudpbx.config import DEFAULT_RTP_PORTS
 from cloudpbx.media.codecs import CodecPolicy, negotiate
-from cloudpbx.sip.sdp import HOLD_ADDRESSES, Media, SessionDescription, is_ip_literal
+from cloudpbx.media.sdp import HOLD_ADDRESSES, Media, SessionDescription, is_ip_literal
 
 log = logging.getLogger(__name__)
 DEFAULT_INACTIVITY_S = 60.0

@@ -1,1 +1,1 @@
-"""SIP: the RFC 3261 stack, registrar and B2BUA."""
+"""SIP: the RFC 3261 stack (transport, messages, transactions, dialogs, digest); it imports nothing of the platform."""

@@ -9,8 +9,8 @@ cannot satisfy 406; out-of-order in-dialog requests 500; OPTIONS 200; CANCEL 200
 Responses go back where the request came from (symmetric response routing: phones behind NAT
 get them), and the top Via gets `received`/`rport` (RFC 3581).
 
-Handlers are `handler(request, tx)`; the B2BUA builds on `send_request`, `ack`, `cancel`, `dialogs`, and the
-transactions' `reply`/`respond`, `on_cancel`, `on_ack_timeout`, `responses()`/`final`.
+Handlers are `handler(request, tx)`; call control builds on `send_request`, `ack`, `cancel`, `add_dialog` and
+`remove_dialog`, and the transactions' `reply`/`respond`, `on_cancel`, `on_ack_timeout`, `responses()`/`final`.
 """
 
 from __future__ import annotations
@@ -21,17 +21,33 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
+from cloudpbx.ids import random_hex
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.headers import MAGIC_COOKIE, HeaderError, NameAddr, is_http_date, parse_delta, split_list
 from cloudpbx.sip.message import SIP_VERSION, ParseError, Request, Response, display_name, parse
 from cloudpbx.sip.overload import LoadGuard
 from cloudpbx.sip.transaction import (
-    CALLING, PROCEEDING, ClientTransaction, InviteClientTransaction, InviteServerTransaction, ServerTransaction,
-    Timers, TransactionLayer, make_response, server_key,
+    CALLING,
+    PROCEEDING,
+    ClientTransaction,
+    InviteClientTransaction,
+    InviteServerTransaction,
+    ServerTransaction,
+    Timers,
+    TransactionLayer,
+    make_response,
+    server_key,
 )
-from cloudpbx.sip.transport import Peer, StreamLimits, StreamTransport, TcpTransport, Transport, UdpTransport
+from cloudpbx.sip.transport import (
+    Admission,
+    Peer,
+    StreamLimits,
+    StreamTransport,
+    TcpTransport,
+    Transport,
+    UdpTransport,
+)
 from cloudpbx.sip.uri import Uri, UriError
-from cloudpbx.store.ids import random_hex
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +78,10 @@ class SipCore:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5060, *, transports: tuple[str, ...] = ("udp", "tcp"),
                  user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None,
-                 stream_limits: StreamLimits | None = None):
+                 stream_limits: StreamLimits | None = None, admission: Admission | None = None):
         self.host, self.port = host, port
         self.stream_limits = stream_limits or StreamLimits()
+        self.admission = admission  # caps on inbound stream connections; None: no caps
         address = announce or host
         self.address = f"[{address}]" if ":" in address else address  # as a URI or Via host
         self.user_agent = user_agent
@@ -101,7 +118,8 @@ class SipCore:
     async def _listen(self) -> None:
         for name in self.transport_names:
             kind = TRANSPORTS[name]
-            limits = {"limits": self.stream_limits} if issubclass(kind, StreamTransport) else {}
+            stream = issubclass(kind, StreamTransport)
+            limits = {"limits": self.stream_limits, "admission": self.admission} if stream else {}
             transport = kind(self.host, self.port, self._receive, self.layer.transport_failed, **limits)
             await transport.start()
             self.port = transport.port
@@ -136,6 +154,14 @@ class SipCore:
         """Our Contact URI for requests and dialogs over `transport`."""
         param = "" if transport == "udp" else f";transport={transport}"
         return f"sip:{user + '@' if user else ''}{self.address}:{self.port}{param}"
+
+    def add_dialog(self, dialog: Dialog) -> None:
+        """Hand in-dialog requests matching `dialog` to its handler from now on."""
+        self.dialogs[dialog.id] = dialog
+
+    def remove_dialog(self, dialog: Dialog) -> None:
+        """Stop matching `dialog` (ended): its requests get 481 from now on; safe to call twice."""
+        self.dialogs.pop(dialog.id, None)
 
     def new_request(self, method: str, uri: str | Uri, *, from_: str, to: str, call_id: str | None = None,
                     cseq: int = 1, contact: str | None = None, headers: list[tuple[str, str]] | None = None,

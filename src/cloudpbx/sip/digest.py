@@ -13,7 +13,7 @@ import secrets
 import time
 from collections import deque
 
-from cloudpbx.store.ids import random_hex
+from cloudpbx.ids import random_hex
 
 ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 OK, STALE, FAILED, REPLAYED = "ok", "stale", "failed", "replayed"

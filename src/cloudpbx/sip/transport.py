@@ -16,9 +16,8 @@ import ssl as ssl_module
 import struct
 import time
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Protocol
 
-from cloudpbx.connections import ConnectionGuard
 from cloudpbx.sip.message import header_end
 
 log = logging.getLogger(__name__)
@@ -112,21 +111,46 @@ class UdpTransport(Transport, asyncio.DatagramProtocol):
             self._socket = None
 
 
+class Admission(Protocol):
+    """Who may hold an inbound stream connection: the caps live with whoever runs the stack (the platform passes
+    the guard it shares with its HTTP server), so the stack itself counts nothing."""
+
+    def admit(self, conn: "Connection", address: str) -> bool:
+        """Count `conn` in (it may shed an older one through `conn.shed()`); False refuses it."""
+
+    def release(self, conn: "Connection") -> None:
+        """`conn` closed; safe to call twice."""
+
+    def busy(self, conn: "Connection") -> None:
+        """`conn` delivered a message: it is not to be shed."""
+
+
+class Unlimited:
+    """Admission for a stack run without caps: every connection is let in."""
+
+    def admit(self, conn: "Connection", address: str) -> bool:
+        return True
+
+    def release(self, conn: "Connection") -> None:
+        pass
+
+    def busy(self, conn: "Connection") -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class StreamLimits:
-    """What one stream listener allows its clients (see `cloudpbx.connections` for the caps)."""
+    """What one stream listener allows its clients; how many connections, `admission` decides."""
 
     message_timeout_s: float = 10.0  # a message begun, or a new inbound connection's first one, must complete in this
     idle_s: float = 4000.0  # no traffic either way for this long closes the connection
-    max_connections: int = 10000  # inbound, in all
-    max_per_address: int = 100
     max_write_buffer: int = 1_000_000  # bytes queued to a peer that does not read: beyond this it is dropped
 
 
 class Connection(asyncio.Protocol):
     """One stream connection: frames messages by Content-Length and writes what the core sends.
 
-    An inbound connection is admitted by the transport's `ConnectionGuard` and stays sheddable until it delivers a
+    An inbound connection is admitted by the transport's `Admission` and stays sheddable until it delivers a
     complete message. One timer per connection enforces the deadlines: a message begun (and a new inbound
     connection's first message) must complete within `message_timeout_s`, and a connection idle for `idle_s` closes.
     """
@@ -268,11 +292,12 @@ class StreamTransport(Transport):
     reliable = True
 
     def __init__(self, host: str, port: int, deliver: Deliver, failed: Failed, *,
-                 ssl: ssl_module.SSLContext | None = None, limits: StreamLimits | None = None):
+                 ssl: ssl_module.SSLContext | None = None, limits: StreamLimits | None = None,
+                 admission: Admission | None = None):
         super().__init__(host, port, deliver, failed)
         self.ssl = ssl
         self.limits = limits or StreamLimits()
-        self.guard = ConnectionGuard(self.limits.max_connections, self.limits.max_per_address)
+        self.guard = Unlimited() if admission is None else admission  # a guard counting none is falsy
         self.connections: dict[tuple[str, int], Connection] = {}
         self._server: asyncio.AbstractServer | None = None
 

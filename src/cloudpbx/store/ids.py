@@ -1,31 +1,10 @@
 """Identifiers, revisions and time in the shapes Crossbar clients expect."""
 
 import hashlib
-import os
 import re
 import time
 
-GREGORIAN_OFFSET = 62167219200
-
-_POOL_BYTES = 4096
-_pool = [b"", 0]  # random bytes from the OS, and how many of them are used
-
-
-def random_hex(nbytes: int) -> str:
-    """`nbytes` random bytes from the OS generator, in hex, as `secrets.token_hex` gives them.
-
-    Calls take their bytes from one read of 4 KiB: a SIP call draws several tags and ids, and a system call for
-    each cost more than all the rest of making them.
-    """
-    pool, used = _pool
-    if used + nbytes > len(pool):
-        pool, used = os.urandom(max(_POOL_BYTES, nbytes)), 0
-        _pool[0] = pool
-    _pool[1] = used + nbytes
-    return pool[used:used + nbytes].hex()
-
-
-os.register_at_fork(after_in_child=lambda: _pool.__setitem__(0, b""))  # a child never reuses its parent's bytes
+from cloudpbx.ids import GREGORIAN_OFFSET, random_hex
 
 
 def new_id() -> str:

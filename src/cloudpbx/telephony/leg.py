@@ -1,26 +1,34 @@
 """One leg of a call as the B2BUA keeps it: its dialog, its live channel, and the facts its CDR records.
 
 The caller's leg (side "a") and each callee's leg (side "b") share this: a leg is a channel from the moment it
-exists, and when it ends (`end`, once) the channel goes and its CDR is written in the leg's account.
+exists, and when it ends (`end`, once) the channel goes and its CDR is written in the leg's account. An answered
+leg reports its in-dialog requests and the loss of its media to its `Controller` (the conversation).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Awaitable
+from typing import Callable, Protocol
 
+from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.message import Request
-from cloudpbx.sip.transaction import ClientTransaction
+from cloudpbx.sip.transaction import ClientTransaction, ServerTransaction
 from cloudpbx.sip.uri import Uri, UriError
 from cloudpbx.state.channels import Channel
 from cloudpbx.store import Doc
-from cloudpbx.store.ids import GREGORIAN_OFFSET
-
-if TYPE_CHECKING:
-    from cloudpbx.sip.b2bua import B2BUA
+from cloudpbx.telephony.context import CallContext
 
 Handler = Callable[[Request, object], object]
+
+
+class Controller(Protocol):
+    """Who runs an answered leg: hears its in-dialog requests and ends the call when its media stops."""
+
+    def on_request(self, leg: "Leg", request: Request, tx: ServerTransaction) -> Awaitable[None]: ...
+
+    def hang_up(self, cause: str) -> None: ...
 
 
 def gregorian(unix: float) -> float:
@@ -41,10 +49,10 @@ def address(uri: str) -> str:
 class Leg:
     """A leg's identity (call id, account, device, direction), parties, timing and how it ended."""
 
-    def __init__(self, b2bua: "B2BUA", *, side: str, call_id: str, account_id: str, direction: str,
+    def __init__(self, ctx: CallContext, *, side: str, call_id: str, account_id: str, direction: str,
                  device: Doc | None, interaction_id: str, bridge_id: str, from_uri: str, to_uri: str,
                  request_uri: str, realm: str, user_agent: str = ""):
-        self.b2bua = b2bua
+        self.ctx = ctx
         self.side = side  # its side of the media session: "a" the caller's, "b" a callee's
         self.call_id = call_id
         self.account_id = account_id
@@ -82,9 +90,9 @@ class Leg:
                    "authorizing_type": "device" if device else "", "owner_id": device.get("owner_id", ""),
                    "username": (device.get("sip") or {}).get("username", ""), "realm": self.realm,
                    "timestamp": int(gregorian(self.started)), "other_leg": "", "is_onhold": False,
-                   "node": self.b2bua.node},
+                   "node": self.ctx.node},
         )
-        self.b2bua.channels.add(self.channel)
+        self.ctx.channels.add(self.channel)
 
     def mark_answered(self, other_call_id: str) -> None:
         self.answered_at = time.time()
@@ -103,13 +111,13 @@ class Leg:
         """Take in-dialog requests for this leg from now on."""
         dialog.handler = handler
         self.dialog = dialog
-        self.b2bua.core.dialogs[dialog.id] = dialog
+        self.ctx.core.add_dialog(dialog)
 
     def send(self, method: str, *, body: bytes = b"", content_type: str | None = None,
              headers: list[tuple[str, str]] | None = None) -> ClientTransaction:
         """An in-dialog request to this leg's phone."""
         request = self.dialog.new_request(method, headers=headers, body=body, content_type=content_type)
-        return self.b2bua.core.send_request(request, self.dialog.peer)
+        return self.ctx.core.send_request(request, self.dialog.peer)
 
     def bye(self, cause: str) -> None:
         """Hang this answered leg up from our side."""
@@ -128,11 +136,11 @@ class Leg:
         self.ended_at = time.time()
         self.cause, self.code, self.disposition = cause, code, disposition
         if self.dialog is not None:
-            self.b2bua.core.dialogs.pop(self.dialog.id, None)
+            self.ctx.core.remove_dialog(self.dialog)
             self.dialog.handler = None  # the handler refers back to this leg: freed without waiting for the collector
         if self.channel is not None:
-            self.b2bua.channels.remove(self.channel.uuid)
-        self.b2bua.record(self)
+            self.ctx.channels.remove(self.channel.uuid)
+        self.ctx.record(self)
         return True
 
     def cdr(self) -> dict:
@@ -145,8 +153,8 @@ class Leg:
             "from_uri": address(self.from_uri), "to_uri": address(self.to_uri),
             "start_timestamp": gregorian(self.started), "end_timestamp": gregorian(self.ended_at or time.time()),
             "hangup_cause": self.cause or "NORMAL_CLEARING", "disposition": self.disposition,
-            "bridge_id": self.bridge_id, "realm": self.realm, "node": self.b2bua.node,
-            "media_server": self.b2bua.node, "user_agent": self.user_agent,
+            "bridge_id": self.bridge_id, "realm": self.realm, "node": self.ctx.node,
+            "media_server": self.ctx.node, "user_agent": self.user_agent,
         }
         if self.code:
             leg["hangup_code"] = self.code

@@ -1,8 +1,9 @@
 """A B leg: one INVITE to one registered contact of a device the callflow rings.
 
 The leg opens its own media session (so the forks of a ring group never share ports), offers the caller's SDP
-narrowed to the codecs both devices allow, and reports its progress to the bridge that started it. It can be
-cancelled while it rings and hung up once it answered; either way its end is recorded like any leg's.
+narrowed to the codecs both devices allow, and reports its progress and answer to whoever rings it (`Ringing`: the
+bridge), then its in-dialog requests to its `Controller` (the conversation). It can be cancelled while it rings and
+hung up once it answered; either way its end is recorded like any leg's.
 """
 
 from __future__ import annotations
@@ -10,28 +11,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 from cloudpbx.callflow.call import Target
+from cloudpbx.callflow.caller_id import SipIdentity
 from cloudpbx.media.codecs import CodecPolicy
 from cloudpbx.media.relay import RelaySession
-from cloudpbx.sip import causes
+from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.core import new_call_id
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.headers import quote
-from cloudpbx.sip.leg import Leg
 from cloudpbx.sip.message import Request, Response
-from cloudpbx.sip.sdp import SdpError
 from cloudpbx.sip.transaction import InviteClientTransaction, ServerTransaction
 from cloudpbx.sip.transport import Peer
 from cloudpbx.sip.uri import split_hostport
 from cloudpbx.state.registrations import Registration
-
-if TYPE_CHECKING:
-    from cloudpbx.sip.b2bua import B2BUA
-    from cloudpbx.sip.bridge import Bridging
-    from cloudpbx.sip.call import InboundCall
-    from cloudpbx.sip.conversation import Conversation
+from cloudpbx.telephony import causes
+from cloudpbx.telephony.context import ALLOW, CallContext
+from cloudpbx.telephony.leg import Controller, Leg
 
 log = logging.getLogger(__name__)
 _NOT_USER_CHARS = re.compile(r"[^A-Za-z0-9\-_.!~*'()&=+$,;?/]")
@@ -52,19 +50,38 @@ def uri_user(text: str) -> str:
     return _NOT_USER_CHARS.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text) or "anonymous"
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What a B leg takes from the call it rings for."""
+
+    call_id: str
+    interaction_id: str
+    realm: str
+    max_forwards: int
+    identity: SipIdentity  # the caller as the callee is to see it
+
+
+class Ringing(Protocol):
+    """Who rings a B leg (the bridge): hears its progress and its answer."""
+
+    async def progress(self, leg: "OutboundLeg", response: Response) -> None: ...
+
+    def answered(self, leg: "OutboundLeg", response: Response) -> None: ...
+
+
 class OutboundLeg(Leg):
-    def __init__(self, b2bua: "B2BUA", call: "InboundCall", target: Target, registration: Registration):
-        identity = call.caller_id.sip()
+    def __init__(self, ctx: CallContext, origin: Origin, target: Target, registration: Registration):
+        identity = origin.identity
         device_sip = target.device.get("sip") or {}
         username = device_sip.get("username") or target.device_id
         super().__init__(
-            b2bua, side="b", call_id=new_call_id(b2bua.core.address), account_id=target.account_id,
-            direction="outbound", device=target.device, interaction_id=call.interaction_id,
-            bridge_id=call.call_id, from_uri=f"sip:{uri_user(identity.user)}@{call.realm}",
+            ctx, side="b", call_id=new_call_id(ctx.core.address), account_id=target.account_id,
+            direction="outbound", device=target.device, interaction_id=origin.interaction_id,
+            bridge_id=origin.call_id, from_uri=f"sip:{uri_user(identity.user)}@{origin.realm}",
             to_uri=f"sip:{uri_user(username)}@{registration.realm}", request_uri=registration.contact,
             realm=registration.realm, user_agent=registration.user_agent,
         )
-        self.call = call
+        self.origin = origin
         self.target = target
         self.registration = registration
         self.peer = reach_of(registration)
@@ -76,17 +93,17 @@ class OutboundLeg(Leg):
         self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()  # its final status
         self.cancel_cause = ""
         self.acked = False
-        self.conversation: Conversation | None = None
+        self.controller: Controller | None = None  # the conversation, once connected
 
     @property
     def reachable(self) -> bool:
-        return self.peer.transport in self.b2bua.core.transports
+        return self.peer.transport in self.ctx.core.transports
 
     async def prepare(self, offer: bytes, a_codecs: CodecPolicy, bypass: bool) -> bytes:
         """Open the leg's media session and compute its offer (empty for a late offer). Raises
         codecs.Incompatible before anything is sent when the devices share no audio codec."""
         b_codecs = CodecPolicy.from_media(self.target.device.get("media"))
-        self.session = self.b2bua.relay.open(self.call_id, bypass=bypass, on_timeout=self._media_timeout)
+        self.session = self.ctx.relay.open(self.call_id, bypass=bypass, on_timeout=self._media_timeout)
         try:
             if not offer:
                 self.session.codecs = (a_codecs, b_codecs)
@@ -96,35 +113,35 @@ class OutboundLeg(Leg):
             self.session.close()
             raise
 
-    def ring(self, body: bytes, bridging: "Bridging") -> None:
-        """Send the INVITE; responses go to `bridging` (progress, answer) until the final one."""
+    def ring(self, body: bytes, ringing: Ringing) -> None:
+        """Send the INVITE; responses go to `ringing` (progress, answer) until the final one."""
         self.invite = self._invite(body)
         self.sent_sdp = body
         self.open_channel()
-        self.tx = self.b2bua.core.send_request(self.invite, self.peer)
-        self.b2bua.spawn(self._read(bridging))
+        self.tx = self.ctx.core.send_request(self.invite, self.peer)
+        self.ctx.spawn(self._read(ringing))
 
     def _invite(self, body: bytes) -> Request:
-        core, call = self.b2bua.core, self.call
-        identity = call.caller_id.sip()
-        headers = [("Allow", self.b2bua.allow)]
+        core, origin = self.ctx.core, self.origin
+        identity = origin.identity
+        headers = [("Allow", ALLOW)]
         if identity.privacy:
             headers.append(("Privacy", identity.privacy))
         elif identity.asserted_number:
-            asserted = f"sip:{uri_user(identity.asserted_number)}@{call.realm}"
+            asserted = f"sip:{uri_user(identity.asserted_number)}@{origin.realm}"
             headers.append(("P-Asserted-Identity", name_addr(identity.asserted_name, asserted)))
         request = core.new_request("INVITE", self.request_uri, from_=name_addr(identity.display, self.from_uri),
                                    to=f"<{self.to_uri}>", call_id=self.call_id,
                                    contact=core.contact(self.peer.transport), headers=headers, body=body)
-        request.set("Max-Forwards", str(call.max_forwards))
+        request.set("Max-Forwards", str(origin.max_forwards))
         return request
 
-    async def _read(self, bridging: "Bridging") -> None:
+    async def _read(self, ringing: Ringing) -> None:
         status = 0
         try:
             async for response in self.tx.responses():
                 status = response.status
-                await self._received(response, bridging)
+                await self._received(response, ringing)
         except Exception:  # a response we cannot handle ends this leg, never the whole call
             log.exception("leg %s: response handling failed", self.call_id)
             self.cancel(causes.NORMAL_TEMPORARY_FAILURE)
@@ -133,14 +150,14 @@ class OutboundLeg(Leg):
             if not self.done.done():
                 self.done.set_result(status)
 
-    async def _received(self, response: Response, bridging: "Bridging") -> None:
+    async def _received(self, response: Response, ringing: Ringing) -> None:
         status = response.status
         if status < 200:
             if status > 100:
-                await bridging.progress(self, response)
+                await ringing.progress(self, response)
         elif status < 300:
             self._accept(response)
-            bridging.answered(self, response)
+            ringing.answered(self, response)
         else:
             self._refused(response)
 
@@ -149,7 +166,7 @@ class OutboundLeg(Leg):
         caller's ACK brings the answer)."""
         if not response.contacts:
             response.set("Contact", f"<{self.request_uri}>")
-        self.attach(Dialog.as_uac(self.invite, response, self.peer, self.b2bua.core.contact(self.peer.transport)),
+        self.attach(Dialog.as_uac(self.invite, response, self.peer, self.ctx.core.contact(self.peer.transport)),
                     self.on_request)
         if self.sent_sdp:
             self.ack()
@@ -158,7 +175,7 @@ class OutboundLeg(Leg):
         if self.acked or self.dialog is None:
             return
         self.acked = True
-        self.b2bua.core.ack(self.tx, self.dialog.ack(self.invite.cseq.number, body=body))
+        self.ctx.core.ack(self.tx, self.dialog.ack(self.invite.cseq.number, body=body))
 
     def _refused(self, response: Response) -> None:
         cause = self.cancel_cause or causes.cause_of(response.status)
@@ -182,7 +199,7 @@ class OutboundLeg(Leg):
         if self.dialog is not None:
             self.bye(cause)
         else:
-            self.b2bua.spawn(self.b2bua.core.cancel(self.tx))
+            self.ctx.spawn(self.ctx.core.cancel(self.tx))
 
     def bye(self, cause: str) -> None:
         """Hang up an answered leg, acknowledging its 2xx first if that was still owed."""
@@ -196,9 +213,9 @@ class OutboundLeg(Leg):
         return ended
 
     def on_request(self, request: Request, tx: ServerTransaction):
-        """In-dialog requests from the callee: the conversation's once connected; before that only BYE."""
-        if self.conversation is not None:
-            return self.conversation.on_request(self, request, tx)
+        """In-dialog requests from the callee: the controller's once connected; before that only BYE."""
+        if self.controller is not None:
+            return self.controller.on_request(self, request, tx)
         if request.method == "BYE":
             tx.reply(200)
             self.end(causes.NORMAL_CLEARING, 200, "recv_bye")
@@ -207,7 +224,7 @@ class OutboundLeg(Leg):
         return None
 
     def _media_timeout(self, session: RelaySession) -> None:
-        if self.conversation is not None:
-            self.conversation.hang_up(causes.MEDIA_TIMEOUT)
+        if self.controller is not None:
+            self.controller.hang_up(causes.MEDIA_TIMEOUT)
         else:
             session.close()

@@ -11,34 +11,32 @@ import asyncio
 import functools
 import logging
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from cloudpbx.accounts.cdrs import new_interaction_id
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.media.codecs import CodecPolicy, Incompatible
-from cloudpbx.sip import causes
-from cloudpbx.sip.auth import Identity
-from cloudpbx.sip.bridge import Bridging
-from cloudpbx.sip.conversation import Conversation
+from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.dialog import Dialog
-from cloudpbx.sip.leg import Leg, gregorian
 from cloudpbx.sip.message import Request, Response
-from cloudpbx.sip.outbound import OutboundLeg
-from cloudpbx.sip.sdp import SdpError
 from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction
-
-if TYPE_CHECKING:
-    from cloudpbx.sip.b2bua import B2BUA
+from cloudpbx.telephony import causes
+from cloudpbx.telephony.auth import Identity
+from cloudpbx.telephony.bridge import Bridging
+from cloudpbx.telephony.context import ALLOW, CallContext
+from cloudpbx.telephony.conversation import Conversation
+from cloudpbx.telephony.leg import Leg, gregorian
+from cloudpbx.telephony.outbound import Origin, OutboundLeg
 
 log = logging.getLogger(__name__)
 MAX_FORWARDS = 70
 
 
 class InboundCall:
-    def __init__(self, b2bua: "B2BUA", request: Request, tx: InviteServerTransaction, identity: Identity,
+    def __init__(self, ctx: CallContext, request: Request, tx: InviteServerTransaction, identity: Identity,
                  dialed: str):
-        self.b2bua = b2bua
+        self.ctx = ctx
         self.request, self.tx = request, tx
         self.call_id = request.call_id
         self.account_id = identity.account.id
@@ -56,7 +54,7 @@ class InboundCall:
         self.interaction_id = new_interaction_id(gregorian(time.time()))
         self.conversation: Conversation | None = None
         self.provisional: set[str] = set()  # what the caller got already: "ringing", "media"
-        self.a = Leg(b2bua, side="a", call_id=self.call_id, account_id=self.account_id, direction="inbound",
+        self.a = Leg(ctx, side="a", call_id=self.call_id, account_id=self.account_id, direction="inbound",
                      device=identity.device, interaction_id=self.interaction_id, bridge_id=self.call_id,
                      from_uri=str(sender.uri), to_uri=str(request.to.uri), request_uri=request.uri,
                      realm=self.realm, user_agent=request.get("user-agent") or "")
@@ -73,8 +71,8 @@ class InboundCall:
         """Run the callflow; whatever goes wrong ends this call cleanly, and only this call."""
         self.a.open_channel()
         try:
-            self.bypass = await self.b2bua.bypass_media(self.account_id, self.caller_device)
-            await self.b2bua.callflows.handle(self)
+            self.bypass = await self.ctx.bypass_media(self.account_id, self.caller_device)
+            await self.ctx.callflows.handle(self)
             await self.hangup(causes.NORMAL_CLEARING)
         except Exception:
             log.exception("call %s failed", self.call_id)
@@ -117,10 +115,16 @@ class InboundCall:
         if self.ended:
             return BridgeResult(False, causes.ORIGINATOR_CANCEL, 487)
         self.a.caller = (self.caller_id.name, self.caller_id.number)
-        outcome = await Bridging(self, targets, strategy, timeout_s).run()
+        outcome = await Bridging(self.ctx, self, targets, strategy, timeout_s).run()
         if isinstance(outcome, BridgeResult):
             return outcome
         return await self._connect(*outcome)
+
+    # what a bridge needs --------------------------------------------------------------------------------------
+
+    def origin(self) -> Origin:
+        """What the B legs of a bridge take from this call (the caller ID as the callflow left it)."""
+        return Origin(self.call_id, self.interaction_id, self.realm, self.max_forwards, self.caller_id.sip())
 
     # answering ----------------------------------------------------------------------------------------------
 
@@ -130,7 +134,7 @@ class InboundCall:
         self.a.end(cause, code, "send_refuse")
 
     def _contact(self) -> list[tuple[str, str]]:
-        return [("Contact", f"<{self.b2bua.core.contact(self.tx.peer.transport)}>")]
+        return [("Contact", f"<{self.ctx.core.contact(self.tx.peer.transport)}>")]
 
     async def ringing(self, leg: OutboundLeg, response: Response) -> None:
         """A callee's 18x goes on to the caller once; its early media (183 with SDP) once too."""
@@ -161,18 +165,18 @@ class InboundCall:
         if not self.unanswered or leg.ended:  # the caller cancelled, or the callee hung up at once
             leg.bye(causes.ORIGINATOR_CANCEL)
             return BridgeResult(False, causes.ORIGINATOR_CANCEL if self.ended else causes.NORMAL_CLEARING)
-        conversation = self.conversation = leg.conversation = Conversation(self.b2bua, self.a, leg, leg.session)
-        contact = self.b2bua.core.contact(self.tx.peer.transport)
+        conversation = self.conversation = leg.controller = Conversation(self.ctx, self.a, leg, leg.session)
+        contact = self.ctx.core.contact(self.tx.peer.transport)
         self.a.attach(Dialog.as_uas(self.request, self.tx.to_tag, contact, self.tx.peer),
                       functools.partial(conversation.on_request, self.a))
-        self.tx.reply(200, headers=[("Contact", f"<{contact}>"), ("Allow", self.b2bua.allow)], body=body)
+        self.tx.reply(200, headers=[("Contact", f"<{contact}>"), ("Allow", ALLOW)], body=body)
         self.a.sent_sdp = body
         self.a.callee = leg.callee
         self.a.mark_answered(leg.call_id)
         leg.mark_answered(self.call_id)
         await conversation.over.wait()
         self.ended = True
-        self.conversation = leg.conversation = None  # both legs ended: no reference cycle outlives the call
+        self.conversation = leg.controller = None  # both legs ended: no reference cycle outlives the call
         return BridgeResult(True, causes.NORMAL_CLEARING)
 
     # what the caller does -------------------------------------------------------------------------------------

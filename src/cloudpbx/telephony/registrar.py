@@ -13,12 +13,12 @@ import ipaddress
 import time
 from email.utils import formatdate
 
-from cloudpbx.sip.auth import Authenticator, Identity
 from cloudpbx.sip.headers import NameAddr
 from cloudpbx.sip.message import Request, Response
 from cloudpbx.sip.transaction import ServerTransaction
 from cloudpbx.sip.transport import Peer
 from cloudpbx.state.registrations import Registration, Registrations
+from cloudpbx.telephony.auth import Authenticator, Identity
 
 DEFAULT_EXPIRES = 300
 MAX_CONTACTS = 10  # per device: the oldest binding goes when another one arrives

@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from cloudpbx.media.codecs import Incompatible
 from cloudpbx.media.relay import RelaySession
-from cloudpbx.sip import causes
-from cloudpbx.sip.leg import Leg
+from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.message import Request
-from cloudpbx.sip.sdp import SdpError
 from cloudpbx.sip.transaction import ServerTransaction
-
-if TYPE_CHECKING:
-    from cloudpbx.sip.b2bua import B2BUA
-    from cloudpbx.sip.outbound import OutboundLeg
+from cloudpbx.telephony import causes
+from cloudpbx.telephony.context import ALLOW, CallContext
+from cloudpbx.telephony.leg import Leg
+from cloudpbx.telephony.outbound import OutboundLeg
 
 log = logging.getLogger(__name__)
 
 
 class Conversation:
-    def __init__(self, b2bua: "B2BUA", a: Leg, b: "OutboundLeg", session: RelaySession):
-        self.b2bua = b2bua
+    """The `Controller` of both legs once the call is answered."""
+
+    def __init__(self, ctx: CallContext, a: Leg, b: OutboundLeg, session: RelaySession):
+        self.ctx = ctx
         self.a, self.b = a, b
         self.session = session
         self.over = asyncio.Event()
@@ -49,7 +48,7 @@ class Conversation:
         elif method == "INVITE":
             await self._reinvite(leg, request, tx)
         elif method == "OPTIONS":
-            tx.reply(200, headers=[("Allow", self.b2bua.allow), ("Accept", "application/sdp")])
+            tx.reply(200, headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
         elif method == "INFO":
             await self._relay_info(leg, request, tx)
         else:
@@ -102,7 +101,7 @@ class Conversation:
 
     async def _renegotiate(self, leg: Leg, request: Request, tx: ServerTransaction) -> None:
         """Offer from `leg` → relay → the other leg's re-INVITE; its answer → relay → our 200 to `leg`."""
-        contact = [("Contact", f"<{leg.dialog.local_contact}>"), ("Allow", self.b2bua.allow)]
+        contact = [("Contact", f"<{leg.dialog.local_contact}>"), ("Allow", ALLOW)]
         if not request.body:  # a refresh without an offer: offer what the leg has now, its ACK answers
             tx.reply(200, headers=contact, body=leg.sent_sdp)
             return
@@ -122,7 +121,7 @@ class Conversation:
             tx.reply(response.status if response.status < 700 else 500)
             return
         other.dialog.refresh(response)
-        self.b2bua.core.ack(sent, other.dialog.ack(sent.request.cseq.number))
+        self.ctx.core.ack(sent, other.dialog.ack(sent.request.cseq.number))
         other.sent_sdp = offer
         try:
             answer = await self.session.update(other.side, response.body)

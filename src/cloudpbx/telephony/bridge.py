@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
-from cloudpbx.media.codecs import Incompatible
+from cloudpbx.media.codecs import CodecPolicy, Incompatible
 from cloudpbx.media.relay import NoPorts
-from cloudpbx.sip import causes
 from cloudpbx.sip.message import Response
-from cloudpbx.sip.outbound import OutboundLeg
-
-if TYPE_CHECKING:
-    from cloudpbx.sip.call import InboundCall
+from cloudpbx.telephony import causes
+from cloudpbx.telephony.context import CallContext
+from cloudpbx.telephony.outbound import Origin, OutboundLeg
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +33,27 @@ def combined(failures: Sequence[Failure]) -> Failure:
     return NO_ANSWER
 
 
+class Caller(Protocol):
+    """The call a bridge rings for (the inbound call): what the legs offer, and whether the caller is still there."""
+
+    call_id: str
+    ended: bool
+    gone: asyncio.Future[None]  # set when the caller leaves
+    offer: bytes
+    codecs: CodecPolicy
+    bypass: bool
+
+    def origin(self) -> Origin: ...
+
+    async def ringing(self, leg: OutboundLeg, response: Response) -> None: ...
+
+
 class Bridging:
-    def __init__(self, call: "InboundCall", targets: Sequence[Target], strategy: Strategy, timeout_s: int):
+    def __init__(self, ctx: CallContext, call: Caller, targets: Sequence[Target], strategy: Strategy,
+                 timeout_s: int):
+        self.ctx = ctx
         self.call = call
-        self.b2bua = call.b2bua
+        self.origin = call.origin()
         self.targets = list(targets)
         self.strategy = strategy
         self.timeout_s = timeout_s
@@ -91,14 +106,14 @@ class Bridging:
     async def _ring(self, index: int, target: Target) -> None:
         if target.delay_s:
             await asyncio.sleep(target.delay_s)
-        registrations = self.b2bua.registrations.for_device(target.account_id, target.device_id)
+        registrations = self.ctx.registrations.for_device(target.account_id, target.device_id)
         if not registrations:
             self.outcomes[index] = (causes.USER_NOT_REGISTERED, 480)
             return
         failures: list[Failure] = []
         legs = []
         for registration in registrations:
-            leg = OutboundLeg(self.b2bua, self.call, target, registration)
+            leg = OutboundLeg(self.ctx, self.origin, target, registration)
             failure = await self._start(leg, target)
             if self.settled:
                 return
@@ -118,7 +133,7 @@ class Bridging:
         """Send the leg's INVITE; the failure instead when it cannot be called."""
         if not leg.reachable:
             return (causes.NORMAL_TEMPORARY_FAILURE, 503)
-        bypass = self.call.bypass or await self.b2bua.bypass_media(target.account_id, target.device)
+        bypass = self.call.bypass or await self.ctx.bypass_media(target.account_id, target.device)
         try:
             body = await leg.prepare(self.call.offer, self.call.codecs, bypass)
         except Incompatible as exc:

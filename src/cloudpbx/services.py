@@ -1,0 +1,47 @@
+"""The services over one store that the API, the callflow engine and call control share: what the API sees of the
+platform. `platform.py` builds them and the SIP side on top; the API imports this module, never the composition
+root, so it stays independent of call control."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudpbx.accounts.accounts import Accounts
+from cloudpbx.accounts.documents import Documents
+from cloudpbx.accounts.system_configs import SystemConfigs
+from cloudpbx.accounts.tree import AccountDirectory
+from cloudpbx.callflow.engine import CallflowEngine
+from cloudpbx.config import Settings
+from cloudpbx.numbers.manager import Numbers
+from cloudpbx.state.channels import Channels
+from cloudpbx.state.registrations import Registrations
+from cloudpbx.store import Store, open_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    directory: AccountDirectory
+    accounts: Accounts
+    documents: Documents
+    configs: SystemConfigs
+    numbers: Numbers
+    registrations: Registrations
+    channels: Channels
+    callflows: CallflowEngine
+
+    @classmethod
+    async def open(cls, settings: Settings):
+        store = await open_store(settings.db_url)
+        directory = AccountDirectory(store)
+        configs = SystemConfigs(store)
+        return cls(
+            settings=settings, store=store, directory=directory,
+            accounts=Accounts(store, directory, settings.realm_suffix),
+            documents=Documents(store), configs=configs, numbers=Numbers(store),
+            registrations=Registrations(), channels=Channels(), callflows=CallflowEngine(store, configs),
+        )
+
+    async def close(self) -> None:
+        await self.store.dispose()
