@@ -1,0 +1,1 @@
+"""Services over stored documents: the account tree, document kinds, logins, limits, media, CDRs."""

@@ -1,0 +1,1 @@
+"""The Crossbar v2 REST API: routing, authentication, the envelope, and one module per endpoint."""
