@@ -42,6 +42,7 @@ GOAL_GROWTH = 1.25  # per-device listing time at 10k over that at 100; 1 is line
 
 # Processes: the load generator gets a core of its own ---------------------------------------------------------------
 
+
 def cpu_split() -> tuple[set[int] | None, set[int] | None]:
     """(server cpus, load generator cpus): the last core for the load generator, the others for the servers."""
     if not hasattr(os, "sched_getaffinity"):
@@ -94,15 +95,37 @@ def stop(proc: subprocess.Popen) -> None:
 
 # The servers -------------------------------------------------------------------------------------------------------
 
-def start_real(data_dir: Path, db_url: str, cpus: set[int] | None, count_sql: bool = False) -> tuple[subprocess.Popen, str]:
+
+def start_real(
+    data_dir: Path, db_url: str, cpus: set[int] | None, count_sql: bool = False
+) -> tuple[subprocess.Popen, str]:
     """`cloudpbx serve`; with `count_sql` it reports each request's SQL statements in x-sql-statements."""
     port = free_port()
-    env = dict(os.environ, CLOUDPBX_RATE_LIMIT="100000000/100000000", CLOUDPBX_ADMIN_PASSWORD=ADMIN_PASSWORD,
-               CLOUDPBX_COUNT_SQL="1" if count_sql else "0", PYTHONPATH=str(ROOT / "src"))
+    env = dict(
+        os.environ,
+        CLOUDPBX_RATE_LIMIT="100000000/100000000",
+        CLOUDPBX_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        CLOUDPBX_COUNT_SQL="1" if count_sql else "0",
+        PYTHONPATH=str(ROOT / "src"),
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(data_dir), "--db", db_url,
-         "--http", f"127.0.0.1:{port}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=pinned(cpus),
+        [
+            sys.executable,
+            "-m",
+            "cloudpbx",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--db",
+            db_url,
+            "--http",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=pinned(cpus),
     )
     base = f"http://127.0.0.1:{port}/v2"
     wait_listening(proc, f"{base}/about")
@@ -111,8 +134,13 @@ def start_real(data_dir: Path, db_url: str, cpus: set[int] | None, count_sql: bo
 
 def start_bare(reply_file: Path, cpus: set[int] | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--bare", str(port), str(reply_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=pinned(cpus))
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--bare", str(port), str(reply_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=pinned(cpus),
+    )
     url = f"http://127.0.0.1:{port}/v2/bare"
     wait_listening(proc, url)
     return proc, url
@@ -133,8 +161,16 @@ def serve_bare(port: int, reply_file: Path) -> None:
             await send(message)
 
     # The settings of `cloudpbx serve` (cli/main.py).
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                            log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
     uvicorn.Server(config).run()
 
 
@@ -145,6 +181,7 @@ def record_reply(response: httpx.Response, path: Path) -> None:
 
 
 # Data ---------------------------------------------------------------------------------------------------------------
+
 
 async def seed_listings(data_dir: Path, db_url: str) -> dict[int, str]:
     """Accounts holding 100, 1,000 and 10,000 devices, written through the store before the server starts."""
@@ -166,8 +203,15 @@ async def seed_listings(data_dir: Path, db_url: str) -> dict[int, str]:
             accounts[size] = account["_id"]
             async with platform.store.write() as tx:
                 for i in range(size):
-                    doc = dict(template, name=f"Desk {i}", sip={"username": f"dev{i}", "password": "secret-pw"},
-                               _id=new_id(), pvt_type=DEVICE.type, pvt_account_id=account["_id"], pvt_vsn="1")
+                    doc = dict(
+                        template,
+                        name=f"Desk {i}",
+                        sip={"username": f"dev{i}", "password": "secret-pw"},
+                        _id=new_id(),
+                        pvt_type=DEVICE.type,
+                        pvt_account_id=account["_id"],
+                        pvt_vsn="1",
+                    )
                     await tx.save(doc, DEVICE.keys(account["_id"], doc))
         return accounts
     finally:
@@ -185,6 +229,7 @@ def login(base: str) -> tuple[str, str]:
 
 def build_tenant(http: httpx.Client, base: str, parent_id: str) -> tuple[str, str]:
     """(account id, device id): a sub-account with a user and the user's device."""
+
     def put(path: str, data: dict) -> dict:
         resp = http.put(f"{base}/{path}", json={"data": data})
         resp.raise_for_status()
@@ -192,12 +237,15 @@ def build_tenant(http: httpx.Client, base: str, parent_id: str) -> tuple[str, st
 
     account = put(f"accounts/{parent_id}", {"name": f"Bench {secrets.token_hex(4)}"})
     user = put(f"accounts/{account['id']}/users", {"first_name": "Bench", "last_name": "Owner", "username": "owner"})
-    device = put(f"accounts/{account['id']}/devices", {"name": "Bench desk", "owner_id": user["id"],
-                                                       "sip": {"username": "bench100", "password": "secret-pw"}})
+    device = put(
+        f"accounts/{account['id']}/devices",
+        {"name": "Bench desk", "owner_id": user["id"], "sip": {"username": "bench100", "password": "secret-pw"}},
+    )
     return account["id"], device["id"]
 
 
 # Load ---------------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Target:
@@ -245,20 +293,36 @@ end
 def wrk_load(target: Target, token: str, seconds: float, cpus, workdir: Path) -> Load:
     script = workdir / f"{target.method.lower()}.lua"
     script.write_text((WRK_PUT if target.method == "PUT" else "") + WRK_DONE)
-    cmd = ["wrk", "-t1", f"-c{CLIENTS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script),
-           "-H", "Content-Type: application/json", "-H", f"X-Auth-Token: {token}",
-           target.url, "--", f"u{secrets.token_hex(4)}"]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{CLIENTS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        f"X-Auth-Token: {token}",
+        target.url,
+        "--",
+        f"u{secrets.token_hex(4)}",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, preexec_fn=pinned(cpus)).stdout
     found = json.loads(re.search(r"^RESULT (.*)$", out, re.M).group(1))
-    return Load(found["requests"], found["duration_us"] / 1e6, found["p50_us"] / 1000, found["p99_us"] / 1000,
-                found["failed"])
+    return Load(
+        found["requests"], found["duration_us"] / 1e6, found["p50_us"] / 1000, found["p99_us"] / 1000, found["failed"]
+    )
 
 
 def python_load(target: Target, token: str, seconds: float, cpus, workdir: Path) -> Load:
     """Without wrk: this script's asyncio raw-socket client, in a process of its own."""
     spec = json.dumps({"url": target.url, "method": target.method, "token": token, "seconds": seconds})
-    out = subprocess.run([sys.executable, __file__, "--load", spec], capture_output=True, text=True, check=True,
-                         preexec_fn=pinned(cpus)).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--load", spec], capture_output=True, text=True, check=True, preexec_fn=pinned(cpus)
+    ).stdout
     found = json.loads(out)
     return Load(found["requests"], found["seconds"], found["p50_ms"], found["p99_ms"], found["failed"])
 
@@ -267,10 +331,16 @@ def raw_request(url: str, method: str, token: str, serial: int, prefix: str) -> 
     parsed = httpx.URL(url)
     body = b""
     if method == "PUT":
-        body = json.dumps({"data": {"first_name": "Bench", "last_name": f"User {serial}",
-                                    "username": f"{prefix}-{serial}"}}).encode()
-    head = [f"{method} {parsed.raw_path.decode()} HTTP/1.1", f"Host: {parsed.host}:{parsed.port}",
-            "Content-Type: application/json", f"Content-Length: {len(body)}", f"X-Auth-Token: {token}"]
+        body = json.dumps(
+            {"data": {"first_name": "Bench", "last_name": f"User {serial}", "username": f"{prefix}-{serial}"}}
+        ).encode()
+    head = [
+        f"{method} {parsed.raw_path.decode()} HTTP/1.1",
+        f"Host: {parsed.host}:{parsed.port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        f"X-Auth-Token: {token}",
+    ]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
@@ -299,13 +369,22 @@ def run_python_load(spec: dict) -> None:
         serials, prefix = itertools.count(1), f"u{secrets.token_hex(4)}"
         started = time.perf_counter()
         deadline = started + spec["seconds"]
-        await asyncio.gather(*(raw_client(spec, deadline, serials, prefix, latencies, failures)
-                               for _ in range(CLIENTS)))
+        await asyncio.gather(
+            *(raw_client(spec, deadline, serials, prefix, latencies, failures) for _ in range(CLIENTS))
+        )
         elapsed = time.perf_counter() - started
         latencies.sort()
-        print(json.dumps({"requests": len(latencies), "seconds": elapsed, "failed": len(failures),
-                          "p50_ms": 1000 * latencies[len(latencies) // 2],
-                          "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)]}))
+        print(
+            json.dumps(
+                {
+                    "requests": len(latencies),
+                    "seconds": elapsed,
+                    "failed": len(failures),
+                    "p50_ms": 1000 * latencies[len(latencies) // 2],
+                    "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+                }
+            )
+        )
 
     try:
         import uvloop
@@ -339,6 +418,7 @@ def measure(targets: dict[str, Target], token: str, seconds: float, rounds: int,
 
 
 # Listings -----------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Listing:
@@ -377,8 +457,10 @@ def verdict(ok: bool) -> str:
 
 def report(loads: dict[str, Load], listings: list[Listing], seconds: float) -> None:
     generator = "wrk" if shutil.which("wrk") else "python asyncio raw sockets"
-    print(f"\nload: {CLIENTS} keep-alive clients, generator {generator} on its own core; GETs best of {GET_ROUNDS} "
-          f"alternating rounds of {seconds / GET_ROUNDS:g} s, PUT one round of {seconds:g} s")
+    print(
+        f"\nload: {CLIENTS} keep-alive clients, generator {generator} on its own core; GETs best of {GET_ROUNDS} "
+        f"alternating rounds of {seconds / GET_ROUNDS:g} s, PUT one round of {seconds:g} s"
+    )
     print(f"{'target':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'server CPU us/req':>19}")
     for key, load in loads.items():
         cpu = f"{load.cpu_us:.0f}" if load.cpu_us is not None else "n/a"
@@ -395,7 +477,9 @@ def report(loads: dict[str, Load], listings: list[Listing], seconds: float) -> N
     failed = sum(load.failed for load in loads.values())
     print("\nsummary")
     print(f"  GET/bare ratio          {ratio:8.2f}   goal >= {GOAL_RATIO:.2f}      {verdict(ratio >= GOAL_RATIO)}")
-    print(f"  GET p99 ms              {get.p99_ms:8.2f}   goal < {GOAL_P99_MS:.0f}        {verdict(get.p99_ms < GOAL_P99_MS)}")
+    print(
+        f"  GET p99 ms              {get.p99_ms:8.2f}   goal < {GOAL_P99_MS:.0f}        {verdict(get.p99_ms < GOAL_P99_MS)}"
+    )
     print(f"  PUT p99 ms              {loads['put'].p99_ms:8.2f}   (no goal)")
     print(f"  listing growth 10k/100  {growth:8.2f}   goal <= {GOAL_GROWTH:.2f}      {verdict(growth <= GOAL_GROWTH)}")
     print(f"  SQL per listing         {'/'.join(sorted(counts)):>8}   goal: constant   {verdict(constant)}")
@@ -420,8 +504,10 @@ def run(seconds: float, db_url: str | None) -> None:
             sample.raise_for_status()
             record_reply(sample, workdir / "reply.json")
             bare, bare_url = start_bare(workdir / "reply.json", server_cpus)
-            gets = {"bare": Target(NAMES["bare"], bare_url, "GET", bare.pid),
-                    "get": Target(NAMES["get"], device_url, "GET", real.pid)}
+            gets = {
+                "bare": Target(NAMES["bare"], bare_url, "GET", bare.pid),
+                "get": Target(NAMES["get"], device_url, "GET", real.pid),
+            }
             loads = measure(gets, token, seconds / GET_ROUNDS, GET_ROUNDS, load_cpus, workdir)
             put = Target(NAMES["put"], f"{base}/accounts/{account_id}/users", "PUT", real.pid)
             loads |= measure({"put": put}, token, seconds, 1, load_cpus, workdir)

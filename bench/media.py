@@ -51,9 +51,11 @@ def raise_fd_limit() -> None:
 
 
 def phone_sdp(port: int) -> str:
-    return (f"v=0\r\no=bench {port} 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
-            "a=sendrecv\r\n")
+    return (
+        f"v=0\r\no=bench {port} 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+        "a=sendrecv\r\n"
+    )
 
 
 def media_port(sdp: bytes) -> int:
@@ -62,6 +64,7 @@ def media_port(sdp: bytes) -> int:
 
 
 # The load generator (a separate process) --------------------------------------------------------------------------
+
 
 async def generate() -> None:
     """Serve the relay process's commands, one JSON line each, on stdin; answer on stdout."""
@@ -84,6 +87,7 @@ async def generate() -> None:
 
 # The relay side (this process) ------------------------------------------------------------------------------------
 
+
 class Generator:
     """The load generator process and its command line."""
 
@@ -91,10 +95,11 @@ class Generator:
         self.process = process
 
     @classmethod
-    async def start(cls, cpu: int | None) -> "Generator":
+    async def start(cls, cpu: int | None) -> Generator:
         args = [sys.executable, __file__, "--generator"] + (["--cpu", str(cpu)] if cpu is not None else [])
-        process = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE,
-                                                       stdout=asyncio.subprocess.PIPE)
+        process = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
         return cls(process)
 
     async def ask(self, **command) -> dict:
@@ -137,18 +142,24 @@ async def measure(relay: MediaRelay, generator: Generator, calls: int, seconds: 
 
 
 def show(result: dict) -> None:
-    print(f"{result['calls']:>5} calls  {result['rate']:>7.0f} pkt/s in ({result['rate_share'] * 100:3.0f}% of nominal)  "
-          f"loss {result['loss'] * 100:6.3f}%  relay CPU {result['relay_cpu'] * 100:5.1f}%  "
-          f"transit p50 {result['delay_p50_ms'] or 0:7.2f} ms p99 {result['delay_p99_ms'] or 0:7.2f} ms  "
-          f"generator CPU {result['cpu_s'] / result['duration'] * 100:5.1f}%", flush=True)
+    print(
+        f"{result['calls']:>5} calls  {result['rate']:>7.0f} pkt/s in ({result['rate_share'] * 100:3.0f}% of nominal)  "
+        f"loss {result['loss'] * 100:6.3f}%  relay CPU {result['relay_cpu'] * 100:5.1f}%  "
+        f"transit p50 {result['delay_p50_ms'] or 0:7.2f} ms p99 {result['delay_p99_ms'] or 0:7.2f} ms  "
+        f"generator CPU {result['cpu_s'] / result['duration'] * 100:5.1f}%",
+        flush=True,
+    )
 
 
 async def run(levels: list[int], seconds: float, relay_cpu: int | None, generator_cpu: int | None) -> None:
     pin(relay_cpu)
     relay = MediaRelay(HOST, inactivity_timeout=None)
     generator = await Generator.start(generator_cpu)
-    print(f"relay on cpu {relay_cpu}, load generator on cpu {generator_cpu}; {seconds:g} s per level; "
-          f"each call = 2 streams of 50 packets/s", flush=True)
+    print(
+        f"relay on cpu {relay_cpu}, load generator on cpu {generator_cpu}; {seconds:g} s per level; "
+        f"each call = 2 streams of 50 packets/s",
+        flush=True,
+    )
     results = []
     try:
         for calls in levels:
@@ -167,13 +178,17 @@ def report(results: list[dict]) -> None:
     """A level counts when its loss is under the goal and the generator kept 95% of the nominal rate."""
     clean = [r for r in results if r["loss"] < GOAL_LOSS and r["rate_share"] >= MIN_RATE_SHARE]
     best = max((r["calls"] for r in clean), default=0)
-    print(f"\nlargest level with <{GOAL_LOSS * 100:g}% loss at full rate: {best} concurrent calls "
-          f"({best * 2} streams, {best * 100} packets/s into the relay and as many out)")
+    print(
+        f"\nlargest level with <{GOAL_LOSS * 100:g}% loss at full rate: {best} concurrent calls "
+        f"({best * 2} streams, {best * 100} packets/s into the relay and as many out)"
+    )
     if clean:
         top = max(clean, key=lambda r: r["calls"])
         per_call = top["relay_cpu"] / top["calls"]
-        print(f"relay CPU per call at that level: {per_call * 100:.3f}% of a core "
-              f"(about {int(0.8 / per_call)} calls would fill 80% of one core)")
+        print(
+            f"relay CPU per call at that level: {per_call * 100:.3f}% of a core "
+            f"(about {int(0.8 / per_call)} calls would fill 80% of one core)"
+        )
     verdict = "PASS" if best >= GOAL_CALLS else "MISS"
     print(f"{verdict}: goal {GOAL_CALLS} concurrent relayed G.711 calls with <{GOAL_LOSS * 100:g}% loss")
 

@@ -70,7 +70,7 @@ class Stalls:
             self.longest = max(self.longest, now - last)
             last = now
 
-    def __enter__(self) -> Stalls:  # noqa: PYI034 - never subclassed
+    def __enter__(self) -> Stalls:
         self._task = asyncio.ensure_future(self._tick())
         return self
 
@@ -119,8 +119,9 @@ async def seed(platform, name: str, patterns: list[str]) -> str:
     master_id = await platform.accounts.master_id()
     account = await platform.accounts.create(master_id, {"name": f"Bench {name} {secrets.token_hex(3)}"})
     for start in range(0, len(patterns), PER_CALLFLOW):
-        await platform.documents.create(CALLFLOW, account["_id"], {"patterns": patterns[start:start + PER_CALLFLOW],
-                                                                   "flow": FLOW})
+        await platform.documents.create(
+            CALLFLOW, account["_id"], {"patterns": patterns[start : start + PER_CALLFLOW], "flow": FLOW}
+        )
     return account["_id"]
 
 
@@ -181,16 +182,22 @@ async def run(calls: int, db_url: str | None) -> None:
         many, one = rows["10,000 patterns, a hit"][0], rows["1 pattern, a hit"][0]
         old_mean = rows["old re engine, 10,000, a hit"][0]
         stall_ms = 1000 * max(cold.longest, warm.longest)
-        print(f"\ncompiling 10,000 patterns after a change: {compile_ms:.1f} ms in all, "
-              f"loop held at most {1000 * cold.longest:.2f} ms at a time")
+        print(
+            f"\ncompiling 10,000 patterns after a change: {compile_ms:.1f} ms in all, "
+            f"loop held at most {1000 * cold.longest:.2f} ms at a time"
+        )
         print(f"longest garbage collection: {1000 * collections.longest:.2f} ms")
         print(f"old engine on ^(\\d+)+$ with only 22 ones + a: {old_probe_ms:.0f} ms (four times that per two more)")
         print("\nsummary")
-        print(f"  10,000 patterns / 1 pattern   {many / one:8.2f}   goal <= {GOAL_RATIO:.0f}        "
-              f"{'PASS' if many / one <= GOAL_RATIO else 'MISS'}")
+        print(
+            f"  10,000 patterns / 1 pattern   {many / one:8.2f}   goal <= {GOAL_RATIO:.0f}        "
+            f"{'PASS' if many / one <= GOAL_RATIO else 'MISS'}"
+        )
         print(f"  old re engine / router        {old_mean / many:8.1f}   (the router's lookup includes its reads)")
-        print(f"  longest loop hold ms          {stall_ms:8.2f}   goal < {GOAL_STALL_MS:.0f}        "
-              f"{'PASS' if stall_ms < GOAL_STALL_MS else 'MISS'}")
+        print(
+            f"  longest loop hold ms          {stall_ms:8.2f}   goal < {GOAL_STALL_MS:.0f}        "
+            f"{'PASS' if stall_ms < GOAL_STALL_MS else 'MISS'}"
+        )
     finally:
         await platform.close()
 

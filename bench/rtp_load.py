@@ -21,7 +21,7 @@ STAMP = struct.Struct("!BBHIIq")  # RTP header, then the send time (ns) at the s
 class Phone(asyncio.DatagramProtocol):
     """One phone's RTP socket: counts and times the packets it receives."""
 
-    __slots__ = ("transport", "received", "delays")
+    __slots__ = ("delays", "received", "transport")
 
     def __init__(self, delays: list[int]) -> None:
         self.transport = None
@@ -40,8 +40,7 @@ class Phone(asyncio.DatagramProtocol):
 async def bind(count: int, delays: list[int]) -> list[Phone]:
     """`count` phones on free loopback ports, sharing one list of transit times."""
     loop = asyncio.get_running_loop()
-    return [(await loop.create_datagram_endpoint(lambda: Phone(delays), local_addr=(HOST, 0)))[1]
-            for _ in range(count)]
+    return [(await loop.create_datagram_endpoint(lambda: Phone(delays), local_addr=(HOST, 0)))[1] for _ in range(count)]
 
 
 def phone_port(phone: Phone) -> int:
@@ -55,8 +54,10 @@ async def play(senders: list[tuple[Phone, int]], phones: list[Phone], seconds: f
     for phone in phones:
         phone.received = 0
     delays.clear()
-    groups = [[(index, phone.transport, (HOST, relay)) for index, (phone, relay) in enumerate(senders)][g::SEND_GROUPS]
-              for g in range(SEND_GROUPS)]
+    groups = [
+        [(index, phone.transport, (HOST, relay)) for index, (phone, relay) in enumerate(senders)][g::SEND_GROUPS]
+        for g in range(SEND_GROUPS)
+    ]
     ticks = int(seconds / PTIME_S) * SEND_GROUPS
     start, sent = loop.time() + 0.05, 0
     cpu_before = time.process_time()
@@ -73,7 +74,11 @@ async def play(senders: list[tuple[Phone, int]], phones: list[Phone], seconds: f
     duration = loop.time() - start + PTIME_S / SEND_GROUPS
     await asyncio.sleep(DRAIN_S)
     ordered = sorted(delays)
-    return {"sent": sent, "received": sum(phone.received for phone in phones), "duration": duration,
-            "cpu_s": time.process_time() - cpu_before,
-            "delay_p50_ms": ordered[len(ordered) // 2] / 1e6 if ordered else None,
-            "delay_p99_ms": ordered[int(len(ordered) * 0.99)] / 1e6 if ordered else None}
+    return {
+        "sent": sent,
+        "received": sum(phone.received for phone in phones),
+        "duration": duration,
+        "cpu_s": time.process_time() - cpu_before,
+        "delay_p50_ms": ordered[len(ordered) // 2] / 1e6 if ordered else None,
+        "delay_p99_ms": ordered[int(len(ordered) * 0.99)] / 1e6 if ordered else None,
+    }

@@ -77,6 +77,7 @@ SERVERS = ("cloudpbx", "kamailio")
 
 # Processes --------------------------------------------------------------------------------------------------------
 
+
 def cpu_split() -> tuple[set[int] | None, set[int] | None]:
     """(server cpus, load cpus): the last core for SIPp and the RTP generator, the others for the servers."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -134,9 +135,16 @@ class Processes:
 
     def server(self, name: str, args: list[str], cpus: set[int] | None, env: dict | None = None) -> subprocess.Popen:
         log = (self.workdir / f"{name}.log").open("wb")
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=self.workdir, start_new_session=True,
-                                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.workdir,
+            start_new_session=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
         self.servers.append(proc)
         return proc
 
@@ -184,8 +192,10 @@ def sipp_media_port() -> int:
     taken by another process (the RTP generator binds hundreds of ephemeral ports) makes it exit at start."""
     while True:
         port = 2 * secrets.randbelow(SIPP_MEDIA_PORTS[1] // 2 - SIPP_MEDIA_PORTS[0] // 2) + SIPP_MEDIA_PORTS[0]
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as low, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as high:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as low,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as high,
+        ):
             try:
                 low.bind((HOST, port))
                 high.bind((HOST, port + 2))
@@ -223,6 +233,7 @@ def wait_port(proc: subprocess.Popen, port: int, what: str, processes: Processes
 
 # Devices: the same credentials on both servers ---------------------------------------------------------------------
 
+
 @dataclass
 class Devices:
     """SIP credentials u0..u{count-1} in each realm, the callee's, and the SIPp injection files that use them."""
@@ -258,6 +269,7 @@ def write_injection(path: Path, lines: list[str]) -> Path:
 
 # The servers ------------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Target:
     """A running server under test: where its SIP listens and the process groups whose CPU it uses."""
@@ -291,34 +303,78 @@ async def seed_cloudpbx(workdir: Path, db_url: str, devices: Devices) -> None:
     try:
         await ensure_master(platform, ADMIN_PASSWORD)
         master_id = await platform.accounts.master_id()
-        for realm, count, bypass in ((SIGNALLING_REALM, devices.count, True), (MEDIA_REALM, devices.media_count, False)):
+        for realm, count, bypass in (
+            (SIGNALLING_REALM, devices.count, True),
+            (MEDIA_REALM, devices.media_count, False),
+        ):
             account = await platform.accounts.create(master_id, {"name": f"Bench {realm}", "realm": realm})
             account_id = account["_id"]
             media = {"bypass_media": bypass}
             template = checked(DEVICE, {"name": "Desk", "device_type": "sip_device", "media": media})
             async with platform.store.write() as tx:
                 for i in range(count):
-                    doc = dict(template, name=f"Desk {i}", sip={"username": f"u{i}", "password": devices.password(i)},
-                               _id=new_id(), pvt_type=DEVICE.type, pvt_account_id=account_id, pvt_vsn="1")
+                    doc = dict(
+                        template,
+                        name=f"Desk {i}",
+                        sip={"username": f"u{i}", "password": devices.password(i)},
+                        _id=new_id(),
+                        pvt_type=DEVICE.type,
+                        pvt_account_id=account_id,
+                        pvt_vsn="1",
+                    )
                     await tx.save(doc, DEVICE.keys(account_id, doc))
-            callee = await platform.documents.create(DEVICE, account_id, {
-                "name": "Callee", "device_type": "sip_device", "media": media,
-                "sip": {"username": CALLEE, "password": devices.callee_password}})
-            await platform.documents.create(CALLFLOW, account_id, {
-                "name": "Callee", "numbers": [CALLEE],
-                "flow": {"module": "device", "data": {"id": callee["_id"]}, "children": {}}})
+            callee = await platform.documents.create(
+                DEVICE,
+                account_id,
+                {
+                    "name": "Callee",
+                    "device_type": "sip_device",
+                    "media": media,
+                    "sip": {"username": CALLEE, "password": devices.callee_password},
+                },
+            )
+            await platform.documents.create(
+                CALLFLOW,
+                account_id,
+                {
+                    "name": "Callee",
+                    "numbers": [CALLEE],
+                    "flow": {"module": "device", "data": {"id": callee["_id"]}, "children": {}},
+                },
+            )
     finally:
         await platform.close()
 
 
 def start_cloudpbx(processes: Processes, workdir: Path, db_url: str, cpus) -> Target:
     sip_port, http_port = free_port("tcp"), free_port("tcp")
-    env = dict(os.environ, CLOUDPBX_ADMIN_PASSWORD=ADMIN_PASSWORD, CLOUDPBX_RATE_LIMIT="100000000/100000000",
-               PYTHONPATH=str(ROOT / "src"))
-    proc = processes.server("cloudpbx", [
-        sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(workdir), "--db", db_url,
-        "--http", f"{HOST}:{http_port}", "--sip", f"{HOST}:{sip_port}", "--rtp-ports", CLOUDPBX_RTP_PORTS,
-    ], cpus, env)
+    env = dict(
+        os.environ,
+        CLOUDPBX_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        CLOUDPBX_RATE_LIMIT="100000000/100000000",
+        PYTHONPATH=str(ROOT / "src"),
+    )
+    proc = processes.server(
+        "cloudpbx",
+        [
+            sys.executable,
+            "-m",
+            "cloudpbx",
+            "serve",
+            "--data-dir",
+            str(workdir),
+            "--db",
+            db_url,
+            "--http",
+            f"{HOST}:{http_port}",
+            "--sip",
+            f"{HOST}:{sip_port}",
+            "--rtp-ports",
+            CLOUDPBX_RTP_PORTS,
+        ],
+        cpus,
+        env,
+    )
     wait_port(proc, http_port, "cloudpbx serve", processes, "cloudpbx")  # SIP starts before the API
     return Target("cloudpbx", sip_port, [proc.pid])
 
@@ -328,16 +384,17 @@ def write_kamailio_db(folder: Path, devices: Devices) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "version").write_text("id(int,auto) table_name(string) table_version(int)\n0:devices:2\n")
     rows = ["id(int,auto) key_name(string) key_type(int) value_type(int) key_value(string) expires(int)"]
-    entries = [(realm, f"u{i}", devices.password(i))
-               for realm, count in ((SIGNALLING_REALM, devices.count), (MEDIA_REALM, devices.media_count))
-               for i in range(count)]
+    entries = [
+        (realm, f"u{i}", devices.password(i))
+        for realm, count in ((SIGNALLING_REALM, devices.count), (MEDIA_REALM, devices.media_count))
+        for i in range(count)
+    ]
     entries += [(realm, CALLEE, devices.callee_password) for realm in (SIGNALLING_REALM, MEDIA_REALM)]
     rows += [f"{n}:{user}@{realm}:0:0:{password}:0" for n, (realm, user, password) in enumerate(entries, 1)]
     (folder / "devices").write_text("\n".join(rows) + "\n")
 
 
-def start_kamailio(processes: Processes, workdir: Path, devices: Devices, cpus, children: int,
-                   media: bool) -> Target:
+def start_kamailio(processes: Processes, workdir: Path, devices: Devices, cpus, children: int, media: bool) -> Target:
     """Kamailio from bench/kamailio/kamailio.cfg; with `media`, rtpengine (userspace forwarding) beside it."""
     name = "kamailio-media" if media else "kamailio"
     folder = workdir / name
@@ -345,32 +402,64 @@ def start_kamailio(processes: Processes, workdir: Path, devices: Devices, cpus, 
     (folder / "run").mkdir(exist_ok=True)
     port, ng_port = free_port("tcp"), free_port("udp")
     config = KAMAILIO_CFG.read_text()
-    for key, value in {"CHILDREN": str(children), "PORT": str(port), "DBDIR": str(folder / "db"),
-                       "SECRET": secrets.token_hex(16), "NG_PORT": str(ng_port),
-                       "SIGNALLING_REALM": SIGNALLING_REALM, "MEDIA_REALM": MEDIA_REALM}.items():
+    for key, value in {
+        "CHILDREN": str(children),
+        "PORT": str(port),
+        "DBDIR": str(folder / "db"),
+        "SECRET": secrets.token_hex(16),
+        "NG_PORT": str(ng_port),
+        "SIGNALLING_REALM": SIGNALLING_REALM,
+        "MEDIA_REALM": MEDIA_REALM,
+    }.items():
         config = config.replace(f"@{key}@", value)
     (folder / "kamailio.cfg").write_text(config)
     pgids = []
     if media:
-        rtpengine = processes.server("rtpengine", [
-            "rtpengine", "--foreground", "--log-stderr", "--log-level=4", "--table=-1", f"--interface={HOST}",
-            f"--listen-ng={HOST}:{ng_port}", f"--port-min={RTPENGINE_PORTS[0]}", f"--port-max={RTPENGINE_PORTS[1]}",
-            "--delete-delay=0",
-            f"--pidfile={folder / 'run' / 'rtpengine.pid'}",
-        ], cpus)
+        rtpengine = processes.server(
+            "rtpengine",
+            [
+                "rtpengine",
+                "--foreground",
+                "--log-stderr",
+                "--log-level=4",
+                "--table=-1",
+                f"--interface={HOST}",
+                f"--listen-ng={HOST}:{ng_port}",
+                f"--port-min={RTPENGINE_PORTS[0]}",
+                f"--port-max={RTPENGINE_PORTS[1]}",
+                "--delete-delay=0",
+                f"--pidfile={folder / 'run' / 'rtpengine.pid'}",
+            ],
+            cpus,
+        )
         pgids.append(rtpengine.pid)
         time.sleep(1)
         if rtpengine.poll() is not None:
             raise RuntimeError(f"rtpengine exited:\n{processes.log_tail('rtpengine')}")
-    proc = processes.server(name, [
-        "kamailio", "-f", str(folder / "kamailio.cfg"), "-DD", "-E", "-m", str(KAMAILIO_SHM_MB), "-M", "16",
-        "-Y", str(folder / "run"), *(["-A", "WITH_MEDIA"] if media else []),
-    ], cpus)
+    proc = processes.server(
+        name,
+        [
+            "kamailio",
+            "-f",
+            str(folder / "kamailio.cfg"),
+            "-DD",
+            "-E",
+            "-m",
+            str(KAMAILIO_SHM_MB),
+            "-M",
+            "16",
+            "-Y",
+            str(folder / "run"),
+            *(["-A", "WITH_MEDIA"] if media else []),
+        ],
+        cpus,
+    )
     wait_port(proc, port, "kamailio", processes, name)
     return Target("kamailio", port, pgids + [proc.pid])
 
 
 # SIPp runs --------------------------------------------------------------------------------------------------------
+
 
 def stat_rows(sipp: Sipp) -> list[dict[str, str]]:
     path = sipp.dir / "stat.csv"
@@ -426,8 +515,13 @@ class Bench:
         """A SIPp process for `scenario` (bench/sipp/), calling `target` unless it is a UAS; socket buffers as
         large as the kernel allows, since SIPp's 64 kB default drops datagrams in bursts, and its media ports
         (the last -mp counts) out of the way of the RTP generator's."""
-        options["extra"] = ("-buff_size", str(SIPP_BUFFER_BYTES), "-mp", str(sipp_media_port()),
-                            *options.get("extra", ()))
+        options["extra"] = (
+            "-buff_size",
+            str(SIPP_BUFFER_BYTES),
+            "-mp",
+            str(sipp_media_port()),
+            *options.get("extra", ()),
+        )
         return Sipp(str(SCENARIOS / scenario), remote=target.remote if target else None, **options)
 
     def run(self, sipp: Sipp, timeout: float) -> tuple[Sipp, bool]:
@@ -439,12 +533,31 @@ class Bench:
             return sipp, False
         return sipp, True
 
-    def register(self, target: Target, realm: str, inf: str, calls: int, port: int | None = None,
-                 contact_port: int | None = None, extra: tuple[str, ...] = ()) -> Sipp:
-        keys = {"domain": realm, "contact_host": HOST, "contact_port": str(contact_port or self.contact_port),
-                "expires": str(REG_EXPIRES)}
-        return self.sipp("register.xml", target, port=port, calls=calls, rate=REG_OFFERED_RATE, keys=keys,
-                         extra=("-inf", str(self.files[inf]), "-l", str(REG_IN_FLIGHT)) + extra)
+    def register(
+        self,
+        target: Target,
+        realm: str,
+        inf: str,
+        calls: int,
+        port: int | None = None,
+        contact_port: int | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> Sipp:
+        keys = {
+            "domain": realm,
+            "contact_host": HOST,
+            "contact_port": str(contact_port or self.contact_port),
+            "expires": str(REG_EXPIRES),
+        }
+        return self.sipp(
+            "register.xml",
+            target,
+            port=port,
+            calls=calls,
+            rate=REG_OFFERED_RATE,
+            keys=keys,
+            extra=("-inf", str(self.files[inf]), "-l", str(REG_IN_FLIGHT)) + extra,
+        )
 
     def register_callee(self, target: Target, realm: str, port: int) -> None:
         """Register the callee from `port`, where its SIPp UAS will listen: the source of the REGISTER is the
@@ -454,14 +567,17 @@ class Bench:
         if not finished or not result.ok:
             raise RuntimeError(f"the callee could not register with {target.name}:\n{result.describe()}")
 
-    def answering(self, port: int, scenario: str = "uas.xml", extra: tuple[str, ...] = (),
-                  keys: dict[str, str] | None = None) -> Sipp:
+    def answering(
+        self, port: int, scenario: str = "uas.xml", extra: tuple[str, ...] = (), keys: dict[str, str] | None = None
+    ) -> Sipp:
         """A SIPp UAS on `port` answering every call (a background process)."""
-        return self.processes.sipp(self.sipp(scenario, None, port=port, calls=10 ** 8, keys=keys, extra=extra),
-                                   self.load_cpus)
+        return self.processes.sipp(
+            self.sipp(scenario, None, port=port, calls=10**8, keys=keys, extra=extra), self.load_cpus
+        )
 
 
 # 1. Registrations -------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class RegResult:
@@ -486,8 +602,9 @@ def measure_registrations(bench: Bench, target: Target, seconds: float) -> RegRe
     warm, finished = bench.run(bench.register(target, SIGNALLING_REALM, "callers", count), 60 + count / 100)
     if not finished or warm.result().failed:
         print(f"  warning: the first registration of every device had failures: {warm.result()!r}")
-    sipp = bench.processes.sipp(bench.register(target, SIGNALLING_REALM, "callers", 10 ** 9, extra=STATS),
-                                bench.load_cpus)
+    sipp = bench.processes.sipp(
+        bench.register(target, SIGNALLING_REALM, "callers", 10**9, extra=STATS), bench.load_cpus
+    )
     time.sleep(1)
     server0, sipp0, drops0 = target.cpu(), process_cpu(sipp.proc.pid), udp_drops()
     wall0 = time.monotonic()
@@ -504,11 +621,13 @@ def measure_registrations(bench: Bench, target: Target, seconds: float) -> RegRe
         rate = (int(last["SuccessfulCall(C)"]) - int(first["SuccessfulCall(C)"])) / (row_time(last) - row_time(first))
     failed = int(rows[-1]["FailedCall(C)"]) if rows else 0
     times = setup_times_ms(sipp)
-    return RegResult(rate, failed, percentile(times, 0.5), percentile(times, 0.95), server_cpu, sipp_cpu,
-                     udp_drops() - drops0)
+    return RegResult(
+        rate, failed, percentile(times, 0.5), percentile(times, 0.95), server_cpu, sipp_cpu, udp_drops() - drops0
+    )
 
 
 # 2. Call setups ---------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class CallRun:
@@ -532,26 +651,55 @@ class CallRun:
 
     @property
     def passed(self) -> bool:
-        return (self.finished and self.failed == 0 and self.successful == self.calls
-                and self.elapsed <= self.seconds + SETUP_TALK_S + SLACK_S
-                and self.p95_ms is not None and self.p95_ms < GOAL_P95_MS)
+        return (
+            self.finished
+            and self.failed == 0
+            and self.successful == self.calls
+            and self.elapsed <= self.seconds + SETUP_TALK_S + SLACK_S
+            and self.p95_ms is not None
+            and self.p95_ms < GOAL_P95_MS
+        )
 
 
 def call_run(bench: Bench, target: Target, rate: int, seconds: float) -> CallRun:
     """`rate` calls/s for `seconds` (open loop: SIPp keeps starting calls whatever the answers)."""
     calls = max(1, round(rate * seconds))
-    sipp = bench.sipp("call.xml", target, calls=calls, rate=rate, service=CALLEE,
-                      keys={"domain": SIGNALLING_REALM}, pause_ms=int(SETUP_TALK_S * 1000),
-                      extra=("-inf", str(bench.files["callers"]), "-l", str(int(rate * (SETUP_TALK_S + 5)) + 100),
-                             "-recv_timeout", str(RECV_TIMEOUT_MS), *STATS))
+    sipp = bench.sipp(
+        "call.xml",
+        target,
+        calls=calls,
+        rate=rate,
+        service=CALLEE,
+        keys={"domain": SIGNALLING_REALM},
+        pause_ms=int(SETUP_TALK_S * 1000),
+        extra=(
+            "-inf",
+            str(bench.files["callers"]),
+            "-l",
+            str(int(rate * (SETUP_TALK_S + 5)) + 100),
+            "-recv_timeout",
+            str(RECV_TIMEOUT_MS),
+            *STATS,
+        ),
+    )
     server0, load0, drops0, wall0 = target.cpu(), bench.load_cpu(target), udp_drops(), time.monotonic()
     sipp, finished = bench.run(sipp, seconds + SETUP_TALK_S + RECV_TIMEOUT_MS / 1000 + 60)
     elapsed = time.monotonic() - wall0
     result = sipp.result()
-    return CallRun(rate, seconds, calls, result.successful, result.failed, elapsed,
-                   percentile(setup_times_ms(sipp), 0.95), (target.cpu() - server0) / elapsed,
-                   (bench.load_cpu(target) - load0) / elapsed, finished, udp_drops() - drops0,
-                   retransmissions(sipp))
+    return CallRun(
+        rate,
+        seconds,
+        calls,
+        result.successful,
+        result.failed,
+        elapsed,
+        percentile(setup_times_ms(sipp), 0.95),
+        (target.cpu() - server0) / elapsed,
+        (bench.load_cpu(target) - load0) / elapsed,
+        finished,
+        udp_drops() - drops0,
+        retransmissions(sipp),
+    )
 
 
 @dataclass
@@ -588,14 +736,18 @@ def measure_calls(bench: Bench, target: Target, rates: list[int], probe_s: float
 
 def show_call_run(name: str, kind: str, run: CallRun, passed: bool) -> None:
     p95 = f"{run.p95_ms:.0f}" if run.p95_ms is not None else "n/a"
-    print(f"  {name:<9}{kind:<6}{run.rate:>6} calls/s x {run.seconds:g} s: {run.successful:>6} ok {run.failed:>5} failed"
-          f"  p95 setup {p95:>5} ms  ran {run.elapsed:5.1f} s  server CPU {run.server_cpu * 100:3.0f}%"
-          f" ({run.cpu_ms or 0:.2f} ms/call)"
-          f"  SIPp CPU {run.sipp_cpu * 100:3.0f}%  UDP drops {run.drops}  resent {run.retransmissions}"
-          f"  {'pass' if passed else 'FAIL'}", flush=True)
+    print(
+        f"  {name:<9}{kind:<6}{run.rate:>6} calls/s x {run.seconds:g} s: {run.successful:>6} ok {run.failed:>5} failed"
+        f"  p95 setup {p95:>5} ms  ran {run.elapsed:5.1f} s  server CPU {run.server_cpu * 100:3.0f}%"
+        f" ({run.cpu_ms or 0:.2f} ms/call)"
+        f"  SIPp CPU {run.sipp_cpu * 100:3.0f}%  UDP drops {run.drops}  resent {run.retransmissions}"
+        f"  {'pass' if passed else 'FAIL'}",
+        flush=True,
+    )
 
 
 # 3a. Concurrent calls ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ConcurrentRun:
@@ -614,21 +766,31 @@ def concurrent_run(bench: Bench, target: Target, level: int, hold_s: float, ramp
     """`level` calls started at `ramp_rate`/s, each lasting long enough that all are up together for `hold_s`."""
     ramp_s = level / ramp_rate
     talk_s = ramp_s + hold_s
-    sipp = bench.sipp("call.xml", target, calls=level, rate=ramp_rate, service=CALLEE,
-                      keys={"domain": SIGNALLING_REALM}, pause_ms=int(talk_s * 1000),
-                      extra=("-inf", str(bench.files["callers"]), "-l", str(level),
-                             "-recv_timeout", str(RECV_TIMEOUT_MS), *STATS))
+    sipp = bench.sipp(
+        "call.xml",
+        target,
+        calls=level,
+        rate=ramp_rate,
+        service=CALLEE,
+        keys={"domain": SIGNALLING_REALM},
+        pause_ms=int(talk_s * 1000),
+        extra=("-inf", str(bench.files["callers"]), "-l", str(level), "-recv_timeout", str(RECV_TIMEOUT_MS), *STATS),
+    )
     sipp, finished = bench.run(sipp, 2 * ramp_s + hold_s + 90)
     result = sipp.result()
     peak = max((int(row["CurrentCall"]) for row in stat_rows(sipp)), default=0)
     run = ConcurrentRun(level, result.successful, result.failed, peak, finished)
-    print(f"  {target.name:<9}{level:>6} concurrent calls held {hold_s:g} s: {run.successful:>6} ok {run.failed:>5} "
-          f"failed  peak {peak:>6}  {'pass' if run.passed else 'FAIL'}", flush=True)
+    print(
+        f"  {target.name:<9}{level:>6} concurrent calls held {hold_s:g} s: {run.successful:>6} ok {run.failed:>5} "
+        f"failed  peak {peak:>6}  {'pass' if run.passed else 'FAIL'}",
+        flush=True,
+    )
     return run
 
 
-def measure_concurrent(bench: Bench, target: Target, levels: list[int], hold_s: float,
-                       ramp_rate: int) -> tuple[int, bool]:
+def measure_concurrent(
+    bench: Bench, target: Target, levels: list[int], hold_s: float, ramp_rate: int
+) -> tuple[int, bool]:
     """(the largest level held without a failed call, whether every level offered passed)."""
     best = 0
     for level in levels:
@@ -639,6 +801,7 @@ def measure_concurrent(bench: Bench, target: Target, levels: list[int], hold_s: 
 
 
 # 3b. Relayed G.711 calls: the RTP generator (a separate process) ----------------------------------------------------
+
 
 async def generate() -> None:
     """Serve the bench's commands, one JSON line each on stdin; answer each with one line on stdout."""
@@ -659,8 +822,12 @@ async def generate() -> None:
             targets = await wait_for_targets(Path(command["events"]), set(phones), command["wait"])
             reply = {"ready": len(targets)}
         else:
-            reply = await play([(phones[ours], relay) for ours, relay in targets.items()], list(phones.values()),
-                               command["seconds"], delays)
+            reply = await play(
+                [(phones[ours], relay) for ours, relay in targets.items()],
+                list(phones.values()),
+                command["seconds"],
+                delays,
+            )
         print(json.dumps(reply), flush=True)
 
 
@@ -683,10 +850,14 @@ class Generator:
     """The RTP generator process, pinned to the load core, and its command line."""
 
     def __init__(self, processes: Processes, cpus: set[int] | None):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--generator"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True,
-                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--generator"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            start_new_session=True,
+        )
         processes.servers.append(self.proc)
 
     def ask(self, **command) -> dict:
@@ -699,6 +870,7 @@ class Generator:
 
 
 # 3b. Relayed G.711 calls: the levels --------------------------------------------------------------------------------
+
 
 @dataclass
 class MediaRun:
@@ -715,27 +887,50 @@ class MediaRun:
 
     @property
     def passed(self) -> bool:
-        return (self.failed == 0 and self.successful == self.level and self.ready == 2 * self.level
-                and self.loss < GOAL_LOSS and self.rate_share >= MIN_RATE_SHARE)
+        return (
+            self.failed == 0
+            and self.successful == self.level
+            and self.ready == 2 * self.level
+            and self.loss < GOAL_LOSS
+            and self.rate_share >= MIN_RATE_SHARE
+        )
 
 
-def media_run(bench: Bench, target: Target, generator: Generator, uas_port: int, level: int,
-              seconds: float) -> MediaRun:
+def media_run(
+    bench: Bench, target: Target, generator: Generator, uas_port: int, level: int, seconds: float
+) -> MediaRun:
     """`level` calls with anchored media: SIPp sets them up, then the generator plays PCMU both ways on each for
     `seconds` and counts what the relay delivered."""
     events = bench.workdir / f"events-{target.name}-{level}.txt"
     ports = generator.ask(cmd="bind", count=2 * level)["ports"]
-    callers = write_injection(bench.workdir / f"media-callers-{level}.csv",
-                              [f"u{i};{bench.devices.auth(i)};{port}" for i, port in enumerate(ports[:level])])
+    callers = write_injection(
+        bench.workdir / f"media-callers-{level}.csv",
+        [f"u{i};{bench.devices.auth(i)};{port}" for i, port in enumerate(ports[:level])],
+    )
     callee_ports = write_injection(bench.workdir / f"media-callee-{level}.csv", [str(p) for p in ports[level:]])
     ramp_s = level / MEDIA_RAMP_RATE
     talk_s = ramp_s + MEDIA_SETUP_MARGIN_S + seconds + DRAIN_S + 2  # every call outlasts the play
-    uas = bench.answering(uas_port, "uas_media.xml", keys={"events": str(events)},
-                          extra=("-inf", str(callee_ports)))
-    uac = bench.sipp("call_media.xml", target, calls=level, rate=MEDIA_RAMP_RATE, service=CALLEE,
-                     keys={"domain": MEDIA_REALM, "events": str(events)}, pause_ms=int(talk_s * 1000),
-                     extra=("-inf", str(callers), "-l", str(level),
-                            "-recv_timeout", str(RECV_TIMEOUT_MS), "-trace_stat", "-fd", "1"))
+    uas = bench.answering(uas_port, "uas_media.xml", keys={"events": str(events)}, extra=("-inf", str(callee_ports)))
+    uac = bench.sipp(
+        "call_media.xml",
+        target,
+        calls=level,
+        rate=MEDIA_RAMP_RATE,
+        service=CALLEE,
+        keys={"domain": MEDIA_REALM, "events": str(events)},
+        pause_ms=int(talk_s * 1000),
+        extra=(
+            "-inf",
+            str(callers),
+            "-l",
+            str(level),
+            "-recv_timeout",
+            str(RECV_TIMEOUT_MS),
+            "-trace_stat",
+            "-fd",
+            "1",
+        ),
+    )
     bench.processes.sipp(uac, bench.load_cpus)
     ready = generator.ask(cmd="targets", events=str(events), wait=ramp_s + MEDIA_SETUP_MARGIN_S)["ready"]
     server0, wall0 = target.cpu(), time.monotonic()
@@ -748,13 +943,23 @@ def media_run(bench: Bench, target: Target, generator: Generator, uas_port: int,
     uas.stop()
     result = uac.result()
     sent = played["sent"]
-    return MediaRun(level, result.successful, result.failed, ready, 1 - played["received"] / sent if sent else 1.0,
-                    sent / played["duration"] / (2 * level / PTIME_S), played["delay_p50_ms"],
-                    played["delay_p99_ms"], server_cpu, played["cpu_s"] / played["duration"])
+    return MediaRun(
+        level,
+        result.successful,
+        result.failed,
+        ready,
+        1 - played["received"] / sent if sent else 1.0,
+        sent / played["duration"] / (2 * level / PTIME_S),
+        played["delay_p50_ms"],
+        played["delay_p99_ms"],
+        server_cpu,
+        played["cpu_s"] / played["duration"],
+    )
 
 
-def measure_media(bench: Bench, target: Target, generator: Generator, uas_port: int, levels: list[int],
-                  seconds: float) -> tuple[int, bool, list[MediaRun]]:
+def measure_media(
+    bench: Bench, target: Target, generator: Generator, uas_port: int, levels: list[int], seconds: float
+) -> tuple[int, bool, list[MediaRun]]:
     """(the largest level relayed with <0.1% loss, whether every level offered passed, the runs); a level
     fails when it fails twice."""
     runs = []
@@ -772,16 +977,23 @@ def measure_media(bench: Bench, target: Target, generator: Generator, uas_port: 
 
 
 def show_media_run(name: str, run: MediaRun) -> None:
-    delays = (f"transit p50 {run.delay_p50_ms:6.2f} ms p99 {run.delay_p99_ms:7.2f} ms"
-              if run.delay_p50_ms is not None else "no packets")
-    print(f"  {name:<9}{run.level:>5} relayed calls: {run.successful:>4} ok {run.failed:>3} failed, "
-          f"{run.ready}/{2 * run.level} streams up, loss {run.loss * 100:6.3f}%, "
-          f"{run.rate_share * 100:3.0f}% of nominal rate, {delays}, server CPU {run.server_cpu * 100:3.0f}%, "
-          f"generator CPU {run.generator_cpu * 100:3.0f}%  "
-          f"{'pass' if run.passed else 'FAIL'}", flush=True)
+    delays = (
+        f"transit p50 {run.delay_p50_ms:6.2f} ms p99 {run.delay_p99_ms:7.2f} ms"
+        if run.delay_p50_ms is not None
+        else "no packets"
+    )
+    print(
+        f"  {name:<9}{run.level:>5} relayed calls: {run.successful:>4} ok {run.failed:>3} failed, "
+        f"{run.ready}/{2 * run.level} streams up, loss {run.loss * 100:6.3f}%, "
+        f"{run.rate_share * 100:3.0f}% of nominal rate, {delays}, server CPU {run.server_cpu * 100:3.0f}%, "
+        f"generator CPU {run.generator_cpu * 100:3.0f}%  "
+        f"{'pass' if run.passed else 'FAIL'}",
+        flush=True,
+    )
 
 
 # The run ----------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Figure:
@@ -837,17 +1049,22 @@ def ready_for_calls(bench: Bench, target: Target, results: Results) -> bool:
 
 
 def run_registrations(bench: Bench, targets: list[Target], args, results: Results) -> None:
-    print(f"\n1. digest registrations: {REG_IN_FLIGHT} in flight, {args.devices} devices, "
-          f"{args.reg_seconds:g} s each", flush=True)
+    print(
+        f"\n1. digest registrations: {REG_IN_FLIGHT} in flight, {args.devices} devices, {args.reg_seconds:g} s each",
+        flush=True,
+    )
     for target in targets:
         with reported_failure(results, "registrations", target):
             record_registrations(target, measure_registrations(bench, target, args.reg_seconds), results)
 
 
 def record_registrations(target: Target, reg: RegResult, results: Results) -> None:
-    print(f"  {target.name:<9}{reg.rate:>8,.0f} registrations/s  failed {reg.failed}  p50 {reg.p50_ms} ms  "
-          f"p95 {reg.p95_ms} ms  server CPU {reg.server_cpu * 100:3.0f}% ({reg.cpu_us or 0:,.0f} us/registration)"
-          f"  SIPp CPU {reg.sipp_cpu * 100:3.0f}%  UDP drops {reg.drops}", flush=True)
+    print(
+        f"  {target.name:<9}{reg.rate:>8,.0f} registrations/s  failed {reg.failed}  p50 {reg.p50_ms} ms  "
+        f"p95 {reg.p95_ms} ms  server CPU {reg.server_cpu * 100:3.0f}% ({reg.cpu_us or 0:,.0f} us/registration)"
+        f"  SIPp CPU {reg.sipp_cpu * 100:3.0f}%  UDP drops {reg.drops}",
+        flush=True,
+    )
     bound = reg.sipp_cpu >= LOAD_BOUND
     results.put("reg", target.name, Figure(reg.rate, bound, "SIPp at its limit" if bound else ""))
     results.put("reg_p95", target.name, Figure(reg.p95_ms))
@@ -855,8 +1072,11 @@ def record_registrations(target: Target, reg: RegResult, results: Results) -> No
 
 
 def run_calls(bench: Bench, targets: list[Target], args, results: Results) -> None:
-    print(f"\n2. call setups (signalling only: cloudpbx devices have bypass_media): probes of "
-          f"{args.probe_seconds:g} s, then {args.duration:g} s at the best rate", flush=True)
+    print(
+        f"\n2. call setups (signalling only: cloudpbx devices have bypass_media): probes of "
+        f"{args.probe_seconds:g} s, then {args.duration:g} s at the best rate",
+        flush=True,
+    )
     for target in targets:
         with reported_failure(results, "call setups", target):
             record_calls(target, measure_calls(bench, target, args.rates, args.probe_seconds, args.duration), results)
@@ -865,16 +1085,21 @@ def run_calls(bench: Bench, targets: list[Target], args, results: Results) -> No
 def record_calls(target: Target, calls: CallsResult, results: Results) -> None:
     failing = next((step for step in calls.steps if not step.passed), None)
     bound = failing is not None and failing.sipp_cpu >= LOAD_BOUND
-    results.put("cps", target.name, Figure(calls.rate, calls.capped or bound,
-                                           "SIPp near its limit at the failing step" if bound else ""))
+    results.put(
+        "cps",
+        target.name,
+        Figure(calls.rate, calls.capped or bound, "SIPp near its limit at the failing step" if bound else ""),
+    )
     results.put("cps_p95", target.name, Figure(calls.held.p95_ms if calls.held else None))
     sample = calls.held or next((step for step in reversed(calls.steps) if step.passed), calls.steps[0])
     results.put("cps_cpu", target.name, Figure(sample.cpu_ms, digits=2))
 
 
 def run_concurrent(bench: Bench, targets: list[Target], args, results: Results) -> None:
-    print(f"\n3a. concurrent calls (signalling only), started at {args.ramp_rate}/s, all up for {args.duration:g} s",
-          flush=True)
+    print(
+        f"\n3a. concurrent calls (signalling only), started at {args.ramp_rate}/s, all up for {args.duration:g} s",
+        flush=True,
+    )
     for target in targets:
         with reported_failure(results, "concurrent calls", target):
             best, capped = measure_concurrent(bench, target, args.concurrent, args.duration, args.ramp_rate)
@@ -882,15 +1107,19 @@ def run_concurrent(bench: Bench, targets: list[Target], args, results: Results) 
 
 
 def run_media(bench: Bench, targets: list[Target], args, results: Results) -> None:
-    print(f"\n3b. relayed G.711 calls (PCMU, 2 x 50 packets/s each) for {args.duration:g} s per level; "
-          "cloudpbx anchors media in its relay, Kamailio through rtpengine (userspace)", flush=True)
+    print(
+        f"\n3b. relayed G.711 calls (PCMU, 2 x 50 packets/s each) for {args.duration:g} s per level; "
+        "cloudpbx anchors media in its relay, Kamailio through rtpengine (userspace)",
+        flush=True,
+    )
     generator = Generator(bench.processes, bench.load_cpus)
     for target in targets:
         with reported_failure(results, "relayed calls", target):
             port = free_port("udp")
             bench.register_callee(target, MEDIA_REALM, port)
-            record_media(target, measure_media(bench, target, generator, port, args.media_calls, args.duration),
-                         results)
+            record_media(
+                target, measure_media(bench, target, generator, port, args.media_calls, args.duration), results
+            )
 
 
 def record_media(target: Target, measured: tuple[int, bool, list[MediaRun]], results: Results) -> None:
@@ -915,11 +1144,17 @@ def run(args) -> Results:
             print(f"seeding {devices.count + devices.media_count} devices ...", flush=True)
             asyncio.run(seed_cloudpbx(workdir, db_url, devices))
             cloudpbx = start_cloudpbx(processes, workdir, db_url, server_cpus)
-            kamailio = (start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children, media=False)
-                        if "kamailio" in args.servers else None)
-            print(f"servers on cpus {sorted(server_cpus or [])}, SIPp and the RTP generator on "
-                  f"{sorted(load_cpus or [])}; cloudpbx SIP {cloudpbx.remote} (pid {cloudpbx.pgids[0]})"
-                  + (f", Kamailio {kamailio.remote}" if kamailio else ""), flush=True)
+            kamailio = (
+                start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children, media=False)
+                if "kamailio" in args.servers
+                else None
+            )
+            print(
+                f"servers on cpus {sorted(server_cpus or [])}, SIPp and the RTP generator on "
+                f"{sorted(load_cpus or [])}; cloudpbx SIP {cloudpbx.remote} (pid {cloudpbx.pgids[0]})"
+                + (f", Kamailio {kamailio.remote}" if kamailio else ""),
+                flush=True,
+            )
             targets = [target for target in (cloudpbx, kamailio) if target is not None]
             if "reg" in args.only:
                 run_registrations(bench, targets, args, results)
@@ -931,10 +1166,14 @@ def run(args) -> Results:
             if "concurrent" in args.only:
                 run_concurrent(bench, targets, args, results)
             if "media" in args.only:
-                with_media = (start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children,
-                                             media=True) if kamailio else None)
-                run_media(bench, [t for t in (*targets, with_media) if t is not None and t is not kamailio], args,
-                          results)
+                with_media = (
+                    start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children, media=True)
+                    if kamailio
+                    else None
+                )
+                run_media(
+                    bench, [t for t in (*targets, with_media) if t is not None and t is not kamailio], args, results
+                )
         finally:
             processes.close()
     results.load_after = os.getloadavg()[0]
@@ -947,6 +1186,7 @@ def raise_fd_limit() -> None:
 
 
 # The report -------------------------------------------------------------------------------------------------------
+
 
 def ratio(ours: Figure | None, reference: Figure | None) -> str:
     """cloudpbx over Kamailio; a capped figure is a lower bound, so the ratio becomes a bound too."""
@@ -967,8 +1207,13 @@ def report(results: Results, args) -> None:
         ("cps", f"call setups/s, 0 failed, {args.duration:g} s", f">= {GOAL_CPS}", lambda v: v >= GOAL_CPS, True),
         ("cps_p95", "  p95 setup ms at that rate", f"< {GOAL_P95_MS:.0f}", lambda v: v < GOAL_P95_MS, False),
         ("cps_cpu", "  server CPU ms/call", "lower=better", None, True),
-        ("concurrent", f"concurrent calls held {args.duration:g} s", f">= {GOAL_CONCURRENT:,}",
-         lambda v: v >= GOAL_CONCURRENT, True),
+        (
+            "concurrent",
+            f"concurrent calls held {args.duration:g} s",
+            f">= {GOAL_CONCURRENT:,}",
+            lambda v: v >= GOAL_CONCURRENT,
+            True,
+        ),
         ("media", "relayed G.711 calls, <0.1% loss", f">= {GOAL_MEDIA_CALLS}", lambda v: v >= GOAL_MEDIA_CALLS, True),
         ("media_cpu", "  server CPU %/100 relayed calls", "lower=better", None, True),
     ]
@@ -982,13 +1227,17 @@ def report(results: Results, args) -> None:
         if met and ours:
             verdict = "PASS" if ours.value is not None and met(ours.value) else "MISS"
         notes = "; ".join(f"{name}: {figure.note}" for name, figure in figures.items() if figure.note)
-        print(f"{label:<36}{ours.text() if ours else 'n/a':>12}{reference.text() if reference else 'n/a':>12}"
-              f"{ratio(ours, reference) if with_ratio else '':>10}   {goal:<13}{verdict}"
-              f"{'  (' + notes + ')' if notes else ''}")
+        print(
+            f"{label:<36}{ours.text() if ours else 'n/a':>12}{reference.text() if reference else 'n/a':>12}"
+            f"{ratio(ours, reference) if with_ratio else '':>10}   {goal:<13}{verdict}"
+            f"{'  (' + notes + ')' if notes else ''}"
+        )
     for note in results.notes:
         print(f"note: {note}")
-    print(f"1-minute load average {results.load_before:.2f} before the run, {results.load_after:.2f} at its end "
-          f"(the bench itself keeps about two cores busy; anything else running skews the figures)")
+    print(
+        f"1-minute load average {results.load_before:.2f} before the run, {results.load_after:.2f} at its end "
+        f"(the bench itself keeps about two cores busy; anything else running skews the figures)"
+    )
     print(">= marks a lower bound: every step offered passed, or the load generator ran out of CPU first.")
 
 
@@ -998,24 +1247,45 @@ def parse_levels(text: str) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="short runs: 10 s holds, 2 s probes, 5 s of registrations (unless given)")
-    parser.add_argument("--duration", type=float, help="seconds each call rate, concurrent level and media level "
-                                                       "is held (default 60; 10 with --quick)")
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs: 10 s holds, 2 s probes, 5 s of registrations (unless given)"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        help="seconds each call rate, concurrent level and media level is held (default 60; 10 with --quick)",
+    )
     parser.add_argument("--probe-seconds", type=float, help="seconds per call rate step (default 10; 2 with --quick)")
     parser.add_argument("--reg-seconds", type=float, help="seconds of registrations (default 20; 5 with --quick)")
     parser.add_argument("--devices", type=int, default=10_000, help="devices registering and calling (default 10000)")
     parser.add_argument("--rates", type=parse_levels, default=RATES, help=f"call rates to step through ({RATES})")
-    parser.add_argument("--concurrent", type=parse_levels, default=CONCURRENT_LEVELS,
-                        help=f"concurrent call levels ({CONCURRENT_LEVELS})")
-    parser.add_argument("--ramp-rate", type=int, default=RAMP_RATE,
-                        help=f"calls/s while filling up concurrent calls (default {RAMP_RATE})")
-    parser.add_argument("--media-calls", type=parse_levels, default=MEDIA_LEVELS,
-                        help=f"relayed call levels ({MEDIA_LEVELS})")
-    parser.add_argument("--only", type=lambda text: text.split(","), default=list(TESTS),
-                        help=f"comma-separated subset of {','.join(TESTS)}")
-    parser.add_argument("--servers", type=lambda text: text.split(","), default=list(SERVERS),
-                        help="comma-separated subset of cloudpbx,kamailio (cloudpbx always starts)")
+    parser.add_argument(
+        "--concurrent",
+        type=parse_levels,
+        default=CONCURRENT_LEVELS,
+        help=f"concurrent call levels ({CONCURRENT_LEVELS})",
+    )
+    parser.add_argument(
+        "--ramp-rate",
+        type=int,
+        default=RAMP_RATE,
+        help=f"calls/s while filling up concurrent calls (default {RAMP_RATE})",
+    )
+    parser.add_argument(
+        "--media-calls", type=parse_levels, default=MEDIA_LEVELS, help=f"relayed call levels ({MEDIA_LEVELS})"
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        default=list(TESTS),
+        help=f"comma-separated subset of {','.join(TESTS)}",
+    )
+    parser.add_argument(
+        "--servers",
+        type=lambda text: text.split(","),
+        default=list(SERVERS),
+        help="comma-separated subset of cloudpbx,kamailio (cloudpbx always starts)",
+    )
     parser.add_argument("--kamailio-children", type=int, default=4, help="Kamailio UDP and TCP workers (default 4)")
     parser.add_argument("--db", help="cloudpbx database URL (default: SQLite in a temporary folder)")
     parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)

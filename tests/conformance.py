@@ -76,9 +76,9 @@ class Document:
         path = urlsplit(seen.url).path
         if not path.startswith(self.prefix + "/"):
             return []
-        path = path[len(self.prefix):]
+        path = path[len(self.prefix) :]
         if path == "/account" or path.startswith("/account/"):  # the caller's own account
-            path = "/accounts/" + "0" * 32 + path[len("/account"):]
+            path = "/accounts/" + "0" * 32 + path[len("/account") :]
         template = self.template(path)
         if template is None:
             return self._error(seen, 404, "a path the document does not list")
@@ -146,8 +146,7 @@ def _tunnelled(request: httpx.Request) -> str | None:
             verb = orjson.loads(request.content).get("verb")
         except orjson.JSONDecodeError:
             return None
-    return verb.upper() if isinstance(verb, str) and verb.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET") \
-        else None
+    return verb.upper() if isinstance(verb, str) and verb.upper() in ("PUT", "POST", "PATCH", "DELETE", "GET") else None
 
 
 def _media_matches(media: str, declared: str) -> bool:
@@ -169,9 +168,18 @@ class Recorder:
 
     def record(self, base: str, response: httpx.Response) -> None:
         request = response.request
-        self.seen.setdefault(base, []).append(Seen(
-            request.method, str(request.url), response.status_code, response.headers.get("content-type", ""),
-            response.content, response.headers.get("allow"), _tunnelled(request), tuple(response.headers.items())))
+        self.seen.setdefault(base, []).append(
+            Seen(
+                request.method,
+                str(request.url),
+                response.status_code,
+                response.headers.get("content-type", ""),
+                response.content,
+                response.headers.get("allow"),
+                _tunnelled(request),
+                tuple(response.headers.items()),
+            )
+        )
         if len(self.seen[base]) == 1:
             self.documents[base] = Document(httpx.get(f"{base}/openapi.json", timeout=30).json())
 

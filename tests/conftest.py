@@ -42,7 +42,7 @@ class Served(tuple):
 
     sip_port: int
 
-    def __new__(cls, base: str, data_dir: Path, url: str, sip_port: int) -> "Served":
+    def __new__(cls, base: str, data_dir: Path, url: str, sip_port: int) -> Served:
         served = super().__new__(cls, (base, data_dir, url))
         served.sip_port = sip_port
         return served
@@ -52,17 +52,38 @@ def db_url(data_dir: Path) -> str:
     return os.environ.get("CLOUDPBX_TEST_DB_URL") or f"sqlite:///{data_dir / 'cloudpbx.db'}"
 
 
-def start_server(data_dir: Path, url: str, extra_env: dict | None = None, sip_port: int | None = None,
-                 file_limit: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(
+    data_dir: Path, url: str, extra_env: dict | None = None, sip_port: int | None = None, file_limit: int | None = None
+) -> tuple[subprocess.Popen, str]:
     """`cloudpbx serve` on free loopback ports; `file_limit` caps its open files (soft and hard limit: no raising)."""
     port = free_port()
-    env = {**os.environ, "CLOUDPBX_RATE_LIMIT": "1000000/1000000", "CLOUDPBX_ADMIN_PASSWORD": ADMIN_PASSWORD,
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "CLOUDPBX_RATE_LIMIT": "1000000/1000000",
+        "CLOUDPBX_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **(extra_env or {}),
+    }
     limit = ["prlimit", f"--nofile={file_limit}:{file_limit}", "--"] if file_limit else []
     proc = subprocess.Popen(
-        [*limit, sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(data_dir), "--db", url,
-         "--http", f"127.0.0.1:{port}", "--sip", f"127.0.0.1:{sip_port or free_sip_port()}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            *limit,
+            sys.executable,
+            "-m",
+            "cloudpbx",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--db",
+            url,
+            "--http",
+            f"127.0.0.1:{port}",
+            "--sip",
+            f"127.0.0.1:{sip_port or free_sip_port()}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}/v2"
     deadline = time.time() + 30
@@ -112,4 +133,5 @@ def responses_follow_the_openapi_document():
     yield
     mismatches = RECORDER.mismatches()
     assert not mismatches, f"{len(mismatches)} responses do not match the OpenAPI document:\n" + "\n".join(
-        sorted(set(mismatches))[:60])
+        sorted(set(mismatches))[:60]
+    )

@@ -35,8 +35,16 @@ class Client:
         self.owner_id: str | None = None
         self.http = httpx.Client(timeout=30)
 
-    def request(self, method: str, path: str, data: Any = None, *, envelope: dict | None = None,
-                headers: dict | None = None, **kwargs) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        *,
+        envelope: dict | None = None,
+        headers: dict | None = None,
+        **kwargs,
+    ) -> httpx.Response:
         hdrs = {"X-Auth-Token": self.token} if self.token else {}
         hdrs.update(headers or {})
         body = envelope if envelope is not None else ({"data": data} if data is not None else None)
@@ -81,10 +89,13 @@ class Client:
         assert resp.status_code == 201, resp.text
         return resp.json()["data"]
 
-    def admin_of(self, account_id: str, username: str = "admin", password: str = "pass-word-1") -> "Client":
+    def admin_of(self, account_id: str, username: str = "admin", password: str = "pass-word-1") -> Client:
         """Create an admin user in the account and return a client logged in as that user."""
-        self.create(account_id, "users", {"first_name": "Ad", "last_name": "Min", "username": username,
-                                          "password": password, "priv_level": "admin"})
+        self.create(
+            account_id,
+            "users",
+            {"first_name": "Ad", "last_name": "Min", "username": username, "password": password, "priv_level": "admin"},
+        )
         realm = self.get(f"accounts/{account_id}").json()["data"]["realm"]
         client = Client(self.base)
         client.login(username, password, account_realm=realm)

@@ -28,9 +28,23 @@ def test_every_address_needs_an_ip_address_to_announce(monkeypatch):
 
 
 def test_serve_on_every_address_without_announce_is_a_one_line_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(tmp_path),
-                           "--http", "127.0.0.1:1", "--sip", "0.0.0.0:5999"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cloudpbx",
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--http",
+            "127.0.0.1:1",
+            "--sip",
+            "0.0.0.0:5999",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and "--announce" in lines[0], lines

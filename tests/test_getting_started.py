@@ -43,7 +43,7 @@ def run(script: str) -> str:
     return done.stdout
 
 
-def test_the_walk_through_runs_as_written(fresh, phones):  # noqa: F811 - the fixture
+def test_the_walk_through_runs_as_written(fresh, phones):
     base, sip_server = fresh
     blocks = shell_blocks()
     first = blocks[0]

@@ -21,9 +21,25 @@ from tests.helpers import credentials
 def serve(data_dir: Path, http_port: int, sip_port: int, *prefix: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CLOUDPBX_ADMIN_PASSWORD", None)  # a generated password, as on a real first start
-    return subprocess.Popen([*prefix, sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(data_dir),
-                             "--http", f"127.0.0.1:{http_port}", "--sip", f"127.0.0.1:{sip_port}"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            *prefix,
+            sys.executable,
+            "-m",
+            "cloudpbx",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--http",
+            f"127.0.0.1:{http_port}",
+            "--sip",
+            f"127.0.0.1:{sip_port}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def refused(data_dir: Path, http_port: int, sip_port: int) -> str:
@@ -66,8 +82,11 @@ def test_a_taken_port_creates_nothing_and_the_next_start_shows_the_password(tmp_
         text = "".join(lines)
         password = re.search(r"password: +(\S+)", text).group(1)
         assert text.index("password:") < text.index("cloudpbx API on"), "credentials first, then 'API on'"
-        answer = httpx.put(f"http://127.0.0.1:{http_port}/v2/user_auth", timeout=10, json={"data": {
-            "credentials": credentials("admin", password), "account_name": "Master Account"}})
+        answer = httpx.put(
+            f"http://127.0.0.1:{http_port}/v2/user_auth",
+            timeout=10,
+            json={"data": {"credentials": credentials("admin", password), "account_name": "Master Account"}},
+        )
         assert answer.status_code == 201, answer.text
     finally:
         proc.terminate()

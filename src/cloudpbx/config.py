@@ -73,10 +73,17 @@ class Settings:
             self.db_url = default_url(self.data_dir.resolve())
 
     @classmethod
-    def from_env(cls, data_dir: str | None = None, db_url: str | None = None, http: str | None = None,
-                 rtp_ports: str | None = None, sip: str | None = None,
-                 announce: str | None = None, public_url: str | None = None,
-                 ui: str | None = None) -> "Settings":
+    def from_env(
+        cls,
+        data_dir: str | None = None,
+        db_url: str | None = None,
+        http: str | None = None,
+        rtp_ports: str | None = None,
+        sip: str | None = None,
+        announce: str | None = None,
+        public_url: str | None = None,
+        ui: str | None = None,
+    ) -> Settings:
         """Flags win over CLOUDPBX_* variables, which win over defaults."""
         env = os.environ
         data = data_dir or env.get("CLOUDPBX_DATA_DIR") or "var"
@@ -98,7 +105,13 @@ class Settings:
         if "CLOUDPBX_SIP_NONCE_TTL" in env:
             extra["sip_nonce_ttl"] = float(env["CLOUDPBX_SIP_NONCE_TTL"])
         extra |= connection_limits(env)
-        return cls(data_dir=Path(data), db_url=db_url or env.get("CLOUDPBX_DB_URL", ""), http_host=host, http_port=port, **extra)
+        return cls(
+            data_dir=Path(data),
+            db_url=db_url or env.get("CLOUDPBX_DB_URL", ""),
+            http_host=host,
+            http_port=port,
+            **extra,
+        )
 
 
 CONNECTION_LIMITS = {  # variable → (setting, type): positive numbers
@@ -123,8 +136,9 @@ def connection_limits(env: dict[str, str]) -> dict[str, float | int]:
             except ValueError:
                 value = 0
             if not value > 0:
-                raise ValueError(f"{variable} must be a positive {'integer' if kind is int else 'number'}, "
-                                 f"got {env[variable]!r}")
+                raise ValueError(
+                    f"{variable} must be a positive {'integer' if kind is int else 'number'}, got {env[variable]!r}"
+                )
             limits[name] = value
     return limits
 
@@ -133,8 +147,10 @@ def announce_address(host: str, announce: str | None) -> str | None:
     """The IP address to put in Via, Contact and SDP; required when SIP binds every address (0.0.0.0, ::)."""
     if announce is None:
         if host in ("0.0.0.0", "::"):
-            raise ValueError(f"SIP on {host} listens on every address: say which one phones reach with --announce "
-                             "ADDRESS (or CLOUDPBX_SIP_ANNOUNCE)")
+            raise ValueError(
+                f"SIP on {host} listens on every address: say which one phones reach with --announce "
+                "ADDRESS (or CLOUDPBX_SIP_ANNOUNCE)"
+            )
         return None
     try:
         address = ipaddress.ip_address(announce)

@@ -25,7 +25,7 @@ class Invalid(Failure):
     message = "validation error"
 
     @classmethod
-    def field(cls, path: str, rule: str, message: str, **detail: Any) -> "Invalid":
+    def field(cls, path: str, rule: str, message: str, **detail: Any) -> Invalid:
         return cls({path: {rule: {"message": message, **detail}}})
 
 

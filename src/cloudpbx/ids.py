@@ -19,7 +19,7 @@ def random_hex(nbytes: int) -> str:
         pool, used = os.urandom(max(_POOL_BYTES, nbytes)), 0
         _pool[0] = pool
     _pool[1] = used + nbytes
-    return pool[used:used + nbytes].hex()
+    return pool[used : used + nbytes].hex()
 
 
 os.register_at_fork(after_in_child=lambda: _pool.__setitem__(0, b""))  # a child never reuses its parent's bytes

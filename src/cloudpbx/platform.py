@@ -27,8 +27,9 @@ def sip_endpoint(settings: Settings, max_tcp_connections: int) -> SipCore:
     """The SIP endpoint `settings` describe, not listening yet: `serve` binds it before it opens the platform."""
     limits = StreamLimits(message_timeout_s=settings.sip_tcp_message_timeout_s, idle_s=settings.sip_tcp_idle_s)
     guard = ConnectionGuard(max_tcp_connections, settings.sip_tcp_max_per_address)
-    return SipCore(settings.sip_host, settings.sip_port, announce=settings.sip_announce, stream_limits=limits,
-                   admission=guard)
+    return SipCore(
+        settings.sip_host, settings.sip_port, announce=settings.sip_announce, stream_limits=limits, admission=guard
+    )
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Platform(Services):
     sip: SipService | None = None  # built when the platform is opened on a SIP endpoint
 
     @classmethod
-    async def open(cls, settings: Settings, sip_core: SipCore | None = None) -> "Platform":
+    async def open(cls, settings: Settings, sip_core: SipCore | None = None) -> Platform:
         platform = await super().open(settings)
         if sip_core is not None:
             platform.sip = platform._sip_service(sip_core)
@@ -46,14 +47,20 @@ class Platform(Services):
         """Registrar and B2BUA on `core`, sharing this platform's registrations, channels and callflows."""
         settings = self.settings
         limit, window_s, block_s = settings.sip_auth_failures
-        auth = Authenticator(self.store, self.directory, Digest(nonce_ttl=settings.sip_nonce_ttl),
-                             FailureThrottle(limit, window_s, block_s))
-        registrar = Registrar(auth, self.registrations, min_expires=settings.sip_min_expires,
-                              max_expires=settings.sip_max_expires)
+        auth = Authenticator(
+            self.store,
+            self.directory,
+            Digest(nonce_ttl=settings.sip_nonce_ttl),
+            FailureThrottle(limit, window_s, block_s),
+        )
+        registrar = Registrar(
+            auth, self.registrations, min_expires=settings.sip_min_expires, max_expires=settings.sip_max_expires
+        )
         relay = MediaRelay(settings.sip_host, settings.rtp_ports, announce=settings.sip_announce)
         cdrs = CdrWriter(self.store)
-        context = CallContext(core, relay, self.channels, self.registrations, cdrs, self.callflows, self.store,
-                              settings.node)
+        context = CallContext(
+            core, relay, self.channels, self.registrations, cdrs, self.callflows, self.store, settings.node
+        )
         return SipService(core, registrar, B2BUA(context, auth), relay, cdrs)
 
     async def start(self) -> None:

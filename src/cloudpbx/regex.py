@@ -61,7 +61,7 @@ def _pcre_to_re2(pattern: str) -> str:
     out, i = [], 0
     while i < len(pattern):
         if pattern[i] == "\\" and i + 1 < len(pattern):
-            pair = pattern[i:i + 2]
+            pair = pattern[i : i + 2]
             out.append("\\z" if pair == "\\Z" else pair)
             i += 2
         else:

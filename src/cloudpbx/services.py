@@ -37,10 +37,16 @@ class Services:
         directory = AccountDirectory(store)
         configs = SystemConfigs(store)
         return cls(
-            settings=settings, store=store, directory=directory,
+            settings=settings,
+            store=store,
+            directory=directory,
             accounts=Accounts(store, directory, settings.realm_suffix),
-            documents=Documents(store), configs=configs, numbers=Numbers(store),
-            registrations=Registrations(), channels=Channels(), callflows=CallflowEngine(store, configs),
+            documents=Documents(store),
+            configs=configs,
+            numbers=Numbers(store),
+            registrations=Registrations(),
+            channels=Channels(),
+            callflows=CallflowEngine(store, configs),
         )
 
     async def close(self) -> None:

@@ -8,8 +8,15 @@ import pytest
 
 from tests.helpers import Client, unique
 
-METADATA_KEYS = {"billing_mode", "enabled", "superduper_admin", "wnm_allow_additions", "created", "is_reseller",
-                 "reseller_id"}
+METADATA_KEYS = {
+    "billing_mode",
+    "enabled",
+    "superduper_admin",
+    "wnm_allow_additions",
+    "created",
+    "is_reseller",
+    "reseller_id",
+}
 
 
 def ids(resp) -> list[str]:
@@ -28,6 +35,7 @@ def family(master):
 
 
 # create ---------------------------------------------------------------------------------------------------------------
+
 
 def test_create_under_a_parent(master):
     parent = master.create_account(master.account_id)
@@ -74,20 +82,24 @@ def test_realms_are_unique_ignoring_case(master):
 
 
 def test_privileged_fields_from_the_client_are_ignored(master):
-    sneaky = master.create_account(master.account_id, superduper_admin=True, billing_mode="limits",
-                                   wnm_allow_additions=True, is_reseller=True)
+    sneaky = master.create_account(
+        master.account_id, superduper_admin=True, billing_mode="limits", wnm_allow_additions=True, is_reseller=True
+    )
     assert sneaky["superduper_admin"] is False and sneaky["billing_mode"] == "manual"
     assert sneaky["wnm_allow_additions"] is False and sneaky["is_reseller"] is False
     admin = master.admin_of(sneaky["id"])
     assert admin.get(f"accounts/{master.account_id}").status_code == 403
-    patched = admin.patch(f"accounts/{sneaky['id']}", {"superduper_admin": True, "billing_mode": "limits",
-                                                        "pvt_superduper_admin": True, "pvt_tree": [], "_id": "x"})
+    patched = admin.patch(
+        f"accounts/{sneaky['id']}",
+        {"superduper_admin": True, "billing_mode": "limits", "pvt_superduper_admin": True, "pvt_tree": [], "_id": "x"},
+    )
     assert patched.json()["data"]["superduper_admin"] is False and patched.json()["data"]["billing_mode"] == "manual"
     assert admin.get(f"accounts/{master.account_id}").status_code == 403
     assert ids(master.get(f"accounts/{sneaky['id']}/parents")) == [master.account_id]
 
 
 # read, replace, patch ------------------------------------------------------------------------------------------------
+
 
 def test_get_carries_the_metadata_envelope(master):
     account = master.create_account(master.account_id)
@@ -115,6 +127,7 @@ def test_post_replaces_patch_merges_and_null_removes(master):
 
 # delete ---------------------------------------------------------------------------------------------------------------
 
+
 def test_delete_needs_no_descendants_and_never_the_master(master):
     parent = master.create_account(master.account_id)
     child = master.create_account(parent["id"])
@@ -138,6 +151,7 @@ def test_account_ids_are_checked(master):
 
 
 # tree views -----------------------------------------------------------------------------------------------------------
+
 
 def test_children_and_descendants(family, master):
     top, mid, leaf, other = (family[k] for k in ("top", "mid", "leaf", "other"))
@@ -174,6 +188,7 @@ def test_parents_and_tree_stop_at_the_caller(family, master):
 
 
 # api key and resellers ------------------------------------------------------------------------------------------------
+
 
 def test_api_key_read_and_regenerate(family):
     admin = family["top_admin"]
@@ -223,6 +238,7 @@ def test_login_reports_the_reseller(server, master):
 
 # move -----------------------------------------------------------------------------------------------------------------
 
+
 def test_move_is_for_superduper_and_rewrites_the_moved_subtree(master):
     old_parent = master.create_account(master.account_id)
     new_parent = master.create_account(master.account_id)
@@ -239,12 +255,18 @@ def test_move_is_for_superduper_and_rewrites_the_moved_subtree(master):
 
     done = master.post(f"accounts/{moved['id']}/move", {"to": new_parent["id"]})
     assert done.status_code == 200, done.text
-    assert ids(master.get(f"accounts/{deepest['id']}/tree")) == [master.account_id, new_parent["id"], moved["id"],
-                                                                 below["id"]]
+    assert ids(master.get(f"accounts/{deepest['id']}/tree")) == [
+        master.account_id,
+        new_parent["id"],
+        moved["id"],
+        below["id"],
+    ]
     trees = {d["id"]: d["tree"] for d in new_admin.get(f"accounts/{new_parent['id']}/descendants").json()["data"]}
-    assert trees == {moved["id"]: [new_parent["id"]],
-                     below["id"]: [new_parent["id"], moved["id"]],
-                     deepest["id"]: [new_parent["id"], moved["id"], below["id"]]}
+    assert trees == {
+        moved["id"]: [new_parent["id"]],
+        below["id"]: [new_parent["id"], moved["id"]],
+        deepest["id"]: [new_parent["id"], moved["id"], below["id"]],
+    }
     assert ids(new_admin.get(f"accounts/{deepest['id']}/parents")) == [new_parent["id"], moved["id"], below["id"]]
     assert ids(old_admin.get(f"accounts/{old_parent['id']}/descendants")) == [sibling["id"]]
     assert ids(old_admin.get(f"accounts/{old_parent['id']}/children")) == [sibling["id"]]

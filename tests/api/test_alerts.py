@@ -15,16 +15,22 @@ def world(master):
     c = master.create_account(master.account_id, unique("Alerted C"))
     x = master.create_account(master.account_id, unique("Alerted X"))
     c_admin = master.admin_of(c["id"])
-    c_admin.create(c["id"], "users", {"first_name": "Una", "last_name": "User", "username": "una",
-                                      "password": "una-pass-1"})
+    c_admin.create(
+        c["id"], "users", {"first_name": "Una", "last_name": "User", "username": "una", "password": "una-pass-1"}
+    )
     c_user = Client(master.base)
     c_user.login("una", "una-pass-1", account_realm=c["realm"])
     return SimpleNamespace(master=master, c=c, x=x, c_admin=c_admin, c_user=c_user, x_admin=master.admin_of(x["id"]))
 
 
 def raise_alert(master: Client, to: list[dict], **fields) -> dict:
-    body = {"title": unique("Maintenance"), "message": "Calls may drop tonight",
-            "from": [{"type": "account", "value": master.account_id}], "to": to, **fields}
+    body = {
+        "title": unique("Maintenance"),
+        "message": "Calls may drop tonight",
+        "from": [{"type": "account", "value": master.account_id}],
+        "to": to,
+        **fields,
+    }
     return master.create(master.account_id, "alerts", body)
 
 
@@ -77,6 +83,8 @@ def test_invalid_alerts_are_refused(world):
 
 
 def test_a_sibling_cannot_read_them(world):
-    for resp in (world.x_admin.get(f"accounts/{world.c['id']}/alerts"),
-                 world.c_admin.get(f"accounts/{world.x['id']}/alerts")):
+    for resp in (
+        world.x_admin.get(f"accounts/{world.c['id']}/alerts"),
+        world.c_admin.get(f"accounts/{world.x['id']}/alerts"),
+    ):
         assert resp.status_code == 403

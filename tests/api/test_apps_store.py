@@ -26,8 +26,15 @@ def world(master):
     c = master.create_account(r["id"], unique("Apps Customer"))
     x = master.create_account(r["id"], unique("Apps Sibling"))
     catalog = master.get(f"accounts/{r['id']}/apps_store").json()["data"]
-    return SimpleNamespace(r=r, c=c, x=x, r_admin=master.admin_of(r["id"]), c_admin=master.admin_of(c["id"]),
-                           x_admin=master.admin_of(x["id"]), app={a["name"]: a["id"] for a in catalog})
+    return SimpleNamespace(
+        r=r,
+        c=c,
+        x=x,
+        r_admin=master.admin_of(r["id"]),
+        c_admin=master.admin_of(c["id"]),
+        x_admin=master.admin_of(x["id"]),
+        app={a["name"]: a["id"] for a in catalog},
+    )
 
 
 def test_the_catalog_shows_install_state_as_monster_ui_reads_it(world):
@@ -54,8 +61,11 @@ def test_install_update_and_uninstall(master, world):
     assert world.c_admin.get(f"{base}/{app['accounts']}").json()["data"]["allowed_users"] == "admins"
 
     for first, username in (("Cleo", "cleo"), ("Otto", "otto")):
-        world.c_admin.create(world.c["id"], "users", {"first_name": first, "last_name": "Store", "username": username,
-                                                      "password": f"{username}-pass-1"})
+        world.c_admin.create(
+            world.c["id"],
+            "users",
+            {"first_name": first, "last_name": "Store", "username": username, "password": f"{username}-pass-1"},
+        )
     cleo = Client(master.base)
     cleo.login("cleo", "cleo-pass-1", account_realm=world.c["realm"])
     changed = world.c_admin.post(f"{base}/{app['voip']}", {"allowed_users": "specific", "users": [cleo.owner_id]})
@@ -68,8 +78,10 @@ def test_install_update_and_uninstall(master, world):
     removed = world.c_admin.delete(f"{base}/{app['voip']}")
     assert removed.status_code == 200 and removed.json()["data"] == {}
     assert "allowed_users" not in world.c_admin.get(f"{base}/{app['voip']}").json()["data"]
-    for resp in (world.c_admin.delete(f"{base}/{app['voip']}"),
-                 world.c_admin.post(f"{base}/{app['voip']}", {"allowed_users": "all"})):
+    for resp in (
+        world.c_admin.delete(f"{base}/{app['voip']}"),
+        world.c_admin.post(f"{base}/{app['voip']}", {"allowed_users": "all"}),
+    ):
         assert resp.status_code == 400 and resp.json()["message"] == "Application is not installed"
     admin_apps = login_apps(master, world.c["realm"], "admin", "pass-word-1")
     assert "voip" not in admin_apps and "accounts" in admin_apps
@@ -100,8 +112,10 @@ def test_a_resellers_blacklist_binds_its_descendants_not_itself(master, world):
         refused = world.c_admin.put(f"{c_base}/{app['webhooks']}", {"allowed_users": "all"})
         assert refused.status_code == 403 and refused.json()["data"]["details"] == app["webhooks"]
         assert "webhooks" not in login_apps(master, world.c["realm"], "admin", "pass-word-1")
-        for resp in (world.c_admin.get(f"{r_base}/blacklist"),
-                     world.c_admin.post(f"{r_base}/blacklist", {"blacklist": []})):
+        for resp in (
+            world.c_admin.get(f"{r_base}/blacklist"),
+            world.c_admin.post(f"{r_base}/blacklist", {"blacklist": []}),
+        ):
             assert resp.status_code == 403
         own = world.c_admin.post(f"{c_base}/blacklist", {"blacklist": [app["callflows"]]})
         assert own.status_code == 200 and "callflows" in app_names(world.c_admin.get(c_base))
@@ -126,10 +140,14 @@ def test_bad_blacklists_change_nothing(world):
 def test_a_sibling_cannot_read_or_change_the_store(world):
     base, app = f"accounts/{world.c['id']}/apps_store", world.app
     before = world.c_admin.get(base).json()["data"]
-    for resp in (world.x_admin.get(base), world.x_admin.get(f"{base}/{app['voip']}"),
-                 world.x_admin.put(f"{base}/{app['carriers']}", {"allowed_users": "all"}),
-                 world.x_admin.post(f"{base}/{app['callflows']}", {"allowed_users": "admins"}),
-                 world.x_admin.delete(f"{base}/{app['callflows']}"), world.x_admin.get(f"{base}/blacklist"),
-                 world.x_admin.post(f"{base}/blacklist", {"blacklist": [app["voip"]]})):
+    for resp in (
+        world.x_admin.get(base),
+        world.x_admin.get(f"{base}/{app['voip']}"),
+        world.x_admin.put(f"{base}/{app['carriers']}", {"allowed_users": "all"}),
+        world.x_admin.post(f"{base}/{app['callflows']}", {"allowed_users": "admins"}),
+        world.x_admin.delete(f"{base}/{app['callflows']}"),
+        world.x_admin.get(f"{base}/blacklist"),
+        world.x_admin.post(f"{base}/blacklist", {"blacklist": [app["voip"]]}),
+    ):
         assert resp.status_code == 403, resp.text
     assert world.c_admin.get(base).json()["data"] == before

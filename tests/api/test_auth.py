@@ -40,10 +40,20 @@ def jwt_payload(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(body))
 
 
-def make_user(master: Client, account_id: str, username: str, priv_level: str = "admin",
-              password: str = PASSWORD) -> dict:
-    return master.create(account_id, "users", {"first_name": "Test", "last_name": username.title(),
-                                               "username": username, "password": password, "priv_level": priv_level})
+def make_user(
+    master: Client, account_id: str, username: str, priv_level: str = "admin", password: str = PASSWORD
+) -> dict:
+    return master.create(
+        account_id,
+        "users",
+        {
+            "first_name": "Test",
+            "last_name": username.title(),
+            "username": username,
+            "password": password,
+            "priv_level": priv_level,
+        },
+    )
 
 
 def login(server, username: str, password: str = PASSWORD, **locator) -> Client:
@@ -66,6 +76,7 @@ def tenant(master):
 
 
 # user_auth ------------------------------------------------------------------------------------------------------------
+
 
 def test_md5_login_by_name_ignores_case_and_punctuation(server, tenant):
     account = tenant["account"]
@@ -96,8 +107,9 @@ def test_sha1_login_by_realm_ignores_case(server, tenant):
     resp = put_login(server, {"credentials": sha, "method": "sha", "account_realm": realm})
     assert resp.status_code == 201, resp.text
     assert resp.json()["data"]["owner_id"] == tenant["alice"]["id"]
-    md5_as_sha = put_login(server, {"credentials": credentials("alice", PASSWORD), "method": "sha",
-                                    "account_realm": realm})
+    md5_as_sha = put_login(
+        server, {"credentials": credentials("alice", PASSWORD), "method": "sha", "account_realm": realm}
+    )
     assert md5_as_sha.status_code == 401
 
 
@@ -126,6 +138,7 @@ def test_unknown_locators_are_validation_errors(server):
 
 # where the token may come from ----------------------------------------------------------------------------------------
 
+
 def test_token_is_read_from_header_query_envelope_and_bearer(server, tenant):
     alice = login(server, "alice", account_name=tenant["account"]["name"])
     path = f"{server[0]}/accounts/{alice.account_id}"
@@ -135,8 +148,10 @@ def test_token_is_read_from_header_query_envelope_and_bearer(server, tenant):
     assert anon.get(f"accounts/{alice.account_id}?auth_token={alice.token}").status_code == 200
     bearer = anon.http.get(path, headers={"Authorization": f"Bearer {alice.token}"})
     assert bearer.status_code == 200 and bearer.json()["data"]["id"] == alice.account_id
-    patched = anon.patch(f"accounts/{alice.account_id}/users/{alice.owner_id}",
-                         envelope={"data": {"title": "Chief"}, "auth_token": alice.token})
+    patched = anon.patch(
+        f"accounts/{alice.account_id}/users/{alice.owner_id}",
+        envelope={"data": {"title": "Chief"}, "auth_token": alice.token},
+    )
     assert patched.status_code == 200 and patched.json()["data"]["title"] == "Chief"
     assert anon.get(f"accounts/{alice.account_id}", headers={"X-Auth-Token": alice.token + "x"}).status_code == 401
     assert anon.get(f"accounts/{alice.account_id}", headers={"X-Auth-Token": "not.a.token"}).status_code == 401
@@ -158,6 +173,7 @@ def test_basic_auth_with_account_id_and_md5_credentials(server, tenant):
 
 # api_auth -------------------------------------------------------------------------------------------------------------
 
+
 def test_api_key_login_and_regeneration(server, master):
     account = master.create_account(master.account_id)
     key = master.get(f"accounts/{account['id']}/api_key").json()["data"]["api_key"]
@@ -177,6 +193,7 @@ def test_api_key_login_and_regeneration(server, master):
 
 
 # token_auth and tokeninfo ---------------------------------------------------------------------------------------------
+
 
 def test_token_auth_shows_and_revokes_the_token(server, tenant):
     locator = {"account_name": tenant["account"]["name"]}
@@ -228,6 +245,7 @@ def test_expired_or_foreign_signed_tokens_are_refused(server, tenant):
 
 # password recovery ----------------------------------------------------------------------------------------------------
 
+
 def reset_ids(server, account_id: str) -> list[str]:
     rows = sql(server, "SELECT body FROM docs WHERE account_id = :a AND type = 'password_reset'", a=account_id)
     return [json.loads(r.body)["pvt_link"].split("recovery=", 1)[1] for r in rows]
@@ -255,8 +273,10 @@ def test_password_recovery_resets_the_password_once(server, master):
 def test_recovery_of_an_unknown_user_reveals_nothing(server, master):
     account = master.create_account(master.account_id)
     anon = Client(server[0])
-    resp = anon.put("user_auth/recovery", {"username": "nobody", "account_name": account["name"],
-                                           "ui_url": "https://portal.example.com/"})
+    resp = anon.put(
+        "user_auth/recovery",
+        {"username": "nobody", "account_name": account["name"], "ui_url": "https://portal.example.com/"},
+    )
     assert resp.status_code == 201
     assert reset_ids(server, account["id"]) == []
     bogus = anon.post("user_auth/recovery", {"reset_id": account["id"] + "guessed"})
@@ -282,6 +302,7 @@ def test_no_password_is_stored_in_plain_text(server, master):
 
 
 # disabled accounts ----------------------------------------------------------------------------------------------------
+
 
 def test_an_account_disabled_by_its_parent_cannot_log_in_nor_use_its_tokens(server, master):
     account = master.create_account(master.account_id)
@@ -320,6 +341,7 @@ def test_only_ancestors_enable_or_disable_an_account(server, master):
 
 
 # what a user-level login may do ---------------------------------------------------------------------------------------
+
 
 def test_user_level_reads_its_account_and_edits_only_its_own_profile(server, tenant):
     account_id = tenant["account"]["id"]
@@ -360,8 +382,10 @@ def test_recovery_is_refused_while_the_account_is_disabled(server, master):
     account = master.create_account(master.account_id)
     make_user(master, account["id"], "ivy")
     anon = Client(server[0])
-    anon.put("user_auth/recovery", {"username": "ivy", "account_name": account["name"],
-                                    "ui_url": "https://portal.example.com/"})
+    anon.put(
+        "user_auth/recovery",
+        {"username": "ivy", "account_name": account["name"], "ui_url": "https://portal.example.com/"},
+    )
     (reset_id,) = reset_ids(server, account["id"])
     master.patch(f"accounts/{account['id']}", {"enabled": False})
     refused = anon.post("user_auth/recovery", {"reset_id": reset_id, "password": "Ivy-new-1"})

@@ -25,14 +25,17 @@ def snapshot(master, account_id: str) -> dict:
     state = {"account": master.get(f"accounts/{account_id}").json()["data"]}
     for noun in NOUNS:
         rows = master.get(f"accounts/{account_id}/{noun}?paginate=false").json()["data"]
-        state[noun] = {r["id"]: master.get(f"accounts/{account_id}/{noun}/{r['id']}").json()["revision"]
-                       for r in rows}
+        state[noun] = {r["id"]: master.get(f"accounts/{account_id}/{noun}/{r['id']}").json()["revision"] for r in rows}
     return state
 
 
 def raw(master, method: str, path: str, content: bytes, content_type: str = "application/json") -> httpx.Response:
-    return master.http.request(method, f"{master.base}/{path}", content=content,
-                               headers={"X-Auth-Token": master.token, "Content-Type": content_type})
+    return master.http.request(
+        method,
+        f"{master.base}/{path}",
+        content=content,
+        headers={"X-Auth-Token": master.token, "Content-Type": content_type},
+    )
 
 
 def assert_error(resp: httpx.Response, code: int, message: str) -> dict:
@@ -51,8 +54,9 @@ def unchanged(master, acct):
     assert snapshot(master, acct) == before
 
 
-@pytest.mark.parametrize("body", [b'{"data": {"first_name": "x",', b"{data: 1}", b"\xff\xfe{}", b'{"data": NaN}',
-                                  b"[" * 5000 + b"]" * 5000])
+@pytest.mark.parametrize(
+    "body", [b'{"data": {"first_name": "x",', b"{data: 1}", b"\xff\xfe{}", b'{"data": NaN}', b"[" * 5000 + b"]" * 5000]
+)
 def test_malformed_json_is_parse_error(master, acct, unchanged, body):
     resp = raw(master, "PUT", f"accounts/{acct}/users", body)
     assert assert_error(resp, 400, "parse_error")["data"]["message"] == "failed to parse request body"
@@ -75,8 +79,7 @@ def test_data_of_the_wrong_type(master, acct, unchanged, data, method):
 
 
 def test_missing_data_key(master, acct, unchanged):
-    body = assert_error(master.put(f"accounts/{acct}/menus", envelope={"name": "no envelope"}), 400,
-                        "validation error")
+    body = assert_error(master.put(f"accounts/{acct}/menus", envelope={"name": "no envelope"}), 400, "validation error")
     assert "required" in body["data"]["data"]
 
 
@@ -94,8 +97,12 @@ def test_huge_chunked_body_is_413(master, acct, unchanged):
             yield b"x" * (1024 * 1024)
         yield b'"}}'
 
-    resp = master.http.request("PUT", f"{master.base}/accounts/{acct}/menus", content=chunks(),
-                               headers={"X-Auth-Token": master.token, "Content-Type": "application/json"})
+    resp = master.http.request(
+        "PUT",
+        f"{master.base}/accounts/{acct}/menus",
+        content=chunks(),
+        headers={"X-Auth-Token": master.token, "Content-Type": "application/json"},
+    )
     assert_error(resp, 413, "request_entity_too_large")
 
 
@@ -118,15 +125,13 @@ def test_id_from_another_account_is_404(master, acct, unchanged):
     elsewhere = master.create_account(master.account_id)["id"]
     user_id = next(iter(snapshot(master, acct)["users"]))
     assert_error(master.get(f"accounts/{elsewhere}/users/{user_id}"), 404, "bad_identifier")
-    assert_error(master.patch(f"accounts/{elsewhere}/users/{user_id}", {"first_name": "Hijack"}), 404,
-                 "bad_identifier")
+    assert_error(master.patch(f"accounts/{elsewhere}/users/{user_id}", {"first_name": "Hijack"}), 404, "bad_identifier")
     assert_error(master.delete(f"accounts/{elsewhere}/users/{user_id}"), 404, "bad_identifier")
 
 
 def test_unknown_account_is_404(master):
     assert_error(master.get(f"accounts/{MISSING}/users"), 404, "bad_identifier")
-    assert_error(master.put(f"accounts/{MISSING}/users", {"first_name": "a", "last_name": "b"}), 404,
-                 "bad_identifier")
+    assert_error(master.put(f"accounts/{MISSING}/users", {"first_name": "a", "last_name": "b"}), 404, "bad_identifier")
 
 
 def test_garbage_ids_are_404_not_500(master, acct, unchanged):
@@ -135,9 +140,14 @@ def test_garbage_ids_are_404_not_500(master, acct, unchanged):
         assert resp.status_code == 404, (ident, resp.text)
 
 
-@pytest.mark.parametrize("noun,data", [("devices", {"name": "nul", "sip": {"username": "ab\u0000c"}}),
-                                       ("menus", {"name": "nul\u0000name"}),
-                                       ("callflows", {"numbers": ["1\u00002"]})])
+@pytest.mark.parametrize(
+    "noun,data",
+    [
+        ("devices", {"name": "nul", "sip": {"username": "ab\u0000c"}}),
+        ("menus", {"name": "nul\u0000name"}),
+        ("callflows", {"numbers": ["1\u00002"]}),
+    ],
+)
 def test_nul_characters_in_the_body_are_refused(master, acct, unchanged, noun, data):
     """PostgreSQL text cannot hold U+0000: refused up front on every backend, never a 500."""
     assert_error(master.put(f"accounts/{acct}/{noun}", data), 400, "parse_error")
@@ -173,6 +183,7 @@ def test_bad_auth_token_is_401(master, acct):
 
 
 # Nesting -----------------------------------------------------------------------------------------------------------
+
 
 def nested(depth: int) -> bytes:
     """A user body whose `custom` field makes the whole body `depth` levels deep (the envelope is level 1)."""
@@ -232,8 +243,10 @@ def test_deep_query_values_are_not_500(master, acct, unchanged):
 
 # Ids and header values ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["t%C3%A9st", "line%0Abreak", "%E2%82%AC", "tab%09here", "sp%20ace", "q%22uote",
-                                  "x" * 129])
+
+@pytest.mark.parametrize(
+    "name", ["t%C3%A9st", "line%0Abreak", "%E2%82%AC", "tab%09here", "sp%20ace", "q%22uote", "x" * 129]
+)
 def test_system_config_names_outside_the_id_grammar_are_refused(master, name):
     routed = "%0" not in name  # control characters fit no path segment's grammar: the router answers 404 itself
     for method in ("PUT", "POST"):
@@ -262,7 +275,8 @@ def test_csv_file_names_outside_latin_1_use_rfc_6266(master, acct):
     resp = master.get(f"accounts/{acct}/users?accept=csv&file_name=%E2%82%AC%20r%C3%A9sum%C3%A9.csv")
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-disposition"] == (
-        "attachment; filename=\"_ r_sum_.csv\"; filename*=UTF-8''%E2%82%AC%20r%C3%A9sum%C3%A9.csv")
+        "attachment; filename=\"_ r_sum_.csv\"; filename*=UTF-8''%E2%82%AC%20r%C3%A9sum%C3%A9.csv"
+    )
     resp = master.get(f"accounts/{acct}/users?accept=csv", headers={"X-File-Name": "caf\xe9.csv".encode("latin-1")})
     assert resp.headers["content-disposition"] == "attachment; filename=\"caf_.csv\"; filename*=UTF-8''caf%C3%A9.csv"
 
@@ -284,8 +298,19 @@ def limits_of(master, account_id: str) -> dict:
     return master.get(f"accounts/{account_id}/limits").json()["data"]
 
 
-@pytest.mark.parametrize("value", [HUGE, b"9007199254740992", b"-9223372036854775809", b'"99999999999999999999"',
-                                   b'"9007199254740992"', b"1.5", b"1e30", b"9007199254740992.0"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        HUGE,
+        b"9007199254740992",
+        b"-9223372036854775809",
+        b'"99999999999999999999"',
+        b'"9007199254740992"',
+        b"1.5",
+        b"1e30",
+        b"9007199254740992.0",
+    ],
+)
 def test_integers_out_of_range_or_not_whole_are_refused(master, acct, value):
     before = limits_of(master, acct)
     resp = raw(master, "POST", f"accounts/{acct}/limits", b'{"data": {"inbound_trunks": ' + value + b"}}")
@@ -305,12 +330,15 @@ def test_whole_floats_are_stored_as_integers(master, acct):
     assert resp.status_code == 200 and limits_of(master, acct)["inbound_trunks"] == 2**53 - 1, resp.text
 
 
-@pytest.mark.parametrize("noun,data,field", [
-    ("conferences", {"name": "c", "max_participants": 2**63}, "max_participants"),
-    ("temporal_rules", {"name": "t", "cycle": "daily", "start_date": -(2**63) - 1}, "start_date"),
-    ("vmboxes", {"name": "v", "mailbox": "9876", "seek_duration_ms": 2**64}, "seek_duration_ms"),
-    ("directories", {"name": "d", "max_dtmf": 10**30}, "max_dtmf"),
-])
+@pytest.mark.parametrize(
+    "noun,data,field",
+    [
+        ("conferences", {"name": "c", "max_participants": 2**63}, "max_participants"),
+        ("temporal_rules", {"name": "t", "cycle": "daily", "start_date": -(2**63) - 1}, "start_date"),
+        ("vmboxes", {"name": "v", "mailbox": "9876", "seek_duration_ms": 2**64}, "seek_duration_ms"),
+        ("directories", {"name": "d", "max_dtmf": 10**30}, "max_dtmf"),
+    ],
+)
 def test_every_schema_integer_is_bounded(master, acct, noun, data, field):
     assert field in assert_error(master.put(f"accounts/{acct}/{noun}", data), 400, "validation error")["data"]
 
@@ -320,15 +348,31 @@ def test_huge_exponents_are_parse_errors(master, acct, unchanged):
     assert_error(resp, 400, "parse_error")
 
 
-@pytest.mark.parametrize("query", ["page_size=99999999999999999999999", "page_size=%C2%B2", "created_from=%C2%B2",
-                                   "created_to=-99999999999999999999999999999", "modified_from=1" + "0" * 5000])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page_size=99999999999999999999999",
+        "page_size=%C2%B2",
+        "created_from=%C2%B2",
+        "created_to=-99999999999999999999999999999",
+        "modified_from=1" + "0" * 5000,
+    ],
+)
 def test_query_integers_out_of_range_are_400(master, acct, query):
     body = assert_error(master.get(f"accounts/{acct}/menus?{query}"), 400, "validation error")
     assert query.split("=")[0] in body["data"]
 
 
-@pytest.mark.parametrize("query", ["created_from=99999999999999999999999999", "created_to=1" + "0" * 30,
-                                   "created_to=315569520000", "start_key=" + "9" * 5000, "start_key=%C2%B2-x"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_from=99999999999999999999999999",
+        "created_to=1" + "0" * 30,
+        "created_to=315569520000",
+        "start_key=" + "9" * 5000,
+        "start_key=%C2%B2-x",
+    ],
+)
 def test_cdr_query_integers_out_of_range_are_400(master, acct, query):
     body = assert_error(master.get(f"accounts/{acct}/cdrs?{query}"), 400, "validation error")
     assert query.split("=")[0] in body["data"]
@@ -341,17 +385,30 @@ def test_cdr_range_at_the_last_second_a_date_can_spell(master, acct):
 
 # CSV ---------------------------------------------------------------------------------------------------------------
 
+
 def test_csv_spells_booleans_and_nulls_as_json_and_defuses_formulas(master, acct):
     import csv
     import io
 
-    user = master.create(acct, "users", {"first_name": "=HYPERLINK(\"http://x\")", "last_name": "+1 555 0100",
-                                         "title": "-2+3", "vm_to_email_enabled": False, "enabled": True,
-                                         "note": "@SUM(A1)", "nick": "\tx", "gone": None, "minus": -5})
+    user = master.create(
+        acct,
+        "users",
+        {
+            "first_name": '=HYPERLINK("http://x")',
+            "last_name": "+1 555 0100",
+            "title": "-2+3",
+            "vm_to_email_enabled": False,
+            "enabled": True,
+            "note": "@SUM(A1)",
+            "nick": "\tx",
+            "gone": None,
+            "minus": -5,
+        },
+    )
     resp = master.get(f"accounts/{acct}/users/{user['id']}?accept=csv")
     assert resp.status_code == 200, resp.text
     [row] = list(csv.DictReader(io.StringIO(resp.text)))
-    assert row["first_name"] == "'=HYPERLINK(\"http://x\")" and row["last_name"] == "'+1 555 0100"
+    assert row["first_name"] == '\'=HYPERLINK("http://x")' and row["last_name"] == "'+1 555 0100"
     assert row["title"] == "'-2+3" and row["note"] == "'@SUM(A1)" and row["nick"] == "'\tx"
     assert row["gone"] == "" and row["minus"] == "-5", "JSON numbers stay numbers"
     assert row["enabled"] == "true" and row["vm_to_email_enabled"] == "false"

@@ -30,18 +30,41 @@ def call_legs(n: int, start: int, owner_id: str, device_id: str) -> list[dict]:
     interaction = f"{start}-{n:08x}"
     answered = n != 3
     end = start + 60
-    inbound = {"call_id": f"in-{n}-{start}@10.0.0.1", "call_direction": "inbound", "interaction_id": interaction,
-               "caller_id_name": "Alice", "caller_id_number": "100", "callee_id_number": f"20{n}",
-               "from": "100@p.realm", "to": f"20{n}@p.realm", "request": f"20{n}@p.realm",
-               "start_timestamp": start, "end_timestamp": end, "authorizing_id": device_id, "owner_id": owner_id,
-               "authorizing_type": "device", "hangup_cause": "NORMAL_CLEARING" if answered else "NO_ANSWER",
-               "hangup_code": 200 if answered else 480, "media_server": "node1"}
-    outbound = {"call_id": f"out-{n}-{start}", "call_direction": "outbound", "interaction_id": interaction,
-                "other_leg_call_id": inbound["call_id"], "bridge_id": inbound["call_id"],
-                "caller_id_name": "Alice", "caller_id_number": "100", "callee_id_number": f"20{n}",
-                "from": "100@p.realm", "to": f"20{n}@p.realm", "request": f"20{n}@p.realm",
-                "start_timestamp": start + 0.5, "end_timestamp": end,
-                "hangup_cause": "NORMAL_CLEARING" if answered else "NO_ANSWER"}
+    inbound = {
+        "call_id": f"in-{n}-{start}@10.0.0.1",
+        "call_direction": "inbound",
+        "interaction_id": interaction,
+        "caller_id_name": "Alice",
+        "caller_id_number": "100",
+        "callee_id_number": f"20{n}",
+        "from": "100@p.realm",
+        "to": f"20{n}@p.realm",
+        "request": f"20{n}@p.realm",
+        "start_timestamp": start,
+        "end_timestamp": end,
+        "authorizing_id": device_id,
+        "owner_id": owner_id,
+        "authorizing_type": "device",
+        "hangup_cause": "NORMAL_CLEARING" if answered else "NO_ANSWER",
+        "hangup_code": 200 if answered else 480,
+        "media_server": "node1",
+    }
+    outbound = {
+        "call_id": f"out-{n}-{start}",
+        "call_direction": "outbound",
+        "interaction_id": interaction,
+        "other_leg_call_id": inbound["call_id"],
+        "bridge_id": inbound["call_id"],
+        "caller_id_name": "Alice",
+        "caller_id_number": "100",
+        "callee_id_number": f"20{n}",
+        "from": "100@p.realm",
+        "to": f"20{n}@p.realm",
+        "request": f"20{n}@p.realm",
+        "start_timestamp": start + 0.5,
+        "end_timestamp": end,
+        "hangup_cause": "NORMAL_CLEARING" if answered else "NO_ANSWER",
+    }
     if answered:
         inbound["answer_timestamp"] = outbound["answer_timestamp"] = start + 10
     return [inbound, outbound]
@@ -54,10 +77,20 @@ async def world(server, master):
     k = master.create_account(p, unique("Cdr K"))["id"]
     s = master.create_account(root, unique("Cdr S"))["id"]
     p_admin, k_admin, s_admin = master.admin_of(p), master.admin_of(k), master.admin_of(s)
-    alice = master.create(p, "users", {"first_name": "Alice", "last_name": "Caller", "username": "alice",
-                                       "password": "alice-pass-1", "priv_level": "user"})
-    bob = master.create(p, "users", {"first_name": "Bob", "last_name": "Other", "username": "bob",
-                                     "password": "bob-pass-1"})
+    alice = master.create(
+        p,
+        "users",
+        {
+            "first_name": "Alice",
+            "last_name": "Caller",
+            "username": "alice",
+            "password": "alice-pass-1",
+            "priv_level": "user",
+        },
+    )
+    bob = master.create(
+        p, "users", {"first_name": "Bob", "last_name": "Other", "username": "bob", "password": "bob-pass-1"}
+    )
     alice_client = Client(server[0])
     alice_client.login("alice", "alice-pass-1", account_realm=master.get(f"accounts/{p}").json()["data"]["realm"])
     store = await open_store(server[2])
@@ -67,12 +100,41 @@ async def world(server, master):
         for leg in call_legs(n, JAN_31_23H + 2400 * n - 1000, alice["id"], "d" * 32):
             recorded.append(await cdrs.record_leg(store, p, leg))
     now = gregorian_now()
-    recent = await cdrs.record_leg(store, k, {"call_id": f"recent-{k}", "call_direction": "inbound",
-                                              "start_timestamp": now - 120, "end_timestamp": now - 60})
-    old = await cdrs.record_leg(store, k, {"call_id": f"old-{k}", "call_direction": "inbound",
-                                           "start_timestamp": now - 40 * 86400, "end_timestamp": now - 40 * 86400 + 9})
-    yield SimpleNamespace(store=store, p=p, k=k, s=s, p_admin=p_admin, k_admin=k_admin, s_admin=s_admin,
-                          alice=alice, bob=bob, alice_client=alice_client, legs=recorded, recent=recent, old=old)
+    recent = await cdrs.record_leg(
+        store,
+        k,
+        {
+            "call_id": f"recent-{k}",
+            "call_direction": "inbound",
+            "start_timestamp": now - 120,
+            "end_timestamp": now - 60,
+        },
+    )
+    old = await cdrs.record_leg(
+        store,
+        k,
+        {
+            "call_id": f"old-{k}",
+            "call_direction": "inbound",
+            "start_timestamp": now - 40 * 86400,
+            "end_timestamp": now - 40 * 86400 + 9,
+        },
+    )
+    yield SimpleNamespace(
+        store=store,
+        p=p,
+        k=k,
+        s=s,
+        p_admin=p_admin,
+        k_admin=k_admin,
+        s_admin=s_admin,
+        alice=alice,
+        bob=bob,
+        alice_client=alice_client,
+        legs=recorded,
+        recent=recent,
+        old=old,
+    )
     await store.dispose()
 
 
@@ -99,13 +161,18 @@ def walk(client: Client, path: str, **params) -> tuple[list[dict], int]:
 
 # Recording -----------------------------------------------------------------------------------------------------
 
+
 async def test_a_recorded_leg_gets_its_month_id_durations_and_channel_vars(world):
     inbound = world.legs[0]
     assert inbound["id"] == f"202401-{inbound['call_id']}"
     assert (inbound["duration_seconds"], inbound["billing_seconds"], inbound["ringing_seconds"]) == (60, 50, 10)
     assert inbound["hangup_code"] == "sip:200" and inbound["timestamp"] == inbound["end_timestamp"]
-    assert inbound["custom_channel_vars"] == {"authorizing_id": "d" * 32, "authorizing_type": "device",
-                                              "owner_id": world.alice["id"], "account_id": world.p}
+    assert inbound["custom_channel_vars"] == {
+        "authorizing_id": "d" * 32,
+        "authorizing_type": "device",
+        "owner_id": world.alice["id"],
+        "account_id": world.p,
+    }
     assert "owner_id" not in inbound and "answer_timestamp" in inbound
     unanswered = world.legs[7]
     assert unanswered["billing_seconds"] == 0 and "answer_timestamp" not in unanswered
@@ -114,16 +181,31 @@ async def test_a_recorded_leg_gets_its_month_id_durations_and_channel_vars(world
 
 async def test_bad_and_repeated_legs_are_refused(world):
     with pytest.raises(Invalid) as bad:
-        await cdrs.record_leg(world.store, world.p, {"call_id": "x", "call_direction": "sideways",
-                                                     "start_timestamp": JAN_31_23H, "end_timestamp": "later"})
+        await cdrs.record_leg(
+            world.store,
+            world.p,
+            {"call_id": "x", "call_direction": "sideways", "start_timestamp": JAN_31_23H, "end_timestamp": "later"},
+        )
     assert set(bad.value.data) == {"call_direction", "end_timestamp"}
     with pytest.raises(Invalid) as backwards:
-        await cdrs.record_leg(world.store, world.p, {"call_id": "x", "call_direction": "inbound",
-                                                     "start_timestamp": JAN_31_23H, "end_timestamp": JAN_31_23H - 1})
+        await cdrs.record_leg(
+            world.store,
+            world.p,
+            {
+                "call_id": "x",
+                "call_direction": "inbound",
+                "start_timestamp": JAN_31_23H,
+                "end_timestamp": JAN_31_23H - 1,
+            },
+        )
     assert "minimum" in backwards.value.data["end_timestamp"]
     first = world.legs[0]
-    again = {"call_id": first["call_id"], "call_direction": "inbound", "start_timestamp": first["start_timestamp"],
-             "end_timestamp": first["end_timestamp"]}
+    again = {
+        "call_id": first["call_id"],
+        "call_direction": "inbound",
+        "start_timestamp": first["start_timestamp"],
+        "end_timestamp": first["end_timestamp"],
+    }
     with pytest.raises(Conflicting):
         await cdrs.record_leg(world.store, world.p, again)
 
@@ -138,8 +220,13 @@ async def test_the_writer_stores_legs_in_batches_and_a_repeated_leg_loses_no_oth
         tag = unique("batch")
 
         def leg(n: int) -> dict:
-            return {"call_id": f"{tag}-{n}", "call_direction": "inbound", "start_timestamp": start + n,
-                    "end_timestamp": start + n + 5, "caller_id_number": "100"}
+            return {
+                "call_id": f"{tag}-{n}",
+                "call_direction": "inbound",
+                "start_timestamp": start + n,
+                "end_timestamp": start + n + 5,
+                "caller_id_number": "100",
+            }
 
         for n in range(300):
             writer.record(world.k, leg(n))
@@ -150,21 +237,31 @@ async def test_the_writer_stores_legs_in_batches_and_a_repeated_leg_loses_no_oth
         await writer.flushed()
     finally:
         await writer.close()
-    rows = listed(world.k_admin, f"accounts/{world.k}/cdrs", paginate="false",
-                  created_from=start, created_to=start + 400)["data"]
+    rows = listed(
+        world.k_admin, f"accounts/{world.k}/cdrs", paginate="false", created_from=start, created_to=start + 400
+    )["data"]
     mine = sorted(int(row["call_id"].rsplit("-", 1)[1]) for row in rows if row["call_id"].startswith(tag))
     assert mine == list(range(301))
 
 
 async def test_a_call_id_a_path_cannot_carry_is_hashed_into_the_id(world):
-    leg = await cdrs.record_leg(world.store, world.k, {"call_id": "a/b?c#d", "call_direction": "outbound",
-                                                       "start_timestamp": JAN_31_23H, "end_timestamp": JAN_31_23H + 1})
+    leg = await cdrs.record_leg(
+        world.store,
+        world.k,
+        {
+            "call_id": "a/b?c#d",
+            "call_direction": "outbound",
+            "start_timestamp": JAN_31_23H,
+            "end_timestamp": JAN_31_23H + 1,
+        },
+    )
     assert leg["id"].startswith("202401-") and "/" not in leg["id"]
     got = world.k_admin.get(f"accounts/{world.k}/cdrs/{leg['id']}")
     assert got.status_code == 200 and got.json()["data"]["call_id"] == "a/b?c#d"
 
 
 # Listing legs ------------------------------------------------------------------------------------------------------
+
 
 def test_the_listing_crosses_months_newest_first_in_kazoo_columns(world):
     rows = listed(world.p_admin, f"accounts/{world.p}/cdrs", **RANGE)["data"]
@@ -205,23 +302,31 @@ def test_without_a_range_the_last_maximum_range_is_listed(world):
     rows = listed(world.k_admin, f"accounts/{world.k}/cdrs")["data"]
     ids = [row["id"] for row in rows]
     assert world.recent["id"] in ids and world.old["id"] not in ids
-    month_ago = listed(world.k_admin, f"accounts/{world.k}/cdrs", created_from=gregorian_now() - 41 * 86400,
-                       created_to=gregorian_now() - 30 * 86400)["data"]
+    month_ago = listed(
+        world.k_admin,
+        f"accounts/{world.k}/cdrs",
+        created_from=gregorian_now() - 41 * 86400,
+        created_to=gregorian_now() - 30 * 86400,
+    )["data"]
     assert [row["id"] for row in month_ago] == [world.old["id"]]
 
 
-@pytest.mark.parametrize("params", [
-    {"created_from": JAN_31_23H, "created_to": JAN_31_23H - 1},
-    {"created_from": JAN_31_23H, "created_to": JAN_31_23H + 2682001},
-    {"created_from": gregorian_now() - 2682100},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"created_from": JAN_31_23H, "created_to": JAN_31_23H - 1},
+        {"created_from": JAN_31_23H, "created_to": JAN_31_23H + 2682001},
+        {"created_from": gregorian_now() - 2682100},
+    ],
+)
 def test_a_reversed_or_too_long_range_is_a_date_range_error(world, params):
     for noun in ("cdrs", "cdrs/interaction"):
         resp = world.p_admin.get(f"accounts/{world.p}/{noun}", params=params)
         assert resp.status_code == 400 and resp.json()["message"] == "validation error"
         assert "message" in resp.json()["data"]["created_from"]["date_range"]
-    ok = world.p_admin.get(f"accounts/{world.p}/cdrs", params={"created_from": JAN_31_23H,
-                                                                "created_to": JAN_31_23H + 2682000})
+    ok = world.p_admin.get(
+        f"accounts/{world.p}/cdrs", params={"created_from": JAN_31_23H, "created_to": JAN_31_23H + 2682000}
+    )
     assert ok.status_code == 200
 
 
@@ -233,8 +338,9 @@ def test_bad_range_values_and_start_keys_are_validation_errors(world):
 
 
 def test_csv_has_every_leg_of_the_range_and_a_file_name(world):
-    resp = world.p_admin.get(f"accounts/{world.p}/cdrs", params={**RANGE, "page_size": 2},
-                             headers={"Accept": "text/csv"})
+    resp = world.p_admin.get(
+        f"accounts/{world.p}/cdrs", params={**RANGE, "page_size": 2}, headers={"Accept": "text/csv"}
+    )
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     assert resp.headers["content-disposition"] == 'attachment; filename="cdrs.csv"'
     table = list(csv.DictReader(io.StringIO(resp.text)))
@@ -246,6 +352,7 @@ def test_csv_has_every_leg_of_the_range_and_a_file_name(world):
 
 
 # One CDR, interactions and legs -----------------------------------------------------------------------------------
+
 
 def test_one_cdr_is_the_whole_document(world):
     leg = world.legs[1]
@@ -281,6 +388,7 @@ def test_legs_of_an_interaction_by_its_id_or_a_cdr_id(world):
 
 # Users ------------------------------------------------------------------------------------------------------------
 
+
 def test_a_users_cdrs_are_the_legs_they_own(world):
     rows = listed(world.p_admin, f"accounts/{world.p}/users/{world.alice['id']}/cdrs", **RANGE)["data"]
     assert sorted(r["id"] for r in rows) == sorted(leg["id"] for leg in world.legs[::2])
@@ -293,12 +401,16 @@ def test_a_users_cdrs_are_the_legs_they_own(world):
 def test_a_user_reads_their_own_calls_and_nobody_elses(world):
     own = world.alice_client.get(f"accounts/{world.p}/users/{world.alice['id']}/cdrs", params=RANGE)
     assert own.status_code == 200 and len(own.json()["data"]) == CALLS
-    for path in (f"accounts/{world.p}/cdrs", f"accounts/{world.p}/users/{world.bob['id']}/cdrs",
-                 f"accounts/{world.p}/cdrs/{world.legs[0]['id']}"):
+    for path in (
+        f"accounts/{world.p}/cdrs",
+        f"accounts/{world.p}/users/{world.bob['id']}/cdrs",
+        f"accounts/{world.p}/cdrs/{world.legs[0]['id']}",
+    ):
         assert world.alice_client.get(path, params=RANGE).status_code == 403, path
 
 
 # Isolation --------------------------------------------------------------------------------------------------------
+
 
 def test_accounts_see_only_their_own_and_their_descendants_cdrs(world):
     assert world.s_admin.get(f"accounts/{world.p}/cdrs", params=RANGE).status_code == 403
@@ -321,8 +433,16 @@ def test_cdrs_are_read_only(world):
 
 async def test_deleting_an_account_deletes_its_cdrs(world, master):
     gone = master.create_account(master.account_id, unique("Cdr gone"))["id"]
-    leg = await cdrs.record_leg(world.store, gone, {"call_id": f"gone-{gone}", "call_direction": "inbound",
-                                                    "start_timestamp": JAN_31_23H, "end_timestamp": JAN_31_23H + 5})
+    leg = await cdrs.record_leg(
+        world.store,
+        gone,
+        {
+            "call_id": f"gone-{gone}",
+            "call_direction": "inbound",
+            "start_timestamp": JAN_31_23H,
+            "end_timestamp": JAN_31_23H + 5,
+        },
+    )
     assert (await cdrs.get(world.store, gone, leg["id"]))["call_id"] == leg["call_id"]
     assert master.delete(f"accounts/{gone}").status_code == 200
     with pytest.raises(Missing):

@@ -18,8 +18,9 @@ def tag() -> str:
 async def burst(master, method: str, path: str, bodies: list[dict]) -> list[httpx.Response]:
     """Send every body at once, each on its own connection."""
     limits = httpx.Limits(max_connections=len(bodies))
-    async with httpx.AsyncClient(base_url=master.base, headers={"X-Auth-Token": master.token}, timeout=60,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=master.base, headers={"X-Auth-Token": master.token}, timeout=60, limits=limits
+    ) as client:
         return await asyncio.gather(*(client.request(method, path, json={"data": b}) for b in bodies))
 
 

@@ -10,7 +10,6 @@ import pytest
 from cloudpbx import schemas
 from cloudpbx.api.endpoints import ENDPOINTS
 from cloudpbx.api.endpoints.base import DocumentEndpoint
-
 from tests.helpers import Client
 
 
@@ -39,95 +38,141 @@ SPECS = {
         create={"first_name": "Ada", "last_name": "King", "email": "ada@example.com", "timezone": "Europe/London"},
         replace={"first_name": "Grace", "last_name": "Hopper"},
         patch={"last_name": "Byron", "hotdesk": {"enabled": True}},
-        defaults={"priv_level": "user", "enabled": True, "vm_to_email_enabled": True, "require_password_update": False,
-                  "verified": False},
-        invalid=[({"last_name": "x"}, "first_name", "required"),
-                 ({"first_name": "", "last_name": "x"}, "first_name", "minLength"),
-                 ({"first_name": "x" * 129, "last_name": "x"}, "first_name", "maxLength"),
-                 ({"first_name": 5, "last_name": "x"}, "first_name", "type"),
-                 ({"first_name": "a", "last_name": "b", "priv_level": "root"}, "priv_level", "enum"),
-                 ({"first_name": "a", "last_name": "b", "email": "not-an-email"}, "email", "wrong_format"),
-                 ({"first_name": "a", "last_name": "b", "username": "has space"}, "username", "pattern"),
-                 ({"first_name": "a", "last_name": "b", "hotdesk": {"pin": "12"}}, "hotdesk.pin", "minLength")],
+        defaults={
+            "priv_level": "user",
+            "enabled": True,
+            "vm_to_email_enabled": True,
+            "require_password_update": False,
+            "verified": False,
+        },
+        invalid=[
+            ({"last_name": "x"}, "first_name", "required"),
+            ({"first_name": "", "last_name": "x"}, "first_name", "minLength"),
+            ({"first_name": "x" * 129, "last_name": "x"}, "first_name", "maxLength"),
+            ({"first_name": 5, "last_name": "x"}, "first_name", "type"),
+            ({"first_name": "a", "last_name": "b", "priv_level": "root"}, "priv_level", "enum"),
+            ({"first_name": "a", "last_name": "b", "email": "not-an-email"}, "email", "wrong_format"),
+            ({"first_name": "a", "last_name": "b", "username": "has space"}, "username", "pattern"),
+            ({"first_name": "a", "last_name": "b", "hotdesk": {"pin": "12"}}, "hotdesk.pin", "minLength"),
+        ],
     ),
     "devices": Spec(
         create={"name": "Desk phone", "caller_id": {"internal": {"name": "Desk"}}},
         replace={"name": "Softphone", "device_type": "softphone"},
         patch={"sip": {"expire_seconds": 600}},
-        defaults={"device_type": "sip_device", "enabled": True, "exclude_from_queues": False,
-                  "sip": {"method": "password", "invite_format": "contact", "expire_seconds": 300}},
-        invalid=[({}, "name", "required"),
-                 ({"name": "d", "sip": {"invite_format": "bogus"}}, "sip.invite_format", "enum"),
-                 ({"name": "d", "sip": {"username": "a"}}, "sip.username", "minLength"),
-                 ({"name": "d", "sip": {"password": "x" * 40}}, "sip.password", "maxLength"),
-                 ({"name": "d", "media": {"audio": {"codecs": ["NOPE"]}}}, "media.audio.codecs.0", "enum"),
-                 ({"name": "d", "enabled": "maybe"}, "enabled", "type")],
+        defaults={
+            "device_type": "sip_device",
+            "enabled": True,
+            "exclude_from_queues": False,
+            "sip": {"method": "password", "invite_format": "contact", "expire_seconds": 300},
+        },
+        invalid=[
+            ({}, "name", "required"),
+            ({"name": "d", "sip": {"invite_format": "bogus"}}, "sip.invite_format", "enum"),
+            ({"name": "d", "sip": {"username": "a"}}, "sip.username", "minLength"),
+            ({"name": "d", "sip": {"password": "x" * 40}}, "sip.password", "maxLength"),
+            ({"name": "d", "media": {"audio": {"codecs": ["NOPE"]}}}, "media.audio.codecs.0", "enum"),
+            ({"name": "d", "enabled": "maybe"}, "enabled", "type"),
+        ],
     ),
     "callflows": Spec(
         create={"name": "Reception", "numbers": ["2100"], "flow": {"module": "noop", "data": {}}},
         replace={"name": "Reception", "patterns": ["^\\*21$"], "flow": {"module": "hangup", "data": {}}},
         patch={"name": "Reception 2"},
         defaults={"numbers": [], "patterns": []},
-        invalid=[({"numbers": "2100"}, "numbers", "type"),
-                 ({"numbers": ["2101", "2101"]}, "numbers", "uniqueItems"),
-                 ({"numbers": [""]}, "numbers.0", "minLength"),
-                 ({"patterns": ["^" + "1" * 300 + "$"]}, "patterns.0", "maxLength"),
-                 ({"numbers": ["2102"], "flow": {"data": {}}}, "flow.module", "required")],
+        invalid=[
+            ({"numbers": "2100"}, "numbers", "type"),
+            ({"numbers": ["2101", "2101"]}, "numbers", "uniqueItems"),
+            ({"numbers": [""]}, "numbers.0", "minLength"),
+            ({"patterns": ["^" + "1" * 300 + "$"]}, "patterns.0", "maxLength"),
+            ({"numbers": ["2102"], "flow": {"data": {}}}, "flow.module", "required"),
+        ],
     ),
     "groups": Spec(
         create={"name": "Sales", "endpoints": {}},
         replace={"name": "Support", "endpoints": {}},
         patch={"music_on_hold": {"media_id": "hold"}},
-        invalid=[({"name": "g"}, "endpoints", "required"), ({"endpoints": {}}, "name", "required"),
-                 ({"name": "g", "endpoints": []}, "endpoints", "type")],
+        invalid=[
+            ({"name": "g"}, "endpoints", "required"),
+            ({"endpoints": {}}, "name", "required"),
+            ({"name": "g", "endpoints": []}, "endpoints", "type"),
+        ],
     ),
     "vmboxes": Spec(
         create={"name": "Main box", "mailbox": "5100", "pin": "1234"},
         replace={"name": "Other box", "mailbox": "5101"},
         patch={"skip_greeting": True},
-        defaults={"require_pin": False, "check_if_owner": True, "media_extension": "mp3", "delete_after_notify": False,
-                  "notify_email_addresses": [], "seek_duration_ms": 10000},
-        invalid=[({"name": "v"}, "mailbox", "required"), ({"mailbox": "1"}, "name", "required"),
-                 ({"name": "v", "mailbox": "5102", "pin": "12"}, "pin", "minLength"),
-                 ({"name": "v", "mailbox": "5103", "media_extension": "ogg"}, "media_extension", "enum")],
+        defaults={
+            "require_pin": False,
+            "check_if_owner": True,
+            "media_extension": "mp3",
+            "delete_after_notify": False,
+            "notify_email_addresses": [],
+            "seek_duration_ms": 10000,
+        },
+        invalid=[
+            ({"name": "v"}, "mailbox", "required"),
+            ({"mailbox": "1"}, "name", "required"),
+            ({"name": "v", "mailbox": "5102", "pin": "12"}, "pin", "minLength"),
+            ({"name": "v", "mailbox": "5103", "media_extension": "ogg"}, "media_extension", "enum"),
+        ],
     ),
     "conferences": Spec(
         create={"name": "Standup", "member": {"numbers": ["7000"]}},
         replace={"name": "Retro"},
         patch={"max_participants": 10},
-        defaults={"play_name": False, "member": {"join_muted": True, "join_deaf": False},
-                  "moderator": {"join_muted": False}},
-        invalid=[({"name": "c", "member": {"numbers": ["abc"]}}, "member.numbers.0", "pattern"),
-                 ({"name": ""}, "name", "minLength"), ({"name": "c", "max_participants": "many"}, "max_participants",
-                                                       "type")],
+        defaults={
+            "play_name": False,
+            "member": {"join_muted": True, "join_deaf": False},
+            "moderator": {"join_muted": False},
+        },
+        invalid=[
+            ({"name": "c", "member": {"numbers": ["abc"]}}, "member.numbers.0", "pattern"),
+            ({"name": ""}, "name", "minLength"),
+            ({"name": "c", "max_participants": "many"}, "max_participants", "type"),
+        ],
     ),
     "faxboxes": Spec(
         create={"name": "Fax in"},
         replace={"name": "Fax out", "retries": 3},
         patch={"fax_header": "ACME"},
         defaults={"caller_name": "Kazoo Fax Printer", "fax_header": "Kazoo Fax Printer", "retries": 1, "attempts": 0},
-        invalid=[({}, "name", "required"), ({"name": "f", "retries": 9}, "retries", "maximum"),
-                 ({"name": "f", "retries": -1}, "retries", "minimum")],
+        invalid=[
+            ({}, "name", "required"),
+            ({"name": "f", "retries": 9}, "retries", "maximum"),
+            ({"name": "f", "retries": -1}, "retries", "minimum"),
+        ],
     ),
     "menus": Spec(
         create={"name": "Main menu"},
         replace={"name": "After hours", "timeout": 5000},
         patch={"hunt": False},
-        defaults={"retries": 3, "max_extension_length": 4, "hunt": True, "allow_record_from_offnet": False,
-                  "suppress_media": False},
-        invalid=[({}, "name", "required"), ({"name": "m", "retries": 0}, "retries", "minimum"),
-                 ({"name": "m", "max_extension_length": 7}, "max_extension_length", "maximum"),
-                 ({"name": "m", "record_pin": "1"}, "record_pin", "minLength")],
+        defaults={
+            "retries": 3,
+            "max_extension_length": 4,
+            "hunt": True,
+            "allow_record_from_offnet": False,
+            "suppress_media": False,
+        },
+        invalid=[
+            ({}, "name", "required"),
+            ({"name": "m", "retries": 0}, "retries", "minimum"),
+            ({"name": "m", "max_extension_length": 7}, "max_extension_length", "maximum"),
+            ({"name": "m", "record_pin": "1"}, "record_pin", "minLength"),
+        ],
     ),
     "temporal_rules": Spec(
         create={"name": "Weekdays", "cycle": "weekly", "wdays": ["monday", "friday"]},
         replace={"name": "New year", "cycle": "yearly", "month": 1, "days": [1]},
         patch={"time_window_start": 32400},
         defaults={"interval": 1, "start_date": 62586115200},
-        invalid=[({"name": "t"}, "cycle", "required"), ({"name": "t", "cycle": "hourly"}, "cycle", "enum"),
-                 ({"name": "t", "cycle": "weekly", "wdays": ["funday"]}, "wdays.0", "enum"),
-                 ({"name": "t", "cycle": "yearly", "month": 13}, "month", "maximum"),
-                 ({"name": "t", "cycle": "daily", "time_window_stop": 90000}, "time_window_stop", "maximum")],
+        invalid=[
+            ({"name": "t"}, "cycle", "required"),
+            ({"name": "t", "cycle": "hourly"}, "cycle", "enum"),
+            ({"name": "t", "cycle": "weekly", "wdays": ["funday"]}, "wdays.0", "enum"),
+            ({"name": "t", "cycle": "yearly", "month": 13}, "month", "maximum"),
+            ({"name": "t", "cycle": "daily", "time_window_stop": 90000}, "time_window_stop", "maximum"),
+        ],
     ),
     "temporal_rules_sets": Spec(
         create={"name": "Holidays", "temporal_rules": ["r1"]},
@@ -139,17 +184,29 @@ SPECS = {
         create={"name": "Company directory"},
         replace={"name": "Staff", "sort_by": "first_name"},
         patch={"min_dtmf": 2},
-        defaults={"min_dtmf": 3, "max_dtmf": 0, "sort_by": "last_name", "confirm_match": True,
-                  "search_fields": "both", "users": []},
-        invalid=[({}, "name", "required"), ({"name": "d", "sort_by": "age"}, "sort_by", "enum"),
-                 ({"name": "d", "min_dtmf": 0}, "min_dtmf", "minimum")],
+        defaults={
+            "min_dtmf": 3,
+            "max_dtmf": 0,
+            "sort_by": "last_name",
+            "confirm_match": True,
+            "search_fields": "both",
+            "users": [],
+        },
+        invalid=[
+            ({}, "name", "required"),
+            ({"name": "d", "sort_by": "age"}, "sort_by", "enum"),
+            ({"name": "d", "min_dtmf": 0}, "min_dtmf", "minimum"),
+        ],
     ),
     "external_numbers": Spec(
         create={"number": "+14155550199", "name": "Cell"},
         replace={"number": "+14155550198"},
         patch={"description": "mobile"},
-        invalid=[({"name": "n"}, "number", "required"), ({"number": ""}, "number", "minLength"),
-                 ({"number": 4155550199}, "number", "type")],
+        invalid=[
+            ({"name": "n"}, "number", "required"),
+            ({"number": ""}, "number", "minLength"),
+            ({"number": 4155550199}, "number", "type"),
+        ],
     ),
 }
 
@@ -232,6 +289,7 @@ def ids_of(master, account_id: str, noun: str) -> list[str]:
 
 # Every noun × every verb -------------------------------------------------------------------------------------------
 
+
 def test_every_expected_noun_is_served():
     assert set(SPECS) <= set(ENDPOINTS)
 
@@ -308,8 +366,9 @@ def test_validation_reports_every_failing_field(master, acct):
 
 
 def test_min_length_error_carries_target_and_value(master, acct):
-    detail = assert_invalid(master.put(f"accounts/{acct}/devices", {"name": "d", "sip": {"username": "a"}}),
-                            "sip.username", "minLength")
+    detail = assert_invalid(
+        master.put(f"accounts/{acct}/devices", {"name": "d", "sip": {"username": "a"}}), "sip.username", "minLength"
+    )
     assert detail["target"] == 2 and detail["value"] == "a"
 
 
@@ -329,10 +388,12 @@ def test_unknown_fields_are_kept(master, acct):
 
 # Users -------------------------------------------------------------------------------------------------------------
 
+
 def test_user_password_is_hashed_and_never_returned(master, acct):
     username = f"Pw{tag()}"
-    resp = master.put(f"accounts/{acct}/users", {"first_name": "P", "last_name": "W", "username": username,
-                                                "password": "my-secret-1"})
+    resp = master.put(
+        f"accounts/{acct}/users", {"first_name": "P", "last_name": "W", "username": username, "password": "my-secret-1"}
+    )
     assert resp.status_code == 201
     assert "my-secret-1" not in resp.text and "password" not in resp.json()["data"]
     user_id = resp.json()["data"]["id"]
@@ -344,8 +405,9 @@ def test_user_password_is_hashed_and_never_returned(master, acct):
 
 def test_username_is_lowercased_and_logs_in_any_case(master, acct):
     username = f"MiXeD{tag()}"
-    user = master.create(acct, "users", {"first_name": "M", "last_name": "C", "username": username,
-                                         "password": "case-pass-1"})
+    user = master.create(
+        acct, "users", {"first_name": "M", "last_name": "C", "username": username, "password": "case-pass-1"}
+    )
     assert user["username"] == username.lower()
     realm = master.get(f"accounts/{acct}").json()["data"]["realm"]
     client = Client(master.base)
@@ -359,19 +421,23 @@ def test_username_is_unique_per_account(master, acct, other):
     resp = master.put(f"accounts/{acct}/users", {"first_name": "C", "last_name": "D", "username": username.upper()})
     detail = assert_invalid(resp, "username", "unique")
     assert detail["cause"] == username
-    assert master.put(f"accounts/{other}/users", {"first_name": "C", "last_name": "D",
-                                                  "username": username}).status_code == 201
+    assert (
+        master.put(f"accounts/{other}/users", {"first_name": "C", "last_name": "D", "username": username}).status_code
+        == 201
+    )
 
 
 def test_changing_the_username_needs_the_password(master, acct):
-    user = master.create(acct, "users", {"first_name": "R", "last_name": "N", "username": f"ren{tag()}",
-                                         "password": "rename-pass-1"})
+    user = master.create(
+        acct, "users", {"first_name": "R", "last_name": "N", "username": f"ren{tag()}", "password": "rename-pass-1"}
+    )
     path = f"accounts/{acct}/users/{user['id']}"
     assert_invalid(master.patch(path, {"username": f"new{tag()}"}), "password", "required")
     assert master.patch(path, {"username": f"new{tag()}", "password": "rename-pass-2"}).status_code == 200
 
 
 # Devices -----------------------------------------------------------------------------------------------------------
+
 
 def test_sip_username_unique_per_realm(master, acct, other):
     username = f"sip{tag()}"
@@ -380,8 +446,9 @@ def test_sip_username_unique_per_realm(master, acct, other):
     detail = assert_invalid(resp, "sip.username", "unique")
     assert detail["cause"] == username
     # another account has another realm: the same username is fine there
-    assert master.put(f"accounts/{other}/devices", {"name": "Elsewhere", "sip": {"username": username}}
-                      ).status_code == 201
+    assert (
+        master.put(f"accounts/{other}/devices", {"name": "Elsewhere", "sip": {"username": username}}).status_code == 201
+    )
     # moving the username off the first device frees it
     master.patch(f"accounts/{acct}/devices/{first['id']}", {"sip": {"username": f"moved{tag()}"}})
     assert master.put(f"accounts/{acct}/devices", {"name": "Three", "sip": {"username": username}}).status_code == 201
@@ -389,8 +456,11 @@ def test_sip_username_unique_per_realm(master, acct, other):
 
 def test_mac_address_unique(master, acct):
     master.create(acct, "devices", {"name": "Mac 1", "mac_address": "00:11:22:33:44:55"})
-    assert_invalid(master.put(f"accounts/{acct}/devices", {"name": "Mac 2", "mac_address": "00-11-22-33-44-55"}),
-                   "mac_address", "unique")
+    assert_invalid(
+        master.put(f"accounts/{acct}/devices", {"name": "Mac 2", "mac_address": "00-11-22-33-44-55"}),
+        "mac_address",
+        "unique",
+    )
 
 
 def test_device_owner_must_be_a_user_of_the_account(master, acct, other):
@@ -398,14 +468,16 @@ def test_device_owner_must_be_a_user_of_the_account(master, acct, other):
     resp = master.put(f"accounts/{acct}/devices", {"name": "Stolen", "owner_id": stranger["id"]})
     assert assert_invalid(resp, "owner_id", "not_found")["cause"] == stranger["id"]
     menu = master.create(acct, "menus", {"name": "Not a user"})
-    assert_invalid(master.put(f"accounts/{acct}/devices", {"name": "Odd", "owner_id": menu["id"]}),
-                   "owner_id", "not_found")
+    assert_invalid(
+        master.put(f"accounts/{acct}/devices", {"name": "Odd", "owner_id": menu["id"]}), "owner_id", "not_found"
+    )
     owner = master.create(acct, "users", {"first_name": "O", "last_name": "W"})
     device = master.create(acct, "devices", {"name": "Mine", "owner_id": owner["id"]})
     assert device["owner_id"] == owner["id"]
     master.delete(f"accounts/{acct}/users/{owner['id']}")
-    assert_invalid(master.put(f"accounts/{acct}/devices", {"name": "Orphan", "owner_id": owner["id"]}),
-                   "owner_id", "not_found")
+    assert_invalid(
+        master.put(f"accounts/{acct}/devices", {"name": "Orphan", "owner_id": owner["id"]}), "owner_id", "not_found"
+    )
 
 
 def test_user_devices_listing(master, acct):
@@ -418,9 +490,11 @@ def test_user_devices_listing(master, acct):
 
 # Callflows ---------------------------------------------------------------------------------------------------------
 
+
 def test_callflow_needs_a_number_or_pattern(master, acct):
-    detail = assert_invalid(master.put(f"accounts/{acct}/callflows", {"name": "Nothing", "numbers": []}),
-                            "numbers", "required")
+    detail = assert_invalid(
+        master.put(f"accounts/{acct}/callflows", {"name": "Nothing", "numbers": []}), "numbers", "required"
+    )
     assert "number or pattern" in detail["message"]
     assert master.put(f"accounts/{acct}/callflows", {"patterns": [f"^\\*9{tag()}$"]}).status_code == 201
 
@@ -428,8 +502,10 @@ def test_callflow_needs_a_number_or_pattern(master, acct):
 def test_callflow_numbers_and_patterns_unique_per_account(master, acct, other):
     number = extension()
     master.create(acct, "callflows", {"numbers": [number], "patterns": ["^\\*77(\\d+)$"]})
-    assert assert_invalid(master.put(f"accounts/{acct}/callflows", {"numbers": [number]}),
-                          "numbers", "unique")["cause"] == number
+    assert (
+        assert_invalid(master.put(f"accounts/{acct}/callflows", {"numbers": [number]}), "numbers", "unique")["cause"]
+        == number
+    )
     assert_invalid(master.put(f"accounts/{acct}/callflows", {"patterns": ["^\\*77(\\d+)$"]}), "patterns", "unique")
     assert master.put(f"accounts/{other}/callflows", {"numbers": [number]}).status_code == 201
 
@@ -452,29 +528,50 @@ def test_callflow_did_not_owned_is_refused(master, acct):
 
 
 def test_callflow_flow_modules_and_targets_are_checked(master, acct, other):
-    assert_invalid(master.put(f"accounts/{acct}/callflows", {"numbers": [extension()],
-                                                            "flow": {"module": "teleport", "data": {}}}),
-                   "flow.module", "enum")
+    assert_invalid(
+        master.put(
+            f"accounts/{acct}/callflows", {"numbers": [extension()], "flow": {"module": "teleport", "data": {}}}
+        ),
+        "flow.module",
+        "enum",
+    )
     nested = {"module": "noop", "data": {}, "children": {"_": {"module": "warp", "data": {}}}}
-    assert_invalid(master.put(f"accounts/{acct}/callflows", {"numbers": [extension()], "flow": nested}),
-                   "flow.children._.module", "enum")
+    assert_invalid(
+        master.put(f"accounts/{acct}/callflows", {"numbers": [extension()], "flow": nested}),
+        "flow.children._.module",
+        "enum",
+    )
     stranger = master.create(other, "users", {"first_name": "X", "last_name": "Y"})
     to_stranger = {"module": "user", "data": {"id": stranger["id"]}}
-    assert_invalid(master.put(f"accounts/{acct}/callflows", {"numbers": [extension()], "flow": to_stranger}),
-                   "flow.data.id", "not_found")
+    assert_invalid(
+        master.put(f"accounts/{acct}/callflows", {"numbers": [extension()], "flow": to_stranger}),
+        "flow.data.id",
+        "not_found",
+    )
     device = master.create(acct, "devices", {"name": "Target"})
-    assert_invalid(master.put(f"accounts/{acct}/callflows", {"numbers": [extension()],
-                                                            "flow": {"module": "user", "data": {"id": device["id"]}}}),
-                   "flow.data.id", "not_found")
+    assert_invalid(
+        master.put(
+            f"accounts/{acct}/callflows",
+            {"numbers": [extension()], "flow": {"module": "user", "data": {"id": device["id"]}}},
+        ),
+        "flow.data.id",
+        "not_found",
+    )
 
 
 def test_callflow_get_adds_metadata_and_listing_adds_modules(master, acct):
     user = master.create(acct, "users", {"first_name": "Meta", "last_name": "Data"})
     vmbox = master.create(acct, "vmboxes", {"name": "Meta box", "mailbox": f"8{tag()}"})
-    flow = {"module": "user", "data": {"id": user["id"]},
-            "children": {"_": {"module": "voicemail", "data": {"id": vmbox["id"]}}}}
-    callflow = master.create(acct, "callflows", {"name": "Meta", "numbers": [extension()], "flow": flow,
-                                                 "featurecode": {"name": "meta", "number": "66"}})
+    flow = {
+        "module": "user",
+        "data": {"id": user["id"]},
+        "children": {"_": {"module": "voicemail", "data": {"id": vmbox["id"]}}},
+    }
+    callflow = master.create(
+        acct,
+        "callflows",
+        {"name": "Meta", "numbers": [extension()], "flow": flow, "featurecode": {"name": "meta", "number": "66"}},
+    )
     got = master.get(f"accounts/{acct}/callflows/{callflow['id']}").json()["data"]
     assert got["metadata"][user["id"]]["name"] == "Meta Data"
     assert got["metadata"][vmbox["id"]]["name"] == "Meta box"
@@ -487,13 +584,18 @@ def test_callflow_get_adds_metadata_and_listing_adds_modules(master, acct):
 
 
 def test_callflow_ui_fields_are_persisted(master, acct):
-    data = {"numbers": [extension()], "type": "main", "ui_is_main_number_cf": True,
-            "ui_metadata": {"version": "4.3", "ui": "monster-ui", "origin": "voip"}}
+    data = {
+        "numbers": [extension()],
+        "type": "main",
+        "ui_is_main_number_cf": True,
+        "ui_metadata": {"version": "4.3", "ui": "monster-ui", "origin": "voip"},
+    }
     callflow = master.create(acct, "callflows", data)
     got = master.get(f"accounts/{acct}/callflows/{callflow['id']}").json()["data"]
     assert subset({k: v for k, v in data.items() if k != "numbers"}, got)
-    row = next(r for r in master.get(f"accounts/{acct}/callflows?paginate=false").json()["data"]
-               if r["id"] == callflow["id"])
+    row = next(
+        r for r in master.get(f"accounts/{acct}/callflows?paginate=false").json()["data"] if r["id"] == callflow["id"]
+    )
     assert row["type"] == "main" and row["ui_is_main_number_cf"] is True and row["ui_metadata"]["origin"] == "voip"
 
 
@@ -505,6 +607,7 @@ def test_deleting_a_callflow_frees_its_numbers(master, acct):
 
 
 # Vmboxes and groups ------------------------------------------------------------------------------------------------
+
 
 def test_vmbox_mailbox_unique_per_account(master, acct, other):
     mailbox = f"{int(tag(), 16) % 10**6}"
@@ -518,5 +621,8 @@ def test_group_members_must_exist(master, acct):
     group = master.create(acct, "groups", {"name": "Members", "endpoints": {user["id"]: {"type": "user"}}})
     assert group["endpoints"] == {user["id"]: {"type": "user"}}
     ghost = "9" * 32
-    assert_invalid(master.put(f"accounts/{acct}/groups", {"name": "Ghosts", "endpoints": {ghost: {"type": "user"}}}),
-                   f"endpoints.{ghost}", "not_found")
+    assert_invalid(
+        master.put(f"accounts/{acct}/groups", {"name": "Ghosts", "endpoints": {ghost: {"type": "user"}}}),
+        f"endpoints.{ghost}",
+        "not_found",
+    )

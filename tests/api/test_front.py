@@ -8,16 +8,23 @@ def test_a_chunked_body_is_read_whole(master):
         yield b'{"data": {"name": "Sent '
         yield b'in pieces"}}'
 
-    resp = master.http.request("PUT", f"{master.base}/accounts/{master.account_id}/menus", content=chunks(),
-                               headers={"X-Auth-Token": master.token, "Content-Type": "application/json"})
+    resp = master.http.request(
+        "PUT",
+        f"{master.base}/accounts/{master.account_id}/menus",
+        content=chunks(),
+        headers={"X-Auth-Token": master.token, "Content-Type": "application/json"},
+    )
     assert resp.status_code == 201, resp.text
-    assert master.get(f"accounts/{master.account_id}/menus/{resp.json()['data']['id']}").json()["data"]["name"] == \
-        "Sent in pieces"
+    assert (
+        master.get(f"accounts/{master.account_id}/menus/{resp.json()['data']['id']}").json()["data"]["name"]
+        == "Sent in pieces"
+    )
 
 
 def test_a_method_outside_crossbar_gets_the_error_envelope(master):
-    resp = master.http.request("PROPFIND", f"{master.base}/accounts/{master.account_id}",
-                               headers={"X-Auth-Token": master.token})
+    resp = master.http.request(
+        "PROPFIND", f"{master.base}/accounts/{master.account_id}", headers={"X-Auth-Token": master.token}
+    )
     assert resp.status_code == 405 and resp.headers["content-type"] == "application/json"
     assert resp.headers["access-control-allow-origin"] == "*"
     body = resp.json()
@@ -26,7 +33,8 @@ def test_a_method_outside_crossbar_gets_the_error_envelope(master):
 
 
 def test_the_first_of_repeated_headers_counts(master):
-    resp = master.http.get(f"{master.base}/accounts/{master.account_id}",
-                           headers=[("X-Request-ID", "first-id"), ("X-Request-ID", "second-id"),
-                                    ("X-Auth-Token", master.token)])
+    resp = master.http.get(
+        f"{master.base}/accounts/{master.account_id}",
+        headers=[("X-Request-ID", "first-id"), ("X-Request-ID", "second-id"), ("X-Auth-Token", master.token)],
+    )
     assert resp.status_code == 200 and resp.headers["x-request-id"] == "first-id"

@@ -29,9 +29,13 @@ def inherited(master, tree: dict, noun: str = "devices") -> dict:
 
 
 def set_on(master, tree: dict, level: str, fields: dict) -> None:
-    paths = {"grand": f"accounts/{tree['grand']}", "parent": f"accounts/{tree['parent']}",
-             "account": f"accounts/{tree['account']}", "user": f"accounts/{tree['account']}/users/{tree['user']}",
-             "device": f"accounts/{tree['account']}/devices/{tree['device']}"}
+    paths = {
+        "grand": f"accounts/{tree['grand']}",
+        "parent": f"accounts/{tree['parent']}",
+        "account": f"accounts/{tree['account']}",
+        "user": f"accounts/{tree['account']}/users/{tree['user']}",
+        "device": f"accounts/{tree['account']}/devices/{tree['device']}",
+    }
     resp = master.patch(paths[level], fields)
     assert resp.status_code == 200, resp.text
 
@@ -54,12 +58,19 @@ def test_only_the_grandparent_sets_the_timezone(master, tree):
 LEVELS = ("grand", "parent", "account", "user", "device")
 
 
-@pytest.mark.parametrize("setting,path,values,shown", [
-    ("language", "language", ["gr-GR", "pa-PA", "ac-AC", "us-US", "de-DE"], lambda v: v),
-    ("music_on_hold", "music_on_hold", [{"media_id": f"moh-{level}"} for level in LEVELS], lambda v: v["media_id"]),
-    ("audio_codecs", "media", [{"audio": {"codecs": [c]}} for c in ("G722", "G729", "OPUS", "PCMA", "GSM")],
-     lambda v: v["audio"]["codecs"]),
-])
+@pytest.mark.parametrize(
+    "setting,path,values,shown",
+    [
+        ("language", "language", ["gr-GR", "pa-PA", "ac-AC", "us-US", "de-DE"], lambda v: v),
+        ("music_on_hold", "music_on_hold", [{"media_id": f"moh-{level}"} for level in LEVELS], lambda v: v["media_id"]),
+        (
+            "audio_codecs",
+            "media",
+            [{"audio": {"codecs": [c]}} for c in ("G722", "G729", "OPUS", "PCMA", "GSM")],
+            lambda v: v["audio"]["codecs"],
+        ),
+    ],
+)
 def test_nearest_level_wins(master, tree, setting, path, values, shown):
     """Set the value on each level from the top down (each nearer level takes over), then unset bottom up."""
     for level, value in zip(LEVELS, values):
@@ -72,8 +83,17 @@ def test_nearest_level_wins(master, tree, setting, path, values, shown):
 
 
 def test_caller_id_merges_per_type_and_field(master, tree):
-    set_on(master, tree, "grand", {"caller_id": {"emergency": {"number": "+15550000911"},
-                                                 "external": {"name": "Grand Corp", "number": "+15550000000"}}})
+    set_on(
+        master,
+        tree,
+        "grand",
+        {
+            "caller_id": {
+                "emergency": {"number": "+15550000911"},
+                "external": {"name": "Grand Corp", "number": "+15550000000"},
+            }
+        },
+    )
     set_on(master, tree, "account", {"caller_id": {"external": {"number": "+15551112222"}}})
     set_on(master, tree, "user", {"caller_id": {"internal": {"name": "In Herit", "number": "100"}}})
     set_on(master, tree, "device", {"caller_id": {"internal": {"number": "101"}}})
@@ -110,8 +130,11 @@ def test_system_config_is_the_last_resort(master, tree):
         assert inherited(master, tree)["music_on_hold"] == "grand-moh"  # any account beats the system
         set_on(master, tree, "grand", {"music_on_hold": None})
     finally:
-        restored = master.post("system_configs/media", before.json()["data"]) if existed else \
-            master.delete("system_configs/media")
+        restored = (
+            master.post("system_configs/media", before.json()["data"])
+            if existed
+            else master.delete("system_configs/media")
+        )
         assert restored.status_code == 200, restored.text
     if not existed:
         assert inherited(master, tree)["audio_codecs"] == ["PCMU", "PCMA"]

@@ -25,8 +25,9 @@ _serial = itertools.count(100)
 
 # Nouns that name no account collection; everything else in ENDPOINTS is checked.
 NOT_ACCOUNT_SCOPED = {"accounts"}
-COLLECTIONS = sorted(noun for noun, ep in ENDPOINTS.items()
-                     if isinstance(ep, DocumentEndpoint) and ep.kind.fixed_id is None)
+COLLECTIONS = sorted(
+    noun for noun, ep in ENDPOINTS.items() if isinstance(ep, DocumentEndpoint) and ep.kind.fixed_id is None
+)
 ACCOUNT_NOUNS = sorted(set(ENDPOINTS) - NOT_ACCOUNT_SCOPED)
 
 # Bodies for collections whose schema alone does not give a valid document (unique numbers, flows).
@@ -77,8 +78,9 @@ def world(master):
     c = master.create_account(r["id"], unique("Customer C"))
     s = master.create_account(c["id"], unique("Sub S"))
     x = master.create_account(r["id"], unique("Sibling X"))
-    return SimpleNamespace(master=master, r=r, c=c, s=s, x=x,
-                           c_admin=master.admin_of(c["id"]), x_admin=master.admin_of(x["id"]))
+    return SimpleNamespace(
+        master=master, r=r, c=c, s=s, x=x, c_admin=master.admin_of(c["id"]), x_admin=master.admin_of(x["id"])
+    )
 
 
 def assert_refused(resp, code: int, *secrets: str) -> None:
@@ -145,16 +147,22 @@ def test_a_tenant_has_full_crud_on_its_own_subtree(world, noun):
 def test_other_tenants_documents_are_out_of_reach(world, noun):
     master = world.master
     tag = unique("Secret")
-    foreign = {acc["id"]: master.create(acc["id"], noun, sample(noun, tag))["id"]
-               for acc in (world.r, world.x, {"id": master.account_id})}
+    foreign = {
+        acc["id"]: master.create(acc["id"], noun, sample(noun, tag))["id"]
+        for acc in (world.r, world.x, {"id": master.account_id})
+    }
     before = {acc: state(master, acc, noun, doc) for acc, doc in foreign.items()}
     for acc, doc in foreign.items():
         for resp in item_attempts(world.c_admin, f"accounts/{acc}/{noun}", doc, sample(noun, "intruder")):
             assert_refused(resp, 403, tag)
     x_doc = foreign[world.x["id"]]
     mine = f"accounts/{world.c['id']}/{noun}/{x_doc}"
-    for resp in (world.c_admin.get(mine), world.c_admin.post(mine, sample(noun, "intruder")),
-                 world.c_admin.patch(mine, {"ui_metadata": {"probe": "intruder"}}), world.c_admin.delete(mine)):
+    for resp in (
+        world.c_admin.get(mine),
+        world.c_admin.post(mine, sample(noun, "intruder")),
+        world.c_admin.patch(mine, {"ui_metadata": {"probe": "intruder"}}),
+        world.c_admin.delete(mine),
+    ):
         assert_refused(resp, 404, tag)
     for account in (world.c, world.s):
         for resp in item_attempts(world.x_admin, f"accounts/{account['id']}/{noun}", FAKE_ID, sample(noun, "x")):
@@ -175,7 +183,7 @@ def test_every_noun_refuses_accounts_outside_the_subtree(world, noun):
 def expected_refusal(resp) -> int:
     """403 on the shapes the noun serves; a shape it does not serve is 404, a method it does not take 405."""
     try:
-        shape = ROUTER.match(resp.request.url.raw_path.decode().partition("?")[0][len("/v2/"):]).shape
+        shape = ROUTER.match(resp.request.url.raw_path.decode().partition("?")[0][len("/v2/") :]).shape
     except NotFoundPath:
         return 404
     return 403 if resp.request.method in shape.ops else 405
@@ -196,8 +204,14 @@ def test_references_to_another_tenants_documents_are_invalid(world):
         assert resp.json()["message"] == "validation error"
         assert "not_found" in resp.json()["data"][field], resp.text
         assert "Xavier" not in resp.text
-    forged = {"first_name": "Forged", "last_name": "Ids", "id": x_user, "_id": x_user,
-              "pvt_account_id": world.x["id"], "pvt_type": "device"}
+    forged = {
+        "first_name": "Forged",
+        "last_name": "Ids",
+        "id": x_user,
+        "_id": x_user,
+        "pvt_account_id": world.x["id"],
+        "pvt_type": "device",
+    }
     resp = world.c_admin.put(f"{c_base}/users", forged)
     assert resp.status_code == 201 and resp.json()["data"]["id"] != x_user
     forged_id = resp.json()["data"]["id"]
@@ -217,8 +231,9 @@ def test_account_views_never_reveal_what_is_above_or_beside(world):
                 continue
             assert resp.status_code == 200, resp.text
             assert not any(h in resp.text for h in hidden), (view, resp.text)
-    assert [d["id"] for d in world.c_admin.get(f"accounts/{world.c['id']}/descendants").json()["data"]] == \
-        [world.s["id"]]
+    assert [d["id"] for d in world.c_admin.get(f"accounts/{world.c['id']}/descendants").json()["data"]] == [
+        world.s["id"]
+    ]
     assert [d["id"] for d in world.c_admin.get(f"accounts/{world.s['id']}/tree").json()["data"]] == [world.c["id"]]
     for account in (world.r, world.x, {"id": world.master.account_id}):
         for view in ACCOUNT_VIEWS:
@@ -231,16 +246,23 @@ def test_other_accounts_cannot_be_read_changed_or_moved(world):
     children_before = sorted(d["id"] for d in master.get(f"accounts/{world.r['id']}/descendants").json()["data"])
     for account in (world.r, world.x, {"id": master.account_id, "name": "Master Account"}):
         path = f"accounts/{account['id']}"
-        for resp in (c_admin.get(path), c_admin.post(path, {"name": "Taken Over"}),
-                     c_admin.patch(path, {"name": "Taken Over", "enabled": False}), c_admin.delete(path),
-                     c_admin.put(path, {"name": unique("Planted")}), c_admin.get(f"{path}/api_key"),
-                     c_admin.put(f"{path}/api_key"), c_admin.put(f"{path}/reseller")):
+        for resp in (
+            c_admin.get(path),
+            c_admin.post(path, {"name": "Taken Over"}),
+            c_admin.patch(path, {"name": "Taken Over", "enabled": False}),
+            c_admin.delete(path),
+            c_admin.put(path, {"name": unique("Planted")}),
+            c_admin.get(f"{path}/api_key"),
+            c_admin.put(f"{path}/api_key"),
+            c_admin.put(f"{path}/reseller"),
+        ):
             assert_refused(resp, 403, account["name"])
     assert_refused(c_admin.post(f"accounts/{world.s['id']}/move", {"to": world.x["id"]}), 403, world.x["name"])
     assert_refused(c_admin.post(f"accounts/{world.x['id']}/move", {"to": world.c["id"]}), 403, world.x["name"])
     assert {a["id"]: master.get(f"accounts/{a['id']}").json()["revision"] for a in (world.r, world.x)} == before
-    assert sorted(d["id"] for d in master.get(f"accounts/{world.r['id']}/descendants").json()["data"]) == \
-        children_before
+    assert (
+        sorted(d["id"] for d in master.get(f"accounts/{world.r['id']}/descendants").json()["data"]) == children_before
+    )
     assert [d["id"] for d in master.get(f"accounts/{world.s['id']}/parents").json()["data"]][-1] == world.c["id"]
 
 

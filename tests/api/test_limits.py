@@ -34,8 +34,12 @@ def limits(client, account: dict) -> dict:
 def test_an_account_without_limits_reads_the_defaults(world):
     data = limits(world.c_admin, world.c)["data"]
     assert data["id"] == "limits"
-    assert {k: data[k] for k in ("inbound_trunks", "outbound_trunks", "twoway_trunks", "burst_trunks")} == \
-        {"inbound_trunks": 0, "outbound_trunks": 0, "twoway_trunks": 0, "burst_trunks": 0}
+    assert {k: data[k] for k in ("inbound_trunks", "outbound_trunks", "twoway_trunks", "burst_trunks")} == {
+        "inbound_trunks": 0,
+        "outbound_trunks": 0,
+        "twoway_trunks": 0,
+        "burst_trunks": 0,
+    }
     assert data["calls"] == -1 and data["resource_consuming_calls"] == -1
     assert data["allow_prepay"] is True and data["authz_resource_types"] == []
     assert data["allow_postpay"] is False and data["max_postpay_amount"] == 0
@@ -43,8 +47,16 @@ def test_an_account_without_limits_reads_the_defaults(world):
 
 def test_a_direct_account_of_the_master_sets_its_own_limits(world):
     path = f"accounts/{world.d['id']}/limits"
-    resp = world.d_admin.post(path, {"inbound_trunks": 5, "twoway_trunks": -1, "allow_postpay": True,
-                               "max_postpay_amount": 1000000, "pvt_allow_postpay": True})
+    resp = world.d_admin.post(
+        path,
+        {
+            "inbound_trunks": 5,
+            "twoway_trunks": -1,
+            "allow_postpay": True,
+            "max_postpay_amount": 1000000,
+            "pvt_allow_postpay": True,
+        },
+    )
     assert resp.status_code == 200, resp.text
     data = resp.json()["data"]
     assert data["inbound_trunks"] == 5 and data["twoway_trunks"] == -1 and data["allow_prepay"] is True
@@ -70,17 +82,20 @@ def test_only_the_reseller_or_a_system_admin_changes_a_resold_account(world):
     sub = f"accounts/{world.s['id']}/limits"
     assert world.c_admin.post(sub, {"inbound_trunks": 1}).status_code == 403, "an ancestor that is not the reseller"
     assert world.r_admin.post(sub, {"inbound_trunks": 1}).status_code == 200
-    assert world.r_admin.post(f"accounts/{world.r['id']}/limits", {"inbound_trunks": 50}).status_code == 200, \
+    assert world.r_admin.post(f"accounts/{world.r['id']}/limits", {"inbound_trunks": 50}).status_code == 200, (
         "a reseller's own reseller is the master"
+    )
 
 
 def test_invalid_limits_are_refused_and_change_nothing(world):
     path = f"accounts/{world.d['id']}/limits"
     assert world.d_admin.post(path, {"inbound_trunks": 2}).status_code == 200
     before = limits(world.d_admin, world.d)
-    for body, field, rule in (({"inbound_trunks": -5}, "inbound_trunks", "minimum"),
-                              ({"calls": "many"}, "calls", "type"),
-                              ({"authz_resource_types": "audio"}, "authz_resource_types", "type")):
+    for body, field, rule in (
+        ({"inbound_trunks": -5}, "inbound_trunks", "minimum"),
+        ({"calls": "many"}, "calls", "type"),
+        ({"authz_resource_types": "audio"}, "authz_resource_types", "type"),
+    ):
         resp = world.d_admin.post(path, body)
         assert resp.status_code == 400 and resp.json()["message"] == "validation error"
         assert rule in resp.json()["data"][field], resp.text
@@ -93,9 +108,12 @@ def test_invalid_limits_are_refused_and_change_nothing(world):
 def test_a_sibling_can_neither_read_nor_change_them(world):
     path = f"accounts/{world.c['id']}/limits"
     before = limits(world.c_admin, world.c)["data"]
-    for resp in (world.x_admin.get(path), world.x_admin.post(path, {"inbound_trunks": 7}),
-                 world.c_admin.get(f"accounts/{world.x['id']}/limits"),
-                 world.c_admin.post(f"accounts/{world.x['id']}/limits", {"inbound_trunks": 7})):
+    for resp in (
+        world.x_admin.get(path),
+        world.x_admin.post(path, {"inbound_trunks": 7}),
+        world.c_admin.get(f"accounts/{world.x['id']}/limits"),
+        world.c_admin.post(f"accounts/{world.x['id']}/limits", {"inbound_trunks": 7}),
+    ):
         assert resp.status_code == 403, resp.text
     assert limits(world.c_admin, world.c)["data"] == before
     assert world.c_admin.put(path, {"inbound_trunks": 1}).status_code == 405

@@ -26,12 +26,23 @@ def callflows(master, acct) -> dict[str, str]:
     specs = {
         "main": {"name": "MainCallflow", "type": "main", "numbers": ["undefinedMainNumber"]},
         "main_listed": {"name": "Listed", "numbers": ["7001"], "ui_is_main_number_cf": True},
-        "fc_voip": {"name": "Park", "numbers": ["*3"], "featurecode": {"name": "park", "number": "3"},
-                    "ui_metadata": {"ui": "monster-ui", "origin": "voip"}},
-        "fc_callflows": {"name": "Dnd", "numbers": ["*78"], "featurecode": {"name": "dnd", "number": "78"},
-                         "ui_metadata": {"ui": "monster-ui", "origin": "callflows"}},
-        "fc_bare": {"name": "Intercom", "patterns": ["^\\*0(\\d+)$"], "featurecode": {"name": "intercom",
-                                                                                    "number": "0"}},
+        "fc_voip": {
+            "name": "Park",
+            "numbers": ["*3"],
+            "featurecode": {"name": "park", "number": "3"},
+            "ui_metadata": {"ui": "monster-ui", "origin": "voip"},
+        },
+        "fc_callflows": {
+            "name": "Dnd",
+            "numbers": ["*78"],
+            "featurecode": {"name": "dnd", "number": "78"},
+            "ui_metadata": {"ui": "monster-ui", "origin": "callflows"},
+        },
+        "fc_bare": {
+            "name": "Intercom",
+            "patterns": ["^\\*0(\\d+)$"],
+            "featurecode": {"name": "intercom", "number": "0"},
+        },
         "user_cf": {"name": "Cf Owner", "type": "mainUserCallflow", "owner_id": owner["id"], "numbers": ["7002"]},
         "group_cf": {"name": "Cf group", "type": "baseGroup", "group_id": group["id"], "numbers": ["7003"]},
         "empty_type": {"name": "Blank type", "type": "", "numbers": ["7004"]},
@@ -55,6 +66,7 @@ def labels(rows: list[dict], by_label: dict[str, str]) -> set[str]:
 
 
 # Paging ------------------------------------------------------------------------------------------------------------
+
 
 def test_start_key_paging_visits_every_item_once(master, acct):
     made = {master.create(acct, "menus", {"name": f"Page {i}"})["id"] for i in range(7)}
@@ -87,8 +99,7 @@ def test_default_page_size_and_paginate_false(master, acct):
 
 
 def test_paging_with_filters_walks_only_matches(master, acct):
-    wanted = {master.create(acct, "directories", {"name": f"Dir {i}", "sort_by": "first_name"})["id"]
-              for i in range(5)}
+    wanted = {master.create(acct, "directories", {"name": f"Dir {i}", "sort_by": "first_name"})["id"] for i in range(5)}
     master.create(acct, "directories", {"name": "Other"})
     seen, start = [], None
     while True:
@@ -129,9 +140,12 @@ def test_monster_ui_callflow_queries(master, acct, callflows, query):
 
 def test_callflows_app_home_query(master, acct, callflows):
     """The Callflows app hides no_match, the emergency dispatcher and other apps' callflows (repeated keys)."""
-    query = ("filter_not_numbers=no_match&filter_not_name=" + quote("US Emergency Dispatcher")
-             + "&filter_not_ui_metadata.origin=voip&filter_not_ui_metadata.origin=callqueues"
-             + "&filter_not_ui_metadata.origin=callqueues-pro&filter_not_ui_metadata.origin=csv-onboarding")
+    query = (
+        "filter_not_numbers=no_match&filter_not_name="
+        + quote("US Emergency Dispatcher")
+        + "&filter_not_ui_metadata.origin=voip&filter_not_ui_metadata.origin=callqueues"
+        + "&filter_not_ui_metadata.origin=callqueues-pro&filter_not_ui_metadata.origin=csv-onboarding"
+    )
     shown = labels(listing(master, f"accounts/{acct}/callflows?paginate=false", query), callflows)
     assert shown == set(callflows) - {"no_match", "emergency", "fc_voip"}
 
@@ -157,8 +171,10 @@ def test_filter_equal_on_a_list_field_matches_members(master, acct, callflows):
 
 
 def test_json_list_filter_value_means_any_of(master, acct):
-    kinds = {kind: master.create(acct, "devices", {"name": f"{kind} dev", "device_type": kind})["id"]
-             for kind in ("softphone", "landline", "cellphone")}
+    kinds = {
+        kind: master.create(acct, "devices", {"name": f"{kind} dev", "device_type": kind})["id"]
+        for kind in ("softphone", "landline", "cellphone")
+    }
     query = "filter_device_type=" + quote(json.dumps(["softphone", "landline"]))
     rows = listing(master, f"accounts/{acct}/devices?paginate=false", query)
     assert {kinds["softphone"], kinds["landline"]} == {r["id"] for r in rows} & set(kinds.values())
@@ -177,8 +193,9 @@ def test_filters_on_booleans_numbers_and_missing_keys(master, acct):
 
 
 def test_monster_ui_vmbox_and_device_queries(master, acct):
-    main = master.create(acct, "vmboxes", {"name": "Main", "mailbox": "0", "type": "mainVMBox",
-                                           "delete_after_notify": True})
+    main = master.create(
+        acct, "vmboxes", {"name": "Main", "mailbox": "0", "type": "mainVMBox", "delete_after_notify": True}
+    )
     master.create(acct, "vmboxes", {"name": "Personal", "mailbox": "101"})
     assert [r["id"] for r in listing(master, f"accounts/{acct}/vmboxes", "filter_type=mainVMBox")] == [main["id"]]
     mobile = master.create(acct, "devices", {"name": "Cell", "device_type": "mobile", "mobile": {"mdn": "5551234"}})
@@ -208,6 +225,7 @@ def test_created_from_and_created_to(master, acct):
 
 
 # CSV ---------------------------------------------------------------------------------------------------------------
+
 
 def csv_rows(resp) -> list[dict]:
     assert resp.status_code == 200, resp.text

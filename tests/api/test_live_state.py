@@ -46,8 +46,10 @@ async def live(tmp_path):
     await ensure_master(platform, PASSWORD)
     transport = httpx.ASGITransport(app=create_app(platform))
     async with httpx.AsyncClient(transport=transport, base_url="http://cloudpbx.test/v2") as http:
-        login = await http.put("user_auth", json={"data": {"credentials": credentials("admin", PASSWORD),
-                                                           "account_name": "Master Account"}})
+        login = await http.put(
+            "user_auth",
+            json={"data": {"credentials": credentials("admin", PASSWORD), "account_name": "Master Account"}},
+        )
         master = Api(http, login.json()["auth_token"])
         master_id = login.json()["data"]["account_id"]
         p = await master.create(f"accounts/{master_id}", {"name": unique("Parent P")})
@@ -58,18 +60,27 @@ async def live(tmp_path):
 
 
 def register(platform: Platform, account_id: str, username: str, expires_in: float = 300) -> None:
-    platform.registrations.add(Registration(
-        account_id=account_id, device_id=f"dev-{username}", username=username, realm="example.test",
-        contact=f"sip:{username}@192.0.2.10:5060", source="192.0.2.10:5060", user_agent="Test Phone",
-        expires_at=time.time() + expires_in))
+    platform.registrations.add(
+        Registration(
+            account_id=account_id,
+            device_id=f"dev-{username}",
+            username=username,
+            realm="example.test",
+            contact=f"sip:{username}@192.0.2.10:5060",
+            source="192.0.2.10:5060",
+            user_agent="Test Phone",
+            expires_at=time.time() + expires_in,
+        )
+    )
 
 
 async def test_registrations_are_listed_counted_and_flushed(live):
     master, k = live.master, live.k
     for username in ("alice", "bob"):
         register(live.platform, k, username)
-        await master.create(f"accounts/{k}/devices", {"name": username, "sip": {"username": username,
-                                                                               "password": "secret-pw-1"}})
+        await master.create(
+            f"accounts/{k}/devices", {"name": username, "sip": {"username": username, "password": "secret-pw-1"}}
+        )
     register(live.platform, k, "gone", expires_in=-1)
     register(live.platform, live.q, "quentin")
     listed = (await master.call("GET", f"accounts/{k}/registrations")).json()["data"]
@@ -89,10 +100,21 @@ async def test_registrations_are_listed_counted_and_flushed(live):
 
 async def test_channels_of_an_account_include_its_descendants(live):
     channels = live.platform.channels
-    for uuid, account_id, direction in (("call-k", live.k, "inbound"), ("call-p", live.p, "outbound"),
-                                        ("call-q", live.q, "inbound")):
-        channels.add(Channel(uuid=uuid, account_id=account_id, direction=direction, caller_id_number="+15550100",
-                             destination="+15550199", answered=True))
+    for uuid, account_id, direction in (
+        ("call-k", live.k, "inbound"),
+        ("call-p", live.p, "outbound"),
+        ("call-q", live.q, "inbound"),
+    ):
+        channels.add(
+            Channel(
+                uuid=uuid,
+                account_id=account_id,
+                direction=direction,
+                caller_id_number="+15550100",
+                destination="+15550199",
+                answered=True,
+            )
+        )
     master = live.master
 
     async def uuids(path: str) -> list[str]:
@@ -133,8 +155,12 @@ def test_the_served_platform_has_no_live_state_yet(served):
 
 def test_a_sibling_cannot_see_or_flush_live_state(served):
     base = f"accounts/{served.a['id']}"
-    for resp in (served.b_admin.get(f"{base}/channels"), served.b_admin.get(f"{base}/channels/{'c' * 32}"),
-                 served.b_admin.get(f"{base}/registrations"), served.b_admin.get(f"{base}/registrations/count"),
-                 served.b_admin.delete(f"{base}/registrations"),
-                 served.b_admin.delete(f"{base}/registrations/someone")):
+    for resp in (
+        served.b_admin.get(f"{base}/channels"),
+        served.b_admin.get(f"{base}/channels/{'c' * 32}"),
+        served.b_admin.get(f"{base}/registrations"),
+        served.b_admin.get(f"{base}/registrations/count"),
+        served.b_admin.delete(f"{base}/registrations"),
+        served.b_admin.delete(f"{base}/registrations/someone"),
+    ):
         assert resp.status_code == 403, resp.text

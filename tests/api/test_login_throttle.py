@@ -29,10 +29,16 @@ def from_address(server, address: str) -> Client:
 def target(master):
     """A fresh account with an admin and a user-level user, and the admin logged in."""
     account = master.create_account(master.account_id, unique("Guessed"))
-    master.create(account["id"], "users", {"first_name": "Vic", "last_name": "Tim", "username": "victim",
-                                           "password": PASSWORD, "priv_level": "admin"})
-    master.create(account["id"], "users", {"first_name": "Us", "last_name": "Er", "username": "plain",
-                                           "password": PASSWORD, "priv_level": "user"})
+    master.create(
+        account["id"],
+        "users",
+        {"first_name": "Vic", "last_name": "Tim", "username": "victim", "password": PASSWORD, "priv_level": "admin"},
+    )
+    master.create(
+        account["id"],
+        "users",
+        {"first_name": "Us", "last_name": "Er", "username": "plain", "password": PASSWORD, "priv_level": "user"},
+    )
     admin = Client(master.base)
     admin.login("victim", PASSWORD, account_name=account["name"])
     return account, admin
@@ -171,11 +177,13 @@ def test_password_recovery_guesses_are_throttled(server, target):
     codes = [guesser.put("user_auth/recovery", dict(start, username=f"who-{n}")).status_code for n in range(10)]
     assert codes[:5] == [201] * 5 and codes[5:] == [429] * 5  # unknown users answer as known ones do, until locked
     assert_throttled(guesser.put("user_auth/recovery", dict(start, username="victim")))
-    assert from_address(server, "127.0.0.22").put("user_auth/recovery", dict(start, username="victim")).status_code \
-        == 201
+    assert (
+        from_address(server, "127.0.0.22").put("user_auth/recovery", dict(start, username="victim")).status_code == 201
+    )
     resetter = from_address(server, "127.0.0.23")
-    codes = [resetter.post("user_auth/recovery", {"reset_id": account["id"] + f"guess{n}"}).status_code
-             for n in range(10)]
+    codes = [
+        resetter.post("user_auth/recovery", {"reset_id": account["id"] + f"guess{n}"}).status_code for n in range(10)
+    ]
     assert codes[:5] == [400] * 5 and codes[5:] == [429] * 5
     kinds = {(a["auth_type"], a["client_ip"]) for a in attempts(admin, account["id"])}
     assert kinds == {("user_auth_recovery", "127.0.0.21"), ("user_auth_recovery", "127.0.0.23")}

@@ -21,8 +21,9 @@ def world(master):
 
 
 def upload(client: Client, path: str, content: bytes, content_type: str):
-    return client.http.post(f"{client.base}/{path}", content=content,
-                            headers={"X-Auth-Token": client.token, "Content-Type": content_type})
+    return client.http.post(
+        f"{client.base}/{path}", content=content, headers={"X-Auth-Token": client.token, "Content-Type": content_type}
+    )
 
 
 def new_media(client: Client, account_id: str, **fields) -> str:
@@ -50,12 +51,16 @@ def test_ranges_of_the_audio(world):
     raw = f"accounts/{world.a['id']}/media/{media_id}/raw"
     assert upload(world.a_admin, raw, MP3, "audio/mpeg").status_code == 200
     size = len(MP3)
-    cases = {"bytes=2-5": (2, 5), "bytes=4000-": (4000, size - 1), "bytes=-3": (size - 3, size - 1),
-             f"bytes=10-{size + 50}": (10, size - 1)}
+    cases = {
+        "bytes=2-5": (2, 5),
+        "bytes=4000-": (4000, size - 1),
+        "bytes=-3": (size - 3, size - 1),
+        f"bytes=10-{size + 50}": (10, size - 1),
+    }
     for header, (first, last) in cases.items():
         part = world.a_admin.get(raw, headers={"Range": header})
         assert part.status_code == 206, header
-        assert part.content == MP3[first:last + 1]
+        assert part.content == MP3[first : last + 1]
         assert part.headers["content-range"] == f"bytes {first}-{last}/{size}"
     beyond = world.a_admin.get(raw, headers={"Range": f"bytes={size}-"})
     assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
@@ -66,8 +71,11 @@ def test_multipart_and_base64_uploads(world):
     media_id = new_media(world.a_admin, world.a["id"])
     raw = f"accounts/{world.a['id']}/media/{media_id}/raw"
     wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(64)
-    form = world.a_admin.http.post(f"{world.a_admin.base}/{raw}", headers={"X-Auth-Token": world.a_admin.token},
-                                   files={"file": ("hello.wav", wav, "application/octet-stream")})
+    form = world.a_admin.http.post(
+        f"{world.a_admin.base}/{raw}",
+        headers={"X-Auth-Token": world.a_admin.token},
+        files={"file": ("hello.wav", wav, "application/octet-stream")},
+    )
     assert form.status_code == 200, form.text
     assert form.json()["data"]["content_type"] == "audio/x-wav" and form.json()["data"]["content_length"] == len(wav)
     assert world.a_admin.get(raw).content == wav
@@ -100,14 +108,17 @@ def test_bad_uploads_are_refused_and_change_nothing(world):
     assert upload(world.a_admin, f"{base}/raw", MP3, "audio/mpeg").status_code == 200
     revision = world.a_admin.get(base).json()["revision"]
     assert upload(world.a_admin, f"{base}/raw", b"\x89PNG", "image/png").status_code == 415
-    text_part = world.a_admin.http.post(f"{world.a_admin.base}/{base}/raw",
-                                        headers={"X-Auth-Token": world.a_admin.token},
-                                        files={"file": ("notes.txt", b"words", "text/plain")})
+    text_part = world.a_admin.http.post(
+        f"{world.a_admin.base}/{base}/raw",
+        headers={"X-Auth-Token": world.a_admin.token},
+        files={"file": ("notes.txt", b"words", "text/plain")},
+    )
     assert text_part.status_code == 400 and "enum" in text_part.json()["data"]["file"]
-    two_files = world.a_admin.http.post(f"{world.a_admin.base}/{base}/raw",
-                                        headers={"X-Auth-Token": world.a_admin.token},
-                                        files=[("a", ("a.mp3", MP3, "audio/mpeg")),
-                                               ("b", ("b.mp3", MP3, "audio/mpeg"))])
+    two_files = world.a_admin.http.post(
+        f"{world.a_admin.base}/{base}/raw",
+        headers={"X-Auth-Token": world.a_admin.token},
+        files=[("a", ("a.mp3", MP3, "audio/mpeg")), ("b", ("b.mp3", MP3, "audio/mpeg"))],
+    )
     assert two_files.status_code == 400 and "maxItems" in two_files.json()["data"]["file"]
     no_file = world.a_admin.post(f"{base}/raw", {"name": "not a file"})
     assert no_file.status_code == 400 and "required" in no_file.json()["data"]["file"]
@@ -146,8 +157,12 @@ def test_a_sibling_can_neither_read_nor_change_the_audio(world):
     base = f"accounts/{world.a['id']}/media/{media_id}"
     assert upload(world.a_admin, f"{base}/raw", MP3, "audio/mpeg").status_code == 200
     before = world.a_admin.get(base).json()
-    for resp in (world.b_admin.get(f"{base}/raw"), upload(world.b_admin, f"{base}/raw", b"ID3evil", "audio/mpeg"),
-                 world.b_admin.get(base), world.b_admin.delete(base)):
+    for resp in (
+        world.b_admin.get(f"{base}/raw"),
+        upload(world.b_admin, f"{base}/raw", b"ID3evil", "audio/mpeg"),
+        world.b_admin.get(base),
+        world.b_admin.delete(base),
+    ):
         assert resp.status_code == 403, resp.text
     assert world.b_admin.get(f"accounts/{world.b['id']}/media/{media_id}/raw").status_code == 404
     after = world.a_admin.get(base).json()

@@ -93,8 +93,12 @@ def test_listings_declare_arrays(spec):
 def test_every_served_shape_is_documented(spec):
     paths = spec["paths"]
     assert {"get", "put", "post", "patch", "delete"} <= set(paths["/accounts/{account_id}/phone_numbers/{number}"])
-    assert {"/phone_numbers", "/phone_numbers/{number}", "/accounts/{account_id}/phone_numbers/collection",
-            "/accounts/{account_id}/phone_numbers/{number}/activate"} <= set(paths)
+    assert {
+        "/phone_numbers",
+        "/phone_numbers/{number}",
+        "/accounts/{account_id}/phone_numbers/collection",
+        "/accounts/{account_id}/phone_numbers/{number}/activate",
+    } <= set(paths)
     api_key = paths["/accounts/{account_id}/api_key"]["put"]["responses"]
     assert "200" in api_key and "201" not in api_key, "regenerating the key answers 200"
     account = spec["paths"]["/accounts/{account_id}/users/{id}"]["get"]["parameters"][0]
@@ -107,8 +111,9 @@ def test_the_conformance_check_catches_a_wrong_reply(spec):
     listing = "http://h/v2/accounts/" + "a" * 32 + "/users"
     body = b'{"status":"success","request_id":"r","data":{"id":"x"}}'
     assert document.problems(Seen("GET", listing, 200, "application/json", body, None))
-    assert not document.problems(Seen("GET", listing, 200, "application/json", body.replace(
-        b'{"id":"x"}', b'[{"id":"x"}]'), None))
+    assert not document.problems(
+        Seen("GET", listing, 200, "application/json", body.replace(b'{"id":"x"}', b'[{"id":"x"}]'), None)
+    )
     error = b'{"status":"error","request_id":"r","error":"405","message":"invalid_method","data":{}}'
     assert document.problems(Seen("DELETE", listing, 405, "application/json", error, None))
     assert not document.problems(Seen("DELETE", listing, 405, "application/json", error, "GET, PUT"))
@@ -116,8 +121,9 @@ def test_the_conformance_check_catches_a_wrong_reply(spec):
     assert document.problems(Seen("GET", listing, 200, "text/plain", b"hi", None))
     throttled = b'{"status":"error","request_id":"r","error":"429","message":"too_many_requests","data":{}}'
     assert document.problems(Seen("GET", listing, 429, "application/json", throttled, None))
-    assert not document.problems(Seen("GET", listing, 429, "application/json", throttled, None,
-                                      headers=(("retry-after", "3"),)))
+    assert not document.problems(
+        Seen("GET", listing, 429, "application/json", throttled, None, headers=(("retry-after", "3"),))
+    )
 
 
 def test_every_operation_declares_429_with_retry_after(spec):

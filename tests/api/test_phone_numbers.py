@@ -35,8 +35,12 @@ def block(count: int = 1) -> list[str]:
 
 def sup(server, *args: str) -> None:
     """Run a `cloudpbx sup` maintenance command against the session's database."""
-    done = subprocess.run([sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(server[1]), "--db", server[2],
-                           *args], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(server[1]), "--db", server[2], *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -80,12 +84,22 @@ def world(master):
     c2 = master.create_account(r["id"], unique("Numbers C2"))
     s = master.create_account(c1["id"], unique("Numbers S"))
     b = master.create_account(master.account_id, unique("Numbers B"))
-    return SimpleNamespace(master=master, r=r["id"], c1=c1["id"], c2=c2["id"], s=s["id"], b=b["id"],
-                           r_admin=master.admin_of(r["id"]), c1_admin=master.admin_of(c1["id"]),
-                           c2_admin=master.admin_of(c2["id"]), b_admin=master.admin_of(b["id"]))
+    return SimpleNamespace(
+        master=master,
+        r=r["id"],
+        c1=c1["id"],
+        c2=c2["id"],
+        s=s["id"],
+        b=b["id"],
+        r_admin=master.admin_of(r["id"]),
+        c1_admin=master.admin_of(c1["id"]),
+        c2_admin=master.admin_of(c2["id"]),
+        b_admin=master.admin_of(b["id"]),
+    )
 
 
 # Adding and listing ---------------------------------------------------------------------------------------------------
+
 
 def test_added_numbers_are_listed_filtered_and_paged(world):
     master, acct = world.master, world.c1
@@ -131,8 +145,12 @@ def test_a_number_belongs_to_one_account_platform_wide(world):
     add(master, world.c1, number)
     for account in (world.c2, world.b, world.c1):
         data = assert_error(master.put(f"accounts/{account}/phone_numbers/{number}"), 409, "number_exists")
-        assert data == {"code": 409, "error": "number_exists", "message": f"number {number} already exists",
-                        "cause": number}
+        assert data == {
+            "code": 409,
+            "error": "number_exists",
+            "message": f"number {number} already exists",
+            "cause": number,
+        }
     assert_error(master.put(f"phone_numbers/{number}"), 409, "number_exists")
 
 
@@ -140,8 +158,10 @@ def test_only_allowed_accounts_add_numbers_outside_the_pool(server, world):
     number, other = block(2)
     data = assert_error(world.c2_admin.put(f"accounts/{world.c2}/phone_numbers/{number}"), 403, "forbidden")
     assert data["cause"] == number and "pool" in data["message"]
-    assert world.c2_admin.get(f"accounts/{world.c2}/phone_numbers/carriers_info").json()["data"][
-        "usable_creation_states"] == []
+    assert (
+        world.c2_admin.get(f"accounts/{world.c2}/phone_numbers/carriers_info").json()["data"]["usable_creation_states"]
+        == []
+    )
     sup(server, "crossbar_maintenance", "allow_account_number_additions", world.c2)
     try:
         assert add(world.c2_admin, world.c2, number)["state"] == "in_service"
@@ -157,23 +177,40 @@ def test_only_allowed_accounts_add_numbers_outside_the_pool(server, world):
 
 # Features -------------------------------------------------------------------------------------------------------------
 
-E911 = {"street_address": "116 Natoma St", "locality": "San Francisco", "region": "ca", "postal_code": "94105-3745",
-        "caller_name": "Valued Customer"}
+E911 = {
+    "street_address": "116 Natoma St",
+    "locality": "San Francisco",
+    "region": "ca",
+    "postal_code": "94105-3745",
+    "caller_name": "Valued Customer",
+}
 
 
 def test_features_are_configured_by_public_fields(world):
     master, number = world.master, block()[0]
     add(master, world.c1, number)
     url = f"accounts/{world.c1}/phone_numbers/{number}"
-    settings = {"cnam": {"display_name": "Acme Inc", "inbound_lookup": True}, "e911": E911,
-                "prepend": {"enabled": True, "name": "Sales"}, "failover": {"e164": "4155550199"},
-                "ringback": {"early": "tone-stream://%(2000,4000,440,480)"}, "force_outbound": True,
-                "my_own_field": {"kept": 1}}
+    settings = {
+        "cnam": {"display_name": "Acme Inc", "inbound_lookup": True},
+        "e911": E911,
+        "prepend": {"enabled": True, "name": "Sales"},
+        "failover": {"e164": "4155550199"},
+        "ringback": {"early": "tone-stream://%(2000,4000,440,480)"},
+        "force_outbound": True,
+        "my_own_field": {"kept": 1},
+    }
     resp = master.post(url, settings)
     assert resp.status_code == 200, resp.text
     data = resp.json()["data"]
-    assert set(data["features"]) == {"outbound_cnam", "inbound_cnam", "e911", "prepend", "failover", "ringback",
-                                     "force_outbound"}
+    assert set(data["features"]) == {
+        "outbound_cnam",
+        "inbound_cnam",
+        "e911",
+        "prepend",
+        "failover",
+        "ringback",
+        "force_outbound",
+    }
     assert data["e911"]["region"] == "CA" and data["e911"]["postal_code"] == "94105"
     assert data["e911"]["plus_four"] == "3745" and data["failover"]["e164"] == "+14155550199"
     assert data["my_own_field"] == {"kept": 1} and data["state"] == "in_service"
@@ -190,9 +227,12 @@ def test_feature_settings_are_validated_together(world):
     master, number = world.master, block()[0]
     add(master, world.c1, number)
     url = f"accounts/{world.c1}/phone_numbers/{number}"
-    bad = {"e911": {"street_address": "Natoma St", "locality": "San Francisco", "region": "ZZ",
-                    "postal_code": "9410"},
-           "failover": {"sip": "not a uri"}, "prepend": {"enabled": True}, "cnam": {"display_name": "x" * 16}}
+    bad = {
+        "e911": {"street_address": "Natoma St", "locality": "San Francisco", "region": "ZZ", "postal_code": "9410"},
+        "failover": {"sip": "not a uri"},
+        "prepend": {"enabled": True},
+        "cnam": {"display_name": "x" * 16},
+    }
     data = assert_error(master.post(url, bad), 400, "validation error")
     assert "invalid" in data["e911.street_address"] and "invalid" in data["e911.region"]
     assert "invalid" in data["e911.postal_code"] and "invalid" in data["failover.sip"]
@@ -207,12 +247,14 @@ def test_feature_settings_are_validated_together(world):
 
 # The pool -------------------------------------------------------------------------------------------------------------
 
+
 def test_superduper_fills_the_pool_that_tenants_search(world):
     master = world.master
     numbers = block(4)
     pool(master, *numbers[:3])
-    master_pool = master.put(f"accounts/{master.account_id}/phone_numbers/{numbers[3]}",
-                             {"create_with_state": "available"})
+    master_pool = master.put(
+        f"accounts/{master.account_id}/phone_numbers/{numbers[3]}", {"create_with_state": "available"}
+    )
     assert master_pool.status_code == 201 and master_pool.json()["data"]["state"] == "available"
     npa_nxx = numbers[0][2:8]
     client = world.c2_admin
@@ -228,8 +270,10 @@ def test_superduper_fills_the_pool_that_tenants_search(world):
 def test_search_needs_a_valid_prefix(world):
     client = world.c2_admin
     assert "required" in assert_error(client.get("phone_numbers"), 400, "validation error")["prefix"]
-    assert "minimum" in assert_error(client.get("phone_numbers?prefix=415&quantity=0"), 400,
-                                     "validation error")["quantity"]
+    assert (
+        "minimum"
+        in assert_error(client.get("phone_numbers?prefix=415&quantity=0"), 400, "validation error")["quantity"]
+    )
     assert "enum" in assert_error(client.get("phone_numbers?prefix=20&country=GB"), 400, "validation error")["country"]
     assert "pattern" in assert_error(client.get("phone_numbers?prefix=4a5"), 400, "validation error")["prefix"]
 
@@ -249,8 +293,10 @@ def test_tenants_reserve_and_activate_pool_numbers(world):
     assert held[reserved]["state"] == held[bought]["state"] == "in_service"
     assert search(client, f"prefix={reserved[2:8]}&quantity=5") == []
     never = block()[0]
-    assert assert_error(client.put(f"accounts/{acct}/phone_numbers/{never}/activate"), 404, "bad_identifier")[
-        "cause"] == never
+    assert (
+        assert_error(client.put(f"accounts/{acct}/phone_numbers/{never}/activate"), 404, "bad_identifier")["cause"]
+        == never
+    )
 
 
 def test_release_returns_a_number_to_the_pool_without_its_settings(world):
@@ -301,14 +347,19 @@ def test_deleting_an_account_frees_its_numbers(world):
 
 # Classifiers ----------------------------------------------------------------------------------------------------------
 
+
 def test_classifiers_list_in_matching_order_and_classify_numbers(world):
     client = world.c1_admin
     listed = client.get(f"accounts/{world.c1}/phone_numbers/classifiers").json()["data"]
     assert list(listed) == [c["name"] for c in DEFAULT_CLASSIFIERS]
     assert all({"regex", "friendly_name"} <= entry.keys() for entry in listed.values())
     assert client.get("phone_numbers/classifiers").json()["data"] == listed
-    expected = {"4158867900": ("did_us", "+14158867900"), "8005551234": ("tollfree_us", "+18005551234"),
-                "911": ("emergency", "911"), "+442079460000": ("international", "+442079460000")}
+    expected = {
+        "4158867900": ("did_us", "+14158867900"),
+        "8005551234": ("tollfree_us", "+18005551234"),
+        "911": ("emergency", "911"),
+        "+442079460000": ("international", "+442079460000"),
+    }
     for number, (name, e164) in expected.items():
         data = client.get(f"accounts/{world.c1}/phone_numbers/classifiers/{number}").json()["data"]
         assert (data["name"], data["e164"], data["number"]) == (name, e164, number)
@@ -320,8 +371,10 @@ def configured(tmp_path_factory):
     """A server of its own whose number_manager config is set before it starts (configs are cached)."""
     data_dir = tmp_path_factory.mktemp("numbers-config")
     url = f"sqlite:///{data_dir / 'cloudpbx.db'}"
-    config = {"fictional": {"regex": "^\\+1555\\d{7}$", "friendly_name": "Fictional"},
-              "did_us": {"regex": "^\\+1\\d{10}$", "friendly_name": "Any NANP"}}
+    config = {
+        "fictional": {"regex": "^\\+1555\\d{7}$", "friendly_name": "Fictional"},
+        "did_us": {"regex": "^\\+1\\d{10}$", "friendly_name": "Any NANP"},
+    }
     settings = SimpleNamespace()
     for key, value in (("classifiers", config), ("released_state", "released")):
         sup((None, data_dir, url), "kapps_config", "set_json", "number_manager", key, json.dumps(value))
@@ -352,33 +405,52 @@ def test_classifiers_and_released_state_come_from_system_config(configured):
 
 # Isolation ------------------------------------------------------------------------------------------------------------
 
+
 def test_another_tenants_number_is_never_shown_nor_taken(world):
     master, number = world.master, block()[0]
     add(master, world.c1, number, cnam={"display_name": "Secret Co"})
     intruder, mine = world.b_admin, f"accounts/{world.b}/phone_numbers/{number}"
-    for resp in (intruder.get(mine), intruder.post(mine, {"cnam": {"display_name": "Stolen"}}),
-                 intruder.patch(mine, {"force_outbound": True}), intruder.delete(mine),
-                 intruder.put(f"{mine}/activate"), intruder.put(f"{mine}/reserve"), intruder.get(f"{mine}/identify"),
-                 intruder.post(f"{mine}/move", {"to": world.b})):
+    for resp in (
+        intruder.get(mine),
+        intruder.post(mine, {"cnam": {"display_name": "Stolen"}}),
+        intruder.patch(mine, {"force_outbound": True}),
+        intruder.delete(mine),
+        intruder.put(f"{mine}/activate"),
+        intruder.put(f"{mine}/reserve"),
+        intruder.get(f"{mine}/identify"),
+        intruder.post(f"{mine}/move", {"to": world.b}),
+    ):
         data = assert_error(resp, 404, "bad_identifier")
         assert "Secret Co" not in resp.text and world.c1 not in resp.text and data["cause"] == number
     moved = intruder.put(f"accounts/{world.b}/phone_numbers/collection/activate", {"numbers": [number]})
     assert assert_error(moved, 400, "client error")["error"][number]["code"] == 404
     assert "Secret Co" not in moved.text
-    for resp in (intruder.get(f"accounts/{world.c1}/phone_numbers"),
-                 intruder.get(f"accounts/{world.c1}/phone_numbers/{number}")):
+    for resp in (
+        intruder.get(f"accounts/{world.c1}/phone_numbers"),
+        intruder.get(f"accounts/{world.c1}/phone_numbers/{number}"),
+    ):
         assert_error(resp, 403, "forbidden")
     assert number not in numbers_of(intruder, world.b)
     assert numbers_of(master, world.c1)[number]["assigned_to"] == world.c1
     assert master.get(f"accounts/{world.c1}/phone_numbers/{number}").json()["data"]["cnam"] == {
-        "display_name": "Secret Co"}
+        "display_name": "Secret Co"
+    }
 
 
 def test_plain_users_read_numbers_but_do_not_change_them(world):
     master, number = world.master, block()[0]
     add(master, world.c2, number)
-    master.create(world.c2, "users", {"first_name": "Plain", "last_name": "User", "username": "plain-numbers",
-                                      "password": "plain-pass-1", "priv_level": "user"})
+    master.create(
+        world.c2,
+        "users",
+        {
+            "first_name": "Plain",
+            "last_name": "User",
+            "username": "plain-numbers",
+            "password": "plain-pass-1",
+            "priv_level": "user",
+        },
+    )
     realm = master.get(f"accounts/{world.c2}").json()["data"]["realm"]
     user = Client(master.base)
     user.login("plain-numbers", "plain-pass-1", account_realm=realm)
@@ -390,6 +462,7 @@ def test_plain_users_read_numbers_but_do_not_change_them(world):
 
 # Moving, identifying, collections -------------------------------------------------------------------------------------
 
+
 def test_numbers_move_within_the_callers_tree(world):
     master, number = world.master, block()[0]
     add(master, world.c1, number, create_with_state="reserved")
@@ -398,22 +471,28 @@ def test_numbers_move_within_the_callers_tree(world):
     assert number in numbers_of(master, world.c2) and number not in numbers_of(master, world.c1)
     refused = world.r_admin.post(f"accounts/{world.c2}/phone_numbers/{number}/move", {"to": world.b})
     assert assert_error(refused, 403, "forbidden")["cause"] == world.b
-    assert_error(world.c2_admin.post(f"accounts/{world.c2}/phone_numbers/{number}/move", {"to": world.c1}), 403,
-                 "forbidden")
+    assert_error(
+        world.c2_admin.post(f"accounts/{world.c2}/phone_numbers/{number}/move", {"to": world.c1}), 403, "forbidden"
+    )
     assert_error(world.c1_admin.put(f"accounts/{world.c1}/phone_numbers/{number}/activate"), 404, "bad_identifier")
     back = world.r_admin.put(f"accounts/{world.c1}/phone_numbers/collection/activate", {"numbers": [number]})
     assert back.status_code == 201, back.text
     assert back.json()["data"]["success"][number]["state"] == "in_service" and back.json()["data"]["error"] == {}
     assert numbers_of(master, world.c1)[number]["assigned_to"] == world.c1
-    assert "required" in assert_error(world.r_admin.post(f"accounts/{world.c1}/phone_numbers/{number}/move", {}),
-                                      400, "validation error")["to"]
+    assert (
+        "required"
+        in assert_error(
+            world.r_admin.post(f"accounts/{world.c1}/phone_numbers/{number}/move", {}), 400, "validation error"
+        )["to"]
+    )
 
 
 def test_callflows_mark_numbers_used_and_pin_them(world):
     master, number = world.master, block()[0]
     add(master, world.c1, number)
-    flow = master.create(world.c1, "callflows", {"name": "Main", "numbers": [number[2:]],
-                                                 "flow": {"module": "noop", "data": {}}})
+    flow = master.create(
+        world.c1, "callflows", {"name": "Main", "numbers": [number[2:]], "flow": {"module": "noop", "data": {}}}
+    )
     assert numbers_of(master, world.c1)[number]["used_by"] == "callflow"
     assert master.get(f"accounts/{world.c1}/phone_numbers/{number}").json()["data"]["used_by"] == "callflow"
     pinned = world.r_admin.post(f"accounts/{world.c1}/phone_numbers/{number}/move", {"to": world.c2})
@@ -430,8 +509,10 @@ def test_identify_names_the_holder_inside_the_callers_tree(world):
     add(master, world.s, number)
     data = world.c1_admin.get(f"accounts/{world.c1}/phone_numbers/{number}/identify").json()["data"]
     assert data == {"account_id": world.s, "number": number}
-    assert world.r_admin.get(f"accounts/{world.r}/phone_numbers/{number[2:]}/identify").json()["data"][
-        "account_id"] == world.s
+    assert (
+        world.r_admin.get(f"accounts/{world.r}/phone_numbers/{number[2:]}/identify").json()["data"]["account_id"]
+        == world.s
+    )
     assert_error(world.c2_admin.get(f"accounts/{world.c2}/phone_numbers/{number}/identify"), 404, "bad_identifier")
     add(master, world.s, aging, create_with_state="aging")
     out = assert_error(world.c1_admin.get(f"accounts/{world.c1}/phone_numbers/{aging}/identify"), 400, "client error")
@@ -442,34 +523,49 @@ def test_collections_report_each_number(world):
     master, acct = world.master, world.c1
     fresh, other, taken = block(3)
     add(master, world.c2, taken)
-    created = master.put(f"accounts/{acct}/phone_numbers/collection",
-                         {"numbers": [fresh, other, taken], "carrier_name": "local-test"})
+    created = master.put(
+        f"accounts/{acct}/phone_numbers/collection", {"numbers": [fresh, other, taken], "carrier_name": "local-test"}
+    )
     assert created.status_code == 201, created.text
     body = created.json()["data"]
     assert set(body["success"]) == {fresh, other} and body["success"][fresh]["carrier_name"] == "local-test"
     assert body["error"][taken]["error"] == "number_exists" and body["error"][taken]["code"] == 409
-    patched = master.patch(f"accounts/{acct}/phone_numbers/collection", {"numbers": [fresh, other],
-                                                                        "force_outbound": True}).json()["data"]
+    patched = master.patch(
+        f"accounts/{acct}/phone_numbers/collection", {"numbers": [fresh, other], "force_outbound": True}
+    ).json()["data"]
     assert all("force_outbound" in n["features"] for n in patched["success"].values())
-    deleted = master.request("DELETE", f"accounts/{acct}/phone_numbers/collection",
-                             {"numbers": [fresh, other]}).json()["data"]
+    deleted = master.request("DELETE", f"accounts/{acct}/phone_numbers/collection", {"numbers": [fresh, other]}).json()[
+        "data"
+    ]
     assert {n["state"] for n in deleted["success"].values()} == {"available"}
     failed = master.request("DELETE", f"accounts/{acct}/phone_numbers/collection", {"numbers": [fresh]})
     assert assert_error(failed, 400, "client error")["error"][fresh]["code"] == 404
     twice = master.put(f"accounts/{acct}/phone_numbers/collection", {"numbers": [fresh, fresh[2:]]})
     assert "uniqueItems" in assert_error(twice, 400, "validation error")["numbers"]
-    assert "required" in assert_error(master.put(f"accounts/{acct}/phone_numbers/collection", {}), 400,
-                                      "validation error")["numbers"]
+    assert (
+        "required"
+        in assert_error(master.put(f"accounts/{acct}/phone_numbers/collection", {}), 400, "validation error")["numbers"]
+    )
 
 
 # Login ----------------------------------------------------------------------------------------------------------------
+
 
 def test_login_by_phone_number(world):
     master, number, pooled = world.master, *block(2)
     add(master, world.c2, number)
     pool(master, pooled)
-    master.create(world.c2, "users", {"first_name": "Phone", "last_name": "Login", "username": "phone-login",
-                                      "password": "phone-pass-1", "priv_level": "admin"})
+    master.create(
+        world.c2,
+        "users",
+        {
+            "first_name": "Phone",
+            "last_name": "Login",
+            "username": "phone-login",
+            "password": "phone-pass-1",
+            "priv_level": "admin",
+        },
+    )
     anonymous = Client(master.base)
     hashed = credentials("phone-login", "phone-pass-1")
     for form in (number, number[2:], number[1:]):
@@ -477,8 +573,12 @@ def test_login_by_phone_number(world):
         assert resp.status_code == 201, resp.text
         assert resp.json()["data"]["account_id"] == world.c2
     for missing in (pooled, block()[0]):
-        data = assert_error(anonymous.put("user_auth", {"credentials": hashed, "phone_number": missing}), 400,
-                            "validation error")
+        data = assert_error(
+            anonymous.put("user_auth", {"credentials": hashed, "phone_number": missing}), 400, "validation error"
+        )
         assert "not_found" in data["phone_number"]
-    assert_error(anonymous.put("user_auth", {"credentials": credentials("phone-login", "wrong"),
-                                             "phone_number": number}), 401, "invalid_credentials")
+    assert_error(
+        anonymous.put("user_auth", {"credentials": credentials("phone-login", "wrong"), "phone_number": number}),
+        401,
+        "invalid_credentials",
+    )

@@ -9,9 +9,26 @@ from tests.helpers import Client, credentials, unique
 
 
 def reset(server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(server[1]), "--db", server[2],
-                           "crossbar_maintenance", "reset_password", *args],
-                          check=False, input=stdin, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cloudpbx",
+            "sup",
+            "--data-dir",
+            str(server[1]),
+            "--db",
+            server[2],
+            "crossbar_maintenance",
+            "reset_password",
+            *args,
+        ],
+        check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def login(server, username: str, password: str, name: str):
@@ -20,8 +37,11 @@ def login(server, username: str, password: str, name: str):
 
 def test_a_random_new_password_is_printed_and_logs_in(server, master):
     account = master.create_account(master.account_id, unique("Forgetful"))
-    master.create(account["id"], "users", {"first_name": "Lo", "last_name": "St", "username": "lost",
-                                           "password": "Old-pass-1", "priv_level": "admin"})
+    master.create(
+        account["id"],
+        "users",
+        {"first_name": "Lo", "last_name": "St", "username": "lost", "password": "Old-pass-1", "priv_level": "admin"},
+    )
     done = reset(server, "LOST", account["id"])
     assert done.returncode == 0, done.stderr
     new = done.stdout.strip()
@@ -32,8 +52,11 @@ def test_a_random_new_password_is_printed_and_logs_in(server, master):
 
 def test_a_password_from_stdin_by_realm_and_a_lockout_lifted(server, master):
     account = master.create_account(master.account_id, unique("Locked"))
-    master.create(account["id"], "users", {"first_name": "Lo", "last_name": "Ck", "username": "locked",
-                                           "password": "Old-pass-1", "priv_level": "user"})
+    master.create(
+        account["id"],
+        "users",
+        {"first_name": "Lo", "last_name": "Ck", "username": "locked", "password": "Old-pass-1", "priv_level": "user"},
+    )
     codes = [login(server, "locked", "guess", account["name"]).status_code for _ in range(10)]
     assert codes[-1] == 429, codes
     done = reset(server, "locked", account["realm"], "--password-stdin", stdin="Chosen-pass-7\n")

@@ -21,8 +21,13 @@ from tests.conftest import start_server, stop_server
 from tests.helpers import ADMIN_PASSWORD, Client
 
 EXAMPLES = 20
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 # Operations that would end the run's own session or account rather than test anything: revoking the token in use,
 # deleting or moving the account every other request is aimed at.
 SELF_DESTRUCTIVE = ["delete_token_auth", "delete_accounts_account_id", "post_accounts_account_id_move"]
@@ -48,13 +53,22 @@ def test_the_api_conforms_to_its_document(fuzzed):
     for found in schema.get_all_operations():
         operation = found.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            pinned = {"account_id": account} if mode is GenerationMode.POSITIVE and "{account_id}" in operation.path \
+            pinned = (
+                {"account_id": account}
+                if mode is GenerationMode.POSITIVE and "{account_id}" in operation.path
                 else None
+            )
             strategy = operation.as_strategy(mode, path_parameters=pinned)
 
             @given(case=strategy)
-            @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES,
+                derandomize=True,
+                deadline=None,
+                database=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             def run(case):
                 nonlocal sent
                 sent += 1

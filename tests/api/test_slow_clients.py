@@ -22,8 +22,11 @@ PARTIAL = b"GET /v2/about HTTP/1.1\r\nHost: pbx\r\nX-Slow: "
 def api(tmp_path_factory):
     """(host, port) of a server that may open 256 files at most (soft and hard limit: it cannot raise them)."""
     data_dir = tmp_path_factory.mktemp("slowclients")
-    env = {"CLOUDPBX_HTTP_HEADER_TIMEOUT": str(HEADER_TIMEOUT_S), "CLOUDPBX_HTTP_KEEPALIVE_TIMEOUT": "1",
-           "CLOUDPBX_HTTP_MAX_PER_ADDRESS": str(PER_ADDRESS)}
+    env = {
+        "CLOUDPBX_HTTP_HEADER_TIMEOUT": str(HEADER_TIMEOUT_S),
+        "CLOUDPBX_HTTP_KEEPALIVE_TIMEOUT": "1",
+        "CLOUDPBX_HTTP_MAX_PER_ADDRESS": str(PER_ADDRESS),
+    }
     proc, base = start_server(data_dir, db_url(data_dir), extra_env=env, file_limit=256)
     try:
         yield httpx.URL(base).host, httpx.URL(base).port

@@ -3,10 +3,14 @@
 
 def test_login_and_build_a_tenant(master):
     sub = master.create_account(master.account_id)
-    user = master.create(sub["id"], "users", {"first_name": "Bob", "last_name": "Bee", "username": "bob",
-                                              "password": "bob-pass-1"})
-    device = master.create(sub["id"], "devices", {"name": "Desk", "owner_id": user["id"],
-                                                  "sip": {"username": "bob100", "password": "secret1"}})
+    user = master.create(
+        sub["id"], "users", {"first_name": "Bob", "last_name": "Bee", "username": "bob", "password": "bob-pass-1"}
+    )
+    device = master.create(
+        sub["id"],
+        "devices",
+        {"name": "Desk", "owner_id": user["id"], "sip": {"username": "bob100", "password": "secret1"}},
+    )
     listing = master.get(f"accounts/{sub['id']}/devices?filter_owner_id={user['id']}").json()
     assert [d["id"] for d in listing["data"]] == [device["id"]]
     assert listing["status"] == "success" and listing["page_size"] == 1

@@ -56,10 +56,13 @@ def test_only_system_administrators_see_or_change_them(master, tenant_admin):
     name = category()
     assert master.put(f"system_configs/{name}", {"default": {"secret": "s3"}}).status_code == 201
     try:
-        for resp in (tenant_admin.get("system_configs"), tenant_admin.get(f"system_configs/{name}"),
-                     tenant_admin.post(f"system_configs/{name}", {"default": {}}),
-                     tenant_admin.delete(f"system_configs/{name}"),
-                     tenant_admin.put(f"system_configs/{category()}", {"default": {}})):
+        for resp in (
+            tenant_admin.get("system_configs"),
+            tenant_admin.get(f"system_configs/{name}"),
+            tenant_admin.post(f"system_configs/{name}", {"default": {}}),
+            tenant_admin.delete(f"system_configs/{name}"),
+            tenant_admin.put(f"system_configs/{category()}", {"default": {}}),
+        ):
             assert resp.status_code == 403, resp.text
             assert "s3" not in resp.text
         assert master.get(f"system_configs/{name}").json()["data"]["default"] == {"secret": "s3"}

@@ -21,8 +21,12 @@ ORIGINAL_CONFIG = b"define(function(require){ return { api: { 'default': 'http:/
 
 
 def sup(server, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(server[1]), "--db", server[2],
-                           *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(server[1]), "--db", server[2], *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,7 @@ def ui(server, tmp_path_factory):
     env = {"CLOUDPBX_UI": str(build), "CLOUDPBX_PUBLIC_URL": PUBLIC}
     proc, base = start_server(server[1], server[2], extra_env=env)
     try:
-        yield SimpleNamespace(base=base, root=base[:-len("/v2")], build=build)
+        yield SimpleNamespace(base=base, root=base[: -len("/v2")], build=build)
     finally:
         stop_server(proc)
 
@@ -117,9 +121,19 @@ def test_config_js_points_the_ui_at_this_server_without_touching_the_build(ui):
     assert (ui.build / "js" / "config.js").read_bytes() == ORIGINAL_CONFIG
 
 
-@pytest.mark.parametrize("target", ["/../outside.txt", "/%2e%2e/outside.txt", "/js/..%2F..%2Foutside.txt",
-                                    "/css/%2e%2e/%2e%2e/outside.txt", "/.hidden", "/js/%00.js", "//etc/passwd",
-                                    "/js/%5c..%5c..%5coutside.txt"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/../outside.txt",
+        "/%2e%2e/outside.txt",
+        "/js/..%2F..%2Foutside.txt",
+        "/css/%2e%2e/%2e%2e/outside.txt",
+        "/.hidden",
+        "/js/%00.js",
+        "//etc/passwd",
+        "/js/%5c..%5c..%5coutside.txt",
+    ],
+)
 def test_no_path_leaves_the_build(ui, target):
     status, body = raw_get(ui.root, target)
     assert status in (400, 404) and b"not part of the build" not in body
@@ -132,11 +146,23 @@ def write_app(apps_dir, name: str, label: str, *, icon: bool = True) -> None:
     if icon:
         (meta / "icon" / f"{name}.png").write_bytes(PNG)
     (meta / "screenshots" / "shot1.png").write_bytes(PNG[::-1])
-    (meta / "app.json").write_text(json.dumps({
-        "name": name, "i18n": {"en-US": {"label": label, "description": "A test app"}}, "tags": ["developer"],
-        "icon": f"{name}.png", "screenshots": ["shot1.png"], "api_url": "http://localhost:8000/v2/",
-        "source_url": "http://elsewhere/apps/x", "author": "Test", "version": "1.0", "license": "MPL", "price": 0,
-    }))
+    (meta / "app.json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "i18n": {"en-US": {"label": label, "description": "A test app"}},
+                "tags": ["developer"],
+                "icon": f"{name}.png",
+                "screenshots": ["shot1.png"],
+                "api_url": "http://localhost:8000/v2/",
+                "source_url": "http://elsewhere/apps/x",
+                "author": "Test",
+                "version": "1.0",
+                "license": "MPL",
+                "price": 0,
+            }
+        )
+    )
 
 
 def test_init_apps_registers_a_builds_apps_with_their_api_url_and_images(server, master, tmp_path):

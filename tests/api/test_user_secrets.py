@@ -18,16 +18,43 @@ def office(master):
     aid = account["id"]
     people = {}
     for name, priv in (("ann", "admin"), ("ulf", "user")):
-        user = master.create(aid, "users", {"first_name": name, "last_name": "X", "username": name,
-                                            "password": PASSWORD, "priv_level": priv,
-                                            "hotdesk": {"id": f"{len(name)}0{priv[0] == 'a':d}", "pin": "90210"},
-                                            "call_restriction": {"international": {"action": "deny"}}})
-        device = master.create(aid, "devices", {"name": f"{name} phone", "owner_id": user["id"],
-                                                "sip": {"username": f"{name}-sip", "password": f"{name}-Secret-99"}})
-        box = master.create(aid, "vmboxes", {"name": f"{name} box", "mailbox": f"{len(people) + 100}",
-                                             "owner_id": user["id"], "pin": "4321"})
-        conf = master.create(aid, "conferences", {"name": f"{name} room", "owner_id": user["id"],
-                                                  "member": {"pins": ["1111"]}, "moderator": {"pins": ["2222"]}})
+        user = master.create(
+            aid,
+            "users",
+            {
+                "first_name": name,
+                "last_name": "X",
+                "username": name,
+                "password": PASSWORD,
+                "priv_level": priv,
+                "hotdesk": {"id": f"{len(name)}0{priv[0] == 'a':d}", "pin": "90210"},
+                "call_restriction": {"international": {"action": "deny"}},
+            },
+        )
+        device = master.create(
+            aid,
+            "devices",
+            {
+                "name": f"{name} phone",
+                "owner_id": user["id"],
+                "sip": {"username": f"{name}-sip", "password": f"{name}-Secret-99"},
+            },
+        )
+        box = master.create(
+            aid,
+            "vmboxes",
+            {"name": f"{name} box", "mailbox": f"{len(people) + 100}", "owner_id": user["id"], "pin": "4321"},
+        )
+        conf = master.create(
+            aid,
+            "conferences",
+            {
+                "name": f"{name} room",
+                "owner_id": user["id"],
+                "member": {"pins": ["1111"]},
+                "moderator": {"pins": ["2222"]},
+            },
+        )
         people[name] = {"user": user, "device": device, "vmbox": box, "conference": conf}
     ulf = Client(master.base)
     ulf.login("ulf", PASSWORD, account_name=account["name"])
@@ -48,14 +75,20 @@ def test_a_user_does_not_read_the_sip_password_of_a_phone_it_does_not_own(office
     inherited = ulf.get(f"accounts/{aid}/devices/{office['ann']['device']['id']}?include_inherited=true")
     assert inherited.status_code == 200 and "ann-Secret-99" not in inherited.text
     admin_view = office["ann"]["device"]["id"]
-    assert office["as_ann"].get(f"accounts/{aid}/devices/{admin_view}").json()["data"]["sip"]["password"] \
+    assert (
+        office["as_ann"].get(f"accounts/{aid}/devices/{admin_view}").json()["data"]["sip"]["password"]
         == "ann-Secret-99"
+    )
 
 
 def test_a_user_cannot_probe_secrets_with_listing_filters(office):
     aid, ulf = office["id"], office["as_ulf"]
-    for query in ("filter_sip.password=ann-Secret-99", "filter_not_sip.password=x", "has_value=sip.password",
-                  "filter_sip=x"):
+    for query in (
+        "filter_sip.password=ann-Secret-99",
+        "filter_not_sip.password=x",
+        "has_value=sip.password",
+        "filter_sip=x",
+    ):
         refused = ulf.get(f"accounts/{aid}/devices?{query}")
         assert refused.status_code == 403, (query, refused.text)
         assert refused.json()["message"] == "forbidden"
@@ -82,12 +115,22 @@ def test_a_user_does_not_read_other_pins(office):
     assert csv.text.count("2222") == 1
 
 
-@pytest.mark.parametrize("field,value", [
-    ("verified", True), ("priv_level", "admin"), ("enabled", False), ("apps", {"voip": {"allowed": True}}),
-    ("call_restriction", {"international": {"action": "inherit"}}), ("caller_id", {"external": {"number": "+1555"}}),
-    ("caller_id_options", {"outbound_privacy": "full"}), ("dial_plan", {"^(\\d{7})$": {"prefix": "+1415"}}),
-    ("feature_level", "premium"), ("hotdesk", {"id": "77", "pin": "0000"}), ("presence_id", "ann"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("verified", True),
+        ("priv_level", "admin"),
+        ("enabled", False),
+        ("apps", {"voip": {"allowed": True}}),
+        ("call_restriction", {"international": {"action": "inherit"}}),
+        ("caller_id", {"external": {"number": "+1555"}}),
+        ("caller_id_options", {"outbound_privacy": "full"}),
+        ("dial_plan", {"^(\\d{7})$": {"prefix": "+1415"}}),
+        ("feature_level", "premium"),
+        ("hotdesk", {"id": "77", "pin": "0000"}),
+        ("presence_id", "ann"),
+    ],
+)
 def test_a_user_cannot_set_admin_only_fields_on_itself(office, field, value):
     aid, ulf = office["id"], office["as_ulf"]
     path = f"accounts/{aid}/users/{ulf.owner_id}"

@@ -18,8 +18,9 @@ def domain() -> str:
 
 
 def upload(client: Client, path: str, content: bytes, content_type: str):
-    return client.http.post(f"{client.base}/{path}", content=content,
-                            headers={"X-Auth-Token": client.token, "Content-Type": content_type})
+    return client.http.post(
+        f"{client.base}/{path}", content=content, headers={"X-Auth-Token": client.token, "Content-Type": content_type}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +120,11 @@ def test_logo_icon_and_welcome_upload_and_download(tenants, branded, server):
     assert fetched.content == icon and fetched.headers["content-type"] == "image/x-icon"
 
     html = b"<h1>Welcome to Acme</h1>"
-    form = a_admin.http.post(f"{a_admin.base}/{base}/welcome", headers={"X-Auth-Token": a_admin.token},
-                             files={"file": ("welcome.html", html, "text/html")})
+    form = a_admin.http.post(
+        f"{a_admin.base}/{base}/welcome",
+        headers={"X-Auth-Token": a_admin.token},
+        files={"file": ("welcome.html", html, "text/html")},
+    )
     assert form.status_code == 200, form.text
     assert a_admin.get(f"{base}/welcome").content == html
 
@@ -136,8 +140,11 @@ def test_bad_uploads_are_refused_and_change_nothing(tenants, branded):
     assert missing.status_code == 400 and "required" in missing.json()["data"]["file"]
     garbled = upload(a_admin, f"{base}/logo", b"data:image/png;base64,@@@not base64@@@", "application/x-base64")
     assert garbled.status_code == 400 and "invalid" in garbled.json()["data"]["file"]
-    wrong_part = a_admin.http.post(f"{a_admin.base}/{base}/logo", headers={"X-Auth-Token": a_admin.token},
-                                   files={"file": ("notes.txt", b"plain text", "text/plain")})
+    wrong_part = a_admin.http.post(
+        f"{a_admin.base}/{base}/logo",
+        headers={"X-Auth-Token": a_admin.token},
+        files={"file": ("notes.txt", b"plain text", "text/plain")},
+    )
     assert wrong_part.status_code == 400 and "enum" in wrong_part.json()["data"]["file"]
     assert a_admin.get(f"{base}/logo").content == PNG
     assert a_admin.get(base).json()["revision"] == revision
@@ -164,9 +171,14 @@ def test_a_sibling_can_neither_read_nor_change_it(tenants, branded):
     base = f"accounts/{a['id']}/whitelabel"
     assert upload(a_admin, f"{base}/logo", PNG, "image/png").status_code == 200
     before = a_admin.get(base).json()
-    for resp in (b_admin.get(base), b_admin.put(base, {"domain": domain()}), b_admin.post(base, {"domain": "x.y"}),
-                 b_admin.delete(base), b_admin.get(f"{base}/logo"),
-                 upload(b_admin, f"{base}/logo", b"GIF89a", "image/gif")):
+    for resp in (
+        b_admin.get(base),
+        b_admin.put(base, {"domain": domain()}),
+        b_admin.post(base, {"domain": "x.y"}),
+        b_admin.delete(base),
+        b_admin.get(f"{base}/logo"),
+        upload(b_admin, f"{base}/logo", b"GIF89a", "image/gif"),
+    ):
         assert resp.status_code == 403, resp.text
         assert "Acme" not in resp.text
     after = a_admin.get(base).json()
@@ -176,8 +188,11 @@ def test_a_sibling_can_neither_read_nor_change_it(tenants, branded):
 
 def test_users_read_the_branding_but_only_admins_change_it(master, tenants, branded):
     a, a_admin, _, _ = tenants
-    a_admin.create(a["id"], "users", {"first_name": "Plain", "last_name": "User", "username": "plain-wl",
-                                      "password": "plain-pass-1"})
+    a_admin.create(
+        a["id"],
+        "users",
+        {"first_name": "Plain", "last_name": "User", "username": "plain-wl", "password": "plain-pass-1"},
+    )
     user = Client(master.base)
     user.login("plain-wl", "plain-pass-1", account_realm=master.get(f"accounts/{a['id']}").json()["data"]["realm"])
     base = f"accounts/{a['id']}/whitelabel"

@@ -19,13 +19,18 @@ PHONE = CallerId("Desk Phone", "999")  # what the phone itself sent (From header
 def office(master) -> SimpleNamespace:
     """parent (external name) → account (external number); a user with internal name; their device with the
     internal number; a second device without owner or caller ID."""
-    parent = master.create_account(master.account_id, caller_id={
-        "external": {"name": "Parent Corp", "number": "+15550001000"}})["id"]
+    parent = master.create_account(
+        master.account_id, caller_id={"external": {"name": "Parent Corp", "number": "+15550001000"}}
+    )["id"]
     account = master.create_account(parent, caller_id={"external": {"number": "+15550002000"}})["id"]
-    user = master.create(account, "users", {"first_name": "Uma", "last_name": "User",
-                                            "caller_id": {"internal": {"name": "Uma User", "number": "201"}}})
-    owned = master.create(account, "devices", {"name": "Uma desk", "owner_id": user["id"],
-                                               "caller_id": {"internal": {"number": "2011"}}})
+    user = master.create(
+        account,
+        "users",
+        {"first_name": "Uma", "last_name": "User", "caller_id": {"internal": {"name": "Uma User", "number": "201"}}},
+    )
+    owned = master.create(
+        account, "devices", {"name": "Uma desk", "owner_id": user["id"], "caller_id": {"internal": {"number": "2011"}}}
+    )
     loose = master.create(account, "devices", {"name": "Lobby"})
     return SimpleNamespace(parent=parent, account=account, user=user["id"], owned=owned["id"], loose=loose["id"])
 
@@ -36,10 +41,13 @@ async def caller_id(platform, office, device: str, call_type: str = "internal", 
 
 
 def set_privacy(master, office, level: str, mode: str | None) -> None:
-    paths = {"parent": f"accounts/{office.parent}", "account": f"accounts/{office.account}",
-             "user": f"accounts/{office.account}/users/{office.user}",
-             "owned": f"accounts/{office.account}/devices/{office.owned}",
-             "loose": f"accounts/{office.account}/devices/{office.loose}"}
+    paths = {
+        "parent": f"accounts/{office.parent}",
+        "account": f"accounts/{office.account}",
+        "user": f"accounts/{office.account}/users/{office.user}",
+        "owned": f"accounts/{office.account}/devices/{office.owned}",
+        "loose": f"accounts/{office.account}/devices/{office.loose}",
+    }
     resp = master.patch(paths[level], {"caller_id_options": {"outbound_privacy": mode} if mode else None})
     assert resp.status_code == 200, resp.text
 
@@ -58,8 +66,13 @@ async def test_external_caller_id_comes_from_the_account_tree(platform, office):
 async def test_emergency_calls_fall_back_to_the_external_caller_id(master, platform, office):
     assert (await caller_id(platform, office, "owned", "emergency")).number == "+15550002000"
     path = f"accounts/{office.account}/users/{office.user}"
-    assert master.patch(path, {"caller_id": {"internal": {"name": "Uma User", "number": "201"},
-                                             "emergency": {"number": "+15559110000"}}}).status_code == 200
+    assert (
+        master.patch(
+            path,
+            {"caller_id": {"internal": {"name": "Uma User", "number": "201"}, "emergency": {"number": "+15559110000"}}},
+        ).status_code
+        == 200
+    )
     assert (await caller_id(platform, office, "owned", "emergency")).number == "+15559110000"
 
 
@@ -70,12 +83,15 @@ async def test_what_the_phone_sent_fills_what_nothing_configures(platform, offic
     assert (sip.display, sip.user, sip.privacy) == ("Desk Phone", "999", None)
 
 
-@pytest.mark.parametrize("mode,shown,privacy", [
-    ("full", ("anonymous", "0000000000"), "id"),
-    ("name", ("anonymous", "2011"), "id"),
-    ("number", ("Uma User", "0000000000"), "id"),
-    ("none", ("Uma User", "2011"), None),
-])
+@pytest.mark.parametrize(
+    "mode,shown,privacy",
+    [
+        ("full", ("anonymous", "0000000000"), "id"),
+        ("name", ("anonymous", "2011"), "id"),
+        ("number", ("Uma User", "0000000000"), "id"),
+        ("none", ("Uma User", "2011"), None),
+    ],
+)
 async def test_each_privacy_mode_hides_its_part(master, platform, office, mode, shown, privacy):
     set_privacy(master, office, "owned", mode)
     try:

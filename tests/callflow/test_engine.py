@@ -44,9 +44,15 @@ class RecordingCall:
         self.hangups: list[str] = []
 
     async def bridge(self, targets: list[Target], strategy: str, timeout_s: int) -> BridgeResult:
-        self.bridges.append(Bridged([t.device_id for t in targets], strategy, timeout_s,
-                                    {t.device_id: (t.timeout_s, t.delay_s) for t in targets},
-                                    (self.caller_id.shown_name, self.caller_id.shown_number)))
+        self.bridges.append(
+            Bridged(
+                [t.device_id for t in targets],
+                strategy,
+                timeout_s,
+                {t.device_id: (t.timeout_s, t.delay_s) for t in targets},
+                (self.caller_id.shown_name, self.caller_id.shown_number),
+            )
+        )
         behaviours = [self.phones.get(t.device_id, "silent") for t in targets]
         if "cancel" in behaviours:
             self.ended = True
@@ -80,16 +86,39 @@ def office(master) -> SimpleNamespace:
     account = master.create_account(master.account_id)["id"]
     ids = {"account": account}
     for name in ("alice", "bob", "carol"):
-        ids[name] = master.create(account, "users", {
-            "first_name": name.title(), "last_name": "Office",
-            "caller_id": {"internal": {"name": name.title(), "number": "101"}} if name == "alice" else {}})["id"]
-    for name, owner, enabled in (("alice_desk", "alice", True), ("alice_soft", "alice", True),
-                                 ("bob_desk", "bob", True), ("bob_soft", "bob", True), ("bob_old", "bob", False),
-                                 ("carol_desk", "carol", True), ("lobby", None, True), ("hall", None, True)):
-        ids[name] = master.create(account, "devices", {
-            "name": name, "enabled": enabled, **({"owner_id": ids[owner]} if owner else {})})["id"]
-    ids["sales"] = master.create(account, "groups", {"name": "Sales", "endpoints": {
-        ids["bob"]: {"type": "user", "weight": 2}, ids["carol_desk"]: {"type": "device", "weight": 1}}})["id"]
+        ids[name] = master.create(
+            account,
+            "users",
+            {
+                "first_name": name.title(),
+                "last_name": "Office",
+                "caller_id": {"internal": {"name": name.title(), "number": "101"}} if name == "alice" else {},
+            },
+        )["id"]
+    for name, owner, enabled in (
+        ("alice_desk", "alice", True),
+        ("alice_soft", "alice", True),
+        ("bob_desk", "bob", True),
+        ("bob_soft", "bob", True),
+        ("bob_old", "bob", False),
+        ("carol_desk", "carol", True),
+        ("lobby", None, True),
+        ("hall", None, True),
+    ):
+        ids[name] = master.create(
+            account, "devices", {"name": name, "enabled": enabled, **({"owner_id": ids[owner]} if owner else {})}
+        )["id"]
+    ids["sales"] = master.create(
+        account,
+        "groups",
+        {
+            "name": "Sales",
+            "endpoints": {
+                ids["bob"]: {"type": "user", "weight": 2},
+                ids["carol_desk"]: {"type": "device", "weight": 1},
+            },
+        },
+    )["id"]
     return SimpleNamespace(master=master, **ids)
 
 
@@ -114,8 +143,9 @@ async def place(platform, office, flow: dict | str, phones: dict | None = None) 
     """alice's desk phone dials a new callflow with `flow` (or the given number); phones are named by office key."""
     number = flow if isinstance(flow, str) else store_flow(office, flow)[0]
     caller = await platform.store.get(office.account, office.alice_desk)
-    call = RecordingCall(office.account, number, caller,
-                         {getattr(office, name): what for name, what in (phones or {}).items()})
+    call = RecordingCall(
+        office.account, number, caller, {getattr(office, name): what for name, what in (phones or {}).items()}
+    )
     await platform.callflows.handle(call)
     return call
 
@@ -125,8 +155,7 @@ def ids(office, *names: str) -> list[str]:
 
 
 async def test_an_answered_device_ends_the_flow(platform, office):
-    flow = node("device", {"id": office.lobby, "timeout": 15, "delay": 2},
-                _=node("device", {"id": office.carol_desk}))
+    flow = node("device", {"id": office.lobby, "timeout": 15, "delay": 2}, _=node("device", {"id": office.carol_desk}))
     call = await place(platform, office, flow, {"lobby": "answer"})
     assert call.rung == [ids(office, "lobby")]
     assert (call.bridges[0].strategy, call.bridges[0].timeout_s) == ("simultaneous", 15)
@@ -140,22 +169,34 @@ async def test_a_device_timeout_of_zero_means_the_default(platform, office):
     assert call.hangups == ["NO_ANSWER"]
 
 
-BRANCH_PHONES = {"USER_BUSY": "carol_desk", "NO_ANSWER": "bob_desk", "sip:486": "bob_soft", "sip:480": "alice_soft",
-                 "_": "hall"}
+BRANCH_PHONES = {
+    "USER_BUSY": "carol_desk",
+    "NO_ANSWER": "bob_desk",
+    "sip:486": "bob_soft",
+    "sip:480": "alice_soft",
+    "_": "hall",
+}
 
 
-@pytest.mark.parametrize("lobby,children,taken,hangup", [
-    ("busy", ("USER_BUSY", "NO_ANSWER", "sip:486", "_"), "USER_BUSY", "NO_ANSWER"),
-    ("silent", ("USER_BUSY", "NO_ANSWER", "sip:480", "_"), "NO_ANSWER", "NO_ANSWER"),
-    ("busy", ("NO_ANSWER", "sip:486", "_"), "sip:486", "NO_ANSWER"),
-    ("silent", ("USER_BUSY", "sip:486", "_"), "_", "NO_ANSWER"),
-    ("busy", ("NO_ANSWER", "sip:480"), None, "USER_BUSY"),
-])
+@pytest.mark.parametrize(
+    "lobby,children,taken,hangup",
+    [
+        ("busy", ("USER_BUSY", "NO_ANSWER", "sip:486", "_"), "USER_BUSY", "NO_ANSWER"),
+        ("silent", ("USER_BUSY", "NO_ANSWER", "sip:480", "_"), "NO_ANSWER", "NO_ANSWER"),
+        ("busy", ("NO_ANSWER", "sip:486", "_"), "sip:486", "NO_ANSWER"),
+        ("silent", ("USER_BUSY", "sip:486", "_"), "_", "NO_ANSWER"),
+        ("busy", ("NO_ANSWER", "sip:480"), None, "USER_BUSY"),
+    ],
+)
 async def test_a_failed_bridge_takes_the_cause_then_the_code_then_the_default_branch(
-        platform, office, lobby, children, taken, hangup):
+    platform, office, lobby, children, taken, hangup
+):
     """Each branch rings a phone of its own, so the second phone rung shows which branch ran."""
-    flow = node("device", {"id": office.lobby},
-                **{key: node("device", {"id": getattr(office, BRANCH_PHONES[key])}) for key in children})
+    flow = node(
+        "device",
+        {"id": office.lobby},
+        **{key: node("device", {"id": getattr(office, BRANCH_PHONES[key])}) for key in children},
+    )
     call = await place(platform, office, flow, {"lobby": lobby})
     assert call.rung == [ids(office, "lobby")] + ([ids(office, BRANCH_PHONES[taken])] if taken else [])
     assert call.hangups == [hangup]
@@ -165,8 +206,9 @@ async def test_a_user_rings_the_users_enabled_devices_but_not_the_calling_one(pl
     call = await place(platform, office, node("user", {"id": office.bob}))
     assert sorted(call.rung[0]) == sorted(ids(office, "bob_desk", "bob_soft"))  # not the disabled bob_old
     assert (call.bridges[0].strategy, call.bridges[0].timeout_s) == ("simultaneous", 20)
-    call = await place(platform, office, node("user", {"id": office.alice, "strategy": "single", "timeout": 12,
-                                                       "delay": 1}))
+    call = await place(
+        platform, office, node("user", {"id": office.alice, "strategy": "single", "timeout": 12, "delay": 1})
+    )
     assert call.rung == [ids(office, "alice_soft")] and call.bridges[0].timings == {office.alice_soft: (12, 1)}
     assert call.bridges[0].strategy == "single"
     call = await place(platform, office, node("user", {"id": office.alice, "can_call_self": True}))
@@ -182,24 +224,37 @@ async def test_nothing_to_ring_goes_on_with_the_default_child(platform, office):
 
 
 async def test_a_simultaneous_ring_group_resolves_users_and_groups_once_each(platform, office):
-    flow = node("ring_group", {"strategy": "simultaneous", "timeout": 40, "endpoints": [
-        {"id": office.lobby, "endpoint_type": "device", "timeout": 10},
-        {"id": office.bob, "endpoint_type": "user", "timeout": 25, "delay": 5},
-        {"id": office.sales, "endpoint_type": "group", "timeout": 30, "delay": 3},
-        {"id": office.alice_desk, "endpoint_type": "device"},
-    ]})
+    flow = node(
+        "ring_group",
+        {
+            "strategy": "simultaneous",
+            "timeout": 40,
+            "endpoints": [
+                {"id": office.lobby, "endpoint_type": "device", "timeout": 10},
+                {"id": office.bob, "endpoint_type": "user", "timeout": 25, "delay": 5},
+                {"id": office.sales, "endpoint_type": "group", "timeout": 30, "delay": 3},
+                {"id": office.alice_desk, "endpoint_type": "device"},
+            ],
+        },
+    )
     call = await place(platform, office, flow, {"carol_desk": "answer"})
     bridge = call.bridges[0]
     assert (bridge.strategy, bridge.timeout_s) == ("simultaneous", 40) and len(call.bridges) == 1
     assert bridge.devices[0] == office.lobby and bridge.devices[-1] == office.carol_desk
-    assert bridge.timings == {office.lobby: (10, 0), office.bob_desk: (25, 5), office.bob_soft: (25, 5),
-                              office.carol_desk: (30, 3)}  # bob once, alice's own phone left out
+    assert bridge.timings == {
+        office.lobby: (10, 0),
+        office.bob_desk: (25, 5),
+        office.bob_soft: (25, 5),
+        office.carol_desk: (30, 3),
+    }  # bob once, alice's own phone left out
     assert call.hangups == []
 
 
 async def test_a_single_ring_group_rings_group_members_by_weight(platform, office):
-    flow = node("ring_group", {"strategy": "single", "endpoints": [
-        {"id": office.sales, "endpoint_type": "group", "timeout": 8}]})
+    flow = node(
+        "ring_group",
+        {"strategy": "single", "endpoints": [{"id": office.sales, "endpoint_type": "group", "timeout": 8}]},
+    )
     call = await place(platform, office, flow, {"bob_desk": "answer"})
     assert call.bridges[0].strategy == "single" and call.bridges[0].timeout_s == 20
     assert call.rung[0][0] == office.carol_desk  # weight 1 before bob's weight 2
@@ -212,15 +267,20 @@ async def test_ring_group_repeats_until_a_failure_branch_takes_the_call(platform
     flow = node("ring_group", {"endpoints": members, "repeats": 3}, _=node("device", {"id": office.carol_desk}))
     call = await place(platform, office, flow)
     assert call.rung == [ids(office, "lobby")] * 3 + [ids(office, "carol_desk")]
-    flow = node("ring_group", {"endpoints": members, "repeats": 3},
-                NO_ANSWER=node("device", {"id": office.bob_desk}), _=node("device", {"id": office.carol_desk}))
+    flow = node(
+        "ring_group",
+        {"endpoints": members, "repeats": 3},
+        NO_ANSWER=node("device", {"id": office.bob_desk}),
+        _=node("device", {"id": office.carol_desk}),
+    )
     call = await place(platform, office, flow)
     assert call.rung == [ids(office, "lobby"), ids(office, "bob_desk")]
 
 
 async def test_a_callflow_branch_comes_back_to_the_callers_default_child(platform, office):
-    sub_number, sub_id = store_flow(office, node(
-        "set_cid", {"caller_id_name": "Sub"}, _=node("device", {"id": office.carol_desk})))
+    sub_number, sub_id = store_flow(
+        office, node("set_cid", {"caller_id_name": "Sub"}, _=node("device", {"id": office.carol_desk}))
+    )
     flow = node("callflow", {"id": sub_id}, _=node("device", {"id": office.lobby}))
     call = await place(platform, office, flow)
     assert call.rung == [ids(office, "carol_desk"), ids(office, "lobby")]
@@ -254,27 +314,40 @@ async def test_set_cid_and_prepend_cid_change_what_callees_see(platform, office)
     )
     call = await place(platform, office, flow)
     assert [b.caller_id for b in call.bridges] == [
-        ("Alice", "101"), ("VIP Sales", "9101"), ("Q VIP Sales", "89101"), ("X Sales", "7101"), ("Alice", "555")]
+        ("Alice", "101"),
+        ("VIP Sales", "9101"),
+        ("Q VIP Sales", "89101"),
+        ("X Sales", "7101"),
+        ("Alice", "555"),
+    ]
 
 
 async def test_response_answers_with_its_code_and_ends_the_flow(platform, office):
-    call = await place(platform, office, node("response", {"code": 503, "message": "Closed"},
-                                              _=node("device", {"id": office.lobby})))
+    call = await place(
+        platform, office, node("response", {"code": 503, "message": "Closed"}, _=node("device", {"id": office.lobby}))
+    )
     assert call.responses == [(503, "Closed")] and call.rung == [] and call.hangups == []
     call = await place(platform, office, node("response"))
     assert call.responses == [(486, "")]
 
 
 async def test_skipped_and_unknown_modules_go_on_with_the_default_child(platform, office):
-    flow = node("device", {"id": office.lobby, "skip_module": True}, _=node(
-        "play", {"id": "welcome"}, _=node("device", {"id": office.carol_desk})))
+    flow = node(
+        "device",
+        {"id": office.lobby, "skip_module": True},
+        _=node("play", {"id": "welcome"}, _=node("device", {"id": office.carol_desk})),
+    )
     call = await place(platform, office, flow)
     assert call.rung == [ids(office, "carol_desk")]
 
 
 async def test_a_caller_who_cancels_ends_the_flow(platform, office):
-    flow = node("device", {"id": office.lobby}, ORIGINATOR_CANCEL=node("device", {"id": office.bob_desk}),
-                _=node("device", {"id": office.carol_desk}))
+    flow = node(
+        "device",
+        {"id": office.lobby},
+        ORIGINATOR_CANCEL=node("device", {"id": office.bob_desk}),
+        _=node("device", {"id": office.carol_desk}),
+    )
     call = await place(platform, office, flow, {"lobby": "cancel"})
     assert call.rung == [ids(office, "lobby")] and call.hangups == []
 

@@ -63,14 +63,17 @@ def test_dial_plans_menus_and_metaflows_are_checked_too(master, account):
     bad, good = "^(\\d)\\1$", "^(\\d{7})$"
     plan = {"dial_plan": {good: {"prefix": "+1415"}, bad: {"prefix": "+1"}}}
     assert refused(master.post(f"accounts/{account}", {"name": "Patterned", **plan}), f"dial_plan.{bad}")
-    assert refused(master.put(f"accounts/{account}/users", {"first_name": "D", "last_name": "P", **plan}),
-                   f"dial_plan.{bad}")
+    assert refused(
+        master.put(f"accounts/{account}/users", {"first_name": "D", "last_name": "P", **plan}), f"dial_plan.{bad}"
+    )
     assert refused(master.put(f"accounts/{account}/devices", {"name": "dp", **plan}), f"dial_plan.{bad}")
     assert refused(master.put(f"accounts/{account}/menus", {"name": "m", "hunt_allow": "(?!9)\\d+"}), "hunt_allow")
     assert refused(master.put(f"accounts/{account}/menus", {"name": "m", "hunt_deny": "(a|"}), "hunt_deny")
     meta = {"metaflows": {"patterns": {"(\\d)\\1": {"module": "hold"}}}}
-    assert refused(master.put(f"accounts/{account}/users", {"first_name": "M", "last_name": "F", **meta}),
-                   "metaflows.patterns.(\\d)\\1")
+    assert refused(
+        master.put(f"accounts/{account}/users", {"first_name": "M", "last_name": "F", **meta}),
+        "metaflows.patterns.(\\d)\\1",
+    )
     resp = master.put(f"accounts/{account}/devices", {"name": "dp", "dial_plan": {good: {"prefix": "+1415"}}})
     assert resp.status_code == 201, resp.text
     resp = master.put(f"accounts/{account}/menus", {"name": "m", "hunt_allow": "^1\\d{3}$", "hunt_deny": "^19"})
@@ -110,8 +113,10 @@ def test_count_bounds_per_callflow_and_per_account(master):
 
 async def test_many_patterns_route_like_few_across_every_slice(master, platform):
     account = master.create_account(master.account_id)["id"]
-    ids = [callflow(master, account, patterns=[f"^{9000 + i * 1000 + j}(\\d{{{1 + j % 3}}})$" for j in range(1000)])
-           for i in range(3)]
+    ids = [
+        callflow(master, account, patterns=[f"^{9000 + i * 1000 + j}(\\d{{{1 + j % 3}}})$" for j in range(1000)])
+        for i in range(3)
+    ]
     compiled = (await platform.callflows.router._compiled(account)).patterns
     assert len(compiled) == 3000 and len(compiled.slices) > 1
     for i, doc_id in enumerate(ids):

@@ -29,8 +29,9 @@ def policy(audio=None, video=()) -> CodecPolicy:
 
 
 def test_policy_from_an_endpoint_media_object():
-    assert CodecPolicy.from_media({"audio": {"codecs": ["PCMU", "G729"]}, "video": {"codecs": ["H264"]}}) \
-        == CodecPolicy(("PCMU", "G729"), ("H264",))
+    assert CodecPolicy.from_media(
+        {"audio": {"codecs": ["PCMU", "G729"]}, "video": {"codecs": ["H264"]}}
+    ) == CodecPolicy(("PCMU", "G729"), ("H264",))
     # no audio list means the platform's codecs (any); the schema's video default [] means no video
     assert CodecPolicy.from_media({"audio": {"codecs": []}, "video": {"codecs": []}}) == CodecPolicy(None, ())
     assert CodecPolicy.from_media(None) == CodecPolicy(None, ())
@@ -98,16 +99,26 @@ def test_static_payloads_without_rtpmap_are_recognised():
 
 
 def test_sections_already_rejected_or_not_audio_video_pass_through():
-    text = ("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
-            "m=video 0 RTP/AVP 31\r\nm=image 5004 udptl t38\r\n")
+    text = (
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
+        "m=video 0 RTP/AVP 31\r\nm=image 5004 udptl t38\r\n"
+    )
     result = negotiate(SessionDescription.parse(text), policy(["PCMU"]), policy(["PCMU"]))
     assert [(m.kind, m.port, m.formats) for m in result.media] == [
-        ("audio", 5000, ["0"]), ("video", 0, ["31"]), ("image", 5004, ["t38"])]
+        ("audio", 5000, ["0"]),
+        ("video", 0, ["31"]),
+        ("image", 5004, ["t38"]),
+    ]
 
 
 def test_rtpmaps_for_building_an_offer():
     assert rtpmaps(["PCMU", "OPUS", "G722_16", "G722", "speex@16000h"]) == [
-        (0, "PCMU/8000"), (96, "opus/48000/2"), (9, "G722/8000"), (97, "G7221/16000"), (98, "speex/16000")]
+        (0, "PCMU/8000"),
+        (96, "opus/48000/2"),
+        (9, "G722/8000"),
+        (97, "G7221/16000"),
+        (98, "speex/16000"),
+    ]
     assert rtpmaps(["H263", "VP8", "H264"], "video") == [(34, "H263/90000"), (96, "VP8/90000"), (97, "H264/90000")]
 
 

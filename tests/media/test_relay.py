@@ -38,12 +38,20 @@ class Phone:
         self.seq = 1000
         self.relay_port = 0  # where the relay takes this phone's media, from the SDP the phone was given
 
-    def sdp(self, direction: str = "sendrecv", address: str = HOST, port: int | None = None, codecs: str = "0 8 101",
-            extra: str = "") -> bytes:
-        return (f"v=0\r\no=phone {self.ssrc} 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {address}\r\nt=0 0\r\n"
-                f"m=audio {self.port if port is None else port} RTP/AVP {codecs}\r\n"
-                "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
-                f"a=fmtp:101 0-16\r\na={direction}\r\n{extra}").encode()
+    def sdp(
+        self,
+        direction: str = "sendrecv",
+        address: str = HOST,
+        port: int | None = None,
+        codecs: str = "0 8 101",
+        extra: str = "",
+    ) -> bytes:
+        return (
+            f"v=0\r\no=phone {self.ssrc} 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {address}\r\nt=0 0\r\n"
+            f"m=audio {self.port if port is None else port} RTP/AVP {codecs}\r\n"
+            "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+            f"a=fmtp:101 0-16\r\na={direction}\r\n{extra}"
+        ).encode()
 
     def given(self, sdp: bytes) -> SessionDescription:
         """Take the SDP the B2BUA would put in this phone's INVITE or answer."""
@@ -114,7 +122,12 @@ async def test_two_way_audio_through_the_relay(relay, phones):
     assert tone_of(await b.receive(25)) == 440
     assert tone_of(await a.receive(25)) == 1000
     stats = session.stats()
-    assert (stats["a"].packets_in, stats["a"].packets_out, stats["b"].packets_in, stats["b"].packets_out) == (25, 25, 25, 25)
+    assert (stats["a"].packets_in, stats["a"].packets_out, stats["b"].packets_in, stats["b"].packets_out) == (
+        25,
+        25,
+        25,
+        25,
+    )
     assert stats["a"].bytes_in == 25 * (12 + 160) == stats["b"].bytes_out
     assert stats["a"].rtp_expected == 25 and stats["a"].rtp_lost == 0 and stats["a"].loss == 0.0
 
@@ -292,8 +305,9 @@ async def test_video_gets_its_own_port_pairs(relay, phones):
     try:
         session = relay.open("call-video")
         both = CodecPolicy(("PCMU",), ("VP8",))
-        to_b = SessionDescription.parse(await session.offer_for_b(
-            a.sdp(extra=video.format(a_video.getsockname()[1])), both, both))
+        to_b = SessionDescription.parse(
+            await session.offer_for_b(a.sdp(extra=video.format(a_video.getsockname()[1])), both, both)
+        )
         to_a = SessionDescription.parse(await session.answer_for_a(b.sdp(extra=video.format(b_video.getsockname()[1]))))
         assert len({to_b.media[0].port, to_b.media[1].port, to_a.media[0].port, to_a.media[1].port}) == 4
         frame = rtp.build(96, 1, 0, 77, b"\x10" * 900)
@@ -304,8 +318,11 @@ async def test_video_gets_its_own_port_pairs(relay, phones):
         await declined.offer_for_b(a.sdp(extra=video.format(a_video.getsockname()[1])), both, both)
         to_a = SessionDescription.parse(await declined.answer_for_a(b.sdp(extra=video.format(0))))
         assert to_a.media[1].port == 0 and not declined.on_hold()
-        rejected = SessionDescription.parse(await relay.open("call-novideo").offer_for_b(
-            a.sdp(extra=video.format(a_video.getsockname()[1])), both, CodecPolicy(("PCMU",), ())))
+        rejected = SessionDescription.parse(
+            await relay.open("call-novideo").offer_for_b(
+                a.sdp(extra=video.format(a_video.getsockname()[1])), both, CodecPolicy(("PCMU",), ())
+            )
+        )
         assert rejected.media[1].port == 0
     finally:
         a_video.close()
@@ -368,7 +385,11 @@ def test_rtp_port_range_setting(monkeypatch):
 
 
 def test_serve_refuses_a_bad_rtp_port_range(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(tmp_path),
-                           "--rtp-ports", "30000-20000"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "cloudpbx", "serve", "--data-dir", str(tmp_path), "--rtp-ports", "30000-20000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "invalid RTP port range" in done.stderr

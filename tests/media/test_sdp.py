@@ -52,11 +52,15 @@ def test_codecs_from_rtpmap_and_from_the_static_table():
     parsed = SessionDescription.parse(PHONE_OFFER)
     audio, video = parsed.media
     assert audio.codecs() == [
-        Codec(96, "opus", 48000, 2, "useinbandfec=1"), Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000),
+        Codec(96, "opus", 48000, 2, "useinbandfec=1"),
+        Codec(0, "PCMU", 8000),
+        Codec(8, "PCMA", 8000),
         Codec(101, "telephone-event", 8000, 1, "0-16"),
     ]
     assert [c.key for c in video.codecs()] == [("h264", 90000), ("h261", 90000)]
-    static_only = SessionDescription.parse("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 18 3 77\r\n")
+    static_only = SessionDescription.parse(
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 18 3 77\r\n"
+    )
     assert [c.key for c in static_only.media[0].codecs()] == [("g729", 8000), ("gsm", 8000)]
 
 
@@ -69,17 +73,22 @@ def test_media_address_falls_back_to_the_session_connection():
     assert parsed.media[1].rtcp_port == 4003
 
 
-@pytest.mark.parametrize("session_attr, media_attr, connection, port, direction, receives", [
-    ("", "", "10.0.0.1", 5000, "sendrecv", True),
-    ("a=sendonly\r\n", "", "10.0.0.1", 5000, "sendonly", False),
-    ("a=sendonly\r\n", "a=recvonly\r\n", "10.0.0.1", 5000, "recvonly", True),
-    ("", "a=inactive\r\n", "10.0.0.1", 5000, "inactive", False),
-    ("", "", "0.0.0.0", 5000, "sendrecv", False),
-    ("", "", "10.0.0.1", 0, "sendrecv", False),
-])
+@pytest.mark.parametrize(
+    "session_attr, media_attr, connection, port, direction, receives",
+    [
+        ("", "", "10.0.0.1", 5000, "sendrecv", True),
+        ("a=sendonly\r\n", "", "10.0.0.1", 5000, "sendonly", False),
+        ("a=sendonly\r\n", "a=recvonly\r\n", "10.0.0.1", 5000, "recvonly", True),
+        ("", "a=inactive\r\n", "10.0.0.1", 5000, "inactive", False),
+        ("", "", "0.0.0.0", 5000, "sendrecv", False),
+        ("", "", "10.0.0.1", 0, "sendrecv", False),
+    ],
+)
 def test_direction_and_hold(session_attr, media_attr, connection, port, direction, receives):
-    text = (f"v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 {connection}\r\nt=0 0\r\n{session_attr}"
-            f"m=audio {port} RTP/AVP 0\r\n{media_attr}")
+    text = (
+        f"v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 {connection}\r\nt=0 0\r\n{session_attr}"
+        f"m=audio {port} RTP/AVP 0\r\n{media_attr}"
+    )
     parsed = SessionDescription.parse(text)
     assert parsed.direction(parsed.media[0]) == direction
     assert parsed.receives(parsed.media[0]) is receives
@@ -88,7 +97,8 @@ def test_direction_and_hold(session_attr, media_attr, connection, port, directio
 def test_set_address_rewrites_origin_and_connections_but_not_hold():
     parsed = SessionDescription.parse(
         "v=0\r\no=bob 7 8 IN IP4 192.168.1.30\r\ns=-\r\nc=IN IP4 192.168.1.30\r\nt=0 0\r\n"
-        "m=audio 6000 RTP/AVP 0\r\nc=IN IP4 192.168.1.31\r\nm=video 6002 RTP/AVP 31\r\nc=IN IP4 0.0.0.0\r\n")
+        "m=audio 6000 RTP/AVP 0\r\nc=IN IP4 192.168.1.31\r\nm=video 6002 RTP/AVP 31\r\nc=IN IP4 0.0.0.0\r\n"
+    )
     parsed.set_address("203.0.113.5")
     text = parsed.serialize().decode()
     assert "o=bob 7 8 IN IP4 203.0.113.5\r\n" in text
@@ -118,16 +128,19 @@ def test_remove_ice_drops_candidates_and_credentials():
     assert "a=rtcp:4001" in text
 
 
-@pytest.mark.parametrize("body", [
-    "",
-    "o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\n",
-    "v=0\r\ns=-\r\n",
-    "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nthis is not sdp\r\n",
-    "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio\r\n",
-    "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio 70000 RTP/AVP 0\r\n",
-    "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio x/2 RTP/AVP 0\r\n",
-    "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nc=IN IP4\r\nm=audio 5 RTP/AVP 0\r\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\n",
+        "v=0\r\ns=-\r\n",
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nthis is not sdp\r\n",
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio\r\n",
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio 70000 RTP/AVP 0\r\n",
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio x/2 RTP/AVP 0\r\n",
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nc=IN IP4\r\nm=audio 5 RTP/AVP 0\r\n",
+    ],
+)
 def test_malformed_bodies_raise_sdp_error(body):
     with pytest.raises(SdpError):
         SessionDescription.parse(body)

@@ -55,8 +55,10 @@ def test_silence_and_mixtures_are_not_a_tone():
     assert tones.detect_tone([0] * 800, [440]) is None
     silence = tones.encode([0] * 160, "PCMU")
     assert tones.detect_tone_in_frames([silence] * 5, [440, 1000]) is None
-    mix = [round(8000 * (math.sin(2 * math.pi * 440 * n / 8000) + math.sin(2 * math.pi * 1000 * n / 8000)))
-           for n in range(1600)]
+    mix = [
+        round(8000 * (math.sin(2 * math.pi * 440 * n / 8000) + math.sin(2 * math.pi * 1000 * n / 8000)))
+        for n in range(1600)
+    ]
     assert tones.tone_share(mix, 440) == pytest.approx(0.5, abs=0.05)
     assert tones.detect_tone(mix, [440, 1000]) is None
     assert tones.detect_tone(mix, [440, 1000], threshold=0.4) in (440, 1000)

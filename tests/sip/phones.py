@@ -30,14 +30,19 @@ MAX_CALLS = 4  # this pjsua build's limit on call legs alive at once, all phones
 DEFAULT_CODECS = ("PCMU", "PCMA")
 _STATIC_PAYLOADS = {"0": "PCMU/8000", "3": "GSM/8000", "8": "PCMA/8000", "9": "G722/8000", "18": "G729/8000"}
 _STATES = {
-    pj.PJSIP_INV_STATE_NULL: "NULL", pj.PJSIP_INV_STATE_CALLING: "CALLING",
-    pj.PJSIP_INV_STATE_INCOMING: "INCOMING", pj.PJSIP_INV_STATE_EARLY: "EARLY",
-    pj.PJSIP_INV_STATE_CONNECTING: "CONNECTING", pj.PJSIP_INV_STATE_CONFIRMED: "CONFIRMED",
+    pj.PJSIP_INV_STATE_NULL: "NULL",
+    pj.PJSIP_INV_STATE_CALLING: "CALLING",
+    pj.PJSIP_INV_STATE_INCOMING: "INCOMING",
+    pj.PJSIP_INV_STATE_EARLY: "EARLY",
+    pj.PJSIP_INV_STATE_CONNECTING: "CONNECTING",
+    pj.PJSIP_INV_STATE_CONFIRMED: "CONFIRMED",
     pj.PJSIP_INV_STATE_DISCONNECTED: "DISCONNECTED",
 }
 _MEDIA_STATUS = {
-    pj.PJSUA_CALL_MEDIA_NONE: "none", pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
-    pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local_hold", pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold",
+    pj.PJSUA_CALL_MEDIA_NONE: "none",
+    pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
+    pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local_hold",
+    pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold",
     pj.PJSUA_CALL_MEDIA_ERROR: "error",
 }
 _DIRECTIONS = {0: "inactive", 1: "sendonly", 2: "recvonly", 3: "sendrecv"}  # pjmedia_dir bits: 1 encode, 2 decode
@@ -119,11 +124,13 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str 
 
 def _guarded(method):
     """pjsua2 aborts the process on a Python exception in a callback: keep it for the next pump instead."""
+
     def wrapper(self, *args):
         try:
             method(self, *args)
         except BaseException as error:  # noqa: BLE001 - re-raised by Lab.handle_events
             Lab.get().errors.append(error)
+
     return wrapper
 
 
@@ -214,8 +221,16 @@ class Phone:
         cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", self.realm, self.user, 0, password))
         return cfg
 
-    def register(self, server: str, realm: str, username: str, password: str, transport: str | None = None,
-                 expires: int = 300, timeout: float = 5.0) -> int:
+    def register(
+        self,
+        server: str,
+        realm: str,
+        username: str,
+        password: str,
+        transport: str | None = None,
+        expires: int = 300,
+        timeout: float = 5.0,
+    ) -> int:
         """REGISTER (digest) to `server` ("127.0.0.1:5060") for `username@realm`; waits and returns the status.
 
         Calls by number then go to `sip:NUMBER@realm` through `server` as the outbound proxy.
@@ -229,8 +244,11 @@ class Phone:
         if settings == self._reg_settings:  # pjsua re-registers on modify() only when something changed
             self._account.setRegistration(True)
         self._reg_settings = settings
-        wait_until(lambda: self._reg_results > results and not self._unregistered(), timeout,
-                   f"the REGISTER result of {username}@{realm}")
+        wait_until(
+            lambda: self._reg_results > results and not self._unregistered(),
+            timeout,
+            f"the REGISTER result of {username}@{realm}",
+        )
         return self.reg_code
 
     def _unregistered(self) -> bool:
@@ -524,7 +542,7 @@ class Recording:
 
     def blocks(self) -> list[array]:
         size = int(self.rate * self.block_seconds)
-        return [self.samples[i:i + size] for i in range(0, len(self.samples) - size + 1, size)]
+        return [self.samples[i : i + size] for i in range(0, len(self.samples) - size + 1, size)]
 
     def level(self) -> float:
         """RMS of the whole recording (full scale 32767)."""

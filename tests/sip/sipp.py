@@ -89,11 +89,23 @@ class Sipp:
     pjsua phones keep answering).
     """
 
-    def __init__(self, scenario: str, *, remote: str | None = None, port: int | None = None,
-                 transport: str = "udp", calls: int = 1, rate: float | None = None, service: str = "sipp",
-                 keys: dict[str, str] | None = None, auth: tuple[str, str] | None = None,
-                 auth_uri: str | None = None, pause_ms: int = 0, extra: tuple[str, ...] = (),
-                 tick: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        scenario: str,
+        *,
+        remote: str | None = None,
+        port: int | None = None,
+        transport: str = "udp",
+        calls: int = 1,
+        rate: float | None = None,
+        service: str = "sipp",
+        keys: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        auth_uri: str | None = None,
+        pause_ms: int = 0,
+        extra: tuple[str, ...] = (),
+        tick: Callable[[float], None] = time.sleep,
+    ):
         self.scenario = Path(scenario) if "/" in scenario else SCENARIOS / scenario
         self.remote = remote
         self.transport = transport
@@ -105,12 +117,37 @@ class Sipp:
 
     def _args(self, calls, rate, service, keys, auth, auth_uri, pause_ms, extra) -> list[str]:
         keys = {"caller": "sipp", "domain": (self.remote or HOST).rsplit(":", 1)[0], **keys}
-        args = [SIPP, *([self.remote] if self.remote else []), "-sf", str(self.scenario),
-                "-i", HOST, "-bind_local", "-p", str(self.port), "-mp", str(free_media_port()),
-                "-t", _SIPP_TRANSPORTS[self.transport], "-m", str(calls), "-s", service, "-d", str(pause_ms),
-                "-nostdin", "-trace_stat", "-stf", str(self.dir / "stat.csv"),
-                "-trace_err", "-error_file", str(self.dir / "errors.log"),
-                "-trace_screen", "-screen_file", str(self.dir / "screen.log")]
+        args = [
+            SIPP,
+            *([self.remote] if self.remote else []),
+            "-sf",
+            str(self.scenario),
+            "-i",
+            HOST,
+            "-bind_local",
+            "-p",
+            str(self.port),
+            "-mp",
+            str(free_media_port()),
+            "-t",
+            _SIPP_TRANSPORTS[self.transport],
+            "-m",
+            str(calls),
+            "-s",
+            service,
+            "-d",
+            str(pause_ms),
+            "-nostdin",
+            "-trace_stat",
+            "-stf",
+            str(self.dir / "stat.csv"),
+            "-trace_err",
+            "-error_file",
+            str(self.dir / "errors.log"),
+            "-trace_screen",
+            "-screen_file",
+            str(self.dir / "screen.log"),
+        ]
         if rate:
             args += ["-r", str(rate)]
         if auth:
@@ -122,8 +159,9 @@ class Sipp:
     def start(self, timeout: float = 5.0) -> Sipp:
         """Start in the background and wait until SIPp holds its port."""
         with (self.dir / "stdout.log").open("wb") as out:
-            self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=self.dir)
+            self.proc = subprocess.Popen(
+                self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir
+            )
         deadline = time.monotonic() + timeout
         while not _port_taken(self.port, self.transport):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -170,9 +208,14 @@ class Sipp:
 
     def result(self) -> SippResult:
         stats = self._last_stats()
-        return SippResult(self.proc.returncode, int(stats.get("SuccessfulCall(C)", 0)),
-                          int(stats.get("FailedCall(C)", 0)), stats, self._read("errors.log"),
-                          self._read("screen.log"))
+        return SippResult(
+            self.proc.returncode,
+            int(stats.get("SuccessfulCall(C)", 0)),
+            int(stats.get("FailedCall(C)", 0)),
+            stats,
+            self._read("errors.log"),
+            self._read("screen.log"),
+        )
 
     def _last_stats(self) -> dict[str, str]:
         path = self.dir / "stat.csv"

@@ -109,8 +109,10 @@ def test_codec_lists_per_phone_pick_the_codec_or_refuse_the_call(phones):
 
 
 def test_limit_codecs_keeps_the_listed_codecs_in_order_and_dtmf():
-    sdp = ("v=0\r\nm=audio 4000 RTP/AVP 0 8 9 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
-           "a=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n")
+    sdp = (
+        "v=0\r\nm=audio 4000 RTP/AVP 0 8 9 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+        "a=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+    )
     limited = limit_codecs(sdp, ("G722", "PCMU"))
     assert "m=audio 4000 RTP/AVP 9 0 101\r\n" in limited
     assert "PCMA" not in limited and "a=fmtp:101 0-16" in limited
@@ -142,8 +144,15 @@ def test_register_with_digest_against_a_sipp_registrar(phones):
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_sipp_uac_calls_sipp_uas(transport):
     with Sipp("uas_answer.xml", calls=3, transport=transport) as uas:
-        uac = Sipp("uac_call.xml", remote=f"127.0.0.1:{uas.port}", calls=3, rate=20, service="2002",
-                   pause_ms=50, transport=transport).run(timeout=20)
+        uac = Sipp(
+            "uac_call.xml",
+            remote=f"127.0.0.1:{uas.port}",
+            calls=3,
+            rate=20,
+            service="2002",
+            pause_ms=50,
+            transport=transport,
+        ).run(timeout=20)
     assert uac.ok, uac.describe()
     assert (uac.successful, uac.failed) == (3, 0)
     assert (uas.result().successful, uas.result().failed) == (3, 0)
@@ -248,10 +257,12 @@ def test_sipp_uac_answers_a_digest_challenge_on_invite(tmp_path):
     scenario.write_text(CHALLENGING_UAS)
     caller = {"caller": "1001", "domain": "harness.example"}
     with Sipp(str(scenario), calls=2) as uas:
-        good = Sipp("uac_call.xml", remote=f"127.0.0.1:{uas.port}", service="2002", keys=caller,
-                    auth=("1001", "pw-1001")).run(timeout=20)
-        bad = Sipp("uac_call.xml", remote=f"127.0.0.1:{uas.port}", service="2002", keys=caller,
-                   auth=("1001", "wrong")).run(timeout=20)
+        good = Sipp(
+            "uac_call.xml", remote=f"127.0.0.1:{uas.port}", service="2002", keys=caller, auth=("1001", "pw-1001")
+        ).run(timeout=20)
+        bad = Sipp(
+            "uac_call.xml", remote=f"127.0.0.1:{uas.port}", service="2002", keys=caller, auth=("1001", "wrong")
+        ).run(timeout=20)
     assert good.ok, good.describe()
     assert (bad.returncode, bad.failed) == (1, 1)
     assert uas.result().successful == 2

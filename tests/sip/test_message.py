@@ -26,10 +26,22 @@ BASIC = (
 
 
 def test_compact_forms_expand_to_full_names():
-    msg = parse(raw("OPTIONS sip:bob@example.com SIP/2.0", "v: SIP/2.0/TCP h.example.com;branch=z9hG4bK1",
-                    "f: <sip:a@example.com>;tag=x", "t: sip:bob@example.com", "i: cid", "CSeq: 1 OPTIONS",
-                    "m: <sip:a@h.example.com>", "k: path, replaces", "s: hello", "c: text/plain", "l: 2",
-                    body="hi"))
+    msg = parse(
+        raw(
+            "OPTIONS sip:bob@example.com SIP/2.0",
+            "v: SIP/2.0/TCP h.example.com;branch=z9hG4bK1",
+            "f: <sip:a@example.com>;tag=x",
+            "t: sip:bob@example.com",
+            "i: cid",
+            "CSeq: 1 OPTIONS",
+            "m: <sip:a@h.example.com>",
+            "k: path, replaces",
+            "s: hello",
+            "c: text/plain",
+            "l: 2",
+            body="hi",
+        )
+    )
     assert msg.get("call-id") == "cid" and msg.call_id == "cid"
     assert msg.from_.tag == "x" and str(msg.to.uri) == "sip:bob@example.com"
     assert msg.via.transport == "TCP" and msg.via.branch == "z9hG4bK1"
@@ -42,8 +54,17 @@ def test_compact_forms_expand_to_full_names():
 
 
 def test_header_names_are_case_insensitive():
-    msg = parse(raw("OPTIONS sip:b@example.com SIP/2.0", "vIA: SIP/2.0/UDP h;branch=z9hG4bK1", "FROM: <sip:a@x>;tag=1",
-                    "to: <sip:b@x>", "cAlL-iD: abc", "cseq: 2 OPTIONS", "X-Custom-Thing: one"))
+    msg = parse(
+        raw(
+            "OPTIONS sip:b@example.com SIP/2.0",
+            "vIA: SIP/2.0/UDP h;branch=z9hG4bK1",
+            "FROM: <sip:a@x>;tag=1",
+            "to: <sip:b@x>",
+            "cAlL-iD: abc",
+            "cseq: 2 OPTIONS",
+            "X-Custom-Thing: one",
+        )
+    )
     assert msg.call_id == "abc" and msg.get("CALL-ID") == "abc" and "Call-Id" in msg
     assert msg.cseq == CSeq(2, "OPTIONS")
     text = msg.encode().decode()
@@ -52,17 +73,36 @@ def test_header_names_are_case_insensitive():
 
 
 def test_folded_headers_are_joined():
-    msg = parse(raw("OPTIONS sip:b@example.com SIP/2.0", "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
-                    "Subject: first part", " second part", "\tthird part", "From: <sip:a@x>", "  ;tag=9",
-                    "To: <sip:b@x>", "Call-ID: c", "CSeq: 1", "  OPTIONS"))
+    msg = parse(
+        raw(
+            "OPTIONS sip:b@example.com SIP/2.0",
+            "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
+            "Subject: first part",
+            " second part",
+            "\tthird part",
+            "From: <sip:a@x>",
+            "  ;tag=9",
+            "To: <sip:b@x>",
+            "Call-ID: c",
+            "CSeq: 1",
+            "  OPTIONS",
+        )
+    )
     assert msg.get("subject") == "first part second part third part"
     assert msg.from_.tag == "9" and msg.cseq.method == "OPTIONS"
 
 
 def test_multi_value_headers_across_lines_keep_their_order():
-    msg = parse(raw(*BASIC[:2], "Via: SIP/2.0/TCP b.example.com;branch=z9hG4bK2, SIP/2.0/UDP c.example.com",
-                    *BASIC[2:], 'Contact: "Doe, John" <sip:j@d.example.com>;q=0.5, <sip:k@e.example.com>',
-                    "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>", "Route: <sip:p3.example.com;lr>"))
+    msg = parse(
+        raw(
+            *BASIC[:2],
+            "Via: SIP/2.0/TCP b.example.com;branch=z9hG4bK2, SIP/2.0/UDP c.example.com",
+            *BASIC[2:],
+            'Contact: "Doe, John" <sip:j@d.example.com>;q=0.5, <sip:k@e.example.com>',
+            "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>",
+            "Route: <sip:p3.example.com;lr>",
+        )
+    )
     assert [v.host for v in msg.vias] == ["192.0.2.1", "b.example.com", "c.example.com"]
     assert msg.via.host == "192.0.2.1"
     contacts = msg.contacts
@@ -75,13 +115,16 @@ def test_multi_value_headers_across_lines_keep_their_order():
         split_list("a,,b")
 
 
-@pytest.mark.parametrize("length, defect, body", [
-    ("6", None, b"abcdef"),
-    ("2", None, b"ab"),  # a datagram with bytes beyond Content-Length: they are not part of the message
-    ("10", "Content-Length larger than the message", b"abcdef"),
-    ("-1", "bad Content-Length", b"abcdef"),
-    ("x", "bad Content-Length", b"abcdef"),
-])
+@pytest.mark.parametrize(
+    "length, defect, body",
+    [
+        ("6", None, b"abcdef"),
+        ("2", None, b"ab"),  # a datagram with bytes beyond Content-Length: they are not part of the message
+        ("10", "Content-Length larger than the message", b"abcdef"),
+        ("-1", "bad Content-Length", b"abcdef"),
+        ("x", "bad Content-Length", b"abcdef"),
+    ],
+)
 def test_content_length_checks(length, defect, body):
     msg = parse(raw(*BASIC, "Content-Type: text/plain", f"Content-Length: {length}", body="abcdef"))
     assert msg.defect == defect
@@ -95,8 +138,15 @@ def test_missing_or_repeated_content_length():
 
 
 def test_round_trip_keeps_meaning():
-    original = parse(raw(*BASIC, "Content-Type: application/sdp", "X-Weird-Header: a;b=c", "Content-Length: 12",
-                         body="v=0\r\ns=-\r\nxx"))
+    original = parse(
+        raw(
+            *BASIC,
+            "Content-Type: application/sdp",
+            "X-Weird-Header: a;b=c",
+            "Content-Length: 12",
+            body="v=0\r\ns=-\r\nxx",
+        )
+    )
     again = parse(original.encode())
     assert isinstance(again, Request) and again.method == "INVITE" and again.uri == "sip:bob@example.com"
     assert again.items() == original.items()
@@ -150,8 +200,14 @@ def test_name_addr_forms():
     bracketed = NameAddr.parse("<sip:+1972@gw.example.net;unknownparam>")
     assert bracketed.uri.params == {"unknownparam": None} and bracketed.params == {}
     assert str(NameAddr(Uri.parse("sip:a@b"), 'Say "hi"', {"tag": "1"})) == '"Say \\"hi\\"" <sip:a@b>;tag=1'
-    for bad in ('"unterminated <sip:a@b>', "Bell, Alexander <sip:a@b>", "< sip:a@b >", "sip:a@b?Route=x",
-                "<sip:a@b>;;", "<sip:a@b"):
+    for bad in (
+        '"unterminated <sip:a@b>',
+        "Bell, Alexander <sip:a@b>",
+        "< sip:a@b >",
+        "sip:a@b?Route=x",
+        "<sip:a@b>;;",
+        "<sip:a@b",
+    ):
         with pytest.raises(HeaderError):
             NameAddr.parse(bad)
     assert parse_contacts(" * ") is None
@@ -159,7 +215,13 @@ def test_name_addr_forms():
 
 def test_uris():
     uri = Uri.parse("sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=hi")
-    assert (uri.scheme, uri.user, uri.password, uri.host, uri.port) == ("sips", "alice", "secret", "[2001:db8::1]", 5061)
+    assert (uri.scheme, uri.user, uri.password, uri.host, uri.port) == (
+        "sips",
+        "alice",
+        "secret",
+        "[2001:db8::1]",
+        5061,
+    )
     assert uri.params == {"transport": "tcp", "lr": None} and uri.headers == "subject=hi"
     assert uri.bare_host == "2001:db8::1" and uri.host_is_ip and uri.transport == "tcp"
     assert str(uri) == "sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=hi"
@@ -189,7 +251,9 @@ def test_cseq_and_auth_values():
     for bad in ("36893488147419103232 INVITE", "2147483648 INVITE", "INVITE", "1"):
         with pytest.raises(HeaderError):
             CSeq.parse(bad)
-    scheme, params = parse_auth('Digest username="bob", realm="a.example", nonce="n,1", uri="sip:a.example", '
-                                'response="abc", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="x\\"y"')
+    scheme, params = parse_auth(
+        'Digest username="bob", realm="a.example", nonce="n,1", uri="sip:a.example", '
+        'response="abc", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="x\\"y"'
+    )
     assert scheme == "digest" and params["nonce"] == "n,1" and params["cnonce"] == 'x"y'
     assert params["algorithm"] == "SHA-256" and params["nc"] == "00000001" and params["qop"] == "auth"

@@ -18,16 +18,29 @@ def udp(server):
     sock.close()
 
 
-def request(sock: SipSocket, method: str, *, to_tag: str | None = None, eol: str = "\r\n",
-            extra: tuple[str, ...] = (), end: str | None = None) -> tuple[bytes, str]:
+def request(
+    sock: SipSocket,
+    method: str,
+    *,
+    to_tag: str | None = None,
+    eol: str = "\r\n",
+    extra: tuple[str, ...] = (),
+    end: str | None = None,
+) -> tuple[bytes, str]:
     """A request from `sock` and its Call-ID; `eol` ends every line, `end` replaces the empty line."""
     host, port = sock.address
     call_id = f"{secrets.token_hex(8)}@{host}"
-    lines = [f"{method} sip:someone@{HOST} SIP/2.0",
-             f"Via: SIP/2.0/{sock.transport.upper()} {host}:{port};branch=z9hG4bK{secrets.token_hex(6)};rport",
-             "Max-Forwards: 70", f"From: <sip:tester@{HOST}>;tag={secrets.token_hex(4)}",
-             f"To: <sip:someone@{HOST}>" + (f";tag={to_tag}" if to_tag else ""), f"Call-ID: {call_id}",
-             f"CSeq: 7 {method}", *extra, "Content-Length: 0"]
+    lines = [
+        f"{method} sip:someone@{HOST} SIP/2.0",
+        f"Via: SIP/2.0/{sock.transport.upper()} {host}:{port};branch=z9hG4bK{secrets.token_hex(6)};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:tester@{HOST}>;tag={secrets.token_hex(4)}",
+        f"To: <sip:someone@{HOST}>" + (f";tag={to_tag}" if to_tag else ""),
+        f"Call-ID: {call_id}",
+        f"CSeq: 7 {method}",
+        *extra,
+        "Content-Length: 0",
+    ]
     return (eol.join(lines) + (eol + eol if end is None else end)).encode(), call_id
 
 
@@ -52,9 +65,21 @@ def test_a_re_invite_for_no_dialog_gets_481(udp):
     response = answer(udp, data, call_id)
     assert response.status == 481
     via = data.decode().split("\r\n")[1]
-    ack = "\r\n".join([f"ACK sip:someone@{HOST} SIP/2.0", via, "Max-Forwards: 70",
-                       data.decode().split("\r\n")[3], f"To: {response.get('to')}", f"Call-ID: {call_id}",
-                       "CSeq: 7 ACK", "Content-Length: 0"]) + "\r\n\r\n"
+    ack = (
+        "\r\n".join(
+            [
+                f"ACK sip:someone@{HOST} SIP/2.0",
+                via,
+                "Max-Forwards: 70",
+                data.decode().split("\r\n")[3],
+                f"To: {response.get('to')}",
+                f"Call-ID: {call_id}",
+                "CSeq: 7 ACK",
+                "Content-Length: 0",
+            ]
+        )
+        + "\r\n\r\n"
+    )
     udp.send(ack.encode())
     assert udp.receive(0.6) is None, "the ACK ends the transaction: no retransmitted 481"
 
@@ -73,8 +98,9 @@ def test_bare_lf_line_ends_are_accepted(udp, eol, end):
 
 def test_lines_ending_in_lf_and_crlf_alike(udp):
     data, call_id = request(udp, "OPTIONS")
-    mixed = data.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\n").replace(b"CSeq: 7 OPTIONS\r\n",
-                                                                              b"CSeq: 7 OPTIONS\n")
+    mixed = data.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\n").replace(
+        b"CSeq: 7 OPTIONS\r\n", b"CSeq: 7 OPTIONS\n"
+    )
     response = answer(udp, mixed, call_id)
     assert response.status == 200 and response.cseq.method == "OPTIONS"
 

@@ -21,8 +21,11 @@ PER_ADDRESS = 10
 def sip_port(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tcplimits")
     port = free_sip_port()
-    env = {"CLOUDPBX_SIP_TCP_MESSAGE_TIMEOUT": "2", "CLOUDPBX_SIP_TCP_IDLE_TIMEOUT": "4",
-           "CLOUDPBX_SIP_TCP_MAX_PER_ADDRESS": str(PER_ADDRESS)}
+    env = {
+        "CLOUDPBX_SIP_TCP_MESSAGE_TIMEOUT": "2",
+        "CLOUDPBX_SIP_TCP_IDLE_TIMEOUT": "4",
+        "CLOUDPBX_SIP_TCP_MAX_PER_ADDRESS": str(PER_ADDRESS),
+    }
     proc, _ = start_server(data_dir, db_url(data_dir), extra_env=env, sip_port=port, file_limit=256)
     try:
         yield port
@@ -32,10 +35,11 @@ def sip_port(tmp_path_factory):
 
 def options(sock: socket.socket) -> bytes:
     host, port = sock.getsockname()
-    return (f"OPTIONS sip:ping@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {host}:{port};branch=z9hG4bK{secrets.token_hex(6)}"
-            f"\r\nFrom: <sip:tester@{host}>;tag={secrets.token_hex(4)}\r\nTo: <sip:ping@127.0.0.1>\r\n"
-            f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-            ).encode()
+    return (
+        f"OPTIONS sip:ping@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {host}:{port};branch=z9hG4bK{secrets.token_hex(6)}"
+        f"\r\nFrom: <sip:tester@{host}>;tag={secrets.token_hex(4)}\r\nTo: <sip:ping@127.0.0.1>\r\n"
+        f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
 
 
 def answered(sip: SipSocket) -> bool:

@@ -23,20 +23,57 @@ DROPPED = "dropped"
 UNDERSTOOD = "understood"  # a final answer that is neither 400 nor 5xx: the message was parsed and handled
 EXPECTED = {
     # 3.1.1 valid messages
-    "wsinv": UNDERSTOOD, "intmeth": {501}, "esc01": UNDERSTOOD, "escnull": {401}, "esc02": {501},
-    "lwsdisp": {200}, "longreq": UNDERSTOOD, "dblreq": {401}, "semiuri": {200}, "transports": {200},
-    "mpart01": UNDERSTOOD, "unreason": DROPPED, "noreason": DROPPED,
+    "wsinv": UNDERSTOOD,
+    "intmeth": {501},
+    "esc01": UNDERSTOOD,
+    "escnull": {401},
+    "esc02": {501},
+    "lwsdisp": {200},
+    "longreq": UNDERSTOOD,
+    "dblreq": {401},
+    "semiuri": {200},
+    "transports": {200},
+    "mpart01": UNDERSTOOD,
+    "unreason": DROPPED,
+    "noreason": DROPPED,
     # 3.1.2 invalid messages
-    "badinv01": {400}, "clerr": {400}, "ncl": {400}, "scalar02": {400}, "scalarlg": DROPPED, "quotbal": {400},
-    "ltgtruri": {400}, "lwsruri": {400}, "lwsstart": {400}, "trws": {400}, "escruri": {400}, "baddate": {400},
-    "regbadct": {400}, "badaspec": {400}, "baddn": {400}, "badvers": {505}, "mismatch01": {400},
-    "mismatch02": {400}, "bigcode": DROPPED,
+    "badinv01": {400},
+    "clerr": {400},
+    "ncl": {400},
+    "scalar02": {400},
+    "scalarlg": DROPPED,
+    "quotbal": {400},
+    "ltgtruri": {400},
+    "lwsruri": {400},
+    "lwsstart": {400},
+    "trws": {400},
+    "escruri": {400},
+    "baddate": {400},
+    "regbadct": {400},
+    "badaspec": {400},
+    "baddn": {400},
+    "badvers": {505},
+    "mismatch01": {400},
+    "mismatch02": {400},
+    "bigcode": DROPPED,
     # 3.2 transaction layer
     "badbranch": {200},
     # 3.3 application layer
-    "insuf": {400}, "unkscm": {416}, "novelsc": {416}, "unksm2": {416}, "bext01": {420}, "invut": {405, 415},
-    "regaut01": {401}, "multi01": {400}, "mcl01": {400}, "bcast": DROPPED, "zeromf": {200}, "cparam01": {401},
-    "cparam02": {401}, "regescrt": {401}, "sdp01": {405, 406},
+    "insuf": {400},
+    "unkscm": {416},
+    "novelsc": {416},
+    "unksm2": {416},
+    "bext01": {420},
+    "invut": {405, 415},
+    "regaut01": {401},
+    "multi01": {400},
+    "mcl01": {400},
+    "bcast": DROPPED,
+    "zeromf": {200},
+    "cparam01": {401},
+    "cparam02": {401},
+    "regescrt": {401},
+    "sdp01": {405, 406},
     # 3.4 backward compatibility
     "inv2543": UNDERSTOOD,
 }
@@ -45,8 +82,11 @@ _BRANCH = re.compile(rb"z9hG4bK(?=[^\s;,])")
 
 def test_every_torture_file_has_an_expectation():
     assert sorted(p.stem for p in TORTURE.glob("*.sip")) == sorted(EXPECTED)
-    assert all(b"\r\n" in p.read_bytes() and b"\n" not in p.read_bytes().replace(b"\r\n", b"")
-               for p in TORTURE.glob("*.sip") if p.stem != "mpart01"), "CRLF line ends only"
+    assert all(
+        b"\r\n" in p.read_bytes() and b"\n" not in p.read_bytes().replace(b"\r\n", b"")
+        for p in TORTURE.glob("*.sip")
+        if p.stem != "mpart01"
+    ), "CRLF line ends only"
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +110,26 @@ def request_of(data: bytes) -> Request | None:
 
 def ack_for(request: Request, response) -> bytes:
     """The ACK that ends an INVITE server transaction after a failure response (RFC 3261 17.1.1.3)."""
-    lines = [f"ACK {request.uri} SIP/2.0", f"Via: {request.values('via')[0]}", "Max-Forwards: 70",
-             f"From: {request.get('from')}", f"To: {response.get('to')}", f"Call-ID: {request.get('call-id')}",
-             f"CSeq: {request.cseq.number} ACK", "Content-Length: 0"]
+    lines = [
+        f"ACK {request.uri} SIP/2.0",
+        f"Via: {request.values('via')[0]}",
+        "Max-Forwards: 70",
+        f"From: {request.get('from')}",
+        f"To: {response.get('to')}",
+        f"Call-ID: {request.get('call-id')}",
+        f"CSeq: {request.cseq.number} ACK",
+        "Content-Length: 0",
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
 def options(port: int) -> bytes:
     host, local = "127.0.0.1", port
-    return (f"OPTIONS sip:ping@{host} SIP/2.0\r\nVia: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{secrets.token_hex(6)}"
-            f"\r\nFrom: <sip:tester@{host}>;tag={secrets.token_hex(4)}\r\nTo: <sip:ping@{host}>\r\n"
-            f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-            ).encode()
+    return (
+        f"OPTIONS sip:ping@{host} SIP/2.0\r\nVia: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{secrets.token_hex(6)}"
+        f"\r\nFrom: <sip:tester@{host}>;tag={secrets.token_hex(4)}\r\nTo: <sip:ping@{host}>\r\n"
+        f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

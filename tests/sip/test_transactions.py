@@ -48,7 +48,7 @@ class RawPeer(asyncio.DatagramProtocol):
         self.transport = None
 
     @classmethod
-    async def open(cls) -> "RawPeer":
+    async def open(cls) -> RawPeer:
         peer = cls()
         await asyncio.get_running_loop().create_datagram_endpoint(lambda: peer, local_addr=("127.0.0.1", 0))
         return peer
@@ -69,7 +69,7 @@ class RawPeer(asyncio.DatagramProtocol):
     async def next(self, timeout: float = 1.0):
         try:
             return (await asyncio.wait_for(self.messages.get(), timeout))[1]
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
 
     async def collect(self, seconds: float) -> list[tuple[float, object]]:
@@ -83,13 +83,26 @@ class RawPeer(asyncio.DatagramProtocol):
         self.transport.close()
 
 
-def request(method: str, port: int, *, branch: str | None = None, call_id: str = "", cseq: int = 1,
-            from_tag: str = "ft", to_tag: str | None = None, host: str = "127.0.0.1", rport: bool = True,
-            headers: tuple[tuple[str, str], ...] = (), body: bytes = b"") -> Request:
+def request(
+    method: str,
+    port: int,
+    *,
+    branch: str | None = None,
+    call_id: str = "",
+    cseq: int = 1,
+    from_tag: str = "ft",
+    to_tag: str | None = None,
+    host: str = "127.0.0.1",
+    rport: bool = True,
+    headers: tuple[tuple[str, str], ...] = (),
+    body: bytes = b"",
+) -> Request:
     """A request as a phone on `port` would send it."""
     msg = Request(method, "sip:service@127.0.0.1")
-    msg.add("Via", f"SIP/2.0/UDP {host}:{port};branch={branch or 'z9hG4bK' + secrets.token_hex(5)}"
-            + (";rport" if rport else ""))
+    msg.add(
+        "Via",
+        f"SIP/2.0/UDP {host}:{port};branch={branch or 'z9hG4bK' + secrets.token_hex(5)}" + (";rport" if rport else ""),
+    )
     msg.add("Max-Forwards", "70")
     msg.add("From", f"<sip:phone@127.0.0.1>;tag={from_tag}")
     msg.add("To", "<sip:service@127.0.0.1>" + (f";tag={to_tag}" if to_tag else ""))
@@ -123,11 +136,14 @@ def gaps(times: list[float]) -> list[float]:
 
 # client transactions ---------------------------------------------------------------------------------------------
 
+
 async def test_non_invite_client_retransmits_up_to_t2_then_times_out(cores):
     core, silent = await cores(), await RawPeer.open()
     started = time.monotonic()
-    tx = core.send_request(core.new_request("OPTIONS", f"sip:x@127.0.0.1:{silent.port}", from_="<sip:a@b>",
-                                            to="<sip:x@b>"), Peer("udp", "127.0.0.1", silent.port))
+    tx = core.send_request(
+        core.new_request("OPTIONS", f"sip:x@127.0.0.1:{silent.port}", from_="<sip:a@b>", to="<sip:x@b>"),
+        Peer("udp", "127.0.0.1", silent.port),
+    )
     final = await asyncio.wait_for(tx.final, 3)
     assert final.status == 408 and time.monotonic() - started == pytest.approx(64 * FAST.t1, abs=0.3)
     copies = [t for t, _ in await silent.collect(0.05)]
@@ -141,8 +157,7 @@ async def test_non_invite_client_retransmits_up_to_t2_then_times_out(cores):
 
 async def test_invite_client_timer_a_doubles_and_a_provisional_stops_it(cores):
     core, phone = await cores(), await RawPeer.open()
-    invite = core.new_request("INVITE", f"sip:x@127.0.0.1:{phone.port}", from_="<sip:a@b>", to="<sip:x@b>",
-                              body=SDP)
+    invite = core.new_request("INVITE", f"sip:x@127.0.0.1:{phone.port}", from_="<sip:a@b>", to="<sip:x@b>", body=SDP)
     tx = core.send_request(invite, Peer("udp", "127.0.0.1", phone.port))
     copies = await phone.collect(0.33)
     assert len(copies) == 5, "sent at 0, T1, 3T1, 7T1, 15T1"
@@ -164,17 +179,20 @@ async def test_invite_client_timer_a_doubles_and_a_provisional_stops_it(cores):
 
 async def test_invite_client_times_out_with_408(cores):
     core, silent = await cores(), await RawPeer.open()
-    tx = core.send_request(core.new_request("INVITE", "sip:x@127.0.0.1", from_="<sip:a@b>", to="<sip:x@b>"),
-                           Peer("udp", "127.0.0.1", silent.port))
+    tx = core.send_request(
+        core.new_request("INVITE", "sip:x@127.0.0.1", from_="<sip:a@b>", to="<sip:x@b>"),
+        Peer("udp", "127.0.0.1", silent.port),
+    )
     assert (await asyncio.wait_for(tx.final, 3)).status == 408
     ratios = [g / FAST.t1 for g in gaps([t for t, _ in await silent.collect(0.01)])]
     # timer A doubles until timer B ends it at 64*T1: 7 sends, the last at 63*T1 (6 if a busy loop woke it late)
-    doubling = [1, 2, 4, 8, 16, 32][:len(ratios)]
+    doubling = [1, 2, 4, 8, 16, 32][: len(ratios)]
     assert len(ratios) in (5, 6) and all(abs(r - e) <= max(0.5, e / 4) for r, e in zip(ratios, doubling)), ratios
     silent.close()
 
 
 # server transactions ---------------------------------------------------------------------------------------------
+
 
 async def test_a_retransmitted_request_gets_the_same_answer_and_reaches_the_handler_once(cores):
     core, phone = await cores(), await RawPeer.open()
@@ -267,6 +285,7 @@ async def test_cancel_ends_a_ringing_invite_with_487(cores):
 
 # the core's own answers ----------------------------------------------------------------------------------------
 
+
 async def test_received_and_rport_and_symmetric_responses(cores):
     core, phone = await cores(), await RawPeer.open()
     phone.send(request("OPTIONS", 5060, host="10.9.9.9"), core.port)
@@ -286,8 +305,13 @@ async def test_a_core_on_every_address_announces_the_one_given(cores):
     await core.start()
     phone = await RawPeer.open()
     try:
-        options = core.new_request("OPTIONS", f"sip:phone@127.0.0.1:{phone.port}", from_="<sip:pbx@127.0.0.1>",
-                                   to=f"<sip:phone@127.0.0.1:{phone.port}>", contact=core.contact())
+        options = core.new_request(
+            "OPTIONS",
+            f"sip:phone@127.0.0.1:{phone.port}",
+            from_="<sip:pbx@127.0.0.1>",
+            to=f"<sip:phone@127.0.0.1:{phone.port}>",
+            contact=core.contact(),
+        )
         core.send_request(options)
         sent = await phone.next()
         assert sent.via.host == "127.0.0.1" and sent.via.port == core.port
@@ -302,8 +326,9 @@ async def test_loops_and_hops(cores):
     core.on("INVITE", lambda req, tx: tx.reply(486))
     core.on("MESSAGE", lambda req, tx: None, accept=("text/plain",))  # never answers: the transaction stays
 
-    to_itself = core.send_request(core.new_request("OPTIONS", f"sip:me@127.0.0.1:{core.port}", from_="<sip:a@b>",
-                                                   to="<sip:me@b>"))
+    to_itself = core.send_request(
+        core.new_request("OPTIONS", f"sip:me@127.0.0.1:{core.port}", from_="<sip:a@b>", to="<sip:me@b>")
+    )
     assert (await asyncio.wait_for(to_itself.final, 1)).status == 482
 
     first = request("MESSAGE", phone.port, call_id="merge-1")
@@ -354,6 +379,7 @@ async def test_unknown_and_unavailable_methods_extensions_and_bodies(cores):
 
 # two cores: a call -----------------------------------------------------------------------------------------------
 
+
 async def test_a_call_between_two_cores(cores):
     uac, uas = await cores(), await cores()
     seen = []
@@ -371,8 +397,14 @@ async def test_a_call_between_two_cores(cores):
         tx.reply(200, headers=[("Contact", f"<{uas.contact()}>")], body=SDP)
 
     uas.on("INVITE", answer)
-    invite = uac.new_request("INVITE", f"sip:bob@127.0.0.1:{uas.port}", from_="<sip:alice@127.0.0.1>",
-                             to="<sip:bob@127.0.0.1>", contact=uac.contact(), body=SDP)
+    invite = uac.new_request(
+        "INVITE",
+        f"sip:bob@127.0.0.1:{uas.port}",
+        from_="<sip:alice@127.0.0.1>",
+        to="<sip:bob@127.0.0.1>",
+        contact=uac.contact(),
+        body=SDP,
+    )
     tx = uac.send_request(invite)
     assert [r.status async for r in tx.responses()] == [180, 200]
     dialog = Dialog.as_uac(tx.request, tx.final.result(), tx.peer, uac.contact())
@@ -400,8 +432,11 @@ async def test_cancel_from_the_calling_side(cores):
         tx.reply(180)
 
     uas.on("INVITE", ring)
-    tx = uac.send_request(uac.new_request("INVITE", f"sip:bob@127.0.0.1:{uas.port}", from_="<sip:a@127.0.0.1>",
-                                          to="<sip:bob@127.0.0.1>", body=SDP))
+    tx = uac.send_request(
+        uac.new_request(
+            "INVITE", f"sip:bob@127.0.0.1:{uas.port}", from_="<sip:a@127.0.0.1>", to="<sip:bob@127.0.0.1>", body=SDP
+        )
+    )
     cancel_tx = await uac.cancel(tx)
     assert (await asyncio.wait_for(cancel_tx.final, 1)).status == 200
     assert (await asyncio.wait_for(tx.final, 1)).status == 487
@@ -411,12 +446,15 @@ async def test_cancel_from_the_calling_side(cores):
 
 # TCP ------------------------------------------------------------------------------------------------------------
 
+
 async def test_tcp_reuses_one_connection(cores):
     uac, uas = await cores(), await cores()
     peer = Peer("tcp", "127.0.0.1", uas.port)
     for _ in range(3):
-        tx = uac.send_request(uac.new_request("OPTIONS", f"sip:x@127.0.0.1:{uas.port};transport=tcp",
-                                              from_="<sip:a@b>", to="<sip:x@b>"), peer)
+        tx = uac.send_request(
+            uac.new_request("OPTIONS", f"sip:x@127.0.0.1:{uas.port};transport=tcp", from_="<sip:a@b>", to="<sip:x@b>"),
+            peer,
+        )
         assert (await asyncio.wait_for(tx.final, 1)).status == 200
     assert len(uac.transports["tcp"].connections) == 1 and len(uas.transports["tcp"].connections) == 1
 
@@ -455,8 +493,9 @@ async def test_tcp_connect_failure_is_a_503(cores):
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    tx = core.send_request(core.new_request("OPTIONS", f"sip:x@127.0.0.1:{port};transport=tcp", from_="<sip:a@b>",
-                                            to="<sip:x@b>"))
+    tx = core.send_request(
+        core.new_request("OPTIONS", f"sip:x@127.0.0.1:{port};transport=tcp", from_="<sip:a@b>", to="<sip:x@b>")
+    )
     assert (await asyncio.wait_for(tx.final, 1)).status == 503
 
 

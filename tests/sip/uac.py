@@ -31,14 +31,23 @@ def challenges(response: Response, header: str = "WWW-Authenticate") -> dict[str
     found = {}
     for value in response.get_all(header):
         assert value.startswith("Digest "), value
-        params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-                  for m in _PARAM.finditer(value)}
+        params = {
+            m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _PARAM.finditer(value)
+        }
         found[params.get("algorithm", "MD5").upper()] = params
     return found
 
 
-def authorization(challenge: dict[str, str], method: str, uri: str, username: str, password: str, *,
-                  nc: int = 1, cnonce: str | None = None) -> str:
+def authorization(
+    challenge: dict[str, str],
+    method: str,
+    uri: str,
+    username: str,
+    password: str,
+    *,
+    nc: int = 1,
+    cnonce: str | None = None,
+) -> str:
     """The Authorization value answering `challenge` with qop=auth."""
     algorithm = challenge.get("algorithm", "MD5").upper()
 
@@ -47,8 +56,10 @@ def authorization(challenge: dict[str, str], method: str, uri: str, username: st
 
     realm, nonce, cnonce = challenge["realm"], challenge["nonce"], cnonce or secrets.token_hex(4)
     response = h(f"{h(f'{username}:{realm}:{password}')}:{nonce}:{nc:08x}:{cnonce}:auth:{h(f'{method}:{uri}')}")
-    return (f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
-            f'response="{response}", algorithm={algorithm}, qop=auth, nc={nc:08x}, cnonce="{cnonce}"')
+    return (
+        f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+        f'response="{response}", algorithm={algorithm}, qop=auth, nc={nc:08x}, cnonce="{cnonce}"'
+    )
 
 
 class SipSocket:
@@ -81,7 +92,7 @@ class SipSocket:
             if self.transport == "udp":
                 return parse(self.sock.recv(65535))
             return parse(self._frame(time.monotonic() + timeout))
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return None
 
     def _frame(self, deadline: float) -> bytes:
@@ -119,8 +130,9 @@ class SipSocket:
 class Registrant:
     """A phone registering `username@realm` with `password`: one Call-ID, increasing CSeq, its own Contact."""
 
-    def __init__(self, port: int, realm: str, username: str, password: str, *, transport: str = "udp",
-                 bind: str = HOST):
+    def __init__(
+        self, port: int, realm: str, username: str, password: str, *, transport: str = "udp", bind: str = HOST
+    ):
         self.sip = SipSocket(port, transport, bind)
         self.realm, self.username, self.password = realm, username, password
         self.call_id = f"{secrets.token_hex(8)}@test"
@@ -138,9 +150,17 @@ class Registrant:
         suffix = "" if self.sip.transport == "udp" else ";transport=tcp"
         return f"sip:{self.username}@{host}:{port}{suffix}"
 
-    def request(self, *, contacts: list[str] | None = None, expires: int | None = None,
-                auth: str | None = None, rport: bool = True, call_id: str | None = None, cseq: int | None = None,
-                extra: tuple[str, ...] = ()) -> bytes:
+    def request(
+        self,
+        *,
+        contacts: list[str] | None = None,
+        expires: int | None = None,
+        auth: str | None = None,
+        rport: bool = True,
+        call_id: str | None = None,
+        cseq: int | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> bytes:
         host, port = self.sip.address
         if cseq is None:
             self.cseq += 1
@@ -186,6 +206,6 @@ def contact_expiries(response: Response) -> dict[str, int]:
     """URI → expires of each Contact the registrar listed in its 200."""
     found = {}
     for value in response.values("contact"):
-        uri = value[value.index("<") + 1:value.index(">")]
+        uri = value[value.index("<") + 1 : value.index(">")]
         found[uri] = int(re.search(r"expires=(\d+)", value).group(1))
     return found

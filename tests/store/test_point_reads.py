@@ -29,8 +29,16 @@ async def store(request, tmp_path):
 async def test_point_and_pooled_reads_agree(store):
     account, key = new_id(), ("realm", new_id())
     async with store.write() as tx:
-        await tx.put_account_row(account, parent_id=None, path=account, name="acme", realm="acme.r", enabled=False,
-                                 superduper=True, reseller=False)
+        await tx.put_account_row(
+            account,
+            parent_id=None,
+            path=account,
+            name="acme",
+            realm="acme.r",
+            enabled=False,
+            superduper=True,
+            reseller=False,
+        )
         live = await tx.save({"_id": new_id(), "pvt_type": "device", "pvt_account_id": account, "sip": {"u": 1}}, [key])
         gone = await tx.save({"_id": new_id(), "pvt_type": "device", "pvt_account_id": account})
         await tx.soft_delete(gone)

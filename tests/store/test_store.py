@@ -39,6 +39,7 @@ async def save(store, document: dict, keys=None, **kw) -> dict:
 
 # Documents and revisions -------------------------------------------------------------------------------------------
 
+
 async def test_save_and_read_back(store):
     account = new_id()
     body = {"name": "Zoë ☎", "nested": {"list": [1, 2.5, None, True], "big": 2**53 + 1}}
@@ -93,6 +94,7 @@ async def test_same_body_saved_twice_still_moves_the_revision(store):
 
 # Unique keys -------------------------------------------------------------------------------------------------------
 
+
 async def test_unique_keys_are_held_and_reported(store):
     account, key = new_id(), ("sip", f"{new_id()}:bob")
     holder = await save(store, doc(account), [key])
@@ -125,6 +127,7 @@ async def test_keys_of_an_account(store):
 
 # Soft delete and purge ---------------------------------------------------------------------------------------------
 
+
 async def test_soft_delete_hides_the_document_and_frees_its_keys(store):
     account, key = new_id(), ("mailbox", new_id())
     saved = await save(store, doc(account, "vmbox"), [key])
@@ -154,6 +157,7 @@ async def test_purge_removes_document_and_keys(store):
 
 # Listings ----------------------------------------------------------------------------------------------------------
 
+
 async def test_list_in_id_order_with_start_and_limit(store):
     account = new_id()
     ids = sorted([(await save(store, doc(account, "menu")))["_id"] for _ in range(6)])
@@ -171,6 +175,7 @@ async def test_list_in_id_order_with_start_and_limit(store):
 
 
 # Transactions ------------------------------------------------------------------------------------------------------
+
 
 async def test_a_failed_transaction_stores_nothing(store):
     account = new_id()
@@ -226,14 +231,27 @@ async def test_concurrent_updates_of_one_revision(store):
 
 # The account tree --------------------------------------------------------------------------------------------------
 
+
 async def test_account_rows_and_paths(store):
     root, child, grandchild, lookalike = new_id(), new_id(), new_id(), new_id()
-    rows = {root: (None, root), child: (root, f"{root}/{child}"),
-            grandchild: (child, f"{root}/{child}/{grandchild}"), lookalike: (None, f"{root}x/{lookalike}")}
+    rows = {
+        root: (None, root),
+        child: (root, f"{root}/{child}"),
+        grandchild: (child, f"{root}/{child}/{grandchild}"),
+        lookalike: (None, f"{root}x/{lookalike}"),
+    }
     async with store.write() as tx:
         for ident, (parent, path) in rows.items():
-            await tx.put_account_row(ident, parent_id=parent, path=path, name=f"n{ident[:4]}", realm=f"{ident}.r",
-                                     enabled=True, superduper=False, reseller=False)
+            await tx.put_account_row(
+                ident,
+                parent_id=parent,
+                path=path,
+                name=f"n{ident[:4]}",
+                realm=f"{ident}.r",
+                enabled=True,
+                superduper=False,
+                reseller=False,
+            )
     async with store.read() as tx:
         under = [r.account_id for r in await tx.account_rows_under(root)]
         assert under == [child, grandchild]
@@ -248,8 +266,16 @@ async def test_account_rows_and_paths(store):
 async def test_deleting_an_account_removes_everything_it_held(store):
     account, key = new_id(), ("realm", new_id())
     async with store.write() as tx:
-        await tx.put_account_row(account, parent_id=None, path=account, name="gone", realm="gone.r", enabled=True,
-                                 superduper=False, reseller=False)
+        await tx.put_account_row(
+            account,
+            parent_id=None,
+            path=account,
+            name="gone",
+            realm="gone.r",
+            enabled=True,
+            superduper=False,
+            reseller=False,
+        )
     saved = await save(store, doc(account), [key])
     async with store.write() as tx:
         await tx.delete_account_rows(account)
@@ -259,6 +285,7 @@ async def test_deleting_an_account_removes_everything_it_held(store):
 
 
 # Opening -----------------------------------------------------------------------------------------------------------
+
 
 async def test_opening_again_keeps_the_data(store):
     account = new_id()

@@ -20,14 +20,20 @@ from tests.sip.uac import SipSocket, authorization, challenges
 def office(master, server):
     account = master.create_account(master.account_id, unique("Calls"))
     numbers = iter(range(3000, 4000))
-    return SimpleNamespace(id=account["id"], realm=account["realm"], server=f"127.0.0.1:{server.sip_port}",
-                           port=server.sip_port, next_number=lambda: str(next(numbers)))
+    return SimpleNamespace(
+        id=account["id"],
+        realm=account["realm"],
+        server=f"127.0.0.1:{server.sip_port}",
+        port=server.sip_port,
+        next_number=lambda: str(next(numbers)),
+    )
 
 
 def new_device(master, office, name: str, **fields) -> SimpleNamespace:
     username, password = f"{name}{secrets.token_hex(3)}", f"pw-{secrets.token_hex(6)}"
-    doc = master.create(office.id, "devices", {"name": name, "sip": {"username": username, "password": password},
-                                               **fields})
+    doc = master.create(
+        office.id, "devices", {"name": name, "sip": {"username": username, "password": password}, **fields}
+    )
     return SimpleNamespace(id=doc["id"], name=name, username=username, password=password)
 
 
@@ -190,14 +196,28 @@ def test_user_callflow_rings_every_device_of_the_user(phones, office, master):
     alice.hangup()
     legs = legs_of(master, office, out.call_id, count=3)
     assert sorted(leg["hangup_cause"] for leg in legs if leg["direction"] == "outbound") == [
-        "LOSE_RACE", "NORMAL_CLEARING"]
+        "LOSE_RACE",
+        "NORMAL_CLEARING",
+    ]
 
 
 def test_single_ring_group_reaches_the_second_member_when_the_first_does_not_answer(phones, office, master):
     first, second, alice_dev = (new_device(master, office, name) for name in ("first", "second", "alice"))
-    number = new_callflow(master, office, {"module": "ring_group", "data": {"strategy": "single", "timeout": 20,
-        "endpoints": [{"id": first.id, "endpoint_type": "device", "timeout": 3},
-                      {"id": second.id, "endpoint_type": "device", "timeout": 10}]}})
+    number = new_callflow(
+        master,
+        office,
+        {
+            "module": "ring_group",
+            "data": {
+                "strategy": "single",
+                "timeout": 20,
+                "endpoints": [
+                    {"id": first.id, "endpoint_type": "device", "timeout": 3},
+                    {"id": second.id, "endpoint_type": "device", "timeout": 10},
+                ],
+            },
+        },
+    )
     alice = registered(phones, office, alice_dev)
     first_phone, second_phone = registered(phones, office, first), registered(phones, office, second)
     out = alice.call(number)
@@ -239,7 +259,9 @@ def test_unanswered_callee_takes_the_no_answer_branch(phones, office, master):
     out.wait("DISCONNECTED")
     legs = legs_of(master, office, out.call_id, count=3)
     assert sorted(leg["hangup_cause"] for leg in legs if leg["direction"] == "outbound") == [
-        "NORMAL_CLEARING", "NO_ANSWER"]
+        "NORMAL_CLEARING",
+        "NO_ANSWER",
+    ]
 
 
 def test_unregistered_callee_fails_with_480(phones, office, master):
@@ -276,8 +298,13 @@ def test_response_action_and_unknown_numbers(phones, office, master):
 
 
 def test_bypassed_media_flows_phone_to_phone_and_privacy_hides_the_caller(phones, office, master):
-    alice_dev = new_device(master, office, "alice", caller_id={"internal": {"name": "Alice", "number": "2001"}},
-                           caller_id_options={"outbound_privacy": "full"})
+    alice_dev = new_device(
+        master,
+        office,
+        "alice",
+        caller_id={"internal": {"name": "Alice", "number": "2001"}},
+        caller_id_options={"outbound_privacy": "full"},
+    )
     bob_dev = new_device(master, office, "bob", media={"bypass_media": True})
     number = new_callflow(master, office, ring_device(bob_dev))
     alice, bob = registered(phones, office, alice_dev), registered(phones, office, bob_dev)
@@ -300,13 +327,22 @@ def raw_invite(office, device, body: bytes) -> int:
     host, port = sip.address
     uri, call_id, tag = f"sip:7000@{office.realm}", f"{secrets.token_hex(8)}@test", secrets.token_hex(4)
 
-    def request(method: str, cseq: int, branch: str, extra: tuple[str, ...] = (), to_tag: str = "",
-                content: bytes = b"") -> bytes:
-        lines = [f"{method} {uri} SIP/2.0", f"Via: SIP/2.0/UDP {host}:{port};branch={branch};rport",
-                 "Max-Forwards: 70", f"From: <sip:{device.username}@{office.realm}>;tag={tag}",
-                 f"To: <{uri}>" + (f";tag={to_tag}" if to_tag else ""), f"Call-ID: {call_id}",
-                 f"CSeq: {cseq} {method}", f"Contact: <sip:{device.username}@{host}:{port}>", *extra,
-                 *(["Content-Type: application/sdp"] if content else []), f"Content-Length: {len(content)}"]
+    def request(
+        method: str, cseq: int, branch: str, extra: tuple[str, ...] = (), to_tag: str = "", content: bytes = b""
+    ) -> bytes:
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP {host}:{port};branch={branch};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{device.username}@{office.realm}>;tag={tag}",
+            f"To: <{uri}>" + (f";tag={to_tag}" if to_tag else ""),
+            f"Call-ID: {call_id}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{device.username}@{host}:{port}>",
+            *extra,
+            *(["Content-Type: application/sdp"] if content else []),
+            f"Content-Length: {len(content)}",
+        ]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + content
 
     try:
@@ -315,8 +351,9 @@ def raw_invite(office, device, body: bytes) -> int:
         challenge = sip.final()
         assert challenge.status == 407, challenge
         sip.send(request("ACK", 1, first, to_tag=challenge.to.tag))
-        answer = authorization(challenges(challenge, "Proxy-Authenticate")["MD5"], "INVITE", uri,
-                               device.username, device.password)
+        answer = authorization(
+            challenges(challenge, "Proxy-Authenticate")["MD5"], "INVITE", uri, device.username, device.password
+        )
         sip.send(request("INVITE", 2, second, (f"Proxy-Authorization: {answer}",), content=body))
         final = sip.final()
         sip.send(request("ACK", 2, second, to_tag=final.to.tag))
@@ -336,23 +373,36 @@ def test_a_malformed_offer_gets_400_and_the_server_goes_on(phones, office, maste
 def sipp_callee(master, office, name: str) -> tuple[SimpleNamespace, int]:
     """A device registered by SIPp from a port a SIPp UAS then listens on."""
     device, port = new_device(master, office, name), free_port()
-    registration = Sipp("register_digest.xml", remote=office.server, port=port,
-                        keys={"caller": device.username, "domain": office.realm},
-                        auth=(device.username, device.password)).run(timeout=20)
+    registration = Sipp(
+        "register_digest.xml",
+        remote=office.server,
+        port=port,
+        keys={"caller": device.username, "domain": office.realm},
+        auth=(device.username, device.password),
+    ).run(timeout=20)
     assert registration.ok, registration.describe()
     return device, port
 
 
-@pytest.mark.parametrize("caller_scenario, callee_scenario", [("uac_call.xml", "uas_answer.xml"),
-                                                              ("uac_late_offer.xml", "uas_late_offer.xml")])
+@pytest.mark.parametrize(
+    "caller_scenario, callee_scenario",
+    [("uac_call.xml", "uas_answer.xml"), ("uac_late_offer.xml", "uas_late_offer.xml")],
+)
 def test_sipp_calls_sipp_through_a_callflow(office, master, caller_scenario, callee_scenario):
     caller = new_device(master, office, "sippa")
     callee, port = sipp_callee(master, office, "sippb")
     number = new_callflow(master, office, ring_device(callee))
     with Sipp(callee_scenario, port=port, calls=3) as uas:
-        uac = Sipp(caller_scenario, remote=office.server, service=number, calls=3, rate=10, pause_ms=200,
-                   keys={"caller": caller.username, "domain": office.realm},
-                   auth=(caller.username, caller.password)).run(timeout=30)
+        uac = Sipp(
+            caller_scenario,
+            remote=office.server,
+            service=number,
+            calls=3,
+            rate=10,
+            pause_ms=200,
+            keys={"caller": caller.username, "domain": office.realm},
+            auth=(caller.username, caller.password),
+        ).run(timeout=30)
         assert uac.ok, uac.describe()
         assert (uac.successful, uac.failed) == (3, 0)
     assert (uas.result().successful, uas.result().failed) == (3, 0), uas.result().describe()

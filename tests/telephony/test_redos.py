@@ -26,10 +26,12 @@ def office(master, server):
     account = master.create_account(master.account_id, unique("Redos"))
     username, password = f"redos{secrets.token_hex(3)}", f"pw-{secrets.token_hex(6)}"
     master.create(account["id"], "devices", {"name": "desk", "sip": {"username": username, "password": password}})
-    master.create(account["id"], "callflows", {"patterns": [STALLING],
-                                               "flow": {"module": "response", "data": {"code": 486}}})
-    return SimpleNamespace(id=account["id"], realm=account["realm"], port=server.sip_port, username=username,
-                           password=password)
+    master.create(
+        account["id"], "callflows", {"patterns": [STALLING], "flow": {"module": "response", "data": {"code": 486}}}
+    )
+    return SimpleNamespace(
+        id=account["id"], realm=account["realm"], port=server.sip_port, username=username, password=password
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,11 @@ def neighbour(master, server):
     """Another tenant: its own admin, logged in, and a device of its own to read."""
     account = master.create_account(master.account_id, unique("Neighbour"))
     password = f"pw-{secrets.token_hex(6)}"
-    master.create(account["id"], "users", {"first_name": "Nina", "last_name": "Next", "username": "nina",
-                                           "password": password, "priv_level": "admin"})
+    master.create(
+        account["id"],
+        "users",
+        {"first_name": "Nina", "last_name": "Next", "username": "nina", "password": password, "priv_level": "admin"},
+    )
     client = Client(server[0])
     client.login("nina", password, account_name=account["name"])
     device = client.create(account["id"], "devices", {"name": "next door"})
@@ -52,15 +57,23 @@ class Caller:
         self.office, self.sip = office, SipSocket(office.port)
         self.call_id, self.tag = f"{secrets.token_hex(8)}@test", secrets.token_hex(4)
 
-    def _request(self, method: str, uri: str, cseq: int, branch: str, extra: tuple[str, ...] = (),
-                 to_tag: str = "") -> bytes:
+    def _request(
+        self, method: str, uri: str, cseq: int, branch: str, extra: tuple[str, ...] = (), to_tag: str = ""
+    ) -> bytes:
         host, port = self.sip.address
         office = self.office
-        lines = [f"{method} {uri} SIP/2.0", f"Via: SIP/2.0/UDP {host}:{port};branch={branch};rport",
-                 "Max-Forwards: 70", f"From: <sip:{office.username}@{office.realm}>;tag={self.tag}",
-                 f"To: <{uri}>" + (f";tag={to_tag}" if to_tag else ""), f"Call-ID: {self.call_id}",
-                 f"CSeq: {cseq} {method}", f"Contact: <sip:{office.username}@{host}:{port}>", *extra,
-                 "Content-Length: 0"]
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP {host}:{port};branch={branch};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{office.username}@{office.realm}>;tag={self.tag}",
+            f"To: <{uri}>" + (f";tag={to_tag}" if to_tag else ""),
+            f"Call-ID: {self.call_id}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{office.username}@{host}:{port}>",
+            *extra,
+            "Content-Length: 0",
+        ]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
     def invite(self, number: str) -> None:
@@ -70,8 +83,13 @@ class Caller:
         challenge = self.sip.final()
         assert challenge is not None and challenge.status == 407, challenge
         self.sip.send(self._request("ACK", uri, 1, first, to_tag=challenge.to.tag))
-        answer = authorization(challenges(challenge, "Proxy-Authenticate")["MD5"], "INVITE", uri,
-                               self.office.username, self.office.password)
+        answer = authorization(
+            challenges(challenge, "Proxy-Authenticate")["MD5"],
+            "INVITE",
+            uri,
+            self.office.username,
+            self.office.password,
+        )
         self.uri, self.branch = uri, f"z9hG4bK{secrets.token_hex(6)}"
         self.sip.send(self._request("INVITE", uri, 2, self.branch, (f"Proxy-Authorization: {answer}",)))
 

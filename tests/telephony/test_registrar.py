@@ -23,8 +23,11 @@ def office(master, server):
 
 def new_device(master, account_id: str, sip: dict | None = None, **fields) -> SimpleNamespace:
     username, password = f"u{secrets.token_hex(4)}", f"pw-{secrets.token_hex(6)}"
-    device = master.create(account_id, "devices", {
-        "name": username, "sip": {"username": username, "password": password, **(sip or {})}, **fields})
+    device = master.create(
+        account_id,
+        "devices",
+        {"name": username, "sip": {"username": username, "password": password, **(sip or {})}, **fields},
+    )
     return SimpleNamespace(id=device["id"], username=username, password=password)
 
 
@@ -71,8 +74,9 @@ def test_wrong_password_and_unknown_names_are_forbidden(master, office):
     assert ua.register(password="not-the-password").status == 403
     stranger = Registrant(office.port, office.realm, "nobody-here", "whatever", bind=ua.sip.address[0])
     assert stranger.register().status == 403
-    elsewhere = Registrant(office.port, "no-such-realm.example", device.username, device.password,
-                           bind=ua.sip.address[0])
+    elsewhere = Registrant(
+        office.port, "no-such-realm.example", device.username, device.password, bind=ua.sip.address[0]
+    )
     assert elsewhere.register().status == 403
     assert not [r for r in registrations(master, office.id) if r["device_id"] == device.id]
     for client in (ua, stranger, elsewhere):
@@ -243,8 +247,13 @@ def test_a_stale_nonce_gets_a_fresh_challenge(master, office, quick_nonces):
 def test_sipp_registers_with_digest(master, office, transport):
     device = new_device(master, office.id)
     keys = {"caller": device.username, "domain": office.realm}
-    result = Sipp("register_digest.xml", remote=f"127.0.0.1:{office.port}", transport=transport, keys=keys,
-                  auth=(device.username, device.password)).run(timeout=20)
+    result = Sipp(
+        "register_digest.xml",
+        remote=f"127.0.0.1:{office.port}",
+        transport=transport,
+        keys=keys,
+        auth=(device.username, device.password),
+    ).run(timeout=20)
     assert result.ok, result.describe()
     [reg] = [r for r in registrations(master, office.id) if r["device_id"] == device.id]
     assert reg["user_agent"] == "SIPp" and reg["transport"] == transport and 110 <= reg["expires"] <= 120
@@ -253,8 +262,9 @@ def test_sipp_registers_with_digest(master, office, transport):
 def test_sipp_with_a_wrong_password_fails(master, office):
     device = new_device(master, office.id)
     keys = {"caller": device.username, "domain": office.realm}
-    result = Sipp("register_digest.xml", remote=f"127.0.0.1:{office.port}", keys=keys,
-                  auth=(device.username, "wrong-password")).run(timeout=20)
+    result = Sipp(
+        "register_digest.xml", remote=f"127.0.0.1:{office.port}", keys=keys, auth=(device.username, "wrong-password")
+    ).run(timeout=20)
     assert not result.ok and result.failed == 1
     assert "403" in result.errors or "403" in result.screen
     assert not [r for r in registrations(master, office.id) if r["device_id"] == device.id]

@@ -81,7 +81,7 @@ class AccountConfigs:
         if reseller == node.id:
             return []
         above = list(reversed(node.tree))
-        ids = above[:above.index(reseller) + 1] if hierarchy and reseller in above else [reseller]
+        ids = above[: above.index(reseller) + 1] if hierarchy and reseller in above else [reseller]
         return [settings_of(await tx.find(account_id, doc_id(category))) for account_id in ids]
 
     async def _base(self, category: str) -> dict:
@@ -115,8 +115,16 @@ class AccountConfigs:
         async with self.store.read() as tx:
             return await self._inherited(tx, node, category, hierarchy)
 
-    async def save(self, node: AccountNode, category: str, data: Any, *, patch: bool = False,
-                   hierarchy: bool = False, whole: bool = False) -> Doc | None:
+    async def save(
+        self,
+        node: AccountNode,
+        category: str,
+        data: Any,
+        *,
+        patch: bool = False,
+        hierarchy: bool = False,
+        whole: bool = False,
+    ) -> Doc | None:
         """Keep what `data` changes from the inherited settings (PATCH: from the current ones); validated whole.
         With `whole` the account keeps all it sets, even values equal to inherited ones (the security settings).
 

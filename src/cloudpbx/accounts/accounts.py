@@ -6,9 +6,18 @@ import re
 import secrets
 
 from cloudpbx.accounts import patterns, tree
-from cloudpbx.accounts.documents import Kind, UniqueField, checked, client_fields, merge_patch, private, public, save_checked
+from cloudpbx.accounts.documents import (
+    Kind,
+    UniqueField,
+    checked,
+    client_fields,
+    merge_patch,
+    private,
+    public,
+    save_checked,
+)
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
-from cloudpbx.errors import Forbidden, HasDescendants, Invalid, Missing
+from cloudpbx.errors import Forbidden, HasDescendants, Missing
 from cloudpbx.numbers.registry import release_numbers
 from cloudpbx.store import Doc, Store, new_id
 
@@ -55,7 +64,15 @@ def leak(doc: Doc, node: AccountNode, reseller_id: str) -> Doc:
 
 def metadata(view: Doc) -> Doc:
     """Envelope `metadata` that Monster UI merges into the account."""
-    keys = ("billing_mode", "enabled", "superduper_admin", "wnm_allow_additions", "created", "is_reseller", "reseller_id")
+    keys = (
+        "billing_mode",
+        "enabled",
+        "superduper_admin",
+        "wnm_allow_additions",
+        "created",
+        "is_reseller",
+        "reseller_id",
+    )
     return {k: view[k] for k in keys if k in view}
 
 
@@ -99,16 +116,26 @@ class Accounts:
                 raise Missing(parent_id)
             ancestors = list(parent.tree) + [parent.id] if parent else []
             doc.update(
-                _id=account_id, pvt_type="account", pvt_account_id=account_id, pvt_vsn="1",
-                pvt_tree=ancestors, pvt_api_key=secrets.token_hex(32),
+                _id=account_id,
+                pvt_type="account",
+                pvt_account_id=account_id,
+                pvt_vsn="1",
+                pvt_tree=ancestors,
+                pvt_api_key=secrets.token_hex(32),
                 pvt_enabled=doc.get("enabled", True) and (parent.enabled if parent else True),
                 pvt_superduper_admin=superduper,
             )
             doc["enabled"] = doc["pvt_enabled"]
             await save_checked(tx, ACCOUNT, account_id, doc, None)
             await tx.put_account_row(
-                account_id, parent_id=parent_id, path="/".join(ancestors + [account_id]), name=doc["name"],
-                realm=doc["realm"].lower(), enabled=doc["pvt_enabled"], superduper=superduper, reseller=False,
+                account_id,
+                parent_id=parent_id,
+                path="/".join(ancestors + [account_id]),
+                name=doc["name"],
+                realm=doc["realm"].lower(),
+                enabled=doc["pvt_enabled"],
+                superduper=superduper,
+                reseller=False,
             )
         return doc
 
@@ -130,7 +157,9 @@ class Accounts:
                 doc["pvt_enabled"] = changes["enabled"]
             doc["enabled"] = doc.get("pvt_enabled", True)
             await save_checked(tx, ACCOUNT, account_id, doc, old)
-            await tx.put_account_row(account_id, name=doc["name"], realm=doc["realm"].lower(), enabled=doc["pvt_enabled"])
+            await tx.put_account_row(
+                account_id, name=doc["name"], realm=doc["realm"].lower(), enabled=doc["pvt_enabled"]
+            )
         self.directory.forget(account_id)
         return doc
 
@@ -172,8 +201,11 @@ class Accounts:
                 doc["pvt_previous_tree"] = doc.get("pvt_tree", [])
                 doc["pvt_tree"] = new_tree
                 await tx.save(doc)
-                await tx.put_account_row(each.id, path="/".join(new_tree + [each.id]),
-                                         parent_id=dest.id if each.id == account_id else each.parent_id)
+                await tx.put_account_row(
+                    each.id,
+                    path="/".join(new_tree + [each.id]),
+                    parent_id=dest.id if each.id == account_id else each.parent_id,
+                )
             result = await tx.get(account_id, account_id)
         self.directory.forget()
         return result

@@ -32,4 +32,3 @@ def visible(alert: Doc, node: AccountNode, owner_id: str | None, is_admin: bool)
     if isinstance(expires, int) and expires < gregorian_now():
         return False
     return any(isinstance(t, dict) and _addressed(t, node, owner_id, is_admin) for t in alert.get("to", []))
-

@@ -14,7 +14,8 @@ changes its installs, every app that is not for administrators only counts as in
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cloudpbx import schemas
 from cloudpbx.accounts.tree import AccountNode
@@ -32,13 +33,23 @@ def id_of(name: str) -> str:
 
 
 def _app(name: str, label: str, tags: list[str], description: str, admins_only: bool = False) -> dict:
-    return {"id": id_of(name), "name": name, "label": label, "tags": tags, "description": description,
-            "admins_only": admins_only}
+    return {
+        "id": id_of(name),
+        "name": name,
+        "label": label,
+        "tags": tags,
+        "description": description,
+        "admins_only": admins_only,
+    }
 
 
 BUILT_IN: list[dict] = [
-    _app("voip", "SmartPBX", ["reseller", "developer"],
-         "A hosted PBX: users, devices, numbers and the main number's routing"),
+    _app(
+        "voip",
+        "SmartPBX",
+        ["reseller", "developer"],
+        "A hosted PBX: users, devices, numbers and the main number's routing",
+    ),
     _app("callflows", "Callflows", ["developer"], "Build call routing trees by hand"),
     _app("numbers", "Numbers Manager", ["reseller"], "Buy, port and assign phone numbers"),
     _app("pbxs", "PBX Connector", ["reseller"], "Connect an on-premise PBX over SIP trunks"),
@@ -55,11 +66,28 @@ def _registered(doc: Doc, built_in: dict | None) -> dict:
     """A registered app as a catalogue entry; what its metadata leaves out comes from the built-in entry."""
     base = built_in or {"label": doc["name"], "tags": [], "description": "", "admins_only": False}
     english = (doc.get("i18n") or {}).get("en-US") or {}
-    entry = {**base, "id": doc["_id"], "name": doc["name"], "label": english.get("label") or base["label"],
-             "description": english.get("description") or base["description"], "tags": doc.get("tags", base["tags"]),
-             "i18n": doc.get("i18n")}
-    for key in ("api_url", "source_url", "icon", "screenshots", "author", "version", "license", "price", "phase",
-                "urls", "masqueradable"):
+    entry = {
+        **base,
+        "id": doc["_id"],
+        "name": doc["name"],
+        "label": english.get("label") or base["label"],
+        "description": english.get("description") or base["description"],
+        "tags": doc.get("tags", base["tags"]),
+        "i18n": doc.get("i18n"),
+    }
+    for key in (
+        "api_url",
+        "source_url",
+        "icon",
+        "screenshots",
+        "author",
+        "version",
+        "license",
+        "price",
+        "phase",
+        "urls",
+        "masqueradable",
+    ):
         if key in doc:
             entry[key] = doc[key]
     return entry
@@ -71,6 +99,8 @@ async def catalogue(tx: Tx) -> list[dict]:
     apps = [_registered(registered[app["name"]], app) if app["name"] in registered else app for app in BUILT_IN]
     extra = sorted(name for name in registered if name not in BUILT_IN_NAMES)
     return apps + [_registered(registered[name], None) for name in extra]
+
+
 class AppState(Failure):
     """400: installing an installed app, or changing one that is not installed (Crossbar's wording)."""
 
@@ -93,14 +123,18 @@ def installs(cfg: Doc, apps: list[dict]) -> dict[str, dict]:
     """The account's installs; the defaults until it has changed any."""
     if "apps" in cfg:
         return cfg["apps"]
-    return {app["id"]: {"name": app["name"], "allowed_users": "all", "users": []}
-            for app in apps if not app["admins_only"]}
+    return {
+        app["id"]: {"name": app["name"], "allowed_users": "all", "users": []} for app in apps if not app["admins_only"]
+    }
 
 
 def entry(app: dict, install: dict | None, public_url: str | None) -> dict:
     """An app as the store lists it; `allowed_users` (and `users`) are present only when it is installed."""
     out = {
-        "id": app["id"], "name": app["name"], "label": app["label"], "tags": list(app["tags"]),
+        "id": app["id"],
+        "name": app["name"],
+        "label": app["label"],
+        "tags": list(app["tags"]),
         "i18n": app.get("i18n") or {"en-US": {"label": app["label"], "description": app["description"]}},
         "source_url": app.get("source_url", f"apps/{app['name']}"),
     }
@@ -180,8 +214,11 @@ Change = Callable[[Doc, dict[str, dict]], Any]  # change(config document, apps t
 async def _change(store: Store, node: AccountNode, change: Change) -> Any:
     """Apply `change` to the account's apps_store document in one transaction."""
     async with store.write() as tx:
-        cfg = await tx.find(node.id, CONFIG_ID) or {"_id": CONFIG_ID, "pvt_type": CONFIG_TYPE,
-                                                     "pvt_account_id": node.id}
+        cfg = await tx.find(node.id, CONFIG_ID) or {
+            "_id": CONFIG_ID,
+            "pvt_type": CONFIG_TYPE,
+            "pvt_account_id": node.id,
+        }
         banned = await blocked(tx, node)
         usable = {app["id"]: app for app in await catalogue(tx) if app["id"] not in banned}
         result = change(cfg, usable)
@@ -243,8 +280,11 @@ def _checked_blacklist(data, known: set[str]) -> list[str]:
     ids = data.get("blacklist", []) if isinstance(data, dict) else None
     if not isinstance(ids, list):
         raise Invalid.field("blacklist", "type", "Value did not match type(s): array", target="array")
-    errors = {f"blacklist.{i}": {"enum": {"message": "Unknown app", "value": app_id}}
-              for i, app_id in enumerate(ids) if not isinstance(app_id, str) or app_id not in known}
+    errors = {
+        f"blacklist.{i}": {"enum": {"message": "Unknown app", "value": app_id}}
+        for i, app_id in enumerate(ids)
+        if not isinstance(app_id, str) or app_id not in known
+    }
     if errors:
         raise Invalid(errors)
     return sorted(set(ids))
@@ -266,8 +306,11 @@ async def set_blacklist(store: Store, node: AccountNode, data) -> list[str]:
 def _app_doc(metadata: dict, api_url: str | None, old: Doc | None) -> Doc:
     """The stored app: the metadata's public fields, with `api_url` set from the command (or dropped, as KAZOO does),
     without `source_url` (the UI loads an app from its own build)."""
-    doc = {k: v for k, v in metadata.items() if not k.startswith(("_", "pvt_")) and k not in ("id", "source_url",
-                                                                                               "api_url")}
+    doc = {
+        k: v
+        for k, v in metadata.items()
+        if not k.startswith(("_", "pvt_")) and k not in ("id", "source_url", "api_url")
+    }
     if api_url:
         doc["api_url"] = api_url
     doc.update(_id=id_of(metadata["name"]), pvt_type=APP_TYPE, pvt_account_id=SYSTEM)

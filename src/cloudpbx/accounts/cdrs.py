@@ -14,9 +14,9 @@ import logging
 import math
 import re
 from collections import deque
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Callable
 
 from cloudpbx import schemas
 from cloudpbx.accounts.documents import public
@@ -29,9 +29,24 @@ from cloudpbx.store.cdrs import Key, Row, Span
 log = logging.getLogger(__name__)
 
 # Leg fields KAZOO keeps under custom_channel_vars rather than at the top of the CDR.
-CHANNEL_VARS = ("authorizing_id", "authorizing_type", "owner_id", "bridge_id", "username", "realm", "resource_id",
-                "account_billing", "rate", "rate_name", "rate_increment", "rate_minimum", "rate_nocharge_time",
-                "surcharge", "call_priority", "media_recordings")
+CHANNEL_VARS = (
+    "authorizing_id",
+    "authorizing_type",
+    "owner_id",
+    "bridge_id",
+    "username",
+    "realm",
+    "resource_id",
+    "account_billing",
+    "rate",
+    "rate_name",
+    "rate_increment",
+    "rate_minimum",
+    "rate_nocharge_time",
+    "surcharge",
+    "call_priority",
+    "media_recordings",
+)
 PATH_SAFE = re.compile(r"[A-Za-z0-9._~@+=:-]{1,200}")  # call ids that can stand in a URL path as they are
 CDR_ID = re.compile(r"\d{4}(0[1-9]|1[0-2])-.+")
 
@@ -42,7 +57,7 @@ def new_interaction_id(start: float) -> str:
 
 
 def _utc(gregorian: int) -> datetime:
-    return datetime.fromtimestamp(gregorian - GREGORIAN_OFFSET, timezone.utc)
+    return datetime.fromtimestamp(gregorian - GREGORIAN_OFFSET, UTC)
 
 
 def cdr_id(call_id: str, created: int) -> str:
@@ -52,6 +67,7 @@ def cdr_id(call_id: str, created: int) -> str:
 
 
 # Writing -----------------------------------------------------------------------------------------------------------
+
 
 def normalise(account_id: str, leg: dict) -> Doc:
     """The CDR document for one leg, or Invalid with Crossbar-shaped errors."""
@@ -63,15 +79,18 @@ def normalise(account_id: str, leg: dict) -> Doc:
     if end < start:
         raise Invalid.field("end_timestamp", "minimum", "A leg cannot end before it starts", value=end)
     if answer is not None and not start <= answer <= end:
-        raise Invalid.field("answer_timestamp", "date_range", "A leg is answered between its start and end",
-                            value=answer)
+        raise Invalid.field(
+            "answer_timestamp", "date_range", "A leg is answered between its start and end", value=answer
+        )
     channel_vars = {**doc.pop("custom_channel_vars", {}), **{k: doc.pop(k) for k in CHANNEL_VARS if k in doc}}
     channel_vars["account_id"] = account_id
     if isinstance(doc.get("hangup_code"), int):
         doc["hangup_code"] = f"sip:{doc['hangup_code']}"
     doc.setdefault("interaction_id", new_interaction_id(start))
     doc.update(
-        timestamp=int(end), start_timestamp=int(start), end_timestamp=int(end),
+        timestamp=int(end),
+        start_timestamp=int(start),
+        end_timestamp=int(end),
         channel_created_time=round((start - GREGORIAN_OFFSET) * 1_000_000),  # unix microseconds, as KAZOO keeps it
         duration_seconds=round(end - start),
         billing_seconds=0 if answer is None else round(end - answer),
@@ -88,8 +107,15 @@ def prepare(account_id: str, leg: dict) -> tuple[Row, Doc]:
     doc = normalise(account_id, leg)
     created = doc["end_timestamp"]
     ident = cdr_id(doc["call_id"], created)
-    row = Row(account_id=account_id, month=ident[:6], id=ident, created=created, interaction_id=doc["interaction_id"],
-              call_id=doc["call_id"], owner_id=doc["custom_channel_vars"].get("owner_id"))
+    row = Row(
+        account_id=account_id,
+        month=ident[:6],
+        id=ident,
+        created=created,
+        interaction_id=doc["interaction_id"],
+        call_id=doc["call_id"],
+        owner_id=doc["custom_channel_vars"].get("owner_id"),
+    )
     return row, doc
 
 
@@ -180,6 +206,7 @@ class CdrWriter:
 
 # Reading -----------------------------------------------------------------------------------------------------------
 
+
 async def get(store: Store, account_id: str, ident: str) -> Doc:
     """One CDR of the account by id; ids of other accounts are simply not found."""
     async with store.read() as tx:
@@ -199,8 +226,9 @@ async def legs(store: Store, account_id: str, ref: str) -> list[Doc]:
     return [public(doc) for doc in sorted(docs, key=_leg_order)]
 
 
-async def list_legs(store: Store, span: Span, start: Key | None, size: int | None,
-                    keep: Callable[[Doc], bool]) -> tuple[list[Doc], Key | None]:
+async def list_legs(
+    store: Store, span: Span, start: Key | None, size: int | None, keep: Callable[[Doc], bool]
+) -> tuple[list[Doc], Key | None]:
     """A page of the span's legs that `keep` accepts, and where the next page starts (None at the end)."""
     found: list[Doc] = []
     bound, inclusive = start, True
@@ -216,8 +244,9 @@ async def list_legs(store: Store, span: Span, start: Key | None, size: int | Non
     return found[:size], (found[size]["pvt_created"], found[size]["_id"])
 
 
-async def list_interactions(store: Store, span: Span, start: Key | None,
-                            size: int | None) -> tuple[list[Doc], Key | None]:
+async def list_interactions(
+    store: Store, span: Span, start: Key | None, size: int | None
+) -> tuple[list[Doc], Key | None]:
     """One row per interaction with legs in the span, and where the next page starts (None at the end)."""
     async with store.read() as tx:
         heads = await table.interaction_page(tx, span, start, None if size is None else size + 1)
@@ -231,6 +260,7 @@ async def list_interactions(store: Store, span: Span, start: Key | None,
 
 
 # Listing rows, in KAZOO's columns ------------------------------------------------------------------------------------
+
 
 def _leg_order(doc: Doc) -> tuple:
     return doc["channel_created_time"], doc["call_direction"] != "inbound", doc["_id"]
@@ -268,24 +298,40 @@ def listing_row(doc: Doc) -> Doc:
     inbound = doc["call_direction"] == "inbound"
     authorizing = ccv.get("authorizing_id", "")
     return {
-        "id": doc["_id"], "call_id": doc["call_id"],
-        "caller_id_number": text("caller_id_number"), "caller_id_name": text("caller_id_name"),
-        "callee_id_number": text("callee_id_number"), "callee_id_name": text("callee_id_name"),
-        "duration_seconds": doc["duration_seconds"], "billing_seconds": doc["billing_seconds"],
-        "timestamp": str(start), "hangup_cause": text("hangup_cause"), "disposition": text("disposition"),
-        "other_leg_call_id": text("other_leg_call_id"), "owner_id": ccv.get("owner_id", ""),
-        "to": text("to"), "from": text("from"), "direction": doc["call_direction"], "request": text("request"),
+        "id": doc["_id"],
+        "call_id": doc["call_id"],
+        "caller_id_number": text("caller_id_number"),
+        "caller_id_name": text("caller_id_name"),
+        "callee_id_number": text("callee_id_number"),
+        "callee_id_name": text("callee_id_name"),
+        "duration_seconds": doc["duration_seconds"],
+        "billing_seconds": doc["billing_seconds"],
+        "timestamp": str(start),
+        "hangup_cause": text("hangup_cause"),
+        "disposition": text("disposition"),
+        "other_leg_call_id": text("other_leg_call_id"),
+        "owner_id": ccv.get("owner_id", ""),
+        "to": text("to"),
+        "from": text("from"),
+        "direction": doc["call_direction"],
+        "request": text("request"),
         "authorizing_id": "" if authorizing == ccv["account_id"] else authorizing,
         "cost": str(call_cost(ccv, doc["billing_seconds"])),
         "dialed_number": _user_part(text("request") if inbound else text("to")),
         "calling_from": text("caller_id_number") if inbound else _user_part(text("from_uri")),
-        "datetime": f"{moment:%Y-%m-%d %H:%M:%S}", "unix_timestamp": str(start - GREGORIAN_OFFSET),
-        "rfc_1036": format_datetime(moment, usegmt=True), "iso_8601": f"{moment:%Y-%m-%d}",
+        "datetime": f"{moment:%Y-%m-%d %H:%M:%S}",
+        "unix_timestamp": str(start - GREGORIAN_OFFSET),
+        "rfc_1036": format_datetime(moment, usegmt=True),
+        "iso_8601": f"{moment:%Y-%m-%d}",
         "iso_8601_combined": f"{moment:%Y-%m-%dT%H:%M:%SZ}",
-        "call_type": ccv.get("account_billing", ""), "rate": _dollars(ccv.get("rate", 0)),
-        "rate_name": ccv.get("rate_name", ""), "bridge_id": ccv.get("bridge_id", ""),
-        "recording_url": text("recording_url"), "media_recordings": ccv.get("media_recordings", []),
-        "media_server": text("media_server"), "call_priority": ccv.get("call_priority", ""),
+        "call_type": ccv.get("account_billing", ""),
+        "rate": _dollars(ccv.get("rate", 0)),
+        "rate_name": ccv.get("rate_name", ""),
+        "bridge_id": ccv.get("bridge_id", ""),
+        "recording_url": text("recording_url"),
+        "media_recordings": ccv.get("media_recordings", []),
+        "media_server": text("media_server"),
+        "call_priority": ccv.get("call_priority", ""),
         "interaction_id": doc["interaction_id"],
     }
 

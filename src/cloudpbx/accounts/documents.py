@@ -7,8 +7,9 @@ hashing, references to other documents). Every write is one transaction.
 from __future__ import annotations
 
 import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from cloudpbx import schemas
 from cloudpbx.errors import Conflicting, Invalid, Missing

@@ -40,8 +40,9 @@ def _present(value: Any) -> bool:
     return value not in (None, "", [], {})
 
 
-async def resolve(configs: SystemConfigs, setting: str, endpoints: list[Doc], accounts: list[Doc],
-                  default: Any = None) -> Any:
+async def resolve(
+    configs: SystemConfigs, setting: str, endpoints: list[Doc], accounts: list[Doc], default: Any = None
+) -> Any:
     """First value found walking endpoints (device, then owner user), then accounts (own first), then system.
 
     Caller ID merges per type (internal/external/emergency) instead of stopping at the first document.

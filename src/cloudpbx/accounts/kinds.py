@@ -13,23 +13,99 @@ from cloudpbx.numbers import registry
 from cloudpbx.numbers.classifiers import normalize
 from cloudpbx.store import Doc, Tx, is_id
 
-CALLFLOW_ACTIONS = frozenset({
-    "after_bridge", "answer", "audio_macro", "branch_bnumber", "branch_variable", "call_forward", "call_waiting",
-    "callflow", "camping_feature", "check_cid", "cidlistmatch", "collect_dtmf", "conference", "conference_feature",
-    "dead_air", "device", "directory", "disa", "do_not_disturb", "dynamic_cid", "eavesdrop", "eavesdrop_feature", "edr",
-    "fax_detect", "faxbox", "flush_dtmf", "function", "group", "group_pickup", "group_pickup_feature", "hangup",
-    "hotdesk", "intercept", "intercept_feature", "intercom", "language", "lookupcidname", "manual_presence", "menu",
-    "missed_call_alert", "move", "nomorobo", "noop", "notification", "offnet", "page_group", "park", "pivot", "play",
-    "prepend_cid", "privacy", "receive_fax", "record_call", "record_caller", "resources", "response", "ring_group",
-    "ring_group_toggle", "route_to_cid", "send_dtmf", "set", "set_alert_info", "set_cid", "set_variable",
-    "set_variables", "skel", "sleep", "temporal_route", "transfer", "tts", "user", "voicemail", "wait_for_hangup",
-    "webhook", "qubicle", "acdc_member",
-})
+CALLFLOW_ACTIONS = frozenset(
+    {
+        "after_bridge",
+        "answer",
+        "audio_macro",
+        "branch_bnumber",
+        "branch_variable",
+        "call_forward",
+        "call_waiting",
+        "callflow",
+        "camping_feature",
+        "check_cid",
+        "cidlistmatch",
+        "collect_dtmf",
+        "conference",
+        "conference_feature",
+        "dead_air",
+        "device",
+        "directory",
+        "disa",
+        "do_not_disturb",
+        "dynamic_cid",
+        "eavesdrop",
+        "eavesdrop_feature",
+        "edr",
+        "fax_detect",
+        "faxbox",
+        "flush_dtmf",
+        "function",
+        "group",
+        "group_pickup",
+        "group_pickup_feature",
+        "hangup",
+        "hotdesk",
+        "intercept",
+        "intercept_feature",
+        "intercom",
+        "language",
+        "lookupcidname",
+        "manual_presence",
+        "menu",
+        "missed_call_alert",
+        "move",
+        "nomorobo",
+        "noop",
+        "notification",
+        "offnet",
+        "page_group",
+        "park",
+        "pivot",
+        "play",
+        "prepend_cid",
+        "privacy",
+        "receive_fax",
+        "record_call",
+        "record_caller",
+        "resources",
+        "response",
+        "ring_group",
+        "ring_group_toggle",
+        "route_to_cid",
+        "send_dtmf",
+        "set",
+        "set_alert_info",
+        "set_cid",
+        "set_variable",
+        "set_variables",
+        "skel",
+        "sleep",
+        "temporal_route",
+        "transfer",
+        "tts",
+        "user",
+        "voicemail",
+        "wait_for_hangup",
+        "webhook",
+        "qubicle",
+        "acdc_member",
+    }
+)
 
 # Which document type an action's `data.id` must name, for actions that point at one.
 ACTION_TARGETS = {
-    "device": "device", "user": "user", "callflow": "callflow", "voicemail": "vmbox", "conference": "conference",
-    "menu": "menu", "group": "group", "faxbox": "faxbox", "directory": "directory", "temporal_route": None,
+    "device": "device",
+    "user": "user",
+    "callflow": "callflow",
+    "voicemail": "vmbox",
+    "conference": "conference",
+    "menu": "menu",
+    "group": "group",
+    "faxbox": "faxbox",
+    "directory": "directory",
+    "temporal_route": None,
 }
 
 
@@ -46,6 +122,7 @@ async def _references(tx: Tx, account_id: str, refs: dict[str, tuple[str, str]])
 
 
 # users --------------------------------------------------------------------------------------------------------------
+
 
 async def _prepare_user(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
     """Lowercase the username; turn a new password into sealed login hashes; never store the password."""
@@ -76,14 +153,31 @@ def _user_keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
 
 
 USER = Kind(
-    name="users", type="user", prepare=_prepare_user, keys=_user_keys,
-    summary=("id", "first_name", "last_name", "username", "email", "priv_level", "enabled", "features", "presence_id",
-             "timezone", "flags", "caller_id", "appList"),
+    name="users",
+    type="user",
+    prepare=_prepare_user,
+    keys=_user_keys,
+    summary=(
+        "id",
+        "first_name",
+        "last_name",
+        "username",
+        "email",
+        "priv_level",
+        "enabled",
+        "features",
+        "presence_id",
+        "timezone",
+        "flags",
+        "caller_id",
+        "appList",
+    ),
     unique={"username": UniqueField("username", "The username is already in use")},
 )
 
 
 # devices ------------------------------------------------------------------------------------------------------------
+
 
 def sip_key(account_id: str, username: str) -> tuple[str, str]:
     """SIP credentials are unique per realm; realms are unique per account, so the account id stands for it."""
@@ -107,7 +201,10 @@ def _device_keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
 
 
 DEVICE = Kind(
-    name="devices", type="device", prepare=_prepare_device, keys=_device_keys,
+    name="devices",
+    type="device",
+    prepare=_prepare_device,
+    keys=_device_keys,
     summary=("id", "name", "device_type", "enabled", "owner_id", "mac_address", "flags"),
     unique={
         "sip": UniqueField("sip.username", "SIP credentials already in use"),
@@ -117,6 +214,7 @@ DEVICE = Kind(
 
 
 # callflows ----------------------------------------------------------------------------------------------------------
+
 
 def _walk(node: dict, path: str):
     yield path, node
@@ -184,10 +282,25 @@ def callflow_summary(doc: Doc) -> Doc:
 
 
 CALLFLOW = Kind(
-    name="callflows", type="callflow", prepare=_prepare_callflow, keys=_callflow_keys, on_delete=_release_callflow,
+    name="callflows",
+    type="callflow",
+    prepare=_prepare_callflow,
+    keys=_callflow_keys,
+    on_delete=_release_callflow,
     computed=callflow_summary,
-    summary=("id", "name", "type", "numbers", "patterns", "featurecode", "owner_id", "group_id", "flags",
-             "ui_is_main_number_cf", "ui_metadata"),
+    summary=(
+        "id",
+        "name",
+        "type",
+        "numbers",
+        "patterns",
+        "featurecode",
+        "owner_id",
+        "group_id",
+        "flags",
+        "ui_is_main_number_cf",
+        "ui_metadata",
+    ),
     unique={
         "cf_number": UniqueField("numbers", "Number already exists in another callflow"),
         "cf_pattern": UniqueField("patterns", "Pattern already exists in another callflow"),
@@ -196,6 +309,7 @@ CALLFLOW = Kind(
 
 
 # the rest -----------------------------------------------------------------------------------------------------------
+
 
 async def _prepare_owned(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
     if doc.get("owner_id"):
@@ -209,7 +323,9 @@ async def _prepare_group(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> 
 
 
 VMBOX = Kind(
-    name="vmboxes", type="vmbox", prepare=_prepare_owned,
+    name="vmboxes",
+    type="vmbox",
+    prepare=_prepare_owned,
     keys=lambda account_id, doc: [("mailbox", f"{account_id}:{doc['mailbox']}")],
     summary=("id", "name", "mailbox", "owner_id", "type", "flags"),
     unique={"mailbox": UniqueField("mailbox", "Mailbox number already in use")},

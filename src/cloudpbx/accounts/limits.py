@@ -18,8 +18,14 @@ DOC_ID = "limits"
 LIMITS = Kind(name="limits", type="limits", fixed_id=DOC_ID)
 # What an account without a limits document gets (system_config `limits` overrides each): -1 unlimited, 0 none.
 DEFAULTS: dict[str, Any] = {
-    "allow_prepay": True, "inbound_trunks": 0, "outbound_trunks": 0, "twoway_trunks": 0, "burst_trunks": 0,
-    "calls": -1, "resource_consuming_calls": -1, "authz_resource_types": [],
+    "allow_prepay": True,
+    "inbound_trunks": 0,
+    "outbound_trunks": 0,
+    "twoway_trunks": 0,
+    "burst_trunks": 0,
+    "calls": -1,
+    "resource_consuming_calls": -1,
+    "authz_resource_types": [],
 }
 LEAKED = ("allow_postpay", "max_postpay_amount")
 

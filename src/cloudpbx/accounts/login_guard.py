@@ -75,8 +75,13 @@ async def failed(store: Store, account_id: str, client: str, method: str, reason
     async with store.write() as tx:
         if is_id(account_id):
             created = gregorian_now()
-            await table.add_failure(tx, account_id, random_hex(16), created, {
-                "auth_type": method, "client_ip": client, "status": "failed", "message": reason})
+            await table.add_failure(
+                tx,
+                account_id,
+                random_hex(16),
+                created,
+                {"auth_type": method, "client_ip": client, "status": "failed", "message": reason},
+            )
             await table.drop_failures(tx, account_id, created - AUDIT_KEPT_S)
         account = await table.locked_counter(tx, account_id, WHOLE_ACCOUNT)
         count = (account.failures if now - account.last_failure <= ACCOUNT_WINDOW_S else 0) + 1

@@ -43,8 +43,13 @@ async def get(store: Store, partition: str, config_id: str) -> Doc:
 
 
 async def create(store: Store, partition: str, data: Any) -> Doc:
-    doc = {**_checked(data), "_id": new_id(), "pvt_type": TYPE, "pvt_account_id": partition,
-           "pvt_provider_type": PROVIDER_TYPE}
+    doc = {
+        **_checked(data),
+        "_id": new_id(),
+        "pvt_type": TYPE,
+        "pvt_account_id": partition,
+        "pvt_provider_type": PROVIDER_TYPE,
+    }
     async with store.write() as tx:
         return await tx.save(doc)
 
@@ -75,8 +80,9 @@ async def delete(store: Store, partition: str, config_id: str) -> Doc:
 async def attempts(store: Store, account_id: str) -> list[dict]:
     """The account's multi factor login attempts, newest first."""
     async with store.read() as tx:
-        found = [public(doc) for doc in await tx.list(account_id, ATTEMPT_TYPE)
-                 if doc.get("auth_type") == PROVIDER_TYPE]
+        found = [
+            public(doc) for doc in await tx.list(account_id, ATTEMPT_TYPE) if doc.get("auth_type") == PROVIDER_TYPE
+        ]
     return sorted(found, key=lambda doc: doc.get("timestamp", 0), reverse=True)
 
 

@@ -74,8 +74,12 @@ async def count_and_mark(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> 
     if len(new) > len(held):
         total = await tx.count_keys(account_id, "cf_pattern") - len(held) + len(new)
         if total > MAX_PER_ACCOUNT:
-            raise Invalid.field("patterns", "maxItems", f"An account may hold at most {MAX_PER_ACCOUNT} callflow "
-                                f"patterns; this one would hold {total}", target=MAX_PER_ACCOUNT)
+            raise Invalid.field(
+                "patterns",
+                "maxItems",
+                f"An account may hold at most {MAX_PER_ACCOUNT} callflow patterns; this one would hold {total}",
+                target=MAX_PER_ACCOUNT,
+            )
     await tx.touch(account_id, PATTERNS_MARKER, MARKER_TYPE)
 
 

@@ -30,9 +30,16 @@ async def start(store: Store, account_id: str, username: str, ui_url: str) -> st
     secret = secrets.token_urlsafe(48)
     reset_id = account_id + secret
     async with store.write() as tx:
-        await tx.save({"_id": _doc_id(secret), "pvt_type": "password_reset", "pvt_account_id": account_id,
-                       "pvt_user_id": hit[1], "pvt_expires": gregorian_now() + RESET_TTL_S,
-                       "pvt_link": f"{ui_url}?recovery={reset_id}"})
+        await tx.save(
+            {
+                "_id": _doc_id(secret),
+                "pvt_type": "password_reset",
+                "pvt_account_id": account_id,
+                "pvt_user_id": hit[1],
+                "pvt_expires": gregorian_now() + RESET_TTL_S,
+                "pvt_link": f"{ui_url}?recovery={reset_id}",
+            }
+        )
     return reset_id
 
 

@@ -46,13 +46,20 @@ async def _check_references(store: Store, node: AccountNode, data: Any) -> None:
         owner = mfa.get("account_id")
         path = f"auth_modules.{name}.multi_factor"
         if owner is not None and owner != node.id and owner not in node.tree:
-            raise Invalid.field(f"{path}.account_id", "forbidden",
-                                "only the account itself or one of its ancestors may hold the configuration")
+            raise Invalid.field(
+                f"{path}.account_id",
+                "forbidden",
+                "only the account itself or one of its ancestors may hold the configuration",
+            )
         try:
             await multi_factor.get(store, owner if isinstance(owner, str) else SYSTEM, mfa["configuration_id"])
         except Missing:
-            raise Invalid.field(f"{path}.configuration_id", "not_found",
-                                "no such multi factor configuration", value=mfa["configuration_id"]) from None
+            raise Invalid.field(
+                f"{path}.configuration_id",
+                "not_found",
+                "no such multi factor configuration",
+                value=mfa["configuration_id"],
+            ) from None
 
 
 class Security:
@@ -63,8 +70,10 @@ class Security:
     async def read(self, node: AccountNode) -> dict:
         own = settings_of(await self.configs.own(node, CATEGORY))
         inherited = await self.configs.inherited(node, CATEGORY, hierarchy=True)
-        return {"account": await _with_metadata(self.store, own),
-                "inherited_config": await _with_metadata(self.store, {"auth_modules": inherited.get("auth_modules")})}
+        return {
+            "account": await _with_metadata(self.store, own),
+            "inherited_config": await _with_metadata(self.store, {"auth_modules": inherited.get("auth_modules")}),
+        }
 
     async def save(self, node: AccountNode, data: Any, patch: bool) -> dict:
         await _check_references(self.store, node, data)

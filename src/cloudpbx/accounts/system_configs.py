@@ -16,8 +16,13 @@ TYPE = "system_config"
 def check_name(category: str) -> None:
     """Categories are document ids and go back in `Location`: they must fit the id grammar."""
     if not is_name(category):
-        raise Invalid.field("id", "pattern", f"Names are 1 to {NAME_MAX} of the characters {NAME_CHARS}",
-                            target=f"^[{NAME_CHARS}]{{1,{NAME_MAX}}}$", value=category)
+        raise Invalid.field(
+            "id",
+            "pattern",
+            f"Names are 1 to {NAME_MAX} of the characters {NAME_CHARS}",
+            target=f"^[{NAME_CHARS}]{{1,{NAME_MAX}}}$",
+            value=category,
+        )
 
 
 class SystemConfigs:

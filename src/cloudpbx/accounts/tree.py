@@ -20,9 +20,11 @@ class AccountNode:
     reseller: bool
 
     @classmethod
-    def from_row(cls, row) -> "AccountNode":
+    def from_row(cls, row) -> AccountNode:
         ids = tuple(row.path.split("/"))
-        return cls(row.account_id, row.parent_id, ids[:-1], row.name, row.realm, row.enabled, row.superduper, row.reseller)
+        return cls(
+            row.account_id, row.parent_id, ids[:-1], row.name, row.realm, row.enabled, row.superduper, row.reseller
+        )
 
     @property
     def path(self) -> str:

@@ -25,7 +25,10 @@ def _keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
 
 
 WHITELABEL = Kind(
-    name="whitelabel", type="whitelabel", fixed_id=DOC_ID, keys=_keys,
+    name="whitelabel",
+    type="whitelabel",
+    fixed_id=DOC_ID,
+    keys=_keys,
     unique={"whitelabel_domain": UniqueField("domain", "White label domain is already in use")},
 )
 

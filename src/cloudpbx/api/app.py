@@ -49,8 +49,18 @@ NO_QUERY = Query()
 CALLER_TTL_S = 1.0
 ROUTER = Router(ENDPOINTS)
 HTTP_METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"})
-BINARY_TYPES = ("audio/", "image/", "video/", "multipart/", "application/octet-stream", "application/pdf", "text/csv",
-                "text/html", "application/base64", "application/x-base64")
+BINARY_TYPES = (
+    "audio/",
+    "image/",
+    "video/",
+    "multipart/",
+    "application/octet-stream",
+    "application/pdf",
+    "text/csv",
+    "text/html",
+    "application/base64",
+    "application/x-base64",
+)
 
 
 class Unreachable(Failure):
@@ -96,8 +106,7 @@ class Api:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
         query = Query(scope["query_string"]) if scope["query_string"] else NO_QUERY
         request_id = headers.get("x-request-id") or envelope.request_id()
-        pretty = headers.get("x-pretty-print", "").lower() == "true" or \
-            query.get("pretty_print", "").lower() == "true"
+        pretty = headers.get("x-pretty-print", "").lower() == "true" or query.get("pretty_print", "").lower() == "true"
         ctx = None
         try:
             if scope["method"] == "OPTIONS":
@@ -117,8 +126,9 @@ class Api:
             log.exception("request %s failed", request_id)
             return self._failure(ctx, request_id, Failure({"message": "internal server error"}), pretty)
 
-    async def _context(self, scope, receive, headers: dict[str, str], query: Query, request_id: str,
-                       route: Route) -> Context:
+    async def _context(
+        self, scope, receive, headers: dict[str, str], query: Query, request_id: str, route: Route
+    ) -> Context:
         if query is not NO_QUERY and any(_has_nul(key) or _has_nul(value) for key, value in query.multi_items()):
             raise ParseError({"message": NUL_REFUSED, "cause": "query string"})
         method = scope["method"] if scope["method"] != "HEAD" else "GET"
@@ -132,9 +142,18 @@ class Api:
         if method not in route.shape.ops:
             raise NotAllowed(route.shape.ops)
         client = scope.get("client")
-        return Context(platform=self.platform, tokens=self.tokens, method=method, nouns=route.nouns, query=query,
-                       headers=headers, envelope=body, request_id=request_id, client=client[0] if client else "-",
-                       shape=route.shape)
+        return Context(
+            platform=self.platform,
+            tokens=self.tokens,
+            method=method,
+            nouns=route.nouns,
+            query=query,
+            headers=headers,
+            envelope=body,
+            request_id=request_id,
+            client=client[0] if client else "-",
+            shape=route.shape,
+        )
 
     def _body_limit(self, route: Route) -> int:
         """The platform's cap on request bodies, raised for shapes that take larger uploads (media)."""
@@ -158,8 +177,7 @@ class Api:
             raise ParseError({"message": "the request body must be a JSON object with a data key"})
         if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
             log.warning("request %s: body refused, nested deeper than %d levels", request_id, MAX_DEPTH)
-            raise ParseError({"message": f"the request body nests deeper than {MAX_DEPTH} levels",
-                              "target": MAX_DEPTH})
+            raise ParseError({"message": f"the request body nests deeper than {MAX_DEPTH} levels", "target": MAX_DEPTH})
         if b"\\u0000" in raw and _has_nul(body):
             raise ParseError({"message": NUL_REFUSED, "cause": "request body"})
         return body
@@ -223,9 +241,15 @@ class Api:
             priv = await self.owners.priv_level(node.id, claims["owner_id"])
             if priv is None:
                 raise Unauthorized()
-        caller = Caller(account_id=node.id, owner_id=claims.get("owner_id"), method=claims.get("method", ""),
-                        token=value if kind == "token" else "", superduper=node.superduper and not node.tree,
-                        priv_level=priv, claims=claims)
+        caller = Caller(
+            account_id=node.id,
+            owner_id=claims.get("owner_id"),
+            method=claims.get("method", ""),
+            token=value if kind == "token" else "",
+            superduper=node.superduper and not node.tree,
+            priv_level=priv,
+            claims=claims,
+        )
         if kind == "token":
             if len(self._callers) >= 10_000:
                 self._callers.clear()
@@ -313,8 +337,11 @@ class Api:
         caller = ctx.caller if ctx else None
         body = envelope.base(request_id, caller.token if caller else "", self.settings.node, caller is not None)
         body.update(status="error", error=str(failure.code), message=failure.message, data=failure.data)
-        headers = [*CORS_HEADERS, *getattr(failure, "headers", ()),
-                   (b"x-request-id", envelope.header_value(request_id))]
+        headers = [
+            *CORS_HEADERS,
+            *getattr(failure, "headers", ()),
+            (b"x-request-id", envelope.header_value(request_id)),
+        ]
         if isinstance(failure, Throttled):
             headers.append((b"retry-after", b"%d" % failure.retry_after))
         return envelope.json_answer(body, failure.code, headers, pretty)
@@ -366,7 +393,7 @@ def _etag(data) -> str:
     return hashlib.md5(envelope.dumps(data)).hexdigest()
 
 
-def create_app(platform: Services) -> "Front":
+def create_app(platform: Services) -> Front:
     return Front(Api(platform))
 
 
@@ -422,6 +449,7 @@ async def _lifespan(receive, send) -> None:
 
 def _counting(dispatch):
     """Report the SQL statements each request ran in `x-sql-statements` (CLOUDPBX_COUNT_SQL=1)."""
+
     async def counted(scope, receive) -> Answer:
         counter = [0]
         statements.set(counter)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class Query:
     """The query string: `get`, `in` and `[]` see a key's last value; `multi_items` every pair (filters repeat keys)."""
 
-    __slots__ = ("_pairs", "_last")
+    __slots__ = ("_last", "_pairs")
 
     def __init__(self, raw: bytes = b""):
         self._pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
@@ -65,13 +65,13 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     paging: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # further top-level envelope keys (e.g. metadata)
-    raw: "Answer | None" = None  # a ready response (downloads, the OpenAPI document)
+    raw: Answer | None = None  # a ready response (downloads, the OpenAPI document)
 
 
 @dataclass(slots=True)
 class Context:
-    platform: "Services"
-    tokens: "Tokens"
+    platform: Services
+    tokens: Tokens
     method: str
     nouns: list[tuple[str, list[str]]]
     query: Query
@@ -80,8 +80,8 @@ class Context:
     request_id: str
     client: str = "-"  # the peer's address
     caller: Caller | None = None
-    account: "AccountNode | None" = None  # the account in the path, once authorized
-    shape: "Shape | None" = None  # the declared path shape the request matched
+    account: AccountNode | None = None  # the account in the path, once authorized
+    shape: Shape | None = None  # the declared path shape the request matched
 
     @property
     def args(self) -> list[str]:
@@ -100,8 +100,7 @@ class Context:
     @property
     def wants_csv(self) -> bool:
         """`Accept: text/csv` or `?accept=csv`: the reply goes out as a CSV file."""
-        return "text/csv" in self.headers.get("accept", "") or \
-            self.query.get("accept", "") in ("csv", "text/csv")
+        return "text/csv" in self.headers.get("accept", "") or self.query.get("accept", "") in ("csv", "text/csv")
 
     def value(self, key: str, default: Any = None) -> Any:
         """Crossbar looks request values up in data, then the query string, then the envelope."""

@@ -6,7 +6,7 @@ import csv
 import io
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ JSON_TYPE = (b"content-type", b"application/json")
 class Answer:
     """A whole HTTP response, sent as the two ASGI messages; the header pairs are ready bytes."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: Headers, body: bytes = b""):
         self.status = status
@@ -62,8 +62,9 @@ def disposition(file_name: str) -> str:
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
-def answer(body: bytes, status: int = 200, media_type: str | None = None,
-           headers: dict[str, str] | None = None) -> Answer:
+def answer(
+    body: bytes, status: int = 200, media_type: str | None = None, headers: dict[str, str] | None = None
+) -> Answer:
     """Header rules as HTTP frameworks apply them: a length except on 204/304, text types in UTF-8."""
     pairs = encode(headers) if headers else []
     if status not in (204, 304):
@@ -99,14 +100,19 @@ def timestamp() -> str:
     """The current second in ISO 8601 (UTC), formatted once per second."""
     now = int(time.time())
     if now != _stamp[0]:
-        _stamp[:] = [now, datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")]
+        _stamp[:] = [now, datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
     return _stamp[1]
 
 
 def base(request_id: str, auth_token: str, node: str, authenticated: bool) -> dict[str, Any]:
     if authenticated:
-        return {"auth_token": auth_token, "request_id": request_id, "node": node, "timestamp": timestamp(),
-                "version": __version__}
+        return {
+            "auth_token": auth_token,
+            "request_id": request_id,
+            "node": node,
+            "timestamp": timestamp(),
+            "version": __version__,
+        }
     return {"auth_token": auth_token, "request_id": request_id, "node": node, "timestamp": timestamp()}
 
 
@@ -163,5 +169,6 @@ def csv_answer(rows: list[dict] | dict, file_name: str) -> Answer:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
     writer.writeheader()
     writer.writerows(flat)
-    return answer(buffer.getvalue().encode(), media_type="text/csv",
-                  headers={"content-disposition": disposition(file_name)})
+    return answer(
+        buffer.getvalue().encode(), media_type="text/csv", headers={"content-disposition": disposition(file_name)}
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -13,8 +14,12 @@ from cloudpbx.store import Doc, gregorian_now
 FILTER_PREFIXES = ("filter_not_", "filter_")
 PRESENCE = ("has_key", "key_missing", "has_value", "value_missing")
 LAST_SECOND = 315569519999  # 9999-12-31T23:59:59Z in Gregorian seconds: the last second a date can spell
-RANGES = {"created_from": ("pvt_created", 1), "created_to": ("pvt_created", -1),
-          "modified_from": ("pvt_modified", 1), "modified_to": ("pvt_modified", -1)}
+RANGES = {
+    "created_from": ("pvt_created", 1),
+    "created_to": ("pvt_created", -1),
+    "modified_from": ("pvt_modified", 1),
+    "modified_to": ("pvt_modified", -1),
+}
 
 
 def _get(doc: Any, dotted: str) -> tuple[bool, Any]:
@@ -71,10 +76,10 @@ def predicates(ctx: Context) -> list[Callable[[Doc], bool]]:
     preds: list[Callable[[Doc], bool]] = []
     for key, raw in ctx.query.multi_items():
         if key.startswith("filter_not_"):
-            path = key[len("filter_not_"):]
+            path = key[len("filter_not_") :]
             preds.append(lambda d, p=path, r=raw: not (_get(d, p)[0] and _equal(_get(d, p)[1], r)))
         elif key.startswith("filter_"):
-            path = key[len("filter_"):]
+            path = key[len("filter_") :]
             preds.append(lambda d, p=path, r=raw: _get(d, p)[0] and _equal(_get(d, p)[1], r))
         elif key == "has_key":
             preds.append(lambda d, p=raw: _get(d, p)[0])
@@ -119,8 +124,12 @@ def time_range(ctx: Context, max_range: int, key: str = "created") -> tuple[int,
     if to < since:
         raise Invalid.field(f"{key}_from", "date_range", f"{key}_to {to} is prior to {key}_from {since}", cause=since)
     if to - since > max_range:
-        raise Invalid.field(f"{key}_from", "date_range",
-                            f"{key}_to {to} is more than {max_range} seconds from {key}_from {since}", cause=to)
+        raise Invalid.field(
+            f"{key}_from",
+            "date_range",
+            f"{key}_to {to} is more than {max_range} seconds from {key}_from {since}",
+            cause=to,
+        )
     return since, to
 
 

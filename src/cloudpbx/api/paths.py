@@ -49,7 +49,11 @@ DOC_ID = Arg(HEX_ID, description="a document id: 32 lowercase hex characters")
 # Placeholders every shape may use; an endpoint adds its own in `Endpoint.args`.
 ARGS: dict[str, Arg] = {
     "account_id": Arg(HEX_ID, description="an account id", routed=False),
-    "id": DOC_ID, "user_id": DOC_ID, "device_id": DOC_ID, "media_id": DOC_ID, "app_id": DOC_ID,
+    "id": DOC_ID,
+    "user_id": DOC_ID,
+    "device_id": DOC_ID,
+    "media_id": DOC_ID,
+    "app_id": DOC_ID,
     "name": Arg(description="a name: no slash or control characters"),
 }
 

@@ -32,10 +32,16 @@ def refuse_secret_filters(ctx: Context, noun: str) -> None:
     if not paths or sees_all(ctx):
         return
     for key, raw in ctx.query.multi_items():
-        field = key.removeprefix("filter_not_").removeprefix("filter_") if key.startswith(FILTER_KEYS) else \
-            raw if key in PATH_KEYS else None
-        if field is not None and any(field == p or field.startswith(p + ".") or p.startswith(field + ".")
-                                     for p in paths):
+        field = (
+            key.removeprefix("filter_not_").removeprefix("filter_")
+            if key.startswith(FILTER_KEYS)
+            else raw
+            if key in PATH_KEYS
+            else None
+        )
+        if field is not None and any(
+            field == p or field.startswith(p + ".") or p.startswith(field + ".") for p in paths
+        ):
             raise Forbidden({"message": f"only an account administrator can filter on {field}"})
 
 

@@ -34,8 +34,14 @@ class Tokens:
         if doc is None:
             async with self.store.write() as tx:
                 doc = await tx.find(SYSTEM, KEY_DOC) or await tx.save(
-                    {"_id": KEY_DOC, "pvt_type": "auth_keys", "pvt_account_id": SYSTEM,
-                     "pvt_signing_key": secrets.token_hex(32), "pvt_revoked": {}})
+                    {
+                        "_id": KEY_DOC,
+                        "pvt_type": "auth_keys",
+                        "pvt_account_id": SYSTEM,
+                        "pvt_signing_key": secrets.token_hex(32),
+                        "pvt_revoked": {},
+                    }
+                )
         now = int(time.time())
         if doc["pvt_signing_key"] != self._key:
             self._verified.clear()
@@ -46,8 +52,15 @@ class Tokens:
     async def issue(self, account_id: str, owner_id: str | None, method: str, **extra: Any) -> str:
         await self._refresh()
         now = int(time.time())
-        claims = {"account_id": account_id, "method": method, "iat": now, "exp": now + self.expiry_s,
-                  "iss": ISSUER, "jti": secrets.token_hex(16), **extra}
+        claims = {
+            "account_id": account_id,
+            "method": method,
+            "iat": now,
+            "exp": now + self.expiry_s,
+            "iss": ISSUER,
+            "jti": secrets.token_hex(16),
+            **extra,
+        }
         if owner_id:
             claims["owner_id"] = owner_id
         return jwt.encode(claims, self._key, algorithm="HS256")
@@ -59,8 +72,13 @@ class Tokens:
         claims = self._verified.get(token)
         if claims is None:
             try:
-                claims = jwt.decode(token, self._key, algorithms=["HS256"], issuer=ISSUER,
-                                    options={"require": ["exp", "account_id", "jti"]})
+                claims = jwt.decode(
+                    token,
+                    self._key,
+                    algorithms=["HS256"],
+                    issuer=ISSUER,
+                    options={"require": ["exp", "account_id", "jti"]},
+                )
             except jwt.PyJWTError:
                 return None
             if len(self._verified) > 10_000:

@@ -99,5 +99,8 @@ def _etag(content: bytes) -> bytes:
 
 
 def _plain(status: int, body: bytes, extra: list | None = None) -> Answer:
-    return Answer(status, [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body)),
-                           *(extra or [])], body)
+    return Answer(
+        status,
+        [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body)), *(extra or [])],
+        body,
+    )

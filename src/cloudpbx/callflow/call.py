@@ -6,8 +6,9 @@ to answer with a SIP response (`respond`) or to end (`hangup`), and edits the ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.store import Doc

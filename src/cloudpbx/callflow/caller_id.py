@@ -17,12 +17,17 @@ ANONYMOUS_NUMBER = "0000000000"
 
 # caller_id_options.outbound_privacy → (hide name, hide number)
 PRIVACY_MODES: dict[str, tuple[bool, bool]] = {
-    "full": (True, True), "name": (True, False), "number": (False, True), "none": (False, False),
+    "full": (True, True),
+    "name": (True, False),
+    "number": (False, True),
+    "none": (False, False),
 }
 
 # Which caller ID entry a call type uses, nearest first (an emergency call without one presents the external ID).
 ENTRIES: dict[str, tuple[str, ...]] = {
-    "internal": ("internal",), "external": ("external",), "emergency": ("emergency", "external"),
+    "internal": ("internal",),
+    "external": ("external",),
+    "emergency": ("emergency", "external"),
 }
 
 
@@ -59,7 +64,7 @@ class CallerId:
     def shown_number(self) -> str:
         return self.anonymous_number if self.hide_number else self.number
 
-    def with_values(self, name: str, number: str) -> "CallerId":
+    def with_values(self, name: str, number: str) -> CallerId:
         """The same privacy with another name and number (set_cid, prepend_cid)."""
         return replace(self, name=name, number=number)
 
@@ -92,8 +97,9 @@ class CallerIds:
         self.store = store
         self.configs = configs
 
-    async def for_device(self, account_id: str, device: Doc, call_type: str = "internal",
-                         fallback: CallerId | None = None) -> CallerId:
+    async def for_device(
+        self, account_id: str, device: Doc, call_type: str = "internal", fallback: CallerId | None = None
+    ) -> CallerId:
         """`call_type` is internal, external or emergency; `fallback` (what the phone sent) fills missing parts."""
         fallback = fallback or CallerId()
         owner = await self._owner(account_id, device)
@@ -102,8 +108,10 @@ class CallerIds:
         entry = _entry(await resolve(self.configs, "caller_id", endpoints, accounts), call_type)
         hide_name, hide_number = PRIVACY_MODES[_privacy(endpoints + accounts)]
         return CallerId(
-            name=entry.get("name") or fallback.name, number=entry.get("number") or fallback.number,
-            hide_name=hide_name, hide_number=hide_number,
+            name=entry.get("name") or fallback.name,
+            number=entry.get("number") or fallback.number,
+            hide_name=hide_name,
+            hide_number=hide_number,
             anonymous_name=await self.configs.value("privacy", "privacy_name", ANONYMOUS_NAME),
             anonymous_number=await self.configs.value("privacy", "privacy_number", ANONYMOUS_NUMBER),
         )

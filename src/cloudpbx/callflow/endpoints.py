@@ -86,8 +86,10 @@ class _Resolution:
         if not group or group.get("pvt_type") != "group":
             log.info("ring group member %s is not a group of account %s", member.id, self.account_id)
             return []
-        subs = [_sub_member(ident, entry if isinstance(entry, dict) else {}, member)
-                for ident, entry in (group.get("endpoints") or {}).items()]
+        subs = [
+            _sub_member(ident, entry if isinstance(entry, dict) else {}, member)
+            for ident, entry in (group.get("endpoints") or {}).items()
+        ]
         if self.by_weight:
             subs.sort(key=lambda sub: sub.weight if isinstance(sub.weight, int) else float("inf"))
         return subs
@@ -95,8 +97,13 @@ class _Resolution:
 
 def _sub_member(ident: str, entry: dict, member: Member) -> Member:
     """A group document's endpoint takes the ring group member's timing unless it sets its own."""
-    return Member(ident, entry.get("type", "user"), non_negative(entry.get("timeout"), member.timeout_s),
-                  non_negative(entry.get("delay"), member.delay_s), entry.get("weight") or member.weight)
+    return Member(
+        ident,
+        entry.get("type", "user"),
+        non_negative(entry.get("timeout"), member.timeout_s),
+        non_negative(entry.get("delay"), member.delay_s),
+        entry.get("weight") or member.weight,
+    )
 
 
 def weighted_random(targets: list[Target], weights: dict[str, int]) -> list[Target]:
@@ -113,16 +120,19 @@ class Endpoints:
     def __init__(self, store: Store):
         self.store = store
 
-    async def device(self, account_id: str, device_id: str, timeout_s: int, delay_s: int = 0,
-                     exclude: str | None = None) -> list[Target]:
+    async def device(
+        self, account_id: str, device_id: str, timeout_s: int, delay_s: int = 0, exclude: str | None = None
+    ) -> list[Target]:
         return await self.members(account_id, [Member(device_id, "device", timeout_s, delay_s)], exclude=exclude)
 
-    async def user(self, account_id: str, user_id: str, timeout_s: int, delay_s: int = 0,
-                   exclude: str | None = None) -> list[Target]:
+    async def user(
+        self, account_id: str, user_id: str, timeout_s: int, delay_s: int = 0, exclude: str | None = None
+    ) -> list[Target]:
         return await self.members(account_id, [Member(user_id, "user", timeout_s, delay_s)], exclude=exclude)
 
-    async def members(self, account_id: str, members: list[Member], *, exclude: str | None = None,
-                      order: str = "listed") -> list[Target]:
+    async def members(
+        self, account_id: str, members: list[Member], *, exclude: str | None = None, order: str = "listed"
+    ) -> list[Target]:
         """Device targets in member order; `order` "weight" sorts group documents' members by weight (single
         strategy), "weighted_random" shuffles the result by weight."""
         resolution = _Resolution(self.store, account_id, exclude, by_weight=order != "listed")

@@ -73,8 +73,9 @@ class CallflowEngine:
 
     async def execute(self, call: Call, route: Route) -> None:
         if call.caller_device is not None:
-            call.caller_id = await self.caller_ids.for_device(call.account_id, call.caller_device, "internal",
-                                                              call.caller_id)
+            call.caller_id = await self.caller_ids.for_device(
+                call.account_id, call.caller_device, "internal", call.caller_id
+            )
         run = Execution(call, route, self.endpoints, self.store, run_flow, self.max_branches)
         await run_flow(run, route.callflow.get("flow"))
         if not call.ended:

@@ -7,8 +7,8 @@ or STOP to end the flow at once (after an answered bridge or a SIP response).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Sequence
 
 from cloudpbx.callflow.call import BridgeResult, Call, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
@@ -38,13 +38,21 @@ class CallerIdEdits:
     number_prefix: str = ""
 
     def apply(self, original: CallerId) -> CallerId:
-        return original.with_values(self.name_prefix + (self.name or original.name),
-                                    self.number_prefix + (self.number or original.number))
+        return original.with_values(
+            self.name_prefix + (self.name or original.name), self.number_prefix + (self.number or original.number)
+        )
 
 
 class Execution:
-    def __init__(self, call: Call, route: Route, endpoints: Endpoints, store: Store,
-                 run_flow: Callable[["Execution", dict], Awaitable[None]], max_branches: int = MAX_BRANCHES):
+    def __init__(
+        self,
+        call: Call,
+        route: Route,
+        endpoints: Endpoints,
+        store: Store,
+        run_flow: Callable[[Execution, dict], Awaitable[None]],
+        max_branches: int = MAX_BRANCHES,
+    ):
         self.call = call
         self.route = route
         self.endpoints = endpoints

@@ -140,8 +140,9 @@ class Router:
         try:
             keys = await self._pattern_keys(account_id)
             prefix = f"{account_id}:"
-            compiled = _Patterns(marker, [doc_id for _, doc_id in keys],
-                                 await PatternSet.build([key[len(prefix):] for key, _ in keys]))
+            compiled = _Patterns(
+                marker, [doc_id for _, doc_id in keys], await PatternSet.build([key[len(prefix) :] for key, _ in keys])
+            )
         finally:
             held = self._building.get(account_id)
             if held is not None and held[1] is asyncio.current_task():  # not a newer compile that replaced this one

@@ -19,15 +19,23 @@ class Created:
     api_key: str
 
 
-async def create_account_with_admin(platform: Platform, parent_id: str | None, name: str, realm: str | None,
-                                    username: str, password: str) -> Created:
+async def create_account_with_admin(
+    platform: Platform, parent_id: str | None, name: str, realm: str | None, username: str, password: str
+) -> Created:
     """An account plus an admin user who can log in to it (the master account when `parent_id` is None)."""
     data = {"name": name} | ({"realm": realm} if realm else {})
     account = await platform.accounts.create(parent_id, data, superduper=parent_id is None)
-    await platform.documents.create(USER, account["_id"], {
-        "first_name": "Account", "last_name": "Admin", "username": username, "password": password,
-        "priv_level": "admin",
-    })
+    await platform.documents.create(
+        USER,
+        account["_id"],
+        {
+            "first_name": "Account",
+            "last_name": "Admin",
+            "username": username,
+            "password": password,
+            "priv_level": "admin",
+        },
+    )
     return Created(account["_id"], account["name"], account["realm"], username, password, account["pvt_api_key"])
 
 
@@ -35,5 +43,6 @@ async def ensure_master(platform: Platform, password: str | None = None) -> Crea
     """Create the master account on first start; None when one exists already."""
     if await platform.accounts.master_id() is not None:
         return None
-    return await create_account_with_admin(platform, None, "Master Account", None, "admin",
-                                           password or secrets.token_urlsafe(12))
+    return await create_account_with_admin(
+        platform, None, "Master Account", None, "admin", password or secrets.token_urlsafe(12)
+    )

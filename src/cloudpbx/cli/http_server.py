@@ -32,8 +32,10 @@ def plain_response(status: str, message: str, extra: str = "") -> bytes:
     """A complete `Connection: close` response with an error body shaped like Crossbar's envelope."""
     code = status.split()[0]
     body = orjson.dumps({"data": {"message": message}, "error": code, "message": message, "status": "error"})
-    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n{extra}"
-            "connection: close\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n{extra}"
+        "connection: close\r\n\r\n"
+    ).encode() + body
 
 
 TOO_MANY = plain_response("503 Service Unavailable", "too many connections from this address", "retry-after: 5\r\n")
@@ -134,6 +136,13 @@ def server(app: Any, settings: Settings, max_connections: int) -> uvicorn.Server
     """A uvicorn server for `app` whose connections are guarded as `settings` say."""
     guard = ConnectionGuard(max_connections, settings.http_max_per_address)
     protocol = functools.partial(GuardedHttpProtocol, guard=guard, header_timeout_s=settings.http_header_timeout_s)
-    config = uvicorn.Config(app, loop="none", http=protocol, log_level="warning", access_log=False,  # type: ignore
-                            timeout_keep_alive=settings.http_keepalive_s, backlog=BACKLOG)
+    config = uvicorn.Config(
+        app,
+        loop="none",
+        http=protocol,
+        log_level="warning",
+        access_log=False,  # type: ignore
+        timeout_keep_alive=settings.http_keepalive_s,
+        backlog=BACKLOG,
+    )
     return uvicorn.Server(config)

@@ -7,7 +7,6 @@ import gc
 import socket
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -31,17 +30,35 @@ GC_THRESHOLDS = (700, 10, 100)
 
 DataDir = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR, default ./var]")
 DbUrl = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL, default SQLite in the data folder]")
-AdminPassword = typer.Option(None, "--admin-password", envvar="CLOUDPBX_ADMIN_PASSWORD",
-                             help="Password of the master admin on first start (default: generated)")
+AdminPassword = typer.Option(
+    None,
+    "--admin-password",
+    envvar="CLOUDPBX_ADMIN_PASSWORD",
+    help="Password of the master admin on first start (default: generated)",
+)
 
 
-def settings_from(data_dir: Optional[Path], db: Optional[str], http: Optional[str] = None,
-                  rtp_ports: Optional[str] = None, sip: Optional[str] = None,
-                  announce: Optional[str] = None, public_url: Optional[str] = None,
-                  ui: Optional[Path] = None) -> Settings:
+def settings_from(
+    data_dir: Path | None,
+    db: str | None,
+    http: str | None = None,
+    rtp_ports: str | None = None,
+    sip: str | None = None,
+    announce: str | None = None,
+    public_url: str | None = None,
+    ui: Path | None = None,
+) -> Settings:
     try:
-        return Settings.from_env(str(data_dir) if data_dir else None, db, http, rtp_ports=rtp_ports, sip=sip,
-                                 announce=announce, public_url=public_url, ui=str(ui) if ui else None)
+        return Settings.from_env(
+            str(data_dir) if data_dir else None,
+            db,
+            http,
+            rtp_ports=rtp_ports,
+            sip=sip,
+            announce=announce,
+            public_url=public_url,
+            ui=str(ui) if ui else None,
+        )
     except ValueError as exc:
         fail(str(exc))
 
@@ -59,20 +76,21 @@ async def open_platform(settings: Settings, sip_core: SipCore | None = None) -> 
 
 
 def show_master(created: Created) -> None:
-    out.print(Panel.fit(
-        f"account name: [bold]{created.account_name}[/bold]\n"
-        f"account id:   {created.account_id}\n"
-        f"realm:        {created.realm}\n"
-        f"login:        [bold]{created.username}[/bold]\n"
-        f"password:     [bold]{created.password}[/bold]\n"
-        f"api key:      {created.api_key}",
-        title="master account created (shown once)",
-    ))
+    out.print(
+        Panel.fit(
+            f"account name: [bold]{created.account_name}[/bold]\n"
+            f"account id:   {created.account_id}\n"
+            f"realm:        {created.realm}\n"
+            f"login:        [bold]{created.username}[/bold]\n"
+            f"password:     [bold]{created.password}[/bold]\n"
+            f"api key:      {created.api_key}",
+            title="master account created (shown once)",
+        )
+    )
 
 
 @app.command()
-def init(data_dir: Optional[Path] = DataDir, db: Optional[str] = DbUrl,
-         admin_password: Optional[str] = AdminPassword) -> None:
+def init(data_dir: Path | None = DataDir, db: str | None = DbUrl, admin_password: str | None = AdminPassword) -> None:
     """Create the database and the master account, without starting a server."""
     settings = settings_from(data_dir, db)
 
@@ -92,22 +110,35 @@ def init(data_dir: Optional[Path] = DataDir, db: Optional[str] = DbUrl,
 
 @app.command()
 def serve(
-    data_dir: Optional[Path] = DataDir,
-    db: Optional[str] = DbUrl,
-    admin_password: Optional[str] = AdminPassword,
-    http: Optional[str] = typer.Option(None, "--http", help="HOST:PORT for the API [env CLOUDPBX_HTTP, default 127.0.0.1:8000]"),
-    rtp_ports: Optional[str] = typer.Option(None, "--rtp-ports",
-                                            help="LOW-HIGH ports for relayed media [env CLOUDPBX_RTP_PORTS, default 16384-32767]"),
-    sip: Optional[str] = typer.Option(None, "--sip",
-                                      help="HOST:PORT for SIP over UDP and TCP [env CLOUDPBX_SIP, default 127.0.0.1:5060]"),
-    announce: Optional[str] = typer.Option(None, "--announce",
-                                           help="IP address phones reach SIP and media at, needed when --sip binds "
-                                                "0.0.0.0 [env CLOUDPBX_SIP_ANNOUNCE]"),
-    public_url: Optional[str] = typer.Option(None, "--public-url",
-                                             help="URL clients reach the API at, e.g. https://pbx.example.com; apps "
-                                                  "get {URL}/v2/ as api_url [env CLOUDPBX_PUBLIC_URL]"),
-    ui: Optional[Path] = typer.Option(None, "--ui", help="Monster UI build folder to serve at / with a generated "
-                                                          "js/config.js pointing at this server [env CLOUDPBX_UI]"),
+    data_dir: Path | None = DataDir,
+    db: str | None = DbUrl,
+    admin_password: str | None = AdminPassword,
+    http: str | None = typer.Option(
+        None, "--http", help="HOST:PORT for the API [env CLOUDPBX_HTTP, default 127.0.0.1:8000]"
+    ),
+    rtp_ports: str | None = typer.Option(
+        None, "--rtp-ports", help="LOW-HIGH ports for relayed media [env CLOUDPBX_RTP_PORTS, default 16384-32767]"
+    ),
+    sip: str | None = typer.Option(
+        None, "--sip", help="HOST:PORT for SIP over UDP and TCP [env CLOUDPBX_SIP, default 127.0.0.1:5060]"
+    ),
+    announce: str | None = typer.Option(
+        None,
+        "--announce",
+        help="IP address phones reach SIP and media at, needed when --sip binds 0.0.0.0 [env CLOUDPBX_SIP_ANNOUNCE]",
+    ),
+    public_url: str | None = typer.Option(
+        None,
+        "--public-url",
+        help="URL clients reach the API at, e.g. https://pbx.example.com; apps "
+        "get {URL}/v2/ as api_url [env CLOUDPBX_PUBLIC_URL]",
+    ),
+    ui: Path | None = typer.Option(
+        None,
+        "--ui",
+        help="Monster UI build folder to serve at / with a generated "
+        "js/config.js pointing at this server [env CLOUDPBX_UI]",
+    ),
 ) -> None:
     """Run the platform: the Crossbar v2 API and SIP (registrar, calls, RTP relay) on one event loop."""
     settings = settings_from(data_dir, db, http, rtp_ports, sip, announce, public_url, ui)
@@ -119,7 +150,7 @@ def serve(
         fail(str(exc))
 
 
-async def run_server(settings: Settings, admin_password: Optional[str]) -> None:
+async def run_server(settings: Settings, admin_password: str | None) -> None:
     """Bind the API and SIP ports first, so a taken port fails before anything is created; then open the platform,
     create the master account (its credentials printed once), and serve."""
     from cloudpbx.api.app import create_app

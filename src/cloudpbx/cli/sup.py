@@ -7,8 +7,9 @@ import json
 import mimetypes
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import typer
@@ -36,8 +37,8 @@ err = Console(stderr=True)
 @sup_app.callback()
 def options(
     ctx: typer.Context,
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR]"),
-    db: Optional[str] = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL]"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR]"),
+    db: str | None = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL]"),
 ) -> None:
     ctx.obj = Settings.from_env(str(data_dir) if data_dir else None, db)
 
@@ -212,7 +213,7 @@ def set_json(ctx: typer.Context, category: str, key: str, value: str) -> None:
 
 
 @crossbar.command("init_apps")
-def init_apps(ctx: typer.Context, apps_dir: Path, api_url: Optional[str] = typer.Argument(None)) -> None:
+def init_apps(ctx: typer.Context, apps_dir: Path, api_url: str | None = typer.Argument(None)) -> None:
     """Register every app of a Monster UI `apps/` folder (each `*/metadata/app.json`, with its icon and screenshots)
     in the app store, with API_URL (e.g. https://pbx.example.com/v2/) as the API root its requests go to."""
     if api_url is not None and urlsplit(api_url).scheme not in ("http", "https"):

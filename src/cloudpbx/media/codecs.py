@@ -6,8 +6,8 @@ legacy names follow ecallmgr's mapping (G722_16 is G722 or G.722.1 at 16 kHz, G7
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from cloudpbx.media.sdp import Codec, Media, SessionDescription
 
@@ -48,14 +48,29 @@ VIDEO_CODECS: dict[str, tuple[Format, ...]] = {
 }
 # static RTP payload types (RFC 3551) of the formats that have one
 STATIC_PAYLOAD_TYPES: dict[Format, int] = {
-    ("pcmu", 8000): 0, ("gsm", 8000): 3, ("pcma", 8000): 8, ("g722", 8000): 9, ("g729", 8000): 18,
-    ("h261", 90000): 31, ("h263", 90000): 34,
+    ("pcmu", 8000): 0,
+    ("gsm", 8000): 3,
+    ("pcma", 8000): 8,
+    ("g722", 8000): 9,
+    ("g729", 8000): 18,
+    ("h261", 90000): 31,
+    ("h263", 90000): 34,
 }
 # how each encoding is spelled in an rtpmap, and its channel count there
 SDP_ENCODINGS: dict[str, tuple[str, int]] = {
-    "pcmu": ("PCMU", 1), "pcma": ("PCMA", 1), "g729": ("G729", 1), "gsm": ("GSM", 1), "g722": ("G722", 1),
-    "g7221": ("G7221", 1), "opus": ("opus", 2), "celt": ("CELT", 1), "speex": ("speex", 1),
-    "h261": ("H261", 1), "h263": ("H263", 1), "h264": ("H264", 1), "vp8": ("VP8", 1),
+    "pcmu": ("PCMU", 1),
+    "pcma": ("PCMA", 1),
+    "g729": ("G729", 1),
+    "gsm": ("GSM", 1),
+    "g722": ("G722", 1),
+    "g7221": ("G7221", 1),
+    "opus": ("opus", 2),
+    "celt": ("CELT", 1),
+    "speex": ("speex", 1),
+    "h261": ("H261", 1),
+    "h263": ("H263", 1),
+    "h264": ("H264", 1),
+    "vp8": ("VP8", 1),
 }
 FIRST_DYNAMIC_PAYLOAD = 96
 
@@ -84,7 +99,7 @@ class CodecPolicy:
     video: tuple[str, ...] | None = None
 
     @classmethod
-    def from_media(cls, media: dict | None) -> "CodecPolicy":
+    def from_media(cls, media: dict | None) -> CodecPolicy:
         """From an endpoint's `media` object: an empty or absent audio list allows any audio codec (the
         platform's defaults, as in KAZOO); the video list is taken as written, so no list means no video."""
         media = media or {}
@@ -140,8 +155,13 @@ def filter_section(section: Media, allowed: frozenset[Format]) -> None:
 
 
 def offered_names(offer: SessionDescription) -> list[str]:
-    return [describe(c) for s in offer.media if s.kind == "audio" and s.port for c in s.codecs()
-            if c.key[0] not in DTMF_ENCODINGS]
+    return [
+        describe(c)
+        for s in offer.media
+        if s.kind == "audio" and s.port
+        for c in s.codecs()
+        if c.key[0] not in DTMF_ENCODINGS
+    ]
 
 
 def describe(codec: Codec) -> str:

@@ -21,8 +21,8 @@ import ipaddress
 import logging
 import socket
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from cloudpbx.config import DEFAULT_RTP_PORTS
 from cloudpbx.media.codecs import CodecPolicy, negotiate
@@ -81,9 +81,26 @@ def bound_socket(host: str, port: int, family: int) -> socket.socket:
 class Endpoint(asyncio.DatagramProtocol):
     """One relay socket facing one phone: receives its packets, forwards them through the peer socket."""
 
-    __slots__ = ("transport", "peer", "sdp_remote", "remote", "target", "latched", "receiving", "min_size",
-                 "tracking", "last_seq", "span", "rtp_packets", "packets_in", "bytes_in", "packets_out",
-                 "bytes_out", "dropped", "strays")
+    __slots__ = (
+        "bytes_in",
+        "bytes_out",
+        "dropped",
+        "last_seq",
+        "latched",
+        "min_size",
+        "packets_in",
+        "packets_out",
+        "peer",
+        "receiving",
+        "remote",
+        "rtp_packets",
+        "sdp_remote",
+        "span",
+        "strays",
+        "target",
+        "tracking",
+        "transport",
+    )
 
     def __init__(self, rtp: bool) -> None:
         self.transport: asyncio.DatagramTransport | None = None
@@ -205,8 +222,9 @@ class LegStats:
 class RelaySession:
     """The media of one call (one A leg, one B leg). Use `MediaRelay.open`."""
 
-    def __init__(self, relay: "MediaRelay", call_id: str, bypass: bool,
-                 on_timeout: Callable[["RelaySession"], None] | None) -> None:
+    def __init__(
+        self, relay: MediaRelay, call_id: str, bypass: bool, on_timeout: Callable[[RelaySession], None] | None
+    ) -> None:
         self.relay = relay
         self.call_id = call_id
         self.bypass = bypass
@@ -219,8 +237,9 @@ class RelaySession:
         self.seen_packets = 0
         self.active_at = asyncio.get_running_loop().time()
 
-    async def offer_for_b(self, sdp_from_a: bytes | str, a_codecs: CodecPolicy = CodecPolicy(),
-                          b_codecs: CodecPolicy = CodecPolicy()) -> bytes:
+    async def offer_for_b(
+        self, sdp_from_a: bytes | str, a_codecs: CodecPolicy = CodecPolicy(), b_codecs: CodecPolicy = CodecPolicy()
+    ) -> bytes:
         """The INVITE body for the B leg: codecs both legs allow, media anchored on the relay.
         Raises codecs.Incompatible when no audio codec is common (answer 488, INCOMPATIBLE_DESTINATION)."""
         self.codecs = (a_codecs, b_codecs)
@@ -283,8 +302,11 @@ class RelaySession:
         """Point one leg's sockets at the addresses its SDP gives (IP literals of our family only)."""
         address = sdp.media_address(section)
         receiving = sdp.receives(section)
-        usable = is_ip_literal(address) and address not in HOLD_ADDRESSES \
+        usable = (
+            is_ip_literal(address)
+            and address not in HOLD_ADDRESSES
             and ipaddress.ip_address(address).version == self.relay.ip_version
+        )
         side.rtp.point_to((address, section.port) if usable else None, receiving)
         side.rtcp.point_to((address, section.rtcp_port) if usable else None, receiving)
 
@@ -297,8 +319,12 @@ class RelaySession:
 
     def on_hold(self) -> bool:
         """Whether a leg is not taking audio now (hold); a rejected video section is not hold."""
-        return any(not stream.sides[leg].rtp.receiving for stream in self.streams
-                   if stream and stream.kind == "audio" for leg in LEGS)
+        return any(
+            not stream.sides[leg].rtp.receiving
+            for stream in self.streams
+            if stream and stream.kind == "audio"
+            for leg in LEGS
+        )
 
     def idle_for(self, now: float) -> float:
         """Seconds without a packet from either phone while both have described their media and neither
@@ -323,9 +349,12 @@ class RelaySession:
 
 def leg_stats(endpoints: list[Endpoint]) -> LegStats:
     return LegStats(
-        packets_in=sum(ep.packets_in for ep in endpoints), bytes_in=sum(ep.bytes_in for ep in endpoints),
-        packets_out=sum(ep.packets_out for ep in endpoints), bytes_out=sum(ep.bytes_out for ep in endpoints),
-        rtp_expected=sum(ep.span for ep in endpoints), rtp_lost=sum(ep.lost for ep in endpoints),
+        packets_in=sum(ep.packets_in for ep in endpoints),
+        bytes_in=sum(ep.bytes_in for ep in endpoints),
+        packets_out=sum(ep.packets_out for ep in endpoints),
+        bytes_out=sum(ep.bytes_out for ep in endpoints),
+        rtp_expected=sum(ep.span for ep in endpoints),
+        rtp_lost=sum(ep.lost for ep in endpoints),
         dropped=sum(ep.dropped for ep in endpoints),
     )
 
@@ -333,9 +362,15 @@ def leg_stats(endpoints: list[Endpoint]) -> LegStats:
 class MediaRelay:
     """All relayed calls of one node: the port pool, the sessions by call id, the inactivity sweeper."""
 
-    def __init__(self, host: str = "127.0.0.1", ports: tuple[int, int] = DEFAULT_RTP_PORTS, *,
-                 announce: str | None = None, inactivity_timeout: float | None = DEFAULT_INACTIVITY_S,
-                 sweep_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        ports: tuple[int, int] = DEFAULT_RTP_PORTS,
+        *,
+        announce: str | None = None,
+        inactivity_timeout: float | None = DEFAULT_INACTIVITY_S,
+        sweep_interval: float = 5.0,
+    ) -> None:
         """`host`: where sockets bind (the SIP listen address); `announce`: the address put in SDP, needed
         when `host` is a wildcard. `inactivity_timeout` None never times a call out."""
         if announce is None and host in WILDCARDS:
@@ -350,8 +385,9 @@ class MediaRelay:
         self.sweep_interval = sweep_interval
         self.sweeper: asyncio.Task | None = None
 
-    def open(self, call_id: str, *, bypass: bool = False,
-             on_timeout: Callable[[RelaySession], None] | None = None) -> RelaySession:
+    def open(
+        self, call_id: str, *, bypass: bool = False, on_timeout: Callable[[RelaySession], None] | None = None
+    ) -> RelaySession:
         """A new session for a call. `bypass`: media flows phone to phone and SDP passes unchanged (codecs
         are still checked). `on_timeout(session)` is called when the call's media has been idle for the
         inactivity timeout; without it the session is closed."""

@@ -27,7 +27,7 @@ class RtpHeader:
     padding: int = 0  # bytes of padding at the end of the packet
 
     @classmethod
-    def parse(cls, packet: bytes) -> "RtpHeader":
+    def parse(cls, packet: bytes) -> RtpHeader:
         if len(packet) < HEADER_SIZE:
             raise RtpError("shorter than an RTP header")
         first, second, sequence, timestamp, ssrc = HEADER.unpack_from(packet)
@@ -50,7 +50,7 @@ class RtpHeader:
         return cls(second & 0x7F, sequence, timestamp, ssrc, bool(second & 0x80), csrcs, extension, offset, padding)
 
     def payload(self, packet: bytes) -> bytes:
-        return packet[self.payload_offset:len(packet) - self.padding]
+        return packet[self.payload_offset : len(packet) - self.padding]
 
 
 def build(payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: bytes, marker: bool = False) -> bytes:

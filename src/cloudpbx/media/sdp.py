@@ -13,18 +13,44 @@ DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 HOLD_ADDRESSES = ("0.0.0.0", "::")
 # RFC 3551 static payload types: number -> (encoding name, clock rate, channels)
 STATIC_PAYLOADS: dict[int, tuple[str, int, int]] = {
-    0: ("PCMU", 8000, 1), 3: ("GSM", 8000, 1), 4: ("G723", 8000, 1), 5: ("DVI4", 8000, 1), 6: ("DVI4", 16000, 1),
-    7: ("LPC", 8000, 1), 8: ("PCMA", 8000, 1), 9: ("G722", 8000, 1), 10: ("L16", 44100, 2), 11: ("L16", 44100, 1),
-    12: ("QCELP", 8000, 1), 13: ("CN", 8000, 1), 14: ("MPA", 90000, 1), 15: ("G728", 8000, 1),
-    16: ("DVI4", 11025, 1), 17: ("DVI4", 22050, 1), 18: ("G729", 8000, 1), 25: ("CelB", 90000, 1),
-    26: ("JPEG", 90000, 1), 28: ("nv", 90000, 1), 31: ("H261", 90000, 1), 32: ("MPV", 90000, 1),
-    33: ("MP2T", 90000, 1), 34: ("H263", 90000, 1),
+    0: ("PCMU", 8000, 1),
+    3: ("GSM", 8000, 1),
+    4: ("G723", 8000, 1),
+    5: ("DVI4", 8000, 1),
+    6: ("DVI4", 16000, 1),
+    7: ("LPC", 8000, 1),
+    8: ("PCMA", 8000, 1),
+    9: ("G722", 8000, 1),
+    10: ("L16", 44100, 2),
+    11: ("L16", 44100, 1),
+    12: ("QCELP", 8000, 1),
+    13: ("CN", 8000, 1),
+    14: ("MPA", 90000, 1),
+    15: ("G728", 8000, 1),
+    16: ("DVI4", 11025, 1),
+    17: ("DVI4", 22050, 1),
+    18: ("G729", 8000, 1),
+    25: ("CelB", 90000, 1),
+    26: ("JPEG", 90000, 1),
+    28: ("nv", 90000, 1),
+    31: ("H261", 90000, 1),
+    32: ("MPV", 90000, 1),
+    33: ("MP2T", 90000, 1),
+    34: ("H263", 90000, 1),
 }
 # attributes that name one payload type as their first token, removed with the format they describe
 PER_FORMAT_ATTRIBUTES = ("rtpmap", "fmtp", "rtcp-fb")
 # ICE lines point at the phone's own addresses; an anchored body must not carry them
-ICE_ATTRIBUTES = ("candidate", "remote-candidates", "end-of-candidates", "ice-ufrag", "ice-pwd", "ice-options",
-                  "ice-lite", "ice-mismatch")
+ICE_ATTRIBUTES = (
+    "candidate",
+    "remote-candidates",
+    "end-of-candidates",
+    "ice-ufrag",
+    "ice-pwd",
+    "ice-options",
+    "ice-lite",
+    "ice-mismatch",
+)
 
 
 class SdpError(ValueError):
@@ -126,7 +152,7 @@ class SessionDescription:
     media: list[Media]
 
     @classmethod
-    def parse(cls, body: bytes | str) -> "SessionDescription":
+    def parse(cls, body: bytes | str) -> SessionDescription:
         text = body.decode("utf-8", "surrogateescape") if isinstance(body, (bytes, bytearray)) else body
         session: list[list[str]] = []
         media: list[Media] = []
@@ -157,11 +183,15 @@ class SessionDescription:
             out.extend(section.serialize())
         return ("\r\n".join(out) + "\r\n").encode("utf-8", "surrogateescape")
 
-    def copy(self) -> "SessionDescription":
+    def copy(self) -> SessionDescription:
         """A copy to edit: every line list is new (strings are shared, being immutable)."""
-        return SessionDescription([list(line) for line in self.lines], [
-            Media(m.kind, m.port, m.proto, list(m.formats), m.port_count, [list(line) for line in m.lines])
-            for m in self.media])
+        return SessionDescription(
+            [list(line) for line in self.lines],
+            [
+                Media(m.kind, m.port, m.proto, list(m.formats), m.port_count, [list(line) for line in m.lines])
+                for m in self.media
+            ],
+        )
 
     @property
     def connection(self) -> str | None:
@@ -179,8 +209,12 @@ class SessionDescription:
     def receives(self, section: Media) -> bool:
         """Whether the author of this body wants media on this section now (not rejected, not on hold)."""
         address = self.media_address(section)
-        return (section.port != 0 and address not in HOLD_ADDRESSES and address is not None
-                and self.direction(section) in ("sendrecv", "recvonly"))
+        return (
+            section.port != 0
+            and address not in HOLD_ADDRESSES
+            and address is not None
+            and self.direction(section) in ("sendrecv", "recvonly")
+        )
 
     def set_address(self, address: str) -> None:
         """Put `address` in the o= line and every c= line, except c= lines that say hold (0.0.0.0)."""

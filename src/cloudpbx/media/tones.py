@@ -6,7 +6,7 @@ G.711 μ-law and A-law are written out here (the stdlib's audioop is deprecated)
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 RATE = 8000
 FRAME_MS = 20
@@ -80,8 +80,7 @@ def decode(payload: bytes, codec: str = "PCMU") -> list[int]:
 class ToneGenerator:
     """Consecutive G.711 frames of one sine tone, phase-continuous across frames."""
 
-    def __init__(self, frequency: float, codec: str = "PCMU", amplitude: float = 0.5,
-                 frame_ms: int = FRAME_MS) -> None:
+    def __init__(self, frequency: float, codec: str = "PCMU", amplitude: float = 0.5, frame_ms: int = FRAME_MS) -> None:
         self.encoder = codec_table(codec, ENCODERS)
         self.step = 2 * math.pi * frequency / RATE
         self.peak = amplitude * 32767
@@ -91,8 +90,7 @@ class ToneGenerator:
     def frame(self) -> bytes:
         start = self.position
         self.position += self.samples_per_frame
-        return bytes(self.encoder(round(self.peak * math.sin(self.step * n)))
-                     for n in range(start, self.position))
+        return bytes(self.encoder(round(self.peak * math.sin(self.step * n))) for n in range(start, self.position))
 
 
 def goertzel_power(samples: Sequence[int], frequency: float) -> float:
@@ -119,8 +117,9 @@ def detect_tone(samples: Sequence[int], candidates: Iterable[float], threshold: 
     return best if best is not None and shares[best] >= threshold else None
 
 
-def detect_tone_in_frames(payloads: Iterable[bytes], candidates: Iterable[float], codec: str = "PCMU",
-                          threshold: float = 0.6) -> float | None:
+def detect_tone_in_frames(
+    payloads: Iterable[bytes], candidates: Iterable[float], codec: str = "PCMU", threshold: float = 0.6
+) -> float | None:
     """detect_tone over received G.711 payloads, decoded and joined."""
     samples = [s for payload in payloads for s in decode(payload, codec)]
     return detect_tone(samples, list(candidates), threshold)

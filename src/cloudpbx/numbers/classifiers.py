@@ -13,15 +13,32 @@ from typing import Any
 from cloudpbx import regex
 
 DEFAULT_CLASSIFIERS: list[dict] = [
-    {"name": "tollfree_us", "regex": r"^\+1((?:800|88\d|877|866|855|844|833|822)\d{7})$",
-     "friendly_name": "US TollFree", "pretty_print": "SS(###) ### - ####"},
+    {
+        "name": "tollfree_us",
+        "regex": r"^\+1((?:800|88\d|877|866|855|844|833|822)\d{7})$",
+        "friendly_name": "US TollFree",
+        "pretty_print": "SS(###) ### - ####",
+    },
     {"name": "toll_us", "regex": r"^\+1(900\d{7})$", "friendly_name": "US Toll", "pretty_print": "SS(###) ### - ####"},
-    {"name": "emergency", "regex": r"^(911|922|933|833|811|711|999)$", "friendly_name": "Emergency Dispatcher",
-     "emergency": True},
-    {"name": "caribbean", "regex": r"^\+?1((?:684|264|268|242|246|441|284|345|767|809|829|849|473|671|876|664|670"
-     r"|787|939|869|758|784|721|868|649|340)\d{7})$", "friendly_name": "Caribbean", "pretty_print": "SS(###) ### - ####"},
-    {"name": "did_us", "regex": r"^(\+?1)?([2-9][0-9]{2}[2-9][0-9]{6})$", "friendly_name": "US DID",
-     "pretty_print": "SS(###) ### - ####"},
+    {
+        "name": "emergency",
+        "regex": r"^(911|922|933|833|811|711|999)$",
+        "friendly_name": "Emergency Dispatcher",
+        "emergency": True,
+    },
+    {
+        "name": "caribbean",
+        "regex": r"^\+?1((?:684|264|268|242|246|441|284|345|767|809|829|849|473|671|876|664|670"
+        r"|787|939|869|758|784|721|868|649|340)\d{7})$",
+        "friendly_name": "Caribbean",
+        "pretty_print": "SS(###) ### - ####",
+    },
+    {
+        "name": "did_us",
+        "regex": r"^(\+?1)?([2-9][0-9]{2}[2-9][0-9]{6})$",
+        "friendly_name": "US DID",
+        "pretty_print": "SS(###) ### - ####",
+    },
     {"name": "international", "regex": r"^\+([2-9]\d{7,})$", "friendly_name": "International"},
     {"name": "unknown", "regex": r"^(.*)$", "friendly_name": "Unknown"},
 ]
@@ -99,8 +116,9 @@ def config_errors(config: dict) -> dict:
             continue
         entries = _entries(node["classifiers"])
         if len(entries) > MAX_CLASSIFIERS:
-            errors[where] = {"maxItems": {"message": f"At most {MAX_CLASSIFIERS} classifiers",
-                                          "target": MAX_CLASSIFIERS}}
+            errors[where] = {
+                "maxItems": {"message": f"At most {MAX_CLASSIFIERS} classifiers", "target": MAX_CLASSIFIERS}
+            }
         for path, entry in entries:
             if isinstance(entry, dict) and "regex" in entry:
                 reason = regex.problem(entry["regex"])

@@ -17,10 +17,66 @@ from cloudpbx.store import Doc
 AVAILABLE = ("cnam", "e911", "failover", "force_outbound", "prepend", "ringback")
 
 US_REGIONS = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
-    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI".split()
+    [
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "DC",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+        "AS",
+        "GU",
+        "MP",
+        "PR",
+        "VI",
+    ]
 )
-CA_REGIONS = frozenset("AB BC MB NB NL NS NT NU ON PE QC SK YT".split())
+CA_REGIONS = frozenset(["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"])
 US_ZIP = re.compile(r"^(\d{5})(?:-?(\d{4}))?$")
 CA_POSTAL = re.compile(r"^([A-Z]\d[A-Z]) ?(\d[A-Z]\d)$")
 HOUSE_NUMBER = re.compile(r"^\d+[A-Z]?(?:[-/]\d+[A-Z]?)?\s+\S", re.IGNORECASE)
@@ -73,8 +129,9 @@ def _check_e911(number: str, address: dict, errors: Errors) -> None:
                 _add(errors, f"e911.{key}", "minLength", "Field must not be blank")
     street = address.get("street_address")
     if street and not HOUSE_NUMBER.match(street):
-        _add(errors, "e911.street_address", "invalid", "The street address must start with a house number",
-             value=street)
+        _add(
+            errors, "e911.street_address", "invalid", "The street address must start with a house number", value=street
+        )
     if normalize(number).startswith("+1"):
         _check_north_american(address, errors)
 
@@ -85,8 +142,7 @@ def _check_north_american(address: dict, errors: Errors) -> None:
     if region:
         address["region"] = region
         if region not in US_REGIONS | CA_REGIONS:
-            _add(errors, "e911.region", "invalid", "Not a US state or territory nor a Canadian province",
-                 value=region)
+            _add(errors, "e911.region", "invalid", "Not a US state or territory nor a Canadian province", value=region)
     if not postal:
         return
     if region in CA_REGIONS:

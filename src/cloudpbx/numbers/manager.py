@@ -10,9 +10,10 @@ Every operation is one transaction. Who may do what:
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 from cloudpbx import schemas
 from cloudpbx.accounts.documents import merge_patch
@@ -144,15 +145,24 @@ class Numbers:
         fields = checked(number, fields)
         holder = None if state == "available" else account_id
         if holder is None and state != "available":
-            raise Invalid.field("create_with_state", "enum", "Numbers outside an account can only be available",
-                                value=state)
+            raise Invalid.field(
+                "create_with_state", "enum", "Numbers outside an account can only be available", value=state
+            )
         async with self._writing() as tx:
             old = await registry.find(tx, number)
             if old is not None and (old.get("pvt_assigned_to") or (registry.is_pooled(old) and state == "available")):
                 raise failures.exists(number)
             await self._check_addition(tx, actor, number, state, pooled=old is not None and registry.is_pooled(old))
-            doc = dict(fields, _id=number, pvt_type="number", pvt_account_id=SYSTEM, pvt_state=state,
-                       pvt_assigned_to=holder, pvt_used_by="", pvt_module_name="local")
+            doc = dict(
+                fields,
+                _id=number,
+                pvt_type="number",
+                pvt_account_id=SYSTEM,
+                pvt_state=state,
+                pvt_assigned_to=holder,
+                pvt_used_by="",
+                pvt_module_name="local",
+            )
             if old is not None:
                 doc.update(_rev=old["_rev"], pvt_created=old["pvt_created"])
             try:

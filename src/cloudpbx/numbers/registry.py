@@ -47,8 +47,12 @@ def public(doc: Doc) -> Doc:
     if entry["used_by"]:
         out["used_by"] = entry["used_by"]
     out["_read_only"] = {
-        "created": entry["created"], "modified": entry["updated"], "state": entry["state"],
-        "used_by": entry["used_by"], "features": entry["features"], "features_available": entry["features_available"],
+        "created": entry["created"],
+        "modified": entry["updated"],
+        "state": entry["state"],
+        "used_by": entry["used_by"],
+        "features": entry["features"],
+        "features_available": entry["features_available"],
     }
     return out
 
@@ -106,16 +110,18 @@ async def check_ownership(tx: Tx, account_id: str, numbers: list[str]) -> None:
             continue
         doc = await find(tx, number)
         if doc is None or doc.get("pvt_assigned_to") != account_id:
-            raise Invalid.field("numbers", "forbidden", f"Number {number} is not assigned to this account",
-                                cause=number)
+            raise Invalid.field(
+                "numbers", "forbidden", f"Number {number} is not assigned to this account", cause=number
+            )
 
 
 async def release(tx: Tx, doc: Doc, state: str) -> Doc:
     """Unassign a number into `state`; its settings (addresses, caller names...) are not passed on to the next
     holder. The state `deleted` removes the number from the system."""
     kept = {k: v for k, v in doc.items() if k.startswith(("_", "pvt_"))}
-    kept.update(pvt_state=state, pvt_assigned_to=None, pvt_used_by="",
-                pvt_previously_assigned_to=doc.get("pvt_assigned_to"))
+    kept.update(
+        pvt_state=state, pvt_assigned_to=None, pvt_used_by="", pvt_previously_assigned_to=doc.get("pvt_assigned_to")
+    )
     if state == "deleted":
         await purge(tx, doc["_id"])
         return kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,20 +58,21 @@ def load(name: str) -> dict:
     return _registry().contents(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(name: str) -> Draft7Validator:
     return Draft7Validator(load(name), registry=_registry(), format_checker=Draft7Validator.FORMAT_CHECKER)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _quick(name: str) -> jsonschema_rs.Validator:
     """The same schema compiled by jsonschema-rs, about a hundred times faster at saying "valid".
 
     It checks formats at least as strictly as `_validator`, so when it says a document is valid so would the
     other; when it says invalid, `_validator` has the last word and writes the errors.
     """
-    return jsonschema_rs.validator_for(load(name), validate_formats=True,
-                                       retriever=lambda uri: load(uri.rsplit("/", 1)[-1]))
+    return jsonschema_rs.validator_for(
+        load(name), validate_formats=True, retriever=lambda uri: load(uri.rsplit("/", 1)[-1])
+    )
 
 
 def _resolve(schema: dict) -> dict:
@@ -131,8 +132,11 @@ _DEFAULTS: dict[int, list[tuple[str, Any]]] = {}  # id of a loaded (never freed)
 def _defaults(schema: dict) -> list[tuple[str, Any]]:
     found = _DEFAULTS.get(id(schema))
     if found is None:
-        found = _DEFAULTS[id(schema)] = [(key, _resolve(sub)["default"]) for key, sub in
-                                         schema.get("properties", {}).items() if "default" in _resolve(sub)]
+        found = _DEFAULTS[id(schema)] = [
+            (key, _resolve(sub)["default"])
+            for key, sub in schema.get("properties", {}).items()
+            if "default" in _resolve(sub)
+        ]
     return found
 
 

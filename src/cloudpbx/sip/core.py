@@ -52,8 +52,24 @@ from cloudpbx.sip.uri import Uri, UriError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, ServerTransaction], Awaitable[None] | None]
-KNOWN_METHODS = frozenset(("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
-                           "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"))
+KNOWN_METHODS = frozenset(
+    (
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
+    )
+)
 ENDS_HERE = ("OPTIONS", "REGISTER")  # served even with Max-Forwards 0: this element is their destination
 SCHEMES = ("sip", "sips", "tel")
 PARSED_VIEWS = ("from_", "to", "call_id", "vias", "max_forwards", "expires")  # parsed up front: 400 if malformed
@@ -76,9 +92,18 @@ class SipCore:
     """One SIP endpoint listening on `host:port` over each of `transports`; `announce` is the address it gives
     in Via, Contact and Call-ID (default: `host`, which must then be one peers can reach)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 5060, *, transports: tuple[str, ...] = ("udp", "tcp"),
-                 user_agent: str = "cloudpbx", timers: Timers | None = None, announce: str | None = None,
-                 stream_limits: StreamLimits | None = None, admission: Admission | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5060,
+        *,
+        transports: tuple[str, ...] = ("udp", "tcp"),
+        user_agent: str = "cloudpbx",
+        timers: Timers | None = None,
+        announce: str | None = None,
+        stream_limits: StreamLimits | None = None,
+        admission: Admission | None = None,
+    ):
         self.host, self.port = host, port
         self.stream_limits = stream_limits or StreamLimits()
         self.admission = admission  # caps on inbound stream connections; None: no caps
@@ -163,9 +188,20 @@ class SipCore:
         """Stop matching `dialog` (ended): its requests get 481 from now on; safe to call twice."""
         self.dialogs.pop(dialog.id, None)
 
-    def new_request(self, method: str, uri: str | Uri, *, from_: str, to: str, call_id: str | None = None,
-                    cseq: int = 1, contact: str | None = None, headers: list[tuple[str, str]] | None = None,
-                    body: bytes = b"", content_type: str | None = None) -> Request:
+    def new_request(
+        self,
+        method: str,
+        uri: str | Uri,
+        *,
+        from_: str,
+        to: str,
+        call_id: str | None = None,
+        cseq: int = 1,
+        contact: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Request:
         """An out-of-dialog request; From gets a tag unless it has one; the Via is added when it is sent."""
         request = Request(method, uri)
         request.add("Max-Forwards", "70")
@@ -183,8 +219,9 @@ class SipCore:
             request.body = body
         return request
 
-    def send_request(self, request: Request, peer: Peer | None = None, *,
-                     on_response: Callable[[Response], None] | None = None) -> ClientTransaction:
+    def send_request(
+        self, request: Request, peer: Peer | None = None, *, on_response: Callable[[Response], None] | None = None
+    ) -> ClientTransaction:
         """Send through a new client transaction (INVITE or not) to `peer` (default: from Route/R-URI)."""
         peer = peer or self.resolve(request)
         branch = self._new_branch()
@@ -259,7 +296,7 @@ class SipCore:
                 self._receive_response(message)
             else:
                 self._receive_request(message, peer)
-        except Exception:  # noqa: BLE001 - a bug on one message must not stop the endpoint
+        except Exception:
             log.exception("failed on a message from %s", peer)
 
     def _receive_response(self, response: Response) -> None:
@@ -292,8 +329,9 @@ class SipCore:
         elif request.method == "ACK":
             self._receive_ack(request)
         elif self.guard.overloaded and request.method != "CANCEL" and ";tag=" not in (request.get("to") or ""):
-            self._answer_stateless(request, peer, 503, "Service Unavailable (overloaded)",
-                                   [("Retry-After", str(RETRY_AFTER_S))])
+            self._answer_stateless(
+                request, peer, 503, "Service Unavailable (overloaded)", [("Retry-After", str(RETRY_AFTER_S))]
+            )
         else:
             try:
                 _check_wellformed(request)
@@ -302,8 +340,14 @@ class SipCore:
                 return
             self._new_transaction(request, peer, key)
 
-    def _answer_stateless(self, request: Request, peer: Peer, status: int, reason: str | None,
-                          headers: list[tuple[str, str]] | None = None) -> None:
+    def _answer_stateless(
+        self,
+        request: Request,
+        peer: Peer,
+        status: int,
+        reason: str | None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
         if request.method != "ACK" and request.get_all("via"):
             self._send(make_response(request, status, reason, to_tag=new_tag(), headers=headers).encode(), peer)
 
@@ -404,7 +448,7 @@ class SipCore:
     def _run(self, handler: Handler, request: Request, tx) -> None:
         try:
             result = handler(request, tx)
-        except Exception:  # noqa: BLE001 - the phone gets a 500, the endpoint goes on
+        except Exception:
             log.exception("%s handler failed", request.method)
             _fail(tx)
             return

@@ -36,27 +36,47 @@ class Dialog:
         return (self.call_id, self.local_tag, self.remote_tag)
 
     @classmethod
-    def as_uas(cls, request: Request, local_tag: str, local_contact: str, peer: Peer) -> "Dialog":
+    def as_uas(cls, request: Request, local_tag: str, local_contact: str, peer: Peer) -> Dialog:
         """The dialog a response with `local_tag` creates for the request received from `peer` (12.1.1)."""
         return cls(
-            call_id=request.call_id, local_tag=local_tag, remote_tag=request.from_.tag or "",
-            local_party=f"{request.get('to')};tag={local_tag}", remote_party=request.get("from"),
-            remote_target=_contact_uri(request), route_set=request.values("record-route"),
-            local_seq=0, remote_seq=request.cseq.number, peer=peer, local_contact=local_contact,
+            call_id=request.call_id,
+            local_tag=local_tag,
+            remote_tag=request.from_.tag or "",
+            local_party=f"{request.get('to')};tag={local_tag}",
+            remote_party=request.get("from"),
+            remote_target=_contact_uri(request),
+            route_set=request.values("record-route"),
+            local_seq=0,
+            remote_seq=request.cseq.number,
+            peer=peer,
+            local_contact=local_contact,
         )
 
     @classmethod
-    def as_uac(cls, request: Request, response: Response, peer: Peer, local_contact: str) -> "Dialog":
+    def as_uac(cls, request: Request, response: Response, peer: Peer, local_contact: str) -> Dialog:
         """The dialog a tagged 1xx/2xx to our `request` creates (12.1.2): the route set is reversed."""
         return cls(
-            call_id=request.call_id, local_tag=request.from_.tag or "", remote_tag=response.to.tag or "",
-            local_party=request.get("from"), remote_party=response.get("to"),
-            remote_target=_contact_uri(response), route_set=list(reversed(response.values("record-route"))),
-            local_seq=request.cseq.number, remote_seq=None, peer=peer, local_contact=local_contact,
+            call_id=request.call_id,
+            local_tag=request.from_.tag or "",
+            remote_tag=response.to.tag or "",
+            local_party=request.get("from"),
+            remote_party=response.get("to"),
+            remote_target=_contact_uri(response),
+            route_set=list(reversed(response.values("record-route"))),
+            local_seq=request.cseq.number,
+            remote_seq=None,
+            peer=peer,
+            local_contact=local_contact,
         )
 
-    def new_request(self, method: str, *, headers: list[tuple[str, str]] | None = None, body: bytes = b"",
-                    content_type: str | None = None) -> Request:
+    def new_request(
+        self,
+        method: str,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Request:
         """An in-dialog request (12.2.1.1), with the next local CSeq; the core adds the Via when sending it."""
         self.local_seq += 1
         return self._request(method, self.local_seq, headers, body, content_type)
@@ -121,4 +141,3 @@ def _contact_uri(message: Request | Response) -> str:
     if isinstance(message, Request):
         return str(message.from_.uri)
     raise HeaderError("a dialog-creating response needs a Contact")
-

@@ -23,8 +23,9 @@ _NO_QOP_COUNT = 1  # a legacy answer (no qop, no nc) may be used once
 class Digest:
     """Issues challenges and checks answers; one per process (the signing key lives only in memory)."""
 
-    def __init__(self, *, nonce_ttl: float = 300.0, algorithms: tuple[str, ...] = ("MD5", "SHA-256"),
-                 key: bytes | None = None):
+    def __init__(
+        self, *, nonce_ttl: float = 300.0, algorithms: tuple[str, ...] = ("MD5", "SHA-256"), key: bytes | None = None
+    ):
         self.nonce_ttl = nonce_ttl
         self.algorithms = algorithms
         self._key = key or secrets.token_bytes(32)
@@ -36,8 +37,9 @@ class Digest:
         first challenge still get MD5)."""
         nonce = self._nonce(realm)
         tail = ", stale=true" if stale else ""
-        return [f'Digest realm="{realm}", nonce="{nonce}", algorithm={name}, qop="auth"{tail}'
-                for name in self.algorithms]
+        return [
+            f'Digest realm="{realm}", nonce="{nonce}", algorithm={name}, qop="auth"{tail}' for name in self.algorithms
+        ]
 
     def _nonce(self, realm: str) -> str:
         body = f"{int(time.time() * 1000):x}.{random_hex(4)}"
@@ -110,12 +112,15 @@ def _nonce_count(params: dict[str, str]) -> int | None:
 
 def expected_response(hash_name: str, params: dict[str, str], method: str, password: str) -> str:
     """The `response` a client knowing `password` computes (RFC 7616 3.4.1, without -sess)."""
+
     def h(text: str) -> str:
         return ALGORITHMS[hash_name](text.encode("utf-8", "surrogateescape")).hexdigest()
 
     ha1 = h(f"{params.get('username', '')}:{params.get('realm', '')}:{password}")
     ha2 = h(f"{method}:{params.get('uri', '')}")
     if params.get("qop"):
-        return h(f"{ha1}:{params.get('nonce', '')}:{params.get('nc', '')}:{params.get('cnonce', '')}:"
-                 f"{params.get('qop', '').lower()}:{ha2}")
+        return h(
+            f"{ha1}:{params.get('nonce', '')}:{params.get('nc', '')}:{params.get('cnonce', '')}:"
+            f"{params.get('qop', '').lower()}:{ha2}"
+        )
     return h(f"{ha1}:{params.get('nonce', '')}:{ha2}")

@@ -111,8 +111,8 @@ def _is_quoted(value: str) -> bool:
 def read_quoted(text: str, start: int) -> tuple[str, int]:
     """The unescaped content of the quoted string at `start` and the index just after its closing quote."""
     end = text.find('"', start + 1)
-    if end > 0 and "\\" not in text[start + 1:end]:  # the usual case: no escapes
-        return text[start + 1:end], end + 1
+    if end > 0 and "\\" not in text[start + 1 : end]:  # the usual case: no escapes
+        return text[start + 1 : end], end + 1
     out, i = [], start + 1
     while i < len(text):
         char = text[i]
@@ -144,7 +144,7 @@ class NameAddr:
     every request and response of it): read them, or `copy()` the URI to change it.
     """
 
-    __slots__ = ("display", "uri", "params")
+    __slots__ = ("display", "params", "uri")
 
     def __init__(self, uri: Uri, display: str | None = None, params: dict[str, str | None] | None = None):
         self.uri = uri
@@ -163,7 +163,7 @@ class NameAddr:
         return f"NameAddr({str(self)!r})"
 
     @classmethod
-    def parse(cls, value: str) -> "NameAddr":
+    def parse(cls, value: str) -> NameAddr:
         parsed = _NAME_ADDRS.get(value)
         if parsed is None:
             parsed = cls._parse(value)
@@ -173,7 +173,7 @@ class NameAddr:
         return parsed
 
     @classmethod
-    def _parse(cls, value: str) -> "NameAddr":
+    def _parse(cls, value: str) -> NameAddr:
         text = value.strip()
         display = None
         if text.startswith('"'):
@@ -188,7 +188,7 @@ class NameAddr:
             gt = text.find(">", lt)
             if gt < 0:
                 raise HeaderError("unbalanced <")
-            uri_text, rest = text[lt + 1:gt], text[gt + 1:]
+            uri_text, rest = text[lt + 1 : gt], text[gt + 1 :]
         else:
             uri_text, semi, rest = text.partition(";")
             uri_text, rest = uri_text.rstrip(), semi + rest
@@ -222,10 +222,16 @@ def parse_contacts(value: str) -> list[NameAddr] | None:
 class Via:
     """`SIP/2.0/UDP host:port;branch=...;rport` with its parameters in order."""
 
-    __slots__ = ("protocol", "transport", "host", "port", "params")
+    __slots__ = ("host", "params", "port", "protocol", "transport")
 
-    def __init__(self, transport: str, host: str, port: int | None = None,
-                 params: dict[str, str | None] | None = None, protocol: str = "SIP/2.0"):
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: dict[str, str | None] | None = None,
+        protocol: str = "SIP/2.0",
+    ):
         self.protocol = protocol
         self.transport = transport
         self.host = host
@@ -249,7 +255,7 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.host}{port}{render_params(self.params)}"
 
     @classmethod
-    def parse(cls, value: str) -> "Via":
+    def parse(cls, value: str) -> Via:
         match = _VIA.fullmatch(value)
         if not match:
             raise HeaderError(f"bad Via {value!r}")
@@ -260,8 +266,13 @@ class Via:
             raise HeaderError(str(exc)) from None
         if port is not None and not 0 < int(port) <= 65535:
             raise HeaderError("bad Via port")
-        return cls(transport.upper(), host, int(port) if port else None, parse_params(params or ""),
-                   f"{name.upper()}/{version}")
+        return cls(
+            transport.upper(),
+            host,
+            int(port) if port else None,
+            parse_params(params or ""),
+            f"{name.upper()}/{version}",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +284,7 @@ class CSeq:
         return f"{self.number} {self.method}"
 
     @classmethod
-    def parse(cls, value: str) -> "CSeq":
+    def parse(cls, value: str) -> CSeq:
         match = _CSEQ.fullmatch(value)
         if not match or int(match.group(1)) > MAX_CSEQ:
             raise HeaderError(f"bad CSeq {value!r}")

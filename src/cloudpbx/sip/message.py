@@ -8,46 +8,143 @@ that the core can answer 400 rather than drop it.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from cloudpbx.sip.headers import CSeq, HeaderError, NameAddr, Via, is_token, parse_contacts, parse_delta, split_list
 from cloudpbx.sip.uri import Uri
 
 SIP_VERSION = "SIP/2.0"
 COMPACT = {
-    "i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length", "c": "content-type",
-    "f": "from", "s": "subject", "k": "supported", "t": "to", "v": "via", "o": "event", "r": "refer-to",
-    "b": "referred-by", "u": "allow-events", "x": "session-expires", "a": "accept-contact",
-    "j": "reject-contact", "d": "request-disposition", "y": "identity", "n": "identity-info",
+    "i": "call-id",
+    "m": "contact",
+    "e": "content-encoding",
+    "l": "content-length",
+    "c": "content-type",
+    "f": "from",
+    "s": "subject",
+    "k": "supported",
+    "t": "to",
+    "v": "via",
+    "o": "event",
+    "r": "refer-to",
+    "b": "referred-by",
+    "u": "allow-events",
+    "x": "session-expires",
+    "a": "accept-contact",
+    "j": "reject-contact",
+    "d": "request-disposition",
+    "y": "identity",
+    "n": "identity-info",
 }
 _DISPLAY = {
-    "call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate", "rack": "RAck", "rseq": "RSeq",
-    "sip-etag": "SIP-ETag", "sip-if-match": "SIP-If-Match", "mime-version": "MIME-Version",
-    "p-asserted-identity": "P-Asserted-Identity", "p-preferred-identity": "P-Preferred-Identity",
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "www-authenticate": "WWW-Authenticate",
+    "rack": "RAck",
+    "rseq": "RSeq",
+    "sip-etag": "SIP-ETag",
+    "sip-if-match": "SIP-If-Match",
+    "mime-version": "MIME-Version",
+    "p-asserted-identity": "P-Asserted-Identity",
+    "p-preferred-identity": "P-Preferred-Identity",
     "min-se": "Min-SE",
 }
-_STANDARD = frozenset((
-    *COMPACT.values(), *_DISPLAY, "from", "to", "cseq", "max-forwards", "expires", "min-expires", "date",
-    "user-agent", "server", "authorization", "proxy-authorization", "proxy-authenticate", "retry-after",
-    "organization", "priority", "timestamp", "reply-to", "subscription-state", "authentication-info",
-))
-LIST_HEADERS = frozenset((
-    "via", "contact", "route", "record-route", "allow", "supported", "require", "proxy-require", "unsupported",
-    "accept", "accept-encoding", "accept-language", "allow-events", "content-encoding", "content-language",
-    "in-reply-to", "warning", "call-info", "alert-info", "error-info", "path", "reason", "p-asserted-identity",
-))
+_STANDARD = frozenset(
+    (
+        *COMPACT.values(),
+        *_DISPLAY,
+        "from",
+        "to",
+        "cseq",
+        "max-forwards",
+        "expires",
+        "min-expires",
+        "date",
+        "user-agent",
+        "server",
+        "authorization",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "retry-after",
+        "organization",
+        "priority",
+        "timestamp",
+        "reply-to",
+        "subscription-state",
+        "authentication-info",
+    )
+)
+LIST_HEADERS = frozenset(
+    (
+        "via",
+        "contact",
+        "route",
+        "record-route",
+        "allow",
+        "supported",
+        "require",
+        "proxy-require",
+        "unsupported",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "allow-events",
+        "content-encoding",
+        "content-language",
+        "in-reply-to",
+        "warning",
+        "call-info",
+        "alert-info",
+        "error-info",
+        "path",
+        "reason",
+        "p-asserted-identity",
+    )
+)
 REASONS = {
-    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress",
-    200: "OK", 202: "Accepted", 301: "Moved Permanently", 302: "Moved Temporarily", 400: "Bad Request",
-    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone", 413: "Request Entity Too Large",
-    415: "Unsupported Media Type", 416: "Unsupported URI Scheme", 420: "Bad Extension",
-    421: "Extension Required", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
-    484: "Address Incomplete", 486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
-    491: "Request Pending", 500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported",
-    513: "Message Too Large", 600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    200: "OK",
+    202: "Accepted",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    423: "Interval Too Brief",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    491: "Request Pending",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
     606: "Not Acceptable",
 }
 _KEYS: dict[str, str] = {}  # raw header name → key, for the names phones send again and again
@@ -80,7 +177,7 @@ def display_name(key: str) -> str:
 class Message:
     """Headers (raw values per key, in arrival order) and a body, with parsed views cached on first use."""
 
-    __slots__ = ("_headers", "_names", "body", "_parsed", "defect")
+    __slots__ = ("_headers", "_names", "_parsed", "body", "defect")
 
     def __init__(self, headers: Iterable[tuple[str, str]] = (), body: bytes = b""):
         self._headers: dict[str, tuple[str, ...]] = {}  # tuples: the collector stops tracking them
@@ -145,8 +242,11 @@ class Message:
 
     def items(self) -> list[tuple[str, str]]:
         """(display name, raw value) for every header line, same-name lines kept in order."""
-        return [(self._names.get(key) or display_name(key), value)
-                for key, values in self._headers.items() for value in values]
+        return [
+            (self._names.get(key) or display_name(key), value)
+            for key, values in self._headers.items()
+            for value in values
+        ]
 
     def _changed(self, key: str) -> None:
         self._parsed.pop(key, None)
@@ -185,6 +285,7 @@ class Message:
             if not value or " " in value or "\t" in value:
                 raise HeaderError("bad Call-ID")
             return value
+
         return self._cached("call-id", parse)
 
     @property
@@ -206,11 +307,13 @@ class Message:
     @property
     def via(self) -> Via:
         """The top Via (parsed alone, without the rest of the stack)."""
+
         def parse() -> Via:
             lines = self._headers.get("via")
             if not lines:
                 raise HeaderError("missing Via")
             return Via.parse(split_list(lines[0])[0])
+
         if "via" in self._parsed:
             return self._parsed["via"][0]
         return self._cached("top-via", parse)
@@ -218,6 +321,7 @@ class Message:
     @property
     def contacts(self) -> list[NameAddr] | None:
         """Every Contact (none: []); None for `Contact: *`."""
+
         def parse():
             lines = self._headers.get("contact", [])
             if len(lines) == 1:
@@ -226,18 +330,21 @@ class Message:
             if None in found:
                 raise HeaderError("'*' must be the only Contact")
             return found
+
         return self._cached("contact", parse)
 
     @property
     def max_forwards(self) -> int | None:
         def parse():
             return parse_delta(self._one("max-forwards"), 255) if "max-forwards" in self._headers else None
+
         return self._cached("max-forwards", parse)
 
     @property
     def expires(self) -> int | None:
         def parse():
             return parse_delta(self._one("expires")) if "expires" in self._headers else None
+
         return self._cached("expires", parse)
 
     @property
@@ -267,8 +374,14 @@ class Message:
 class Request(Message):
     __slots__ = ("method", "uri", "version")
 
-    def __init__(self, method: str, uri: str | Uri, headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
-                 version: str = SIP_VERSION):
+    def __init__(
+        self,
+        method: str,
+        uri: str | Uri,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        version: str = SIP_VERSION,
+    ):
         super().__init__(headers, body)
         self.method = method
         self.uri = str(uri)
@@ -291,10 +404,16 @@ class Request(Message):
 
 
 class Response(Message):
-    __slots__ = ("status", "reason", "version")
+    __slots__ = ("reason", "status", "version")
 
-    def __init__(self, status: int, reason: str | None = None, headers: Iterable[tuple[str, str]] = (),
-                 body: bytes = b"", version: str = SIP_VERSION):
+    def __init__(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        version: str = SIP_VERSION,
+    ):
         super().__init__(headers, body)
         self.status = status
         self.reason = REASONS.get(status, "Unknown") if reason is None else reason

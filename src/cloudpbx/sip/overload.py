@@ -42,8 +42,11 @@ class LoadGuard:
         was = self.overloaded
         self.overloaded = backlog > (self.LOW if was else self.HIGH)
         if self.overloaded != was:
-            log.warning("SIP %s (%d bytes wait in the receive buffer)",
-                        "overloaded: new requests get 503" if self.overloaded else "load back to normal", backlog)
+            log.warning(
+                "SIP %s (%d bytes wait in the receive buffer)",
+                "overloaded: new requests get 503" if self.overloaded else "load back to normal",
+                backlog,
+            )
 
     def _sample(self) -> None:
         self.observe(self.queued())

@@ -28,7 +28,13 @@ T1, T2, T4 = 0.5, 4.0, 5.0
 
 # states
 TRYING, PROCEEDING, COMPLETED, CONFIRMED, ACCEPTED, TERMINATED = (
-    "trying", "proceeding", "completed", "confirmed", "accepted", "terminated")
+    "trying",
+    "proceeding",
+    "completed",
+    "confirmed",
+    "accepted",
+    "terminated",
+)
 CALLING = "calling"
 
 
@@ -54,9 +60,16 @@ def client_key(branch: str, method: str) -> tuple:
     return (branch, "INVITE" if method == "ACK" else method)
 
 
-def make_response(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None,
-                  headers: list[tuple[str, str]] | None = None, body: bytes = b"",
-                  content_type: str | None = None) -> Response:
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Response:
     """A response to `request` (8.2.6): its Vias, From, To (tagged unless 100), Call-ID and CSeq copied."""
     response = Response(status, reason)
     for via in request.get_all("via"):
@@ -87,9 +100,9 @@ def _has_tag(request: Request) -> bool:
 class Transaction:
     """What client and server transactions share: the layer, the key, the peer and the timers."""
 
-    __slots__ = ("layer", "key", "request", "peer", "state", "_timers", "indexed")
+    __slots__ = ("_timers", "indexed", "key", "layer", "peer", "request", "state")
 
-    def __init__(self, layer: "TransactionLayer", key: tuple, request: Request, peer: Peer):
+    def __init__(self, layer: TransactionLayer, key: tuple, request: Request, peer: Peer):
         self.layer = layer
         self.key = key
         self.request: Request | None = request  # None once a server transaction only absorbs retransmissions
@@ -125,12 +138,13 @@ class Transaction:
 
 # server transactions ------------------------------------------------------------------------------------------------
 
+
 class ServerTransaction(Transaction):
     """Non-INVITE server transaction (17.2.2): answers retransmissions with the last response."""
 
-    __slots__ = ("status", "_wire", "to_tag", "dialog")
+    __slots__ = ("_wire", "dialog", "status", "to_tag")
 
-    def __init__(self, layer: "TransactionLayer", key: tuple, request: Request, peer: Peer):
+    def __init__(self, layer: TransactionLayer, key: tuple, request: Request, peer: Peer):
         super().__init__(layer, key, request, peer)
         self.state = TRYING
         self.status = 0  # of the last response sent
@@ -144,14 +158,22 @@ class ServerTransaction(Transaction):
     def answered(self) -> bool:
         return self.status >= 200
 
-    def reply(self, status: int, reason: str | None = None, *, headers: list[tuple[str, str]] | None = None,
-              body: bytes = b"", content_type: str | None = None) -> Response | None:
+    def reply(
+        self,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Response | None:
         """Build a response to the request (tagged with this transaction's To tag) and send it; None when a
         final response went out already."""
         if self.request is None:
             return None
-        response = make_response(self.request, status, reason, to_tag=self.to_tag, headers=headers, body=body,
-                                 content_type=content_type)
+        response = make_response(
+            self.request, status, reason, to_tag=self.to_tag, headers=headers, body=body, content_type=content_type
+        )
         self.respond(response)
         return response
 
@@ -185,9 +207,9 @@ class ServerTransaction(Transaction):
 class InviteServerTransaction(ServerTransaction):
     """INVITE server transaction (17.2.1 + RFC 6026): 2xx retransmitted until the ACK, non-2xx until its ACK."""
 
-    __slots__ = ("cancelled", "acked", "_cancel_callbacks", "_ack_timeout_callbacks", "_interval")
+    __slots__ = ("_ack_timeout_callbacks", "_cancel_callbacks", "_interval", "acked", "cancelled")
 
-    def __init__(self, layer: "TransactionLayer", key: tuple, request: Request, peer: Peer):
+    def __init__(self, layer: TransactionLayer, key: tuple, request: Request, peer: Peer):
         super().__init__(layer, key, request, peer)
         self.state = PROCEEDING
         self.cancelled = False
@@ -281,13 +303,20 @@ class InviteServerTransaction(ServerTransaction):
 
 # client transactions ------------------------------------------------------------------------------------------------
 
+
 class ClientTransaction(Transaction):
     """Non-INVITE client transaction (17.1.2). Responses reach the TU through `responses()` and `final`."""
 
-    __slots__ = ("branch", "_wire", "_interval", "final", "_queue", "on_response")
+    __slots__ = ("_interval", "_queue", "_wire", "branch", "final", "on_response")
 
-    def __init__(self, layer: "TransactionLayer", request: Request, peer: Peer, branch: str,
-                 on_response: Callable[[Response], None] | None = None):
+    def __init__(
+        self,
+        layer: TransactionLayer,
+        request: Request,
+        peer: Peer,
+        branch: str,
+        on_response: Callable[[Response], None] | None = None,
+    ):
         super().__init__(layer, client_key(branch, request.method), request, peer)
         self.branch = branch
         self._wire = request.encode()
@@ -361,8 +390,14 @@ class InviteClientTransaction(ClientTransaction):
 
     __slots__ = ("_ack_wire", "provisional")
 
-    def __init__(self, layer: "TransactionLayer", request: Request, peer: Peer, branch: str,
-                 on_response: Callable[[Response], None] | None = None):
+    def __init__(
+        self,
+        layer: TransactionLayer,
+        request: Request,
+        peer: Peer,
+        branch: str,
+        on_response: Callable[[Response], None] | None = None,
+    ):
         super().__init__(layer, request, peer, branch, on_response)
         self._ack_wire = b""
         self.provisional = asyncio.get_running_loop().create_future()  # set by the first 1xx (CANCEL waits)
@@ -428,11 +463,17 @@ class InviteClientTransaction(ClientTransaction):
 
 # the layer -------------------------------------------------------------------------------------------------------
 
+
 class TransactionLayer:
     """The live transactions, the send path they use, and the INVITEs whose 2xx waits for an ACK."""
 
-    def __init__(self, send: Callable[[bytes, Peer], None], is_reliable: Callable[[Peer], bool],
-                 new_tag: Callable[[], str], timers: Timers | None = None):
+    def __init__(
+        self,
+        send: Callable[[bytes, Peer], None],
+        is_reliable: Callable[[Peer], bool],
+        new_tag: Callable[[], str],
+        timers: Timers | None = None,
+    ):
         self.send = send
         self.is_reliable = is_reliable
         self.new_tag = new_tag
@@ -493,8 +534,7 @@ class TransactionLayer:
         now = asyncio.get_running_loop().time()
         while self._retiring and self._retiring[0][0] <= now:  # same delay for all: expiry order is FIFO
             self.retired.pop(self._retiring.popleft()[1], None)
-        self._sweeper = (asyncio.get_running_loop().call_later(self.timers.t1, self._sweep)
-                         if self._retiring else None)
+        self._sweeper = asyncio.get_running_loop().call_later(self.timers.t1, self._sweep) if self._retiring else None
 
     def forget(self, tx: Transaction) -> None:
         table = self.clients if isinstance(tx, ClientTransaction) else self.servers

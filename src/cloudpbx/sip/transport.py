@@ -15,8 +15,9 @@ import socket
 import ssl as ssl_module
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from cloudpbx.sip.message import header_end
 
@@ -115,26 +116,26 @@ class Admission(Protocol):
     """Who may hold an inbound stream connection: the caps live with whoever runs the stack (the platform passes
     the guard it shares with its HTTP server), so the stack itself counts nothing."""
 
-    def admit(self, conn: "Connection", address: str) -> bool:
+    def admit(self, conn: Connection, address: str) -> bool:
         """Count `conn` in (it may shed an older one through `conn.shed()`); False refuses it."""
 
-    def release(self, conn: "Connection") -> None:
+    def release(self, conn: Connection) -> None:
         """`conn` closed; safe to call twice."""
 
-    def busy(self, conn: "Connection") -> None:
+    def busy(self, conn: Connection) -> None:
         """`conn` delivered a message: it is not to be shed."""
 
 
 class Unlimited:
     """Admission for a stack run without caps: every connection is let in."""
 
-    def admit(self, conn: "Connection", address: str) -> bool:
+    def admit(self, conn: Connection, address: str) -> bool:
         return True
 
-    def release(self, conn: "Connection") -> None:
+    def release(self, conn: Connection) -> None:
         pass
 
-    def busy(self, conn: "Connection") -> None:
+    def busy(self, conn: Connection) -> None:
         pass
 
 
@@ -155,7 +156,7 @@ class Connection(asyncio.Protocol):
     connection's first message) must complete within `message_timeout_s`, and a connection idle for `idle_s` closes.
     """
 
-    def __init__(self, owner: "StreamTransport", peer: Peer | None = None):
+    def __init__(self, owner: StreamTransport, peer: Peer | None = None):
         self.owner = owner
         self.peer = peer
         self.inbound = peer is None
@@ -240,8 +241,12 @@ class Connection(asyncio.Protocol):
             return
         now, limits = time.monotonic(), self.owner.limits
         if self.message_since is not None and now >= self.message_since + limits.message_timeout_s:
-            log.info("SIP %s connection %s dropped: no complete message in %gs", self.owner.name, self.peer,
-                     limits.message_timeout_s)
+            log.info(
+                "SIP %s connection %s dropped: no complete message in %gs",
+                self.owner.name,
+                self.peer,
+                limits.message_timeout_s,
+            )
             self.stream.abort()  # aborted, not closed: what a peer does not read must not keep the socket
         elif now >= self.last_used + limits.idle_s:
             self.stream.abort()
@@ -282,7 +287,7 @@ class Connection(asyncio.Protocol):
     def _deliver(self, data: bytes) -> None:
         try:
             self.owner.deliver(data, self.peer)
-        except Exception:  # noqa: BLE001 - one bad message must not take the connection down
+        except Exception:
             log.exception("SIP message handling failed")
 
 
@@ -291,9 +296,17 @@ class StreamTransport(Transport):
 
     reliable = True
 
-    def __init__(self, host: str, port: int, deliver: Deliver, failed: Failed, *,
-                 ssl: ssl_module.SSLContext | None = None, limits: StreamLimits | None = None,
-                 admission: Admission | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        deliver: Deliver,
+        failed: Failed,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+        limits: StreamLimits | None = None,
+        admission: Admission | None = None,
+    ):
         super().__init__(host, port, deliver, failed)
         self.ssl = ssl
         self.limits = limits or StreamLimits()
@@ -303,8 +316,9 @@ class StreamTransport(Transport):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Connection(self), self.host, self.port, ssl=self.ssl,
-                                                reuse_address=True)
+        self._server = await loop.create_server(
+            lambda: Connection(self), self.host, self.port, ssl=self.ssl, reuse_address=True
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     def send(self, data: bytes, peer: Peer) -> None:

@@ -29,11 +29,19 @@ class UriError(ValueError):
 class Uri:
     """A parsed URI. For sip/sips the parts are split out; other schemes keep their text in `opaque`."""
 
-    __slots__ = ("scheme", "user", "password", "host", "port", "params", "headers", "opaque")
+    __slots__ = ("headers", "host", "opaque", "params", "password", "port", "scheme", "user")
 
-    def __init__(self, scheme: str = "sip", user: str | None = None, host: str = "", port: int | None = None,
-                 params: dict[str, str | None] | None = None, headers: str | None = None,
-                 password: str | None = None, opaque: str | None = None):
+    def __init__(
+        self,
+        scheme: str = "sip",
+        user: str | None = None,
+        host: str = "",
+        port: int | None = None,
+        params: dict[str, str | None] | None = None,
+        headers: str | None = None,
+        password: str | None = None,
+        opaque: str | None = None,
+    ):
         self.scheme = scheme
         self.user = user
         self.password = password
@@ -64,9 +72,10 @@ class Uri:
         """The host without IPv6 brackets, as sockets want it."""
         return self.host[1:-1] if self.host.startswith("[") else self.host
 
-    def copy(self) -> "Uri":
-        return Uri(self.scheme, self.user, self.host, self.port, dict(self.params), self.headers, self.password,
-                   self.opaque)
+    def copy(self) -> Uri:
+        return Uri(
+            self.scheme, self.user, self.host, self.port, dict(self.params), self.headers, self.password, self.opaque
+        )
 
     def __str__(self) -> str:
         if self.opaque is not None:
@@ -103,7 +112,7 @@ class Uri:
         return (self.scheme, unescape(self.user or ""), self.host.lower(), self.port, params)
 
     @classmethod
-    def parse(cls, text: str) -> "Uri":
+    def parse(cls, text: str) -> Uri:
         """The URI `text` names; the same object for the same text (until PARSED_KEPT others were parsed), so it
         is read, never changed: `copy()` it first."""
         parsed = _PARSED.get(text)
@@ -115,7 +124,7 @@ class Uri:
         return parsed
 
     @classmethod
-    def _parse(cls, text: str) -> "Uri":
+    def _parse(cls, text: str) -> Uri:
         scheme, sep, rest = text.partition(":")
         if not sep or not _SCHEME.fullmatch(scheme):
             raise UriError(f"no scheme in {text!r}")
@@ -135,7 +144,7 @@ def _parse_sip(scheme: str, rest: str) -> Uri:
     user = password = None
     at = rest.find("@")
     if at >= 0:
-        userinfo, rest = rest[:at], rest[at + 1:]
+        userinfo, rest = rest[:at], rest[at + 1 :]
         user, sep, password = userinfo.partition(":")
         if not _USER.fullmatch(user) or (sep and not _PASSWORD.fullmatch(password)):
             raise UriError("bad user part")
@@ -152,7 +161,7 @@ def split_hostport(text: str) -> tuple[str, int | None]:
     """`host[:port]` with an IPv4, [IPv6] or domain host; raises UriError."""
     if text.startswith("["):
         end = text.find("]")
-        host, tail = text[:end + 1], text[end + 1:]
+        host, tail = text[: end + 1], text[end + 1 :]
         if end < 0 or not is_ip(host[1:-1]) or ":" not in host:
             raise UriError("bad IPv6 reference")
     else:

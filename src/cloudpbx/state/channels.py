@@ -17,9 +17,15 @@ class Channel:
     extra: dict = field(default_factory=dict)
 
     def view(self) -> dict:
-        return {"uuid": self.uuid, "direction": self.direction, "caller_id_number": self.caller_id_number,
-                "destination": self.destination, "answered": self.answered, "bridge_id": self.bridge_id,
-                **self.extra}
+        return {
+            "uuid": self.uuid,
+            "direction": self.direction,
+            "caller_id_number": self.caller_id_number,
+            "destination": self.destination,
+            "answered": self.answered,
+            "bridge_id": self.bridge_id,
+            **self.extra,
+        }
 
 
 class Channels:

@@ -14,7 +14,24 @@ async def open_store(url: str) -> Store:
 
 
 __all__ = [
-    "SYSTEM", "Attachment", "BadId", "Conflict", "Doc", "NotFound", "Store", "StoreError", "Tx", "Unavailable",
-    "UniqueViolation", "create_engine", "default_url", "gregorian_now", "is_id", "is_name", "load_row", "migrate",
-    "new_id", "open_store",
+    "SYSTEM",
+    "Attachment",
+    "BadId",
+    "Conflict",
+    "Doc",
+    "NotFound",
+    "Store",
+    "StoreError",
+    "Tx",
+    "Unavailable",
+    "UniqueViolation",
+    "create_engine",
+    "default_url",
+    "gregorian_now",
+    "is_id",
+    "is_name",
+    "load_row",
+    "migrate",
+    "new_id",
+    "open_store",
 ]

@@ -7,8 +7,8 @@ or repeats a row when legs are added meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import orjson
 from sqlalchemy import and_, func, insert, or_, select
@@ -70,14 +70,20 @@ async def insert_cdrs(tx: Tx, legs: list[tuple[Row, Doc]]) -> None:
 
 
 async def get_cdr(tx: Tx, account_id: str, month: str, cdr_id: str) -> Doc | None:
-    found = (await tx.conn.execute(select(cdrs.c.id, cdrs.c.created, cdrs.c.body).where(
-        cdrs.c.account_id == account_id, cdrs.c.month == month, cdrs.c.id == cdr_id))).first()
+    found = (
+        await tx.conn.execute(
+            select(cdrs.c.id, cdrs.c.created, cdrs.c.body).where(
+                cdrs.c.account_id == account_id, cdrs.c.month == month, cdrs.c.id == cdr_id
+            )
+        )
+    ).first()
     return _load(found) if found else None
 
 
 def _in_span(query, span: Span):
-    query = query.where(cdrs.c.account_id == span.account_id,
-                        cdrs.c.created.between(span.created_from, span.created_to))
+    query = query.where(
+        cdrs.c.account_id == span.account_id, cdrs.c.created.between(span.created_from, span.created_to)
+    )
     return query if span.owner_id is None else query.where(cdrs.c.owner_id == span.owner_id)
 
 
@@ -124,6 +130,7 @@ async def legs(tx: Tx, account_id: str, interaction_ids: Iterable[str]) -> list[
     found: list[Doc] = []
     for at in range(0, len(ids), CHUNK):
         query = select(cdrs.c.id, cdrs.c.created, cdrs.c.body).where(
-            cdrs.c.account_id == account_id, cdrs.c.interaction_id.in_(ids[at:at + CHUNK]))
+            cdrs.c.account_id == account_id, cdrs.c.interaction_id.in_(ids[at : at + CHUNK])
+        )
         found += [_load(row) for row in await tx.conn.execute(query)]
     return found

@@ -7,9 +7,10 @@ Documents are dicts in KAZOO's shape: `_id`, `_rev`, public fields, and private 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -73,7 +74,9 @@ class Tx:
         except NotFound:
             return None
 
-    async def list(self, account_id: str, doc_type: str, *, start: str | None = None, limit: int | None = None) -> list[Doc]:
+    async def list(
+        self, account_id: str, doc_type: str, *, start: str | None = None, limit: int | None = None
+    ) -> list[Doc]:
         """Live documents of a type in id order, from `start` (inclusive)."""
         query = select(docs.c.id, docs.c.rev, docs.c.body).where(
             docs.c.account_id == account_id, docs.c.type == doc_type, docs.c.deleted.is_(False)
@@ -119,8 +122,12 @@ class Tx:
         body = orjson.dumps({k: v for k, v in doc.items() if k not in ("_id", "_rev")})
         rev = next_revision(old_rev, body)
         values = dict(
-            type=doc["pvt_type"], rev=rev, created=doc["pvt_created"], modified=now,
-            deleted=bool(doc["pvt_deleted"]), body=body.decode(),
+            type=doc["pvt_type"],
+            rev=rev,
+            created=doc["pvt_created"],
+            modified=now,
+            deleted=bool(doc["pvt_deleted"]),
+            body=body.decode(),
         )
         if old_rev is None:
             try:
@@ -178,8 +185,9 @@ class Tx:
         ).first()
         return (row.account_id, row.doc_id) if row else None
 
-    async def keys(self, account_id: str, kind: str, *, after: str | None = None,
-                   limit: int | None = None) -> list[tuple[str, str]]:
+    async def keys(
+        self, account_id: str, kind: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, str]]:
         """(key, doc_id) of one kind held in an account, in key order; a page of them with `after` and `limit`."""
         query = (
             select(doc_keys.c.key, doc_keys.c.doc_id)
@@ -226,9 +234,17 @@ class Tx:
             return
         try:
             async with self.conn.begin_nested():
-                await self.conn.execute(insert(docs).values(
-                    account_id=account_id, id=doc_id, type=doc_type, created=values["modified"], deleted=False,
-                    body="{}", **values))
+                await self.conn.execute(
+                    insert(docs).values(
+                        account_id=account_id,
+                        id=doc_id,
+                        type=doc_type,
+                        created=values["modified"],
+                        deleted=False,
+                        body="{}",
+                        **values,
+                    )
+                )
         except IntegrityError:  # another writer created it first
             await self.conn.execute(update(docs).where(where).values(**values))
 
@@ -239,7 +255,9 @@ class Tx:
 
     async def purge(self, account_id: str, doc_id: str) -> None:
         await self.delete_attachment(account_id, doc_id)
-        await self.conn.execute(delete(doc_keys).where(doc_keys.c.account_id == account_id, doc_keys.c.doc_id == doc_id))
+        await self.conn.execute(
+            delete(doc_keys).where(doc_keys.c.account_id == account_id, doc_keys.c.doc_id == doc_id)
+        )
         await self.conn.execute(delete(docs).where(docs.c.account_id == account_id, docs.c.id == doc_id))
 
     # Attachments --------------------------------------------------------------------------------------------------
@@ -247,16 +265,25 @@ class Tx:
     async def put_attachment(self, account_id: str, doc_id: str, name: str, content_type: str, content: bytes) -> None:
         """Store (or replace) one named binary of a document."""
         await self.delete_attachment(account_id, doc_id, name)
-        await self.conn.execute(insert(attachments).values(
-            account_id=account_id, doc_id=doc_id, name=name, content_type=content_type, length=len(content),
-            content=content,
-        ))
+        await self.conn.execute(
+            insert(attachments).values(
+                account_id=account_id,
+                doc_id=doc_id,
+                name=name,
+                content_type=content_type,
+                length=len(content),
+                content=content,
+            )
+        )
 
     async def get_attachment(self, account_id: str, doc_id: str, name: str) -> Attachment | None:
-        row = (await self.conn.execute(
-            select(attachments.c.content_type, attachments.c.content).where(
-                attachments.c.account_id == account_id, attachments.c.doc_id == doc_id, attachments.c.name == name)
-        )).first()
+        row = (
+            await self.conn.execute(
+                select(attachments.c.content_type, attachments.c.content).where(
+                    attachments.c.account_id == account_id, attachments.c.doc_id == doc_id, attachments.c.name == name
+                )
+            )
+        ).first()
         return Attachment(name, row.content_type, bytes(row.content)) if row else None
 
     async def delete_attachment(self, account_id: str, doc_id: str, name: str | None = None) -> None:
@@ -360,6 +387,3 @@ class Store:
         if self._points:
             await self._points.close()
         await self.engine.dispose()
-
-
-

@@ -24,8 +24,11 @@ class Counter(NamedTuple):
 
 async def counters(tx: Tx, account_id: str, clients: tuple[str, ...]) -> dict[str, Counter]:
     """The counters of these clients on the account (a client with no failures has none)."""
-    rows = await tx.conn.execute(select(T.client, T.failures, T.last_failure, T.locked_until).where(
-        T.account_id == account_id, T.client.in_(clients)))
+    rows = await tx.conn.execute(
+        select(T.client, T.failures, T.last_failure, T.locked_until).where(
+            T.account_id == account_id, T.client.in_(clients)
+        )
+    )
     return {row.client: Counter(row.failures, row.last_failure, row.locked_until) for row in rows}
 
 
@@ -33,16 +36,27 @@ async def locked_counter(tx: Tx, account_id: str, client: str) -> Counter:
     """The counter, created at zero if missing and locked until the transaction ends (PostgreSQL row lock; SQLite
     writers hold the database lock already), so concurrent failures from other processes are all counted."""
     make = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
-    await tx.conn.execute(make(login_throttle).values(account_id=account_id, client=client, failures=0,
-                                                      last_failure=0.0, locked_until=0.0).on_conflict_do_nothing())
-    row = (await tx.conn.execute(select(T.failures, T.last_failure, T.locked_until).where(
-        T.account_id == account_id, T.client == client).with_for_update())).one()
+    await tx.conn.execute(
+        make(login_throttle)
+        .values(account_id=account_id, client=client, failures=0, last_failure=0.0, locked_until=0.0)
+        .on_conflict_do_nothing()
+    )
+    row = (
+        await tx.conn.execute(
+            select(T.failures, T.last_failure, T.locked_until)
+            .where(T.account_id == account_id, T.client == client)
+            .with_for_update()
+        )
+    ).one()
     return Counter(row.failures, row.last_failure, row.locked_until)
 
 
 async def put_counter(tx: Tx, account_id: str, client: str, counter: Counter) -> None:
-    await tx.conn.execute(update(login_throttle).where(T.account_id == account_id, T.client == client).values(
-        failures=counter.failures, last_failure=counter.last_failure, locked_until=counter.locked_until))
+    await tx.conn.execute(
+        update(login_throttle)
+        .where(T.account_id == account_id, T.client == client)
+        .values(failures=counter.failures, last_failure=counter.last_failure, locked_until=counter.locked_until)
+    )
 
 
 async def forget(tx: Tx, account_id: str, client: str) -> None:
@@ -62,8 +76,11 @@ F = login_failures.c
 
 
 async def add_failure(tx: Tx, account_id: str, failure_id: str, created: int, body: Doc) -> None:
-    await tx.conn.execute(insert(login_failures).values(account_id=account_id, id=failure_id, created=created,
-                                                        body=orjson.dumps(body).decode()))
+    await tx.conn.execute(
+        insert(login_failures).values(
+            account_id=account_id, id=failure_id, created=created, body=orjson.dumps(body).decode()
+        )
+    )
 
 
 async def drop_failures(tx: Tx, account_id: str, before: int) -> None:
@@ -84,6 +101,7 @@ async def list_failures(tx: Tx, account_id: str, start: tuple[int, str] | None, 
 
 
 async def get_failure(tx: Tx, account_id: str, failure_id: str) -> Doc | None:
-    row = (await tx.conn.execute(select(F.id, F.created, F.body).where(
-        F.account_id == account_id, F.id == failure_id))).first()
+    row = (
+        await tx.conn.execute(select(F.id, F.created, F.body).where(F.account_id == account_id, F.id == failure_id))
+    ).first()
     return _doc(row) if row else None

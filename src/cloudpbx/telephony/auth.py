@@ -104,8 +104,7 @@ class Authenticator:
         self._realms = _Cache()
         self._devices = _Cache()
 
-    async def authenticate_request(self, request: Request, peer: Peer, *,
-                                   proxy: bool = False) -> Identity | Response:
+    async def authenticate_request(self, request: Request, peer: Peer, *, proxy: bool = False) -> Identity | Response:
         """The device that signed `request`, or the response to send instead: a challenge (401, or 407 with
         `proxy`, as for INVITE) or 403."""
         if self.throttle.blocked(peer.host):
@@ -200,4 +199,3 @@ def _realm_hint(request: Request) -> str:
         if uri.is_sip:
             return uri.host.lower()
     return "cloudpbx"
-

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.media.codecs import CodecPolicy, Incompatible
@@ -49,8 +50,7 @@ class Caller(Protocol):
 
 
 class Bridging:
-    def __init__(self, ctx: CallContext, call: Caller, targets: Sequence[Target], strategy: Strategy,
-                 timeout_s: int):
+    def __init__(self, ctx: CallContext, call: Caller, targets: Sequence[Target], strategy: Strategy, timeout_s: int):
         self.ctx = ctx
         self.call = call
         self.origin = call.origin()
@@ -94,8 +94,9 @@ class Bridging:
                 left = None if deadline is None else deadline - loop.time()
                 if left is not None and left <= 0:
                     break
-                done, _ = await asyncio.wait(rings | {self.winner, self.call.gone}, timeout=left,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    rings | {self.winner, self.call.gone}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
                 for ring in done & rings:
                     ring.result()  # a bug while ringing fails the call: InboundCall.run ends it
                 rings -= done

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from cloudpbx.accounts.cdrs import new_interaction_id
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
@@ -34,8 +34,9 @@ MAX_FORWARDS = 70
 
 
 class InboundCall:
-    def __init__(self, ctx: CallContext, request: Request, tx: InviteServerTransaction, identity: Identity,
-                 dialed: str):
+    def __init__(
+        self, ctx: CallContext, request: Request, tx: InviteServerTransaction, identity: Identity, dialed: str
+    ):
         self.ctx = ctx
         self.request, self.tx = request, tx
         self.call_id = request.call_id
@@ -54,10 +55,21 @@ class InboundCall:
         self.interaction_id = new_interaction_id(gregorian(time.time()))
         self.conversation: Conversation | None = None
         self.provisional: set[str] = set()  # what the caller got already: "ringing", "media"
-        self.a = Leg(ctx, side="a", call_id=self.call_id, account_id=self.account_id, direction="inbound",
-                     device=identity.device, interaction_id=self.interaction_id, bridge_id=self.call_id,
-                     from_uri=str(sender.uri), to_uri=str(request.to.uri), request_uri=request.uri,
-                     realm=self.realm, user_agent=request.get("user-agent") or "")
+        self.a = Leg(
+            ctx,
+            side="a",
+            call_id=self.call_id,
+            account_id=self.account_id,
+            direction="inbound",
+            device=identity.device,
+            interaction_id=self.interaction_id,
+            bridge_id=self.call_id,
+            from_uri=str(sender.uri),
+            to_uri=str(request.to.uri),
+            request_uri=request.uri,
+            realm=self.realm,
+            user_agent=request.get("user-agent") or "",
+        )
         self.a.caller = (self.caller_id.name, self.caller_id.number)
         self.a.callee = ("", dialed)
         tx.on_cancel(self._cancelled)
@@ -167,8 +179,10 @@ class InboundCall:
             return BridgeResult(False, causes.ORIGINATOR_CANCEL if self.ended else causes.NORMAL_CLEARING)
         conversation = self.conversation = leg.controller = Conversation(self.ctx, self.a, leg, leg.session)
         contact = self.ctx.core.contact(self.tx.peer.transport)
-        self.a.attach(Dialog.as_uas(self.request, self.tx.to_tag, contact, self.tx.peer),
-                      functools.partial(conversation.on_request, self.a))
+        self.a.attach(
+            Dialog.as_uas(self.request, self.tx.to_tag, contact, self.tx.peer),
+            functools.partial(conversation.on_request, self.a),
+        )
         self.tx.reply(200, headers=[("Contact", f"<{contact}>"), ("Allow", ALLOW)], body=body)
         self.a.sent_sdp = body
         self.a.callee = leg.callee

@@ -8,8 +8,8 @@ leg reports its in-dialog requests and the loss of its media to its `Controller`
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
-from typing import Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.sip.dialog import Dialog
@@ -26,7 +26,7 @@ Handler = Callable[[Request, object], object]
 class Controller(Protocol):
     """Who runs an answered leg: hears its in-dialog requests and ends the call when its media stops."""
 
-    def on_request(self, leg: "Leg", request: Request, tx: ServerTransaction) -> Awaitable[None]: ...
+    def on_request(self, leg: Leg, request: Request, tx: ServerTransaction) -> Awaitable[None]: ...
 
     def hang_up(self, cause: str) -> None: ...
 
@@ -49,9 +49,23 @@ def address(uri: str) -> str:
 class Leg:
     """A leg's identity (call id, account, device, direction), parties, timing and how it ended."""
 
-    def __init__(self, ctx: CallContext, *, side: str, call_id: str, account_id: str, direction: str,
-                 device: Doc | None, interaction_id: str, bridge_id: str, from_uri: str, to_uri: str,
-                 request_uri: str, realm: str, user_agent: str = ""):
+    def __init__(
+        self,
+        ctx: CallContext,
+        *,
+        side: str,
+        call_id: str,
+        account_id: str,
+        direction: str,
+        device: Doc | None,
+        interaction_id: str,
+        bridge_id: str,
+        from_uri: str,
+        to_uri: str,
+        request_uri: str,
+        realm: str,
+        user_agent: str = "",
+    ):
         self.ctx = ctx
         self.side = side  # its side of the media session: "a" the caller's, "b" a callee's
         self.call_id = call_id
@@ -83,14 +97,26 @@ class Leg:
     def open_channel(self) -> None:
         device = self.device or {}
         self.channel = Channel(
-            uuid=self.call_id, account_id=self.account_id, direction=self.direction,
-            caller_id_number=self.caller[1], destination=self.callee[1], bridge_id=self.interaction_id,
-            extra={"caller_id_name": self.caller[0], "callee_id_name": self.callee[0],
-                   "callee_id_number": self.callee[1], "authorizing_id": device.get("_id", ""),
-                   "authorizing_type": "device" if device else "", "owner_id": device.get("owner_id", ""),
-                   "username": (device.get("sip") or {}).get("username", ""), "realm": self.realm,
-                   "timestamp": int(gregorian(self.started)), "other_leg": "", "is_onhold": False,
-                   "node": self.ctx.node},
+            uuid=self.call_id,
+            account_id=self.account_id,
+            direction=self.direction,
+            caller_id_number=self.caller[1],
+            destination=self.callee[1],
+            bridge_id=self.interaction_id,
+            extra={
+                "caller_id_name": self.caller[0],
+                "callee_id_name": self.callee[0],
+                "callee_id_number": self.callee[1],
+                "authorizing_id": device.get("_id", ""),
+                "authorizing_type": "device" if device else "",
+                "owner_id": device.get("owner_id", ""),
+                "username": (device.get("sip") or {}).get("username", ""),
+                "realm": self.realm,
+                "timestamp": int(gregorian(self.started)),
+                "other_leg": "",
+                "is_onhold": False,
+                "node": self.ctx.node,
+            },
         )
         self.ctx.channels.add(self.channel)
 
@@ -113,8 +139,14 @@ class Leg:
         self.dialog = dialog
         self.ctx.core.add_dialog(dialog)
 
-    def send(self, method: str, *, body: bytes = b"", content_type: str | None = None,
-             headers: list[tuple[str, str]] | None = None) -> ClientTransaction:
+    def send(
+        self,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> ClientTransaction:
         """An in-dialog request to this leg's phone."""
         request = self.dialog.new_request(method, headers=headers, body=body, content_type=content_type)
         return self.ctx.core.send_request(request, self.dialog.peer)
@@ -146,15 +178,27 @@ class Leg:
     def cdr(self) -> dict:
         """The leg as `accounts.cdrs.record_leg` takes it."""
         leg = {
-            "call_id": self.call_id, "interaction_id": self.interaction_id, "call_direction": self.direction,
-            "caller_id_name": self.caller[0], "caller_id_number": self.caller[1],
-            "callee_id_name": self.callee[0], "callee_id_number": self.callee[1],
-            "from": address(self.from_uri), "to": address(self.to_uri), "request": address(self.request_uri),
-            "from_uri": address(self.from_uri), "to_uri": address(self.to_uri),
-            "start_timestamp": gregorian(self.started), "end_timestamp": gregorian(self.ended_at or time.time()),
-            "hangup_cause": self.cause or "NORMAL_CLEARING", "disposition": self.disposition,
-            "bridge_id": self.bridge_id, "realm": self.realm, "node": self.ctx.node,
-            "media_server": self.ctx.node, "user_agent": self.user_agent,
+            "call_id": self.call_id,
+            "interaction_id": self.interaction_id,
+            "call_direction": self.direction,
+            "caller_id_name": self.caller[0],
+            "caller_id_number": self.caller[1],
+            "callee_id_name": self.callee[0],
+            "callee_id_number": self.callee[1],
+            "from": address(self.from_uri),
+            "to": address(self.to_uri),
+            "request": address(self.request_uri),
+            "from_uri": address(self.from_uri),
+            "to_uri": address(self.to_uri),
+            "start_timestamp": gregorian(self.started),
+            "end_timestamp": gregorian(self.ended_at or time.time()),
+            "hangup_cause": self.cause or "NORMAL_CLEARING",
+            "disposition": self.disposition,
+            "bridge_id": self.bridge_id,
+            "realm": self.realm,
+            "node": self.ctx.node,
+            "media_server": self.ctx.node,
+            "user_agent": self.user_agent,
         }
         if self.code:
             leg["hangup_code"] = self.code
@@ -163,8 +207,11 @@ class Leg:
         if self.other_call_id:
             leg["other_leg_call_id"] = self.other_call_id
         if self.device:
-            leg.update(authorizing_id=self.device["_id"], authorizing_type="device",
-                       username=(self.device.get("sip") or {}).get("username", ""))
+            leg.update(
+                authorizing_id=self.device["_id"],
+                authorizing_type="device",
+                username=(self.device.get("sip") or {}).get("username", ""),
+            )
             if self.device.get("owner_id"):
                 leg["owner_id"] = self.device["owner_id"]
         return leg

@@ -64,9 +64,9 @@ class Origin:
 class Ringing(Protocol):
     """Who rings a B leg (the bridge): hears its progress and its answer."""
 
-    async def progress(self, leg: "OutboundLeg", response: Response) -> None: ...
+    async def progress(self, leg: OutboundLeg, response: Response) -> None: ...
 
-    def answered(self, leg: "OutboundLeg", response: Response) -> None: ...
+    def answered(self, leg: OutboundLeg, response: Response) -> None: ...
 
 
 class OutboundLeg(Leg):
@@ -75,11 +75,19 @@ class OutboundLeg(Leg):
         device_sip = target.device.get("sip") or {}
         username = device_sip.get("username") or target.device_id
         super().__init__(
-            ctx, side="b", call_id=new_call_id(ctx.core.address), account_id=target.account_id,
-            direction="outbound", device=target.device, interaction_id=origin.interaction_id,
-            bridge_id=origin.call_id, from_uri=f"sip:{uri_user(identity.user)}@{origin.realm}",
-            to_uri=f"sip:{uri_user(username)}@{registration.realm}", request_uri=registration.contact,
-            realm=registration.realm, user_agent=registration.user_agent,
+            ctx,
+            side="b",
+            call_id=new_call_id(ctx.core.address),
+            account_id=target.account_id,
+            direction="outbound",
+            device=target.device,
+            interaction_id=origin.interaction_id,
+            bridge_id=origin.call_id,
+            from_uri=f"sip:{uri_user(identity.user)}@{origin.realm}",
+            to_uri=f"sip:{uri_user(username)}@{registration.realm}",
+            request_uri=registration.contact,
+            realm=registration.realm,
+            user_agent=registration.user_agent,
         )
         self.origin = origin
         self.target = target
@@ -130,9 +138,16 @@ class OutboundLeg(Leg):
         elif identity.asserted_number:
             asserted = f"sip:{uri_user(identity.asserted_number)}@{origin.realm}"
             headers.append(("P-Asserted-Identity", name_addr(identity.asserted_name, asserted)))
-        request = core.new_request("INVITE", self.request_uri, from_=name_addr(identity.display, self.from_uri),
-                                   to=f"<{self.to_uri}>", call_id=self.call_id,
-                                   contact=core.contact(self.peer.transport), headers=headers, body=body)
+        request = core.new_request(
+            "INVITE",
+            self.request_uri,
+            from_=name_addr(identity.display, self.from_uri),
+            to=f"<{self.to_uri}>",
+            call_id=self.call_id,
+            contact=core.contact(self.peer.transport),
+            headers=headers,
+            body=body,
+        )
         request.set("Max-Forwards", str(origin.max_forwards))
         return request
 
@@ -166,8 +181,9 @@ class OutboundLeg(Leg):
         caller's ACK brings the answer)."""
         if not response.contacts:
             response.set("Contact", f"<{self.request_uri}>")
-        self.attach(Dialog.as_uac(self.invite, response, self.peer, self.ctx.core.contact(self.peer.transport)),
-                    self.on_request)
+        self.attach(
+            Dialog.as_uac(self.invite, response, self.peer, self.ctx.core.contact(self.peer.transport)), self.on_request
+        )
         if self.sent_sdp:
             self.ack()
 

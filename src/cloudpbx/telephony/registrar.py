@@ -32,8 +32,9 @@ class Refused(Exception):
 
 
 class Registrar:
-    def __init__(self, auth: Authenticator, registrations: Registrations, *, min_expires: int = 60,
-                 max_expires: int = 3600):
+    def __init__(
+        self, auth: Authenticator, registrations: Registrations, *, min_expires: int = 60, max_expires: int = 3600
+    ):
         self.auth = auth
         self.registrations = registrations
         self.min_expires, self.max_expires = min_expires, max_expires
@@ -98,16 +99,25 @@ class Registrar:
             return 0
         return min(max(expires, self.min_expires), self.max_expires)
 
-    def _binding(self, request: Request, identity: Identity, peer: Peer, contact: NameAddr,
-                 expires: int) -> Registration:
+    def _binding(
+        self, request: Request, identity: Identity, peer: Peer, contact: NameAddr, expires: int
+    ) -> Registration:
         uri = contact.uri
         via_source = peer.transport != "udp" or "rport" in request.via.params or not _routable(uri.bare_host)
         reach = str(peer) if via_source else f"{uri.host}:{uri.port or 5060}"
         return Registration(
-            account_id=identity.account.id, device_id=identity.device_id, username=identity.username,
-            realm=identity.realm, contact=str(uri), source=str(peer), user_agent=request.get("user-agent") or "",
-            expires_at=time.time() + expires, call_id=request.call_id, cseq=request.cseq.number,
-            transport=peer.transport if via_source else uri.transport, reach=reach,
+            account_id=identity.account.id,
+            device_id=identity.device_id,
+            username=identity.username,
+            realm=identity.realm,
+            contact=str(uri),
+            source=str(peer),
+            user_agent=request.get("user-agent") or "",
+            expires_at=time.time() + expires,
+            call_id=request.call_id,
+            cseq=request.cseq.number,
+            transport=peer.transport if via_source else uri.transport,
+            reach=reach,
         )
 
     def _cap(self, account_id: str, device_id: str) -> None:

@@ -10,8 +10,17 @@ from cloudpbx.api.paths import Op, Shape
 
 class About(Endpoint):
     noun = "about"
-    shapes = (Shape("about", {"GET": Op("Version and node", reply={
-        "type": "object", "properties": {"version": {"type": "string"}, "node": {"type": "string"}}})}),)
+    shapes = (
+        Shape(
+            "about",
+            {
+                "GET": Op(
+                    "Version and node",
+                    reply={"type": "object", "properties": {"version": {"type": "string"}, "node": {"type": "string"}}},
+                )
+            },
+        ),
+    )
 
     def user_may(self, ctx: Context) -> bool:
         return True

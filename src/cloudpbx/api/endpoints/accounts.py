@@ -20,17 +20,31 @@ class Accounts(Endpoint):
     noun = "accounts"
     shapes = (
         Shape("accounts", {"PUT": Op("Create an account below the caller's", "accounts", "accounts", 201)}),
-        Shape(ACCOUNT, {
-            "GET": Op("Read an account", reply="accounts"),
-            "PUT": Op("Create a sub-account", "accounts", "accounts", 201),
-            "POST": Op("Replace an account", "accounts", "accounts"),
-            "PATCH": Op("Change fields of an account", {"type": "object"}, "accounts"),
-            "DELETE": Op("Delete an account without sub-accounts (not the master account)", reply="accounts")}),
+        Shape(
+            ACCOUNT,
+            {
+                "GET": Op("Read an account", reply="accounts"),
+                "PUT": Op("Create a sub-account", "accounts", "accounts", 201),
+                "POST": Op("Replace an account", "accounts", "accounts"),
+                "PATCH": Op("Change fields of an account", {"type": "object"}, "accounts"),
+                "DELETE": Op("Delete an account without sub-accounts (not the master account)", reply="accounts"),
+            },
+        ),
         *(Shape(f"{ACCOUNT}/{view}", {"GET": Op(f"The account's {view}", reply=ROWS)}) for view in READ_VIEWS),
-        Shape(f"{ACCOUNT}/api_key", {"GET": Op("Read the API key", reply=API_KEY),
-                                     "PUT": Op("Regenerate the API key", reply=API_KEY, body_optional=True)}),
-        Shape(f"{ACCOUNT}/reseller", {"PUT": Op("Promote to reseller", reply="accounts", body_optional=True),
-                                      "DELETE": Op("Demote", reply="accounts")}),
+        Shape(
+            f"{ACCOUNT}/api_key",
+            {
+                "GET": Op("Read the API key", reply=API_KEY),
+                "PUT": Op("Regenerate the API key", reply=API_KEY, body_optional=True),
+            },
+        ),
+        Shape(
+            f"{ACCOUNT}/reseller",
+            {
+                "PUT": Op("Promote to reseller", reply="accounts", body_optional=True),
+                "DELETE": Op("Demote", reply="accounts"),
+            },
+        ),
         Shape(f"{ACCOUNT}/move", {"POST": Op("Move below another account", MOVE, "accounts")}),
     )
 
@@ -84,7 +98,9 @@ class Accounts(Endpoint):
             view["_read_only"] = {"deleted": True}
             return Reply(view)
         caller = ctx.caller
-        is_ancestor = ctx.account_id != caller.account_id and (caller.superduper or caller.account_id in ctx.account.tree)
+        is_ancestor = ctx.account_id != caller.account_id and (
+            caller.superduper or caller.account_id in ctx.account.tree
+        )
         await accounts.update(ctx.account_id, ctx.data, patch=ctx.method == "PATCH", may_enable=is_ancestor)
         return await self._view(ctx, ctx.account_id)
 
@@ -151,7 +167,7 @@ def _seen_by(caller, ancestors: tuple[str, ...]) -> list[str]:
     """The part of an ancestor list a caller may see: from its own account down (superduper sees it all)."""
     if caller.superduper:
         return list(ancestors)
-    return list(ancestors[ancestors.index(caller.account_id):]) if caller.account_id in ancestors else []
+    return list(ancestors[ancestors.index(caller.account_id) :]) if caller.account_id in ancestors else []
 
 
 ENDPOINT = Accounts()

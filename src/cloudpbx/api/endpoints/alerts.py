@@ -17,11 +17,20 @@ from cloudpbx.store import SYSTEM
 class Alerts(Endpoint):
     noun = "alerts"
     shapes = (
-        Shape(f"{ACCOUNT}/alerts", {
-            "GET": Op("Alerts addressed to the caller", reply="alerts", listing=True),
-            "PUT": Op("Raise an alert (system administrators)", "alerts", "alerts", 201)}),
-        Shape(f"{ACCOUNT}/alerts/{{id}}", {"GET": Op("Read an alert", reply="alerts"),
-                                          "DELETE": Op("Remove an alert (system administrators)", reply="alerts")}),
+        Shape(
+            f"{ACCOUNT}/alerts",
+            {
+                "GET": Op("Alerts addressed to the caller", reply="alerts", listing=True),
+                "PUT": Op("Raise an alert (system administrators)", "alerts", "alerts", 201),
+            },
+        ),
+        Shape(
+            f"{ACCOUNT}/alerts/{{id}}",
+            {
+                "GET": Op("Read an alert", reply="alerts"),
+                "DELETE": Op("Remove an alert (system administrators)", reply="alerts"),
+            },
+        ),
     )
 
     async def handle(self, ctx: Context) -> Reply:

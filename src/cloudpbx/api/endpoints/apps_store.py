@@ -14,12 +14,24 @@ STRINGS = {"type": "array", "items": {"type": "string"}}
 BLACKLIST_BODY = {"type": "object", "properties": {"blacklist": STRINGS}}
 ALLOWED_USERS = {"type": "string", "enum": ["all", "admins", "specific"]}
 USERS = {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}}}}
-INSTALL = {"type": "object", "properties": {"name": {"type": "string"}, "allowed_users": ALLOWED_USERS,
-                                            "users": USERS}}
-APP = {"type": "object", "required": ["id", "name", "label"], "properties": {
-    "id": {"type": "string"}, "name": {"type": "string"}, "label": {"type": "string"}, "tags": STRINGS,
-    "i18n": {"type": "object"}, "source_url": {"type": "string"}, "api_url": {"type": "string"},
-    "icon": {"type": "string"}, "screenshots": STRINGS, "allowed_users": ALLOWED_USERS, "users": USERS}}
+INSTALL = {"type": "object", "properties": {"name": {"type": "string"}, "allowed_users": ALLOWED_USERS, "users": USERS}}
+APP = {
+    "type": "object",
+    "required": ["id", "name", "label"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "label": {"type": "string"},
+        "tags": STRINGS,
+        "i18n": {"type": "object"},
+        "source_url": {"type": "string"},
+        "api_url": {"type": "string"},
+        "icon": {"type": "string"},
+        "screenshots": STRINGS,
+        "allowed_users": ALLOWED_USERS,
+        "users": USERS,
+    },
+}
 IMAGE_TYPES = ("image/*", "application/octet-stream")  # what init_apps stored, typed by the file's extension
 SCREENSHOTS = tuple(str(n) for n in range(apps.MAX_SCREENSHOTS))
 
@@ -29,17 +41,27 @@ class AppsStore(Endpoint):
     args = {"screenshot": Arg(choices=SCREENSHOTS, description="a screenshot's position in the app's list, from 0")}
     shapes = (
         Shape(f"{ACCOUNT}/apps_store", {"GET": Op("The apps the account may use", reply=APP, listing=True)}),
-        Shape(f"{ACCOUNT}/apps_store/{{app_id}}", {
-            "GET": Op("One app and its install", reply=APP),
-            "PUT": Op("Install an app", "apps_store", INSTALL, 201),
-            "POST": Op("Change who may use an app", "apps_store", INSTALL),
-            "DELETE": Op("Uninstall an app", reply={"type": "object"})}),
+        Shape(
+            f"{ACCOUNT}/apps_store/{{app_id}}",
+            {
+                "GET": Op("One app and its install", reply=APP),
+                "PUT": Op("Install an app", "apps_store", INSTALL, 201),
+                "POST": Op("Change who may use an app", "apps_store", INSTALL),
+                "DELETE": Op("Uninstall an app", reply={"type": "object"}),
+            },
+        ),
         Shape(f"{ACCOUNT}/apps_store/{{app_id}}/icon", {"GET": Op("The app's icon", files=IMAGE_TYPES)}),
-        Shape(f"{ACCOUNT}/apps_store/{{app_id}}/screenshot/{{screenshot}}", {
-            "GET": Op("One of the app's screenshots", files=IMAGE_TYPES)}),
-        Shape(f"{ACCOUNT}/apps_store/{BLACKLIST}", {
-            "GET": Op("Apps the account's descendants may not use", reply=BLACKLIST_BODY),
-            "POST": Op("Set the apps its descendants may not use", BLACKLIST_BODY, BLACKLIST_BODY)}),
+        Shape(
+            f"{ACCOUNT}/apps_store/{{app_id}}/screenshot/{{screenshot}}",
+            {"GET": Op("One of the app's screenshots", files=IMAGE_TYPES)},
+        ),
+        Shape(
+            f"{ACCOUNT}/apps_store/{BLACKLIST}",
+            {
+                "GET": Op("Apps the account's descendants may not use", reply=BLACKLIST_BODY),
+                "POST": Op("Set the apps its descendants may not use", BLACKLIST_BODY, BLACKLIST_BODY),
+            },
+        ),
     )
 
     async def handle(self, ctx: Context) -> Reply:

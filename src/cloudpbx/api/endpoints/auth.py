@@ -14,22 +14,31 @@ from cloudpbx.api.endpoints.token_auth import token_info
 from cloudpbx.api.paths import Op, Shape
 from cloudpbx.errors import Invalid, Missing, Unauthorized
 
-
 TOKEN = {"type": "object", "properties": {"token": {"type": "string"}}}
-ATTEMPT = {"type": "object", "required": ["id", "auth_type", "client_ip", "status", "message", "timestamp"],
-           "properties": {"id": {"type": "string"},
-                          "auth_type": {"type": "string", "description": "user_auth, basic_auth or user_auth_recovery"},
-                          "client_ip": {"type": "string"}, "status": {"type": "string", "enum": ["failed"]},
-                          "message": {"type": "string"},
-                          "timestamp": {"type": "integer", "description": "Gregorian seconds"}}}
+ATTEMPT = {
+    "type": "object",
+    "required": ["id", "auth_type", "client_ip", "status", "message", "timestamp"],
+    "properties": {
+        "id": {"type": "string"},
+        "auth_type": {"type": "string", "description": "user_auth, basic_auth or user_auth_recovery"},
+        "client_ip": {"type": "string"},
+        "status": {"type": "string", "enum": ["failed"]},
+        "message": {"type": "string"},
+        "timestamp": {"type": "integer", "description": "Gregorian seconds"},
+    },
+}
 
 
 class Auth(Endpoint):
     noun = "auth"
     shapes = (
-        Shape("auth/tokeninfo", {
-            "GET": Op("What the token in use (or `?token=`) says", reply={"type": "object"}, public=True),
-            "POST": Op("What a token says", TOKEN, {"type": "object"}, public=True)}),
+        Shape(
+            "auth/tokeninfo",
+            {
+                "GET": Op("What the token in use (or `?token=`) says", reply={"type": "object"}, public=True),
+                "POST": Op("What a token says", TOKEN, {"type": "object"}, public=True),
+            },
+        ),
         Shape(f"{ACCOUNT}/auth/attempts", {"GET": Op("Failed logins, newest first", reply=ATTEMPT, listing=True)}),
         Shape(f"{ACCOUNT}/auth/attempts/{{id}}", {"GET": Op("One failed login", reply=ATTEMPT)}),
     )

@@ -43,13 +43,22 @@ class Endpoint:
 def crud(noun: str, schema: str, parent: str = ACCOUNT) -> tuple[Shape, Shape]:
     """The collection and item shapes of a document noun: list and create; read, replace, change and delete."""
     return (
-        Shape(f"{parent}/{noun}", {"GET": Op(f"List {noun}", reply=schema, listing=True),
-                                   "PUT": Op(f"Create one of {noun}", body=schema, reply=schema, status=201)}),
-        Shape(f"{parent}/{noun}/{{id}}", {
-            "GET": Op(f"Read one of {noun}", reply=schema),
-            "POST": Op(f"Replace one of {noun}", body=schema, reply=schema),
-            "PATCH": Op(f"Change fields of one of {noun}", body={"type": "object"}, reply=schema),
-            "DELETE": Op(f"Delete one of {noun}", reply=schema)}),
+        Shape(
+            f"{parent}/{noun}",
+            {
+                "GET": Op(f"List {noun}", reply=schema, listing=True),
+                "PUT": Op(f"Create one of {noun}", body=schema, reply=schema, status=201),
+            },
+        ),
+        Shape(
+            f"{parent}/{noun}/{{id}}",
+            {
+                "GET": Op(f"Read one of {noun}", reply=schema),
+                "POST": Op(f"Replace one of {noun}", body=schema, reply=schema),
+                "PATCH": Op(f"Change fields of one of {noun}", body={"type": "object"}, reply=schema),
+                "DELETE": Op(f"Delete one of {noun}", reply=schema),
+            },
+        ),
     )
 
 

@@ -28,8 +28,10 @@ class Callflows(DocumentEndpoint):
         async with ctx.platform.store.read() as tx:
             named = await tx.get_many(ctx.account_id, _ids(doc.get("flow")))
         reply.data["metadata"] = {
-            ident: {"name": d.get("name") or " ".join(filter(None, [d.get("first_name"), d.get("last_name")])),
-                    "pvt_type": d.get("pvt_type")}
+            ident: {
+                "name": d.get("name") or " ".join(filter(None, [d.get("first_name"), d.get("last_name")])),
+                "pvt_type": d.get("pvt_type"),
+            }
             for ident, d in named.items()
         }
         return reply

@@ -60,16 +60,23 @@ class Cdrs(Endpoint):
         users = ctx.parent("users")
         return users[0] if users else None
 
-    args = {"cdr_id": Arg(CDR_ID, description="`YYYYMM-<call id>`"),
-            "interaction_id": Arg(CDR_ID, description="an interaction or CDR id")}
+    args = {
+        "cdr_id": Arg(CDR_ID, description="`YYYYMM-<call id>`"),
+        "interaction_id": Arg(CDR_ID, description="an interaction or CDR id"),
+    }
     shapes = (
-        Shape(f"{ACCOUNT}/cdrs", {"GET": Op("Call legs in a created range (created_from, created_to; CSV too)",
-                                            reply=ROW, listing=True)}),
+        Shape(
+            f"{ACCOUNT}/cdrs",
+            {"GET": Op("Call legs in a created range (created_from, created_to; CSV too)", reply=ROW, listing=True)},
+        ),
         Shape(f"{ACCOUNT}/cdrs/{{cdr_id}}", {"GET": Op("One call leg", reply=ROW)}),
-        Shape(f"{ACCOUNT}/cdrs/{INTERACTION}", {"GET": Op("One row per call in a created range", reply=ROW,
-                                                          listing=True)}),
-        Shape(f"{ACCOUNT}/cdrs/{LEGS}/{{interaction_id}}", {"GET": Op("The legs of a call (by interaction or CDR id)",
-                                                                      reply=ROWS)}),
+        Shape(
+            f"{ACCOUNT}/cdrs/{INTERACTION}", {"GET": Op("One row per call in a created range", reply=ROW, listing=True)}
+        ),
+        Shape(
+            f"{ACCOUNT}/cdrs/{LEGS}/{{interaction_id}}",
+            {"GET": Op("The legs of a call (by interaction or CDR id)", reply=ROWS)},
+        ),
         Shape(f"{USER}/cdrs", {"GET": Op("The call legs a user owns", reply=ROW, listing=True)}),
         Shape(f"{USER}/cdrs/{INTERACTION}", {"GET": Op("One row per call of a user", reply=ROW, listing=True)}),
     )

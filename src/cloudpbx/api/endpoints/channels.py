@@ -19,8 +19,10 @@ class Channels(Endpoint):
     noun = "channels"
     args = {"uuid": Arg(description="a call leg's id (its SIP Call-ID)")}
     shapes = (
-        Shape(f"{ACCOUNT}/channels", {"GET": Op("Live calls of the account and its descendants",
-                                                reply={"type": "object"}, listing=True)}),
+        Shape(
+            f"{ACCOUNT}/channels",
+            {"GET": Op("Live calls of the account and its descendants", reply={"type": "object"}, listing=True)},
+        ),
         Shape(f"{ACCOUNT}/channels/{{uuid}}", {"GET": Op("One live call", reply={"type": "object"})}),
     )
 

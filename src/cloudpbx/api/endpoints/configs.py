@@ -14,19 +14,29 @@ from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Invalid
 
 SETTINGS = {"type": "object", "description": "what the category's `account_config.{category}` schema allows"}
-MERGED = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}},
-          "description": "the category's settings as the account sees them"}
+MERGED = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": {"type": "string"}},
+    "description": "the category's settings as the account sees them",
+}
 
 
 class Configs(Endpoint):
     noun = "configs"
     args = {"category": Arg(CATEGORY, description="a system config category, e.g. kazoo_endpoint")}
-    shapes = (Shape(f"{ACCOUNT}/configs/{{category}}", {
-        "GET": Op("The category's settings as the account sees them", reply=MERGED),
-        "PUT": Op("Set the account's settings of the category", SETTINGS, MERGED, 201),
-        "POST": Op("Replace the account's settings of the category", SETTINGS, MERGED),
-        "PATCH": Op("Change some of the account's settings of the category", SETTINGS, MERGED),
-        "DELETE": Op("Drop the account's settings: it inherits the category again", reply=MERGED)}),)
+    shapes = (
+        Shape(
+            f"{ACCOUNT}/configs/{{category}}",
+            {
+                "GET": Op("The category's settings as the account sees them", reply=MERGED),
+                "PUT": Op("Set the account's settings of the category", SETTINGS, MERGED, 201),
+                "POST": Op("Replace the account's settings of the category", SETTINGS, MERGED),
+                "PATCH": Op("Change some of the account's settings of the category", SETTINGS, MERGED),
+                "DELETE": Op("Drop the account's settings: it inherits the category again", reply=MERGED),
+            },
+        ),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
         category = checked_category(ctx.args[0])

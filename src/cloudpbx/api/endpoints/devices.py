@@ -7,8 +7,8 @@ from cloudpbx.accounts.kinds import DEVICE
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, DocumentEndpoint, doc_reply
-from cloudpbx.api.paths import Op, Shape
 from cloudpbx.api.endpoints.inherited import with_inherited
+from cloudpbx.api.paths import Op, Shape
 
 
 class Devices(DocumentEndpoint):
@@ -40,5 +40,9 @@ class Devices(DocumentEndpoint):
         return await with_inherited(ctx, doc_reply(doc), endpoints)
 
 
-ENDPOINT = Devices(DEVICE, Shape(f"{ACCOUNT}/users/{{user_id}}/devices", {
-    "GET": Op("The devices a user owns", reply="devices", listing=True)}))
+ENDPOINT = Devices(
+    DEVICE,
+    Shape(
+        f"{ACCOUNT}/users/{{user_id}}/devices", {"GET": Op("The devices a user owns", reply="devices", listing=True)}
+    ),
+)

@@ -8,8 +8,11 @@ from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
 from cloudpbx.api.paths import Op, Shape
 
-BALANCE = {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "number",
-                                                                               "description": "in dollars"}}}
+BALANCE = {
+    "type": "object",
+    "required": ["amount"],
+    "properties": {"amount": {"type": "number", "description": "in dollars"}},
+}
 
 
 class Ledgers(Endpoint):

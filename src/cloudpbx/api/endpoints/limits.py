@@ -10,9 +10,15 @@ from cloudpbx.api.paths import Op, Shape
 
 class Limits(Endpoint):
     noun = "limits"
-    shapes = (Shape(f"{ACCOUNT}/limits", {
-        "GET": Op("Trunk and call limits", reply="limits"),
-        "POST": Op("Replace the limits (the account's reseller)", "limits", "limits")}),)
+    shapes = (
+        Shape(
+            f"{ACCOUNT}/limits",
+            {
+                "GET": Op("Trunk and call limits", reply="limits"),
+                "POST": Op("Replace the limits (the account's reseller)", "limits", "limits"),
+            },
+        ),
+    )
 
     async def handle(self, ctx: Context) -> Reply:
         platform = ctx.platform

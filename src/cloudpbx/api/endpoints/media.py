@@ -32,6 +32,13 @@ class Media(DocumentEndpoint):
         return Reply(None, raw=download(audio, ctx.headers.get("range"), name))
 
 
-ENDPOINT = Media(MEDIA, Shape(f"{ACCOUNT}/media/{{id}}/{RAW}", {
-    "GET": Op("Download the audio (Range honoured)", files=("audio/*",)),
-    "POST": Op("Upload the audio", reply="media", upload=True)}))
+ENDPOINT = Media(
+    MEDIA,
+    Shape(
+        f"{ACCOUNT}/media/{{id}}/{RAW}",
+        {
+            "GET": Op("Download the audio (Range honoured)", files=("audio/*",)),
+            "POST": Op("Upload the audio", reply="media", upload=True),
+        },
+    ),
+)

@@ -13,22 +13,30 @@ from cloudpbx.store import SYSTEM
 ATTEMPTS = "attempts"
 PROVIDER = "multi_factor_provider"
 SUMMARIES = {"type": "array", "items": {"type": "object", "description": "a summary row"}}
-ACCOUNT_LISTING = {"type": "object", "required": ["configured", "multi_factor_providers"], "properties": {
-    "configured": {**SUMMARIES, "description": "the account's own configurations"},
-    "multi_factor_providers": {**SUMMARIES, "description": "the system's providers"}}}
+ACCOUNT_LISTING = {
+    "type": "object",
+    "required": ["configured", "multi_factor_providers"],
+    "properties": {
+        "configured": {**SUMMARIES, "description": "the account's own configurations"},
+        "multi_factor_providers": {**SUMMARIES, "description": "the system's providers"},
+    },
+}
 PATCH = {"type": "object", "description": "fields to change; null removes one"}
 
 
 def _provider_shapes(base: str, listing: Op) -> tuple[Shape, Shape]:
     """The collection and item shapes of provider configurations kept under `base`."""
     return (
-        Shape(base, {"GET": listing,
-                     "PUT": Op("Add a provider configuration", PROVIDER, PROVIDER, 201)}),
-        Shape(f"{base}/{{id}}", {
-            "GET": Op("Read a provider configuration", reply=PROVIDER),
-            "POST": Op("Replace a provider configuration", PROVIDER, PROVIDER),
-            "PATCH": Op("Change fields of a provider configuration", PATCH, PROVIDER),
-            "DELETE": Op("Remove a provider configuration", reply=PROVIDER)}),
+        Shape(base, {"GET": listing, "PUT": Op("Add a provider configuration", PROVIDER, PROVIDER, 201)}),
+        Shape(
+            f"{base}/{{id}}",
+            {
+                "GET": Op("Read a provider configuration", reply=PROVIDER),
+                "POST": Op("Replace a provider configuration", PROVIDER, PROVIDER),
+                "PATCH": Op("Change fields of a provider configuration", PATCH, PROVIDER),
+                "DELETE": Op("Remove a provider configuration", reply=PROVIDER),
+            },
+        ),
     )
 
 
@@ -36,18 +44,25 @@ class MultiFactor(Endpoint):
     noun = "multi_factor"
     shapes = (
         *_provider_shapes("multi_factor", Op("The system's providers", reply=PROVIDER, listing=True)),
-        *_provider_shapes(f"{ACCOUNT}/multi_factor", Op("The account's configurations and the system's providers",
-                                                        reply=ACCOUNT_LISTING)),
-        Shape(f"{ACCOUNT}/multi_factor/{ATTEMPTS}", {"GET": Op("Multi factor login attempts, newest first",
-                                                               reply={"type": "object"}, listing=True)}),
-        Shape(f"{ACCOUNT}/multi_factor/{ATTEMPTS}/{{id}}", {"GET": Op("One multi factor login attempt",
-                                                                      reply={"type": "object"})}),
+        *_provider_shapes(
+            f"{ACCOUNT}/multi_factor",
+            Op("The account's configurations and the system's providers", reply=ACCOUNT_LISTING),
+        ),
+        Shape(
+            f"{ACCOUNT}/multi_factor/{ATTEMPTS}",
+            {"GET": Op("Multi factor login attempts, newest first", reply={"type": "object"}, listing=True)},
+        ),
+        Shape(
+            f"{ACCOUNT}/multi_factor/{ATTEMPTS}/{{id}}",
+            {"GET": Op("One multi factor login attempt", reply={"type": "object"})},
+        ),
     )
 
     def user_may(self, ctx: Context) -> bool:
         """Provider settings hold secrets: users may only see the listing of their own account."""
-        return ctx.method == "GET" and not ctx.args and ctx.account is not None and \
-            ctx.account.id == ctx.caller.account_id
+        return (
+            ctx.method == "GET" and not ctx.args and ctx.account is not None and ctx.account.id == ctx.caller.account_id
+        )
 
     async def handle(self, ctx: Context) -> Reply:
         store, args = ctx.platform.store, ctx.args

@@ -8,15 +8,31 @@ import re
 from functools import cache
 
 import orjson
+
 from cloudpbx import __version__, schemas
-from cloudpbx.api.envelope import answer
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import Endpoint
+from cloudpbx.api.envelope import answer
 from cloudpbx.api.paths import Op, Shape, arg_of, placeholder
 
 NOUN = "openapi.json"
-DROPPED = frozenset({"$schema", "$id", "$comment", "definitions", "$defs", "examples", "if", "then", "else",
-                     "dependencies", "patternProperties", "propertyNames", "contains"})
+DROPPED = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "definitions",
+        "$defs",
+        "examples",
+        "if",
+        "then",
+        "else",
+        "dependencies",
+        "patternProperties",
+        "propertyNames",
+        "contains",
+    }
+)
 TYPE_KEYWORDS = {
     "object": ("properties", "additionalProperties", "required", "minProperties", "maxProperties"),
     "array": ("items", "minItems", "maxItems", "uniqueItems"),
@@ -76,31 +92,60 @@ ENVELOPE = {
     "required": ["status", "request_id"],
     "properties": {
         "status": {"type": "string", "enum": ["success", "error"]},
-        "data": ANY, "revision": {"type": "string"}, "auth_token": {"type": "string"},
-        "request_id": {"type": "string"}, "node": {"type": "string"}, "timestamp": {"type": "string"},
-        "version": {"type": "string"}, "page_size": {"type": "integer"}, "start_key": {"type": "string"},
-        "next_start_key": {"type": "string"}, "metadata": {"type": "object"},
+        "data": ANY,
+        "revision": {"type": "string"},
+        "auth_token": {"type": "string"},
+        "request_id": {"type": "string"},
+        "node": {"type": "string"},
+        "timestamp": {"type": "string"},
+        "version": {"type": "string"},
+        "page_size": {"type": "integer"},
+        "start_key": {"type": "string"},
+        "next_start_key": {"type": "string"},
+        "metadata": {"type": "object"},
     },
 }
-ERROR_ENVELOPE = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, {
-    "type": "object", "required": ["error", "message"],
-    "properties": {"error": {"type": "string", "description": "the HTTP status, as a string"},
-                   "message": {"type": "string", "description": "Crossbar's error name, e.g. bad_identifier"},
-                   "data": {"type": "object", "description": "details; for validation errors keyed by field path"}},
-}]}
-ERROR = {"description": "a Crossbar error",
-         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
-THROTTLED = {**ERROR, "description": "too many requests from this address to this account, or too many failed logins "
-                                    "(`too_many_requests`)",
-             "headers": {"Retry-After": {"description": "whole seconds to wait before trying again", "required": True,
-                                         "schema": {"type": "integer", "minimum": 1}}}}
+ERROR_ENVELOPE = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Envelope"},
+        {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {
+                "error": {"type": "string", "description": "the HTTP status, as a string"},
+                "message": {"type": "string", "description": "Crossbar's error name, e.g. bad_identifier"},
+                "data": {"type": "object", "description": "details; for validation errors keyed by field path"},
+            },
+        },
+    ]
+}
+ERROR = {
+    "description": "a Crossbar error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+}
+THROTTLED = {
+    **ERROR,
+    "description": "too many requests from this address to this account, or too many failed logins "
+    "(`too_many_requests`)",
+    "headers": {
+        "Retry-After": {
+            "description": "whole seconds to wait before trying again",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 CSV = {"schema": {"type": "string", "description": "with `Accept: text/csv` or `accept=csv`: the data as CSV"}}
 ROW = {"type": "object", "description": "a summary row"}
 BINARY = {"type": "string", "format": "binary"}
-UPLOAD = {"content": {"application/octet-stream": {"schema": BINARY},
-                      "multipart/form-data": {"schema": {"type": "object", "properties": {"file": BINARY}}},
-                      "application/x-base64": {"schema": {"type": "string", "description": "a data URL"}}},
-          "required": True}
+UPLOAD = {
+    "content": {
+        "application/octet-stream": {"schema": BINARY},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": BINARY}}},
+        "application/x-base64": {"schema": {"type": "string", "description": "a data URL"}},
+    },
+    "required": True,
+}
 
 
 def _schema(schema: str | dict | None) -> dict:
@@ -121,8 +166,15 @@ def _parameters(endpoint: Endpoint, shape: Shape) -> list[dict]:
         name = placeholder(segment)
         if name is not None:
             arg = arg_of(endpoint, shape, name)
-            params.append({"name": name, "in": "path", "required": True, "schema": arg.schema(),
-                           **({"description": arg.description} if arg.description else {})})
+            params.append(
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": arg.schema(),
+                    **({"description": arg.description} if arg.description else {}),
+                }
+            )
     return params
 
 
@@ -137,15 +189,21 @@ def _request(op: Op) -> dict | None:
 
 def _responses(op: Op) -> dict:
     """The success of the operation, and its failures: any operation may be throttled (429 with Retry-After)."""
-    failures = {"429": {"$ref": "#/components/responses/Throttled"},
-                "default": {"$ref": "#/components/responses/Error"}}
+    failures = {
+        "429": {"$ref": "#/components/responses/Throttled"},
+        "default": {"$ref": "#/components/responses/Error"},
+    }
     if op.files == ("application/json",):
         ok = {"description": "the document", "content": {"application/json": {"schema": _schema(op.reply)}}}
         return {"200": ok, **failures}
     if op.files:
         ok = {"description": "the file", "content": {media: {"schema": BINARY} for media in op.files}}
-        return {"200": ok, "206": {**ok, "description": "the requested byte range (`Range: bytes=a-b`)"},
-                "416": {"description": "the requested range is outside the file"}, **failures}
+        return {
+            "200": ok,
+            "206": {**ok, "description": "the requested byte range (`Range: bytes=a-b`)"},
+            "416": {"description": "the requested range is outside the file"},
+            **failures,
+        }
     data = {"type": "array", "items": ROW} if op.listing else _schema(op.reply)
     reply = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, {"type": "object", "properties": {"data": data}}]}
     content = {"application/json": {"schema": reply}, "text/csv": CSV}
@@ -153,8 +211,11 @@ def _responses(op: Op) -> dict:
 
 
 def _operation(endpoint: Endpoint, shape: Shape, method: str, op: Op) -> dict:
-    operation: dict = {"summary": op.summary, "tags": [_tag(shape.template)],
-                       "operationId": re.sub(r"\W+", "_", f"{method.lower()}_{shape.template}").strip("_")}
+    operation: dict = {
+        "summary": op.summary,
+        "tags": [_tag(shape.template)],
+        "operationId": re.sub(r"\W+", "_", f"{method.lower()}_{shape.template}").strip("_"),
+    }
     params = _parameters(endpoint, shape)
     if params:
         operation["parameters"] = params
@@ -179,12 +240,15 @@ def document(endpoints: dict[str, Endpoint]) -> dict:
     components.update(Envelope=ENVELOPE, ErrorEnvelope=ERROR_ENVELOPE)
     return {
         "openapi": "3.0.3",
-        "info": {"title": "cloudpbx Crossbar v2 API", "version": __version__,
-                 "description": "KAZOO Crossbar v2 compatible. Every JSON reply is wrapped in the envelope; "
-                                "request bodies carry the document under `data`. Paths not listed here are 404; "
-                                "methods not listed for a path are 405 with an `Allow` header. "
-                                "`/account/...` stands for `/accounts/{the caller's account_id}/...`; a POST with "
-                                "`verb` in the query string or envelope acts as that method."},
+        "info": {
+            "title": "cloudpbx Crossbar v2 API",
+            "version": __version__,
+            "description": "KAZOO Crossbar v2 compatible. Every JSON reply is wrapped in the envelope; "
+            "request bodies carry the document under `data`. Paths not listed here are 404; "
+            "methods not listed for a path are 405 with an `Allow` header. "
+            "`/account/...` stands for `/accounts/{the caller's account_id}/...`; a POST with "
+            "`verb` in the query string or envelope acts as that method.",
+        },
         "servers": [{"url": "/v2"}],
         "security": [{"authToken": []}],
         "paths": dict(sorted(paths.items())),
@@ -205,8 +269,11 @@ def _rendered() -> bytes:
 
 class OpenApi(Endpoint):
     noun = NOUN
-    shapes = (Shape(NOUN, {"GET": Op("This description", public=True, reply={"type": "object"},
-                                     files=("application/json",))}),)
+    shapes = (
+        Shape(
+            NOUN, {"GET": Op("This description", public=True, reply={"type": "object"}, files=("application/json",))}
+        ),
+    )
 
     def user_may(self, ctx: Context) -> bool:
         return True

@@ -9,7 +9,8 @@ callers look at, add to the pool (PUT) or remove (DELETE) any number.
 from __future__ import annotations
 
 import re
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from cloudpbx import schemas
 from cloudpbx.api import listing
@@ -41,8 +42,9 @@ def _number_reply(doc: Doc, status: int = 200) -> Reply:
 def _filterable(doc: Doc) -> Doc:
     """What listing filters look at: the entry, the public settings, and the times `created_from` & co. compare."""
     public = {k: v for k, v in doc.items() if not k.startswith(("_", "pvt_"))}
-    return dict(public, **registry.summary(doc), pvt_created=doc.get("pvt_created"),
-                pvt_modified=doc.get("pvt_modified"))
+    return dict(
+        public, **registry.summary(doc), pvt_created=doc.get("pvt_created"), pvt_modified=doc.get("pvt_modified")
+    )
 
 
 def _whole(ctx: Context, key: str, default: int, minimum: int) -> int:
@@ -61,8 +63,9 @@ def _search_prefix(ctx: Context) -> str:
     if not raw.startswith("+"):
         country = ctx.query.get("country", "US").upper()
         if country not in NANP_COUNTRIES:
-            raise Invalid.field("country", "enum", "Search other countries with an E.164 prefix such as +44",
-                                value=country)
+            raise Invalid.field(
+                "country", "enum", "Search other countries with an E.164 prefix such as +44", value=country
+            )
         raw = "+1" + raw
     if not E164_PREFIX.match(raw):
         raise Invalid.field("prefix", "pattern", "A prefix is digits, optionally after a +", value=raw)
@@ -85,49 +88,83 @@ def _collection_numbers(data: Any) -> list[str]:
 OBJECT = {"type": "object"}
 FOUND = {"type": "array", "items": {"type": "object", "properties": {"number": {"type": "string"}}}}
 HOLDINGS = {"type": "object", "properties": {"numbers": OBJECT, "cascade_quantity": {"type": "integer"}}}
-MANY = {"type": "object", "required": ["numbers"], "properties": {
-    "numbers": {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}}}
+MANY = {
+    "type": "object",
+    "required": ["numbers"],
+    "properties": {"numbers": {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}},
+}
 SORTED = {"type": "object", "properties": {"success": OBJECT, "error": OBJECT}}
 NUMBER = "phone_numbers"
 
 
 def _classifier_shapes(base: str) -> tuple[Shape, ...]:
-    return (Shape(f"{base}/classifiers", {"GET": Op("The number classifiers in matching order", reply=OBJECT)}),
-            Shape(f"{base}/classifiers/{{number}}", {"GET": Op("The classifier a number matches", reply=OBJECT)}))
+    return (
+        Shape(f"{base}/classifiers", {"GET": Op("The number classifiers in matching order", reply=OBJECT)}),
+        Shape(f"{base}/classifiers/{{number}}", {"GET": Op("The classifier a number matches", reply=OBJECT)}),
+    )
 
 
 class PhoneNumbers(Endpoint):
     noun = "phone_numbers"
     args = {"number": Arg(description="a phone number, E.164 (`%2B14155550100`) or as dialled")}
     shapes = (
-        Shape(f"{ACCOUNT}/phone_numbers", {"GET": Op(
-            "The account's numbers, or with `prefix` available numbers of the pool",
-            reply={"anyOf": [HOLDINGS, FOUND]})}),
+        Shape(
+            f"{ACCOUNT}/phone_numbers",
+            {
+                "GET": Op(
+                    "The account's numbers, or with `prefix` available numbers of the pool",
+                    reply={"anyOf": [HOLDINGS, FOUND]},
+                )
+            },
+        ),
         *_classifier_shapes(f"{ACCOUNT}/phone_numbers"),
         Shape(f"{ACCOUNT}/phone_numbers/carriers_info", {"GET": Op("Carriers and creation states", reply=OBJECT)}),
-        Shape(f"{ACCOUNT}/phone_numbers/collection", {
-            "PUT": Op("Add many numbers", MANY, SORTED, 201), "POST": Op("Replace many numbers", MANY, SORTED),
-            "PATCH": Op("Change many numbers", MANY, SORTED), "DELETE": Op("Release many numbers", MANY, SORTED)}),
+        Shape(
+            f"{ACCOUNT}/phone_numbers/collection",
+            {
+                "PUT": Op("Add many numbers", MANY, SORTED, 201),
+                "POST": Op("Replace many numbers", MANY, SORTED),
+                "PATCH": Op("Change many numbers", MANY, SORTED),
+                "DELETE": Op("Release many numbers", MANY, SORTED),
+            },
+        ),
         Shape(f"{ACCOUNT}/phone_numbers/collection/activate", {"PUT": Op("Buy many numbers", MANY, SORTED, 201)}),
-        Shape(f"{ACCOUNT}/phone_numbers/{{number}}", {
-            "GET": Op("Read a number of the account", reply=NUMBER),
-            "PUT": Op("Add a number to the account", NUMBER, NUMBER, 201, body_optional=True),
-            "POST": Op("Replace a number's settings", NUMBER, NUMBER),
-            "PATCH": Op("Change a number's settings", OBJECT, NUMBER),
-            "DELETE": Op("Release a number", reply=NUMBER)}),
-        Shape(f"{ACCOUNT}/phone_numbers/{{number}}/activate", {
-            "PUT": Op("Buy a number", NUMBER, NUMBER, 201, body_optional=True)}),
+        Shape(
+            f"{ACCOUNT}/phone_numbers/{{number}}",
+            {
+                "GET": Op("Read a number of the account", reply=NUMBER),
+                "PUT": Op("Add a number to the account", NUMBER, NUMBER, 201, body_optional=True),
+                "POST": Op("Replace a number's settings", NUMBER, NUMBER),
+                "PATCH": Op("Change a number's settings", OBJECT, NUMBER),
+                "DELETE": Op("Release a number", reply=NUMBER),
+            },
+        ),
+        Shape(
+            f"{ACCOUNT}/phone_numbers/{{number}}/activate",
+            {"PUT": Op("Buy a number", NUMBER, NUMBER, 201, body_optional=True)},
+        ),
         Shape(f"{ACCOUNT}/phone_numbers/{{number}}/reserve", {"PUT": Op("Reserve a number", reply=NUMBER, status=201)}),
         Shape(f"{ACCOUNT}/phone_numbers/{{number}}/identify", {"GET": Op("Who holds a number", reply=OBJECT)}),
-        Shape(f"{ACCOUNT}/phone_numbers/{{number}}/move", {"POST": Op(
-            "Move a number to another account", {"type": "object", "required": ["to"],
-                                                 "properties": {"to": {"type": "string"}}}, NUMBER)}),
+        Shape(
+            f"{ACCOUNT}/phone_numbers/{{number}}/move",
+            {
+                "POST": Op(
+                    "Move a number to another account",
+                    {"type": "object", "required": ["to"], "properties": {"to": {"type": "string"}}},
+                    NUMBER,
+                )
+            },
+        ),
         Shape("phone_numbers", {"GET": Op("Available numbers of the pool by prefix", reply=FOUND)}),
         *_classifier_shapes("phone_numbers"),
-        Shape("phone_numbers/{number}", {
-            "GET": Op("Any number (system administrators)", reply=NUMBER),
-            "PUT": Op("Add a number to the pool (system administrators)", NUMBER, NUMBER, 201, body_optional=True),
-            "DELETE": Op("Remove a number from the system (system administrators)", reply=NUMBER)}),
+        Shape(
+            "phone_numbers/{number}",
+            {
+                "GET": Op("Any number (system administrators)", reply=NUMBER),
+                "PUT": Op("Add a number to the pool (system administrators)", NUMBER, NUMBER, 201, body_optional=True),
+                "DELETE": Op("Remove a number from the system (system administrators)", reply=NUMBER),
+            },
+        ),
     )
 
     async def handle(self, ctx: Context) -> Reply:
@@ -153,8 +190,11 @@ class PhoneNumbers(Endpoint):
         docs, cascade = await ctx.platform.numbers.holdings(ctx.account_id)
         preds = listing.predicates(ctx)
         start = classifiers.normalize(ctx.query["start_key"]) if ctx.query.get("start_key") else None
-        rows = [(d["_id"], registry.summary(d)) for d in docs
-                if (not start or d["_id"] >= start) and all(p(_filterable(d)) for p in preds)]
+        rows = [
+            (d["_id"], registry.summary(d))
+            for d in docs
+            if (not start or d["_id"] >= start) and all(p(_filterable(d)) for p in preds)
+        ]
         size = listing.page_size(ctx)
         paging: dict[str, Any] = {}
         if size is not None:
@@ -186,8 +226,13 @@ class PhoneNumbers(Endpoint):
 
     async def _carriers_info(self, ctx: Context) -> Reply:
         states = await ctx.platform.numbers.creation_states(_actor(ctx))
-        return Reply({"maximal_prefix_length": MAXIMAL_PREFIX_LENGTH, "usable_carriers": ["local"],
-                      "usable_creation_states": states})
+        return Reply(
+            {
+                "maximal_prefix_length": MAXIMAL_PREFIX_LENGTH,
+                "usable_carriers": ["local"],
+                "usable_creation_states": states,
+            }
+        )
 
     # One number ------------------------------------------------------------------------------------------------------
 
@@ -203,8 +248,9 @@ class PhoneNumbers(Endpoint):
 
     async def _release(self, ctx: Context, number: str) -> Doc:
         released_state = await ctx.platform.configs.value(CONFIG, "released_state", "available")
-        return await ctx.platform.numbers.release(_actor(ctx), ctx.account_id, number, hard=ctx.flag("hard"),
-                                                  released_state=released_state)
+        return await ctx.platform.numbers.release(
+            _actor(ctx), ctx.account_id, number, hard=ctx.flag("hard"), released_state=released_state
+        )
 
     async def _number_action(self, ctx: Context, number: str, action: str) -> Reply:
         numbers, actor = ctx.platform.numbers, _actor(ctx)

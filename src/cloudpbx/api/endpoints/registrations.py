@@ -16,12 +16,26 @@ class Registrations(Endpoint):
     noun = "registrations"
     args = {"username": Arg(description="a device's SIP username")}
     shapes = (
-        Shape(f"{ACCOUNT}/registrations", {"GET": Op("SIP registrations", reply={"type": "array"}),
-                                           "DELETE": Op("Flush every registration", reply={"type": "string"})}),
-        Shape(f"{ACCOUNT}/registrations/{COUNT}", {"GET": Op("How many are registered", reply={
-            "type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}})}),
-        Shape(f"{ACCOUNT}/registrations/{{username}}", {"DELETE": Op("Flush one SIP username's",
-                                                                     reply={"type": "string"})}),
+        Shape(
+            f"{ACCOUNT}/registrations",
+            {
+                "GET": Op("SIP registrations", reply={"type": "array"}),
+                "DELETE": Op("Flush every registration", reply={"type": "string"}),
+            },
+        ),
+        Shape(
+            f"{ACCOUNT}/registrations/{COUNT}",
+            {
+                "GET": Op(
+                    "How many are registered",
+                    reply={"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}},
+                )
+            },
+        ),
+        Shape(
+            f"{ACCOUNT}/registrations/{{username}}",
+            {"DELETE": Op("Flush one SIP username's", reply={"type": "string"})},
+        ),
     )
 
     async def handle(self, ctx: Context) -> Reply:

@@ -21,13 +21,19 @@ def checked(data) -> dict:
 class SystemConfigs(Endpoint):
     noun = "system_configs"
     shapes = (
-        Shape("system_configs", {"GET": Op("Categories of system settings", reply={
-            "type": "array", "items": {"type": "string"}})}),
-        Shape("system_configs/{name}", {
-            "GET": Op("Read a category", reply="system_configs"),
-            "PUT": Op("Create a category", "system_configs", "system_configs", 201),
-            "POST": Op("Replace a category", "system_configs", "system_configs"),
-            "DELETE": Op("Delete a category", reply="system_configs")}),
+        Shape(
+            "system_configs",
+            {"GET": Op("Categories of system settings", reply={"type": "array", "items": {"type": "string"}})},
+        ),
+        Shape(
+            "system_configs/{name}",
+            {
+                "GET": Op("Read a category", reply="system_configs"),
+                "PUT": Op("Create a category", "system_configs", "system_configs", 201),
+                "POST": Op("Replace a category", "system_configs", "system_configs"),
+                "DELETE": Op("Delete a category", reply="system_configs"),
+            },
+        ),
     )
 
     async def handle(self, ctx: Context) -> Reply:

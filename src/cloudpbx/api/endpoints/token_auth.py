@@ -14,8 +14,15 @@ def token_info(claims: dict, token: str) -> dict:
 
 class TokenAuth(Endpoint):
     noun = "token_auth"
-    shapes = (Shape("token_auth", {"GET": Op("Read the token in use", reply={"type": "object"}),
-                                   "DELETE": Op("Revoke it", reply={"type": "object"})}),)
+    shapes = (
+        Shape(
+            "token_auth",
+            {
+                "GET": Op("Read the token in use", reply={"type": "object"}),
+                "DELETE": Op("Revoke it", reply={"type": "object"}),
+            },
+        ),
+    )
 
     def user_may(self, ctx: Context) -> bool:
         return True

@@ -53,11 +53,13 @@ async def read_upload(ctx: Context, accepted: tuple[str, ...], what: str, max_by
             raise UnsupportedType({"message": f"content type {kind} is not accepted here", "accepted": list(accepted)})
         upload = Upload(raw, kind)
     if upload.content_type not in accepted:
-        raise Invalid.field("file", "enum", f"Please provide {what} of type {', '.join(accepted)}",
-                            value=upload.content_type)
+        raise Invalid.field(
+            "file", "enum", f"Please provide {what} of type {', '.join(accepted)}", value=upload.content_type
+        )
     if max_bytes is not None and len(upload.content) > max_bytes:
-        raise TooLarge({"message": f"files are limited to {max_bytes} bytes", "target": max_bytes,
-                        "value": len(upload.content)})
+        raise TooLarge(
+            {"message": f"files are limited to {max_bytes} bytes", "target": max_bytes, "value": len(upload.content)}
+        )
     if not upload.content:
         raise Invalid.field("file", "minLength", f"Please provide {what}: the file is empty")
     return upload
@@ -91,7 +93,7 @@ def _from_data_url(raw: bytes) -> Upload:
     kind = "application/octet-stream"
     if text.startswith("data:"):
         header, _, text = text.partition(",")
-        kind = media_type(header[len("data:"):])
+        kind = media_type(header[len("data:") :])
     try:
         return Upload(base64.b64decode(text, validate=True), kind)
     except (binascii.Error, ValueError) as exc:
@@ -109,7 +111,7 @@ def download(attachment: Attachment, range_header: str | None, filename: str) ->
         return answer(b"", 416, headers=headers | {"content-range": f"bytes */{size}"})
     first, last = wanted
     headers["content-range"] = f"bytes {first}-{last}/{size}"
-    return answer(attachment.content[first:last + 1], 206, attachment.content_type, headers)
+    return answer(attachment.content[first : last + 1], 206, attachment.content_type, headers)
 
 
 def _range(header: str | None, size: int) -> tuple[int, int] | tuple[()] | None:

@@ -12,10 +12,16 @@ from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Forbidden, Invalid, Unauthorized
 from cloudpbx.store import is_id
 
-
-AUTH_REPLY = {"type": "object", "required": ["account_id", "apps"],
-              "properties": {"account_id": {"type": "string"}, "owner_id": {"type": "string"},
-                             "apps": {"type": "array"}, "priv_level": {"type": "string"}}}
+AUTH_REPLY = {
+    "type": "object",
+    "required": ["account_id", "apps"],
+    "properties": {
+        "account_id": {"type": "string"},
+        "owner_id": {"type": "string"},
+        "apps": {"type": "array"},
+        "priv_level": {"type": "string"},
+    },
+}
 RECOVERY_STARTED = {"type": "string"}
 
 
@@ -34,9 +40,13 @@ class UserAuth(Endpoint):
     shapes = (
         Shape("user_auth", {"PUT": Op("Log in with a credentials hash", "user_auth", AUTH_REPLY, 201, public=True)}),
         Shape("user_auth/{token}", {"GET": Op("Read a token of the caller's account", reply={"type": "object"})}),
-        Shape("user_auth/recovery", {
-            "PUT": Op("Start a password recovery", "user_auth_recovery", RECOVERY_STARTED, 201, public=True),
-            "POST": Op("Finish a password recovery", "user_auth_reset", AUTH_REPLY, public=True)}),
+        Shape(
+            "user_auth/recovery",
+            {
+                "PUT": Op("Start a password recovery", "user_auth_recovery", RECOVERY_STARTED, 201, public=True),
+                "POST": Op("Finish a password recovery", "user_auth_reset", AUTH_REPLY, public=True),
+            },
+        ),
     )
 
     def user_may(self, ctx: Context) -> bool:

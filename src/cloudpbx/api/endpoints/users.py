@@ -12,8 +12,19 @@ from cloudpbx.errors import Forbidden
 # apps it sees, and what the admin vouches for. Everything else of its profile (names, email, password and
 # require_password_update, language, timezone, call forwarding, do-not-disturb...) is its own. `pvt_*` fields are
 # nobody's to write.
-ADMIN_ONLY = ("priv_level", "enabled", "verified", "apps", "call_restriction", "caller_id", "caller_id_options",
-              "dial_plan", "feature_level", "hotdesk", "presence_id")
+ADMIN_ONLY = (
+    "priv_level",
+    "enabled",
+    "verified",
+    "apps",
+    "call_restriction",
+    "caller_id",
+    "caller_id_options",
+    "dial_plan",
+    "feature_level",
+    "hotdesk",
+    "presence_id",
+)
 
 
 class Users(DocumentEndpoint):
@@ -36,8 +47,9 @@ class Users(DocumentEndpoint):
         current = await ctx.platform.documents.get(self.kind, ctx.account_id, ctx.args[0])
         changed = sorted(key for key in ADMIN_ONLY if key in ctx.data and ctx.data[key] != current.get(key))
         if changed:
-            raise Forbidden({"message": f"only an account administrator can change {', '.join(changed)}",
-                             "cause": changed[0]})
+            raise Forbidden(
+                {"message": f"only an account administrator can change {', '.join(changed)}", "cause": changed[0]}
+            )
         if ctx.method == "POST":
             ctx.data.update({key: current[key] for key in ADMIN_ONLY if key not in ctx.data and key in current})
 

@@ -16,7 +16,6 @@ from cloudpbx.api.endpoints.uploads import download, read_upload
 from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.store import Attachment
 
-
 FILE_TYPES = ("image/*", "text/html")
 
 
@@ -26,20 +25,32 @@ def _public(ctx: Context) -> bool:
 
 class Whitelabel(Endpoint):
     noun = "whitelabel"
-    args = {"file": Arg(choices=tuple(FILES), description="which file of the branding"),
-            "domain": Arg(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,251}[A-Za-z0-9])?$", description="a host name")}
+    args = {
+        "file": Arg(choices=tuple(FILES), description="which file of the branding"),
+        "domain": Arg(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,251}[A-Za-z0-9])?$", description="a host name"),
+    }
     shapes = (
-        Shape(f"{ACCOUNT}/whitelabel", {
-            "GET": Op("Read the branding", reply="whitelabel"),
-            "PUT": Op("Create the branding", "whitelabel", "whitelabel", 201),
-            "POST": Op("Replace the branding", "whitelabel", "whitelabel"),
-            "DELETE": Op("Remove the branding and its files", reply="whitelabel")}),
-        Shape(f"{ACCOUNT}/whitelabel/{{file}}", {
-            "GET": Op("Download the logo, icon or welcome page", files=FILE_TYPES),
-            "POST": Op("Upload the logo, icon or welcome page", reply="whitelabel", upload=True)}),
+        Shape(
+            f"{ACCOUNT}/whitelabel",
+            {
+                "GET": Op("Read the branding", reply="whitelabel"),
+                "PUT": Op("Create the branding", "whitelabel", "whitelabel", 201),
+                "POST": Op("Replace the branding", "whitelabel", "whitelabel"),
+                "DELETE": Op("Remove the branding and its files", reply="whitelabel"),
+            },
+        ),
+        Shape(
+            f"{ACCOUNT}/whitelabel/{{file}}",
+            {
+                "GET": Op("Download the logo, icon or welcome page", files=FILE_TYPES),
+                "POST": Op("Upload the logo, icon or welcome page", reply="whitelabel", upload=True),
+            },
+        ),
         Shape("whitelabel/{domain}", {"GET": Op("The branding serving a domain", reply="whitelabel", public=True)}),
-        Shape("whitelabel/{domain}/{file}", {"GET": Op("A file of the branding serving a domain", public=True,
-                                                      files=FILE_TYPES)}),
+        Shape(
+            "whitelabel/{domain}/{file}",
+            {"GET": Op("A file of the branding serving a domain", public=True, files=FILE_TYPES)},
+        ),
     )
 
     async def handle(self, ctx: Context) -> Reply:

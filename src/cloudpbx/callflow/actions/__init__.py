@@ -1,6 +1,6 @@
 """The callflow actions this engine runs, one module each: `run(execution, data) -> next child key or STOP`."""
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from cloudpbx.callflow.actions import callflow, device, prepend_cid, response, ring_group, set_cid, user
 from cloudpbx.callflow.execution import Execution, Next

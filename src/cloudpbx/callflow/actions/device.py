@@ -7,7 +7,8 @@ from cloudpbx.callflow.execution import Execution, Next, text
 async def run(ctx: Execution, data: dict) -> Next:
     timeout_s = non_negative(data.get("timeout"), 0) or DEFAULT_TIMEOUT_S
     exclude = None if data.get("can_call_self") is True else ctx.caller_device_id
-    targets = await ctx.endpoints.device(ctx.account_id, text(data.get("id")), timeout_s,
-                                         non_negative(data.get("delay"), 0), exclude)
+    targets = await ctx.endpoints.device(
+        ctx.account_id, text(data.get("id")), timeout_s, non_negative(data.get("delay"), 0), exclude
+    )
     strategy = "single" if data.get("dial_strategy") == "single" else "simultaneous"
     return await ctx.ring(targets, strategy, timeout_s)

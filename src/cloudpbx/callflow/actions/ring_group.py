@@ -13,9 +13,13 @@ ORDERS = {"simultaneous": "listed", "single": "weight", "weighted_random": "weig
 
 def _member(entry: dict) -> Member:
     weight = entry.get("weight")
-    return Member(text(entry.get("id")), text(entry.get("endpoint_type")) or "device",
-                  non_negative(entry.get("timeout"), DEFAULT_TIMEOUT_S), non_negative(entry.get("delay"), 0),
-                  weight if isinstance(weight, int) else None)
+    return Member(
+        text(entry.get("id")),
+        text(entry.get("endpoint_type")) or "device",
+        non_negative(entry.get("timeout"), DEFAULT_TIMEOUT_S),
+        non_negative(entry.get("delay"), 0),
+        weight if isinstance(weight, int) else None,
+    )
 
 
 async def run(ctx: Execution, data: dict) -> Next:
@@ -23,8 +27,9 @@ async def run(ctx: Execution, data: dict) -> Next:
     members = [_member(entry) for entry in data.get("endpoints") or [] if isinstance(entry, dict) and entry.get("id")]
     timeout_s = non_negative(data.get("timeout"), 0) or DEFAULT_TIMEOUT_S
     for _ in range(max(1, non_negative(data.get("repeats"), 1))):
-        targets = await ctx.endpoints.members(ctx.account_id, members, exclude=ctx.caller_device_id,
-                                              order=ORDERS[strategy])
+        targets = await ctx.endpoints.members(
+            ctx.account_id, members, exclude=ctx.caller_device_id, order=ORDERS[strategy]
+        )
         if not targets:
             log.info("call %s: ring group has no device to ring", ctx.call.call_id)
             return CONTINUE
