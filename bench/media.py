@@ -46,7 +46,7 @@ def cpus() -> tuple[int | None, int | None]:
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -81,7 +81,7 @@ async def generate() -> None:
             phones = await bind(2 * command["calls"], delays)
             reply = {"ports": [phone_port(phone) for phone in phones]}
         else:
-            reply = await play(list(zip(phones, command["targets"])), phones, command["seconds"], delays)
+            reply = await play(list(zip(phones, command["targets"], strict=True)), phones, command["seconds"], delays)
         print(json.dumps(reply), flush=True)
 
 

@@ -158,10 +158,8 @@ class Processes:
             if sipp.proc is None or sipp.proc.returncode not in (0, 1):
                 raise
             return sipp
-        try:
+        with contextlib.suppress(ProcessLookupError):
             pin(sipp.proc.pid, cpus)
-        except ProcessLookupError:
-            pass
         return sipp
 
     def log_tail(self, name: str) -> str:
@@ -171,10 +169,8 @@ class Processes:
     def stop_server(self, proc: subprocess.Popen) -> None:
         if proc.poll() is None:
             _signal_group(proc.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
         _signal_group(proc.pid, signal.SIGKILL)  # workers that outlived their main process
         proc.wait()
 
@@ -208,14 +204,12 @@ def udp_drops() -> int:
     """Datagrams the kernel dropped, machine-wide, because a socket's receive buffer was full: a reader (server
     or SIPp) falling behind (RcvbufErrors in /proc/net/snmp)."""
     rows = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")]
-    return int(dict(zip(rows[0], rows[1])).get("RcvbufErrors", 0))
+    return int(dict(zip(rows[0], rows[1], strict=True)).get("RcvbufErrors", 0))
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def wait_port(proc: subprocess.Popen, port: int, what: str, processes: Processes, name: str) -> None:
@@ -838,11 +832,11 @@ async def wait_for_targets(events: Path, ports: set[int], wait_s: float) -> dict
     deadline = time.monotonic() + wait_s
     while len(targets) < len(ports) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-        if events.exists():
-            for line in events.read_text().split("\n")[:-1]:  # whole lines only: a writer may be mid-line
-                _side, ours, relay = line.split()
-                if int(ours) in ports:
-                    targets[int(ours)] = int(relay)
+        text = await asyncio.to_thread(lambda: events.read_text() if events.exists() else "")
+        for line in text.split("\n")[:-1]:  # whole lines only: a writer may be mid-line
+            _side, ours, relay = line.split()
+            if int(ours) in ports:
+                targets[int(ours)] = int(relay)
     return targets
 
 
@@ -936,10 +930,8 @@ def media_run(
     server0, wall0 = target.cpu(), time.monotonic()
     played = generator.ask(cmd="play", seconds=seconds)
     server_cpu = (target.cpu() - server0) / (time.monotonic() - wall0)
-    try:
+    with contextlib.suppress(TimeoutError):
         uac.wait(talk_s + ramp_s + 60)
-    except TimeoutError:
-        pass
     uas.stop()
     result = uac.result()
     sent = played["sent"]
@@ -1181,7 +1173,7 @@ def run(args) -> Results:
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 

@@ -52,7 +52,7 @@ class Document:
             if len(segments) != len(tokens):
                 continue
             rank = []
-            for segment, token in zip(segments, tokens):
+            for segment, token in zip(segments, tokens, strict=True):
                 if segment.startswith("{"):
                     if not _fits(params[segment[1:-1]], token):
                         break

@@ -73,7 +73,7 @@ LEVELS = ("grand", "parent", "account", "user", "device")
 )
 def test_nearest_level_wins(master, tree, setting, path, values, shown):
     """Set the value on each level from the top down (each nearer level takes over), then unset bottom up."""
-    for level, value in zip(LEVELS, values):
+    for level, value in zip(LEVELS, values, strict=True):
         set_on(master, tree, level, {path: value})
         assert inherited(master, tree)[setting] == shown(value), level
     for i in range(len(LEVELS) - 1, 0, -1):

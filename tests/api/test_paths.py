@@ -83,7 +83,7 @@ def test_every_declared_shape_is_served_and_other_methods_are_405(master, server
     checked = 0
     for template, item in spec["paths"].items():
         params = {p["name"]: p["schema"] for op in item.values() for p in op.get("parameters", [])}
-        path = re.sub(r"{(\w+)}", lambda m: example(params[m.group(1)]), template)
+        path = re.sub(r"{(\w+)}", lambda m, params=params: example(params[m.group(1)]), template)
         assert Document(spec).template(path) == template, template
         declared = sorted(m.upper() for m in item)
         other = next((m for m in ("PATCH", "PUT", "DELETE", "POST", "GET") if m not in declared), None)

@@ -75,7 +75,8 @@ def test_the_api_conforms_to_its_document(fuzzed):
                 try:
                     case.call_and_validate(base_url=base, headers={"X-Auth-Token": token}, checks=CHECKS)
                 except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected, reported together below
-                    failures.append(f"{mode.value} {case.method} {case.formatted_path}: {str(exc)[:600]}")
+                    label = f"{mode.value} {case.method} {case.formatted_path}"  # noqa: B023 - run() runs in this loop
+                    failures.append(f"{label}: {str(exc)[:600]}")
 
             try:
                 run()

@@ -128,7 +128,7 @@ def node(module: str, data: dict | None = None, **children: dict) -> dict:
 
 def chain(*nodes: dict) -> dict:
     """Nodes one after another, each the `_` child of the one before."""
-    for parent, child in zip(nodes, nodes[1:]):
+    for parent, child in itertools.pairwise(nodes):
         parent["children"]["_"] = child
     return nodes[0]
 

@@ -38,7 +38,7 @@ def test_tone_frames_are_20ms_and_phase_continuous():
     assert {len(f) for f in frames} == {160}
     samples = tones.decode(b"".join(frames), "PCMA")
     expected = [round(0.5 * 32767 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(1600)]
-    assert max(abs(s - e) for s, e in zip(samples, expected)) < 600
+    assert max(abs(s - e) for s, e in zip(samples, expected, strict=True)) < 600
 
 
 @pytest.mark.parametrize("frequency", [350, 440, 1000, 2600])

@@ -9,6 +9,7 @@ Phone method), in the test's own thread. Each phone has its own account and its 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import statistics
@@ -265,10 +266,8 @@ class Phone:
         """Un-REGISTER before closing: one still in flight when the library is destroyed may crash it. A
         registrar that is gone does not answer; the phone is closed anyway."""
         if self.registered:
-            try:
+            with contextlib.suppress(TimeoutError):
                 self.unregister(timeout=2.0)
-            except TimeoutError:
-                pass
 
     def _registration_result(self, code: int, reason: str, expires: int) -> None:
         self.reg_code, self.reg_reason = code, reason
@@ -595,9 +594,12 @@ def limit_codecs(sdp: str, codecs: Sequence[str]) -> str:
             media = line[2:].split(" ", 1)[0]
             if media == "audio":
                 line, keep = _audio_line(line, sdp, codecs)
-        elif media == "audio" and line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:")):
-            if line.split(":", 1)[1].split(" ", 1)[0] not in keep:
-                continue
+        elif (
+            media == "audio"
+            and line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"))
+            and line.split(":", 1)[1].split(" ", 1)[0] not in keep
+        ):
+            continue
         out.append(line)
     return "\r\n".join(out) + "\r\n"
 

@@ -68,7 +68,7 @@ def test_hold_changes_media_direction_and_resume_brings_audio_back_then_caller_h
 def test_call_over_tcp_carries_tones(phones):
     alice, bob = phones("alice", transport="tcp"), phones("bob", transport="tcp")
     assert bob.uri.endswith(";transport=tcp")
-    out, incoming = connect(alice, bob)
+    _out, incoming = connect(alice, bob)
     alice.send_tone(1000)
     bob.send_tone(1500)
     assert bob.hears(1000) and alice.hears(1500)

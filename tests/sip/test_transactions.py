@@ -8,6 +8,7 @@ to see (or withhold) individual packets.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import socket
 import time
@@ -66,9 +67,9 @@ class RawPeer(asyncio.DatagramProtocol):
     def send(self, message: Request | Response | bytes, port: int) -> None:
         self.transport.sendto(message if isinstance(message, bytes) else message.encode(), ("127.0.0.1", port))
 
-    async def next(self, timeout: float = 1.0):
+    async def next(self, within_s: float = 1.0):
         try:
-            return (await asyncio.wait_for(self.messages.get(), timeout))[1]
+            return (await asyncio.wait_for(self.messages.get(), within_s))[1]
         except TimeoutError:
             return None
 
@@ -131,7 +132,7 @@ def response_to(req: Request, status: int, to_tag: str = "tt", body: bytes = b""
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:])]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 # client transactions ---------------------------------------------------------------------------------------------

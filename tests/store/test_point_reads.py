@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import time
 
 import pytest
 
@@ -92,7 +91,7 @@ async def test_sqlite_point_reads_see_this_process_writes_at_once_and_others_wit
         await asyncio.sleep(0)
         assert await n() == 1  # from the memo: the last check is recent
         del store._points.CHECK_S  # back to short checks
-        time.sleep(2 * store._points.CHECK_S)
+        await asyncio.sleep(2 * store._points.CHECK_S)
         assert await n() == 2
         assert await n() == 2  # nothing changed since: from the memo again
         async with store.write() as tx:

@@ -241,7 +241,7 @@ def test_busy_callee_takes_the_user_busy_branch(phones, office, master):
     bob.reject(486)
     out.wait("DISCONNECTED")
     assert (out.code, out.reason) == (503, "Busy Branch")
-    inbound_leg, outbound_leg = legs_of(master, office, out.call_id)
+    _inbound_leg, outbound_leg = legs_of(master, office, out.call_id)
     assert outbound_leg["hangup_cause"] == "USER_BUSY"
 
 

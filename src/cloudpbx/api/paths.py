@@ -167,7 +167,7 @@ class Router:
     def _nouns(self, tokens: list[str], shape: Shape) -> list[tuple[str, list[str]]]:
         """Literal segments naming an endpoint start a noun; the rest (arguments, sub-paths) belong to it."""
         nouns: list[tuple[str, list[str]]] = []
-        for segment, token in zip(shape.segments, tokens):
+        for segment, token in zip(shape.segments, tokens, strict=True):
             if not nouns or (segment in self.nouns and placeholder(segment) is None):
                 nouns.append((token, []))
             else:

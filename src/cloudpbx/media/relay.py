@@ -121,9 +121,8 @@ class Endpoint(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr) -> None:
-        if addr != self.remote or not self.latched:
-            if not self.latch(addr):
-                return
+        if (addr != self.remote or not self.latched) and not self.latch(addr):
+            return
         size = len(data)
         if size < self.min_size:
             return  # NAT keep-alives open the path but carry nothing to forward
@@ -197,7 +196,7 @@ class Stream:
 
     def pair(self) -> None:
         """Each socket forwards through the same-kind socket of the other leg."""
-        for first, second in zip(self.sides["a"].endpoints, self.sides["b"].endpoints):
+        for first, second in zip(self.sides["a"].endpoints, self.sides["b"].endpoints, strict=True):
             first.peer, second.peer = second, first
 
 

@@ -3,6 +3,9 @@ imposes on its descendants, and each app's icon and screenshots."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from cloudpbx.accounts import apps
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
@@ -38,7 +41,9 @@ SCREENSHOTS = tuple(str(n) for n in range(apps.MAX_SCREENSHOTS))
 
 class AppsStore(Endpoint):
     noun = "apps_store"
-    args = {"screenshot": Arg(choices=SCREENSHOTS, description="a screenshot's position in the app's list, from 0")}
+    args: ClassVar[Mapping[str, Arg]] = {
+        "screenshot": Arg(choices=SCREENSHOTS, description="a screenshot's position in the app's list, from 0")
+    }
     shapes = (
         Shape(f"{ACCOUNT}/apps_store", {"GET": Op("The apps the account may use", reply=APP, listing=True)}),
         Shape(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from cloudpbx.accounts.documents import Kind, public, row
 from cloudpbx.api import listing, secrets
 from cloudpbx.api.context import Context, Reply
@@ -17,7 +20,7 @@ class Endpoint:
 
     noun = ""
     shapes: tuple[Shape, ...] = ()
-    args: dict[str, Arg] = {}  # grammars of placeholders particular to this endpoint
+    args: ClassVar[Mapping[str, Arg]] = {}  # grammars of placeholders particular to this endpoint
 
     def is_public(self, ctx: Context) -> bool:
         """Whether the request may come without credentials: as its shape declares the method."""

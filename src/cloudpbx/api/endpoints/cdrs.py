@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from cloudpbx.accounts import cdrs
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
@@ -60,7 +63,7 @@ class Cdrs(Endpoint):
         users = ctx.parent("users")
         return users[0] if users else None
 
-    args = {
+    args: ClassVar[Mapping[str, Arg]] = {
         "cdr_id": Arg(CDR_ID, description="`YYYYMM-<call id>`"),
         "interaction_id": Arg(CDR_ID, description="an interaction or CDR id"),
     }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from cloudpbx.accounts import tree
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
@@ -17,7 +20,7 @@ def view(channel: Channel) -> dict:
 
 class Channels(Endpoint):
     noun = "channels"
-    args = {"uuid": Arg(description="a call leg's id (its SIP Call-ID)")}
+    args: ClassVar[Mapping[str, Arg]] = {"uuid": Arg(description="a call leg's id (its SIP Call-ID)")}
     shapes = (
         Shape(
             f"{ACCOUNT}/channels",

@@ -7,6 +7,9 @@ each answers the merged result. Only categories with an `account_config.{CATEGOR
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from cloudpbx.accounts.account_configs import CATEGORY, AccountConfigs, checked_category, doc_id
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
@@ -24,7 +27,9 @@ MERGED = {
 
 class Configs(Endpoint):
     noun = "configs"
-    args = {"category": Arg(CATEGORY, description="a system config category, e.g. kazoo_endpoint")}
+    args: ClassVar[Mapping[str, Arg]] = {
+        "category": Arg(CATEGORY, description="a system config category, e.g. kazoo_endpoint")
+    }
     shapes = (
         Shape(
             f"{ACCOUNT}/configs/{{category}}",

@@ -9,8 +9,8 @@ callers look at, add to the pool (PUT) or remove (DELETE) any number.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
 
 from cloudpbx import schemas
 from cloudpbx.api import listing
@@ -106,7 +106,9 @@ def _classifier_shapes(base: str) -> tuple[Shape, ...]:
 
 class PhoneNumbers(Endpoint):
     noun = "phone_numbers"
-    args = {"number": Arg(description="a phone number, E.164 (`%2B14155550100`) or as dialled")}
+    args: ClassVar[Mapping[str, Arg]] = {
+        "number": Arg(description="a phone number, E.164 (`%2B14155550100`) or as dialled")
+    }
     shapes = (
         Shape(
             f"{ACCOUNT}/phone_numbers",

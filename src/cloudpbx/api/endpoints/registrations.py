@@ -3,6 +3,9 @@ SIP username's."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from cloudpbx.accounts.kinds import sip_key
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
@@ -14,7 +17,7 @@ COUNT = "count"
 
 class Registrations(Endpoint):
     noun = "registrations"
-    args = {"username": Arg(description="a device's SIP username")}
+    args: ClassVar[Mapping[str, Arg]] = {"username": Arg(description="a device's SIP username")}
     shapes = (
         Shape(
             f"{ACCOUNT}/registrations",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from cloudpbx import schemas
 from cloudpbx.accounts import login_guard, recovery
 from cloudpbx.accounts.login import account_usable, check_credentials, find_account
@@ -36,7 +39,7 @@ def checked(name: str, data) -> dict:
 
 class UserAuth(Endpoint):
     noun = "user_auth"
-    args = {"token": Arg(r"^[A-Za-z0-9_.-]{1,4096}$", description="an auth token")}
+    args: ClassVar[Mapping[str, Arg]] = {"token": Arg(r"^[A-Za-z0-9_.-]{1,4096}$", description="an auth token")}
     shapes = (
         Shape("user_auth", {"PUT": Op("Log in with a credentials hash", "user_auth", AUTH_REPLY, 201, public=True)}),
         Shape("user_auth/{token}", {"GET": Op("Read a token of the caller's account", reply={"type": "object"})}),

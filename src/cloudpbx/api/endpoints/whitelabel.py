@@ -7,6 +7,8 @@ header `X-Auth-Token: undefined`), so it never needs a token and an unknown doma
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Mapping
+from typing import ClassVar
 
 from cloudpbx.accounts import whitelabel
 from cloudpbx.accounts.whitelabel import FILES, WHITELABEL
@@ -25,7 +27,7 @@ def _public(ctx: Context) -> bool:
 
 class Whitelabel(Endpoint):
     noun = "whitelabel"
-    args = {
+    args: ClassVar[Mapping[str, Arg]] = {
         "file": Arg(choices=tuple(FILES), description="which file of the branding"),
         "domain": Arg(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,251}[A-Za-z0-9])?$", description="a host name"),
     }
