@@ -5,6 +5,7 @@ from __future__ import annotations
 from cloudpbx.accounts import apps, tree
 from cloudpbx.accounts.inheritance import resolve
 from cloudpbx.api.context import Context, Reply
+from cloudpbx.errors import Missing
 
 
 async def auth_reply(ctx: Context, account_id: str, owner_id: str | None, method: str, status: int) -> Reply:
@@ -14,6 +15,8 @@ async def auth_reply(ctx: Context, account_id: str, owner_id: str | None, method
     user = await platform.store.find(account_id, owner_id) if owner_id else None
     async with platform.store.read() as tx:
         node = await tree.node(tx, account_id)
+        if node is None:
+            raise Missing(account_id)
         reseller_id = await tree.reseller_id(tx, node)
         chain = [account] + [await tx.get(a, a) for a in reversed(node.tree)]
     priv = user.get("priv_level", "user") if user else "admin"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from cloudpbx.errors import Forbidden
+from cloudpbx.errors import Forbidden, Missing, Unauthorized
 
 if TYPE_CHECKING:
     from cloudpbx.accounts.tree import AccountNode
@@ -94,8 +94,21 @@ class Context:
 
     @property
     def account_id(self) -> str:
-        assert self.account is not None
-        return self.account.id
+        return self.node.id
+
+    @property
+    def who(self) -> Caller:
+        """The authenticated caller, for handlers of operations that are not public (only those have one)."""
+        if self.caller is None:
+            raise Unauthorized()
+        return self.caller
+
+    @property
+    def node(self) -> AccountNode:
+        """The account of the path (`accounts/{account_id}/...`), authorized for the caller."""
+        if self.account is None:
+            raise Missing("account_id")
+        return self.account
 
     @property
     def wants_csv(self) -> bool:

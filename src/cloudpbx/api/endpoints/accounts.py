@@ -51,15 +51,19 @@ class Accounts(Endpoint):
     def allowed(self, ctx: Context) -> set[str]:
         """The master account cannot be deleted (KAZOO leaves DELETE out of its allowed methods)."""
         methods = super().allowed(ctx)
-        return methods - {"DELETE"} if ctx.shape.template == ACCOUNT and not ctx.account.tree else methods
+        return (
+            methods - {"DELETE"}
+            if ctx.shape is not None and ctx.shape.template == ACCOUNT and not ctx.node.tree
+            else methods
+        )
 
     def user_may(self, ctx: Context) -> bool:
-        return ctx.method == "GET" and len(ctx.args) == 1 and ctx.args[0] == ctx.caller.account_id
+        return ctx.method == "GET" and len(ctx.args) == 1 and ctx.args[0] == ctx.who.account_id
 
     async def handle(self, ctx: Context) -> Reply:
         args = ctx.args
         if not args:
-            return await self._create(ctx, ctx.caller.account_id)
+            return await self._create(ctx, ctx.who.account_id)
         if len(args) == 1:
             return await self._item(ctx)
         sub = args[1]
@@ -97,16 +101,14 @@ class Accounts(Endpoint):
             await accounts.delete(ctx.account_id)
             view["_read_only"] = {"deleted": True}
             return Reply(view)
-        caller = ctx.caller
-        is_ancestor = ctx.account_id != caller.account_id and (
-            caller.superduper or caller.account_id in ctx.account.tree
-        )
+        caller = ctx.who
+        is_ancestor = ctx.account_id != caller.account_id and (caller.superduper or caller.account_id in ctx.node.tree)
         await accounts.update(ctx.account_id, ctx.data, patch=ctx.method == "PATCH", may_enable=is_ancestor)
         return await self._view(ctx, ctx.account_id)
 
     async def _children(self, ctx: Context) -> list[dict]:
         async with ctx.platform.store.read() as tx:
-            below = await tree.descendants(tx, ctx.account)
+            below = await tree.descendants(tx, ctx.node)
         rows = []
         for child in (n for n in below if n.parent_id == ctx.account_id):
             count = sum(1 for n in below if child.id in n.tree)
@@ -115,23 +117,23 @@ class Accounts(Endpoint):
 
     async def _descendants(self, ctx: Context) -> list[dict]:
         async with ctx.platform.store.read() as tx:
-            below = await tree.descendants(tx, ctx.account)
+            below = await tree.descendants(tx, ctx.node)
         return [{"id": n.id, "name": n.name, "realm": n.realm, "tree": _seen_by(ctx.caller, n.tree)} for n in below]
 
     async def _siblings(self, ctx: Context) -> list[dict]:
-        if ctx.account_id == ctx.caller.account_id and not ctx.caller.superduper:
+        if ctx.account_id == ctx.who.account_id and not ctx.who.superduper:
             raise Forbidden({"message": "sibling listing of your own account is not allowed"})
-        if ctx.account.parent_id is None:
+        if ctx.node.parent_id is None:
             return []
         async with ctx.platform.store.read() as tx:
-            siblings = await tree.children(tx, ctx.account.parent_id)
+            siblings = await tree.children(tx, ctx.node.parent_id)
         return [{"id": n.id, "name": n.name, "realm": n.realm} for n in siblings if n.id != ctx.account_id]
 
     async def _visible_ancestors(self, ctx: Context) -> list[dict]:
         """Ancestors of the account, cut at the caller's own account: nobody sees above themselves."""
         async with ctx.platform.store.read() as tx:
-            chain = await tree.ancestors(tx, ctx.account)
-        seen = set(_seen_by(ctx.caller, ctx.account.tree))
+            chain = await tree.ancestors(tx, ctx.node)
+        seen = set(_seen_by(ctx.caller, ctx.node.tree))
         return [{"id": n.id, "name": n.name} for n in chain if n.id in seen]
 
     _parents = _visible_ancestors
@@ -153,7 +155,7 @@ class Accounts(Endpoint):
         if dest is None:
             raise Missing(to)
         mode = await ctx.platform.configs.value("crossbar.accounts", "allow_move", "superduper_admin")
-        caller = ctx.caller
+        caller = ctx.who
         allowed = caller.superduper or (
             mode == "tree" and dest.is_within(caller.account_id) and ctx.account_id != caller.account_id
         )

@@ -54,10 +54,10 @@ class Alerts(Endpoint):
 
     def _sees(self, ctx: Context, alert: dict) -> bool:
         """System administrators see every alert from their own account; others what is addressed to them."""
-        caller = ctx.caller
+        caller = ctx.who
         if caller.superduper and ctx.account_id == caller.account_id:
             return True
-        return alerts.visible(alert, ctx.account, caller.owner_id, caller.is_admin)
+        return alerts.visible(alert, ctx.node, caller.owner_id, caller.is_admin)
 
     async def _list(self, ctx: Context) -> Reply:
         async def load(start, limit):

@@ -70,7 +70,7 @@ class AppsStore(Endpoint):
     )
 
     async def handle(self, ctx: Context) -> Reply:
-        store, node, public_url = ctx.platform.store, ctx.account, ctx.platform.settings.public_url
+        store, node, public_url = ctx.platform.store, ctx.node, ctx.platform.settings.public_url
         if not ctx.args:
             return Reply(await apps.available(store, node, public_url))
         if ctx.args == [BLACKLIST]:

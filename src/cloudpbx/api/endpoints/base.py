@@ -29,7 +29,7 @@ class Endpoint:
 
     def allowed(self, ctx: Context) -> set[str]:
         """The methods of the matched shape; an endpoint narrows them when they depend on the account."""
-        return set(ctx.shape.ops)
+        return set(ctx.shape.ops) if ctx.shape else set()
 
     def body_limit(self, args: list[str]) -> int:
         """A request body cap above the platform's, for paths that take large uploads; 0 keeps the platform's."""
@@ -37,7 +37,7 @@ class Endpoint:
 
     def user_may(self, ctx: Context) -> bool:
         """Whether a non-admin user may do this; by default users read their own account."""
-        return ctx.method == "GET" and (ctx.account is None or ctx.account.id == ctx.caller.account_id)
+        return ctx.method == "GET" and (ctx.account is None or ctx.node.id == ctx.who.account_id)
 
     async def handle(self, ctx: Context) -> Reply:
         raise NotImplementedError

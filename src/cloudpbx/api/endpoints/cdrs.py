@@ -86,9 +86,9 @@ class Cdrs(Endpoint):
 
     def user_may(self, ctx: Context) -> bool:
         """Users read their own calls; the account's call log is for administrators."""
-        own_account = ctx.account is not None and ctx.account.id == ctx.caller.account_id
+        own_account = ctx.account is not None and ctx.node.id == ctx.who.account_id
         owner_id = self._owner(ctx)
-        return own_account and owner_id is not None and owner_id == ctx.caller.owner_id
+        return own_account and owner_id is not None and owner_id == ctx.who.owner_id
 
     async def handle(self, ctx: Context) -> Reply:
         shape, store = _shape(ctx.args), ctx.platform.store

@@ -31,7 +31,7 @@ class Channels(Endpoint):
 
     async def handle(self, ctx: Context) -> Reply:
         async with ctx.platform.store.read() as tx:
-            below = await tree.descendants(tx, ctx.account)
+            below = await tree.descendants(tx, ctx.node)
         account_ids = {ctx.account_id, *(node.id for node in below)}
         live = ctx.platform.channels
         if ctx.args:

@@ -47,12 +47,12 @@ class Configs(Endpoint):
         category = checked_category(ctx.args[0])
         configs = AccountConfigs(ctx.platform.store, ctx.platform.configs)
         if ctx.method == "DELETE":
-            await configs.delete(ctx.account, category)
+            await configs.delete(ctx.node, category)
         elif ctx.method != "GET":
             if "data" not in ctx.envelope:
                 raise Invalid.field("data", "required", "Field is required but missing")
-            await configs.save(ctx.account, category, ctx.data, patch=ctx.method == "PATCH")
-        merged = await configs.merged(ctx.account, category)
+            await configs.save(ctx.node, category, ctx.data, patch=ctx.method == "PATCH")
+        merged = await configs.merged(ctx.node, category)
         return Reply({**merged, "id": doc_id(category)}, status=201 if ctx.method == "PUT" else 200)
 
 

@@ -10,7 +10,7 @@ async def with_inherited(ctx: Context, reply: Reply, endpoints: list[dict]) -> R
     if not ctx.flag("include_inherited"):
         return reply
     async with ctx.platform.store.read() as tx:
-        ids = [ctx.account_id, *reversed(ctx.account.tree)]
+        ids = [ctx.account_id, *reversed(ctx.node.tree)]
         accounts = [await tx.find(a, a) for a in ids]
     resolved = {name: await resolve(ctx.platform.configs, name, endpoints, accounts) for name in SETTINGS}
     reply.data.setdefault("_read_only", {})["inherited"] = resolved

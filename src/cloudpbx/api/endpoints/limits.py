@@ -23,7 +23,7 @@ class Limits(Endpoint):
     async def handle(self, ctx: Context) -> Reply:
         platform = ctx.platform
         if ctx.method == "POST":
-            await limits.may_change(platform.store, ctx.account, ctx.caller.account_id, ctx.caller.superduper)
+            await limits.may_change(platform.store, ctx.node, ctx.who.account_id, ctx.who.superduper)
             await limits.save(platform.store, ctx.account_id, ctx.data)
         data, revision = await limits.view(platform.store, platform.configs, ctx.account_id)
         return Reply(data, revision=revision)

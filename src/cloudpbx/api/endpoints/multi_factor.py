@@ -60,9 +60,7 @@ class MultiFactor(Endpoint):
 
     def user_may(self, ctx: Context) -> bool:
         """Provider settings hold secrets: users may only see the listing of their own account."""
-        return (
-            ctx.method == "GET" and not ctx.args and ctx.account is not None and ctx.account.id == ctx.caller.account_id
-        )
+        return ctx.method == "GET" and not ctx.args and ctx.account is not None and ctx.node.id == ctx.who.account_id
 
     async def handle(self, ctx: Context) -> Reply:
         store, args = ctx.platform.store, ctx.args

@@ -29,7 +29,7 @@ CONFIG = "number_manager"
 
 
 def _actor(ctx: Context) -> Actor:
-    return Actor(ctx.caller.account_id, ctx.caller.superduper)
+    return Actor(ctx.who.account_id, ctx.who.superduper)
 
 
 def _number_reply(doc: Doc, status: int = 200) -> Reply:

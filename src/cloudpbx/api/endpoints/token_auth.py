@@ -28,7 +28,7 @@ class TokenAuth(Endpoint):
         return True
 
     async def handle(self, ctx: Context) -> Reply:
-        caller = ctx.caller
+        caller = ctx.who
         if not caller.token:
             raise Invalid.field("auth_token", "required", "This request must carry a token")
         if ctx.method == "DELETE":

@@ -78,7 +78,7 @@ class UserAuth(Endpoint):
 
     async def _token_info(self, ctx: Context, token: str) -> Reply:
         claims = await ctx.tokens.verify(token)
-        if claims is None or claims.get("account_id") != ctx.caller.account_id:
+        if claims is None or claims.get("account_id") != ctx.who.account_id:
             raise Forbidden({"message": "the token belongs to another account"})
         return Reply({k: v for k, v in claims.items() if k != "jti"} | {"id": token})
 

@@ -29,13 +29,13 @@ ADMIN_ONLY = (
 
 class Users(DocumentEndpoint):
     def user_may(self, ctx: Context) -> bool:
-        own_account = ctx.account is not None and ctx.account.id == ctx.caller.account_id
+        own_account = ctx.account is not None and ctx.node.id == ctx.who.account_id
         if ctx.method == "GET":
             return own_account
-        return own_account and ctx.args == [ctx.caller.owner_id] and ctx.method in ("POST", "PATCH")
+        return own_account and ctx.args == [ctx.who.owner_id] and ctx.method in ("POST", "PATCH")
 
     async def handle(self, ctx: Context) -> Reply:
-        if not (ctx.caller.is_admin or ctx.caller.superduper):
+        if not (ctx.who.is_admin or ctx.who.superduper):
             await self._rights_unchanged(ctx)
         return await super().handle(ctx)
 
