@@ -5,7 +5,7 @@ import os
 GREGORIAN_OFFSET = 62167219200  # seconds from year 0 to the Unix epoch, as KAZOO stamps times
 
 _POOL_BYTES = 4096
-_pool = [b"", 0]  # random bytes from the OS, and how many of them are used
+_pool: list[bytes | int] = [b"", 0]  # random bytes from the OS, and how many of them are used
 
 
 def random_hex(nbytes: int) -> str:
@@ -15,6 +15,7 @@ def random_hex(nbytes: int) -> str:
     each cost more than all the rest of making them.
     """
     pool, used = _pool
+    assert isinstance(pool, bytes) and isinstance(used, int)
     if used + nbytes > len(pool):
         pool, used = os.urandom(max(_POOL_BYTES, nbytes)), 0
         _pool[0] = pool

@@ -188,7 +188,9 @@ async def test_invite_client_times_out_with_408(cores):
     ratios = [g / FAST.t1 for g in gaps([t for t, _ in await silent.collect(0.01)])]
     # timer A doubles until timer B ends it at 64*T1: 7 sends, the last at 63*T1 (6 if a busy loop woke it late)
     doubling = [1, 2, 4, 8, 16, 32][: len(ratios)]
-    assert len(ratios) in (5, 6) and all(abs(r - e) <= max(0.5, e / 4) for r, e in zip(ratios, doubling)), ratios
+    assert len(ratios) in (5, 6) and all(
+        abs(r - e) <= max(0.5, e / 4) for r, e in zip(ratios, doubling, strict=True)
+    ), ratios
     silent.close()
 
 
