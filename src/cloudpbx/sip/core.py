@@ -250,7 +250,7 @@ class SipCore:
             cancel.add("Route", route)
         cancel.add("Max-Forwards", "70")
         for name in ("from", "to", "call-id"):
-            cancel.add(name, invite.get(name))
+            cancel.add(name, invite.header(name))
         cancel.add("CSeq", f"{invite.cseq.number} CANCEL")
         cancel_tx = ClientTransaction(self.layer, cancel, tx.peer, tx.branch)
         self.layer.add_client(cancel_tx)
@@ -377,18 +377,18 @@ class SipCore:
                 merged = self.layer.merged.get(self.layer.merge_key(request))
                 if merged is not None and merged.key != key:
                     raise Rejection(482, "Loop Detected (merged request)")
-            if in_dialog and not dialog.accepts(request):
+            if dialog is not None and not dialog.accepts(request):
                 raise Rejection(500, "Out Of Order Request", [("Retry-After", "1")])
         except Rejection as rejection:
-            self.layer.add_server(tx, False)
+            self.layer.add_server(tx, request, False)
             tx.reply(rejection.status, rejection.reason, headers=rejection.headers)
             return
         tx.dialog = dialog
-        self.layer.add_server(tx, request.to.tag is None)
+        self.layer.add_server(tx, request, request.to.tag is None)
         if request.method == "CANCEL":
             self._receive_cancel(tx)
         elif handler is not None:
-            if request.method == "INVITE":
+            if isinstance(tx, InviteServerTransaction):
                 tx.trying_after(TRYING_S)
             self._run(handler, request, tx)
         else:  # OPTIONS without a handler of its own
@@ -482,7 +482,7 @@ def _stamp_via(request: Request, peer: Peer) -> None:
         params["received"] = peer.host
         changed = True
     if changed:
-        items = split_list(request.get("via"))
+        items = split_list(request.header("via"))
         items[0] = str(via)
         request.set_first("via", ", ".join(items))
 

@@ -194,6 +194,13 @@ class Message:
         values = self._headers.get(header_key(name))
         return values[0] if values else None
 
+    def header(self, name: str) -> str:
+        """The first line of a header the message cannot be without (HeaderError when it has none)."""
+        values = self._headers.get(header_key(name))
+        if not values:
+            raise HeaderError(f"missing {display_name(header_key(name))}")
+        return values[0]
+
     def get_all(self, name: str) -> list[str]:
         return list(self._headers.get(header_key(name), ()))
 
@@ -315,20 +322,23 @@ class Message:
             return Via.parse(split_list(lines[0])[0])
 
         if "via" in self._parsed:
-            return self._parsed["via"][0]
+            return self.vias[0]
         return self._cached("top-via", parse)
 
     @property
     def contacts(self) -> list[NameAddr] | None:
         """Every Contact (none: []); None for `Contact: *`."""
 
-        def parse():
-            lines = self._headers.get("contact", [])
+        def parse() -> list[NameAddr] | None:
+            lines = self._headers.get("contact", ())
             if len(lines) == 1:
                 return parse_contacts(lines[0])
-            found = [c for line in lines for c in (parse_contacts(line) or [None])]
-            if None in found:
-                raise HeaderError("'*' must be the only Contact")
+            found: list[NameAddr] = []
+            for line in lines:
+                contacts = parse_contacts(line)
+                if contacts is None:
+                    raise HeaderError("'*' must be the only Contact")
+                found.extend(contacts)
             return found
 
         return self._cached("contact", parse)
@@ -500,7 +510,8 @@ def _start(line: str) -> Request | Response:
 
 
 def _headers(msg: Message, lines: list[str]) -> None:
-    name = value = None
+    name: str | None = None
+    value = ""
     for line in lines:
         if line[:1] in (" ", "\t"):
             if name is not None:

@@ -102,10 +102,9 @@ class Transaction:
 
     __slots__ = ("_timers", "indexed", "key", "layer", "peer", "request", "state")
 
-    def __init__(self, layer: TransactionLayer, key: tuple, request: Request, peer: Peer):
+    def __init__(self, layer: TransactionLayer, key: tuple, peer: Peer):
         self.layer = layer
         self.key = key
-        self.request: Request | None = request  # None once a server transaction only absorbs retransmissions
         self.peer = peer
         self.state = ""
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -145,7 +144,8 @@ class ServerTransaction(Transaction):
     __slots__ = ("_wire", "dialog", "status", "to_tag")
 
     def __init__(self, layer: TransactionLayer, key: tuple, request: Request, peer: Peer):
-        super().__init__(layer, key, request, peer)
+        super().__init__(layer, key, peer)
+        self.request: Request | None = request  # None once the transaction only absorbs retransmissions
         self.state = TRYING
         self.status = 0  # of the last response sent
         self._wire: bytes = b""
@@ -179,9 +179,10 @@ class ServerTransaction(Transaction):
 
     def respond(self, response: Response) -> bool:
         """Send `response`; False when the transaction already has a final response."""
-        if self.state in (COMPLETED, CONFIRMED, ACCEPTED, TERMINATED):
+        request = self.request
+        if request is None or self.state in (COMPLETED, CONFIRMED, ACCEPTED, TERMINATED):
             return False
-        self._send(response)
+        self._send(request, response)
         if response.status < 200:
             self.state = PROCEEDING
         else:
@@ -190,9 +191,9 @@ class ServerTransaction(Transaction):
             self.layer.retire(self, self._wire)  # timer J
         return True
 
-    def _send(self, response: Response) -> None:
-        untagged = self.request.get("to")
-        if response.status > 100 and untagged and response.get("to") == untagged and not _has_tag(self.request):
+    def _send(self, request: Request, response: Response) -> None:
+        untagged = request.get("to")
+        if response.status > 100 and untagged and response.get("to") == untagged and not _has_tag(request):
             response.set("To", f"{untagged};tag={self.to_tag}")  # e.g. a response someone else built
         self.status = response.status
         self._wire = response.encode()
@@ -235,23 +236,24 @@ class InviteServerTransaction(ServerTransaction):
             self.reply(100)
 
     def respond(self, response: Response) -> bool:
-        if self.state not in (PROCEEDING,):
+        request = self.request
+        if request is None or self.state not in (PROCEEDING,):
             return False
         self._stop("trying")
-        self._send(response)
+        self._send(request, response)
         if response.status < 200:
             return True
         t1 = self.layer.timers.t1
         if response.status < 300:
             self.state = ACCEPTED
-            self.layer.awaiting_ack(self)
+            self.layer.awaiting_ack(self, request)
             self._timer("L", 64 * t1, self._accepted_timeout)
         else:
             self.state = COMPLETED
             self._timer("H", 64 * t1, self._terminate)
         self.dialog = None
         if self.state == ACCEPTED:  # the ACK handler is given this transaction, with its INVITE
-            self.request.compact()
+            request.compact()
         else:
             self.request = None
         self._cancel_callbacks.clear()  # too late to cancel
@@ -317,7 +319,8 @@ class ClientTransaction(Transaction):
         branch: str,
         on_response: Callable[[Response], None] | None = None,
     ):
-        super().__init__(layer, client_key(branch, request.method), request, peer)
+        super().__init__(layer, client_key(branch, request.method), peer)
+        self.request = request  # kept for the transaction's life: CANCEL, the ACK of a failure and 408/503 need it
         self.branch = branch
         self._wire = request.encode()
         self._interval = layer.timers.t1
@@ -454,9 +457,9 @@ class InviteClientTransaction(ClientTransaction):
         for route in invite.get_all("route"):
             ack.add("Route", route)
         ack.add("Max-Forwards", "70")
-        ack.add("From", invite.get("from"))
-        ack.add("To", response.get("to") or invite.get("to"))
-        ack.add("Call-ID", invite.get("call-id"))
+        ack.add("From", invite.header("from"))
+        ack.add("To", response.get("to") or invite.header("to"))
+        ack.add("Call-ID", invite.header("call-id"))
         ack.add("CSeq", f"{invite.cseq.number} ACK")
         return ack
 
@@ -493,16 +496,16 @@ class TransactionLayer:
         """Requests with the same key but another branch arrived by two paths: a loop (8.2.2.2)."""
         return (request.call_id, request.from_.tag, request.cseq.number, request.method)
 
-    def add_server(self, tx: ServerTransaction, merged: bool) -> None:
+    def add_server(self, tx: ServerTransaction, request: Request, merged: bool) -> None:
         self.servers[tx.key] = tx
         if merged:
-            self._index(self.merged, self.merge_key(tx.request), tx)
+            self._index(self.merged, self.merge_key(request), tx)
 
     def add_client(self, tx: ClientTransaction) -> None:
         self.clients[tx.key] = tx
 
-    def awaiting_ack(self, tx: InviteServerTransaction) -> None:
-        self._index(self.accepted, (tx.request.call_id, tx.request.cseq.number), tx)
+    def awaiting_ack(self, tx: InviteServerTransaction, invite: Request) -> None:
+        self._index(self.accepted, (invite.call_id, invite.cseq.number), tx)
 
     @staticmethod
     def _index(index: dict, key: tuple, tx: Transaction) -> None:

@@ -17,7 +17,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from cloudpbx.sip.message import header_end
 
@@ -40,6 +40,16 @@ class Peer(NamedTuple):
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+@runtime_checkable
+class Stream(Protocol):
+    """What a connection uses of its transport: asyncio's, or uvloop's (which is no `asyncio.Transport`)."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
 
 
 Deliver = Callable[[bytes, Peer], None]
@@ -158,10 +168,9 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, owner: StreamTransport, peer: Peer | None = None):
         self.owner = owner
-        self.peer = peer
-        self.inbound = peer is None
+        self.peer = peer  # an inbound connection learns it when made
         self.buffer = bytearray()
-        self.stream: asyncio.Transport | None = None
+        self.stream: Stream | None = None
         self.pending: list[bytes] = []
         self.pending_bytes = 0
         self.last_used = time.monotonic()
@@ -170,16 +179,18 @@ class Connection(asyncio.Protocol):
         self.timer_due = 0.0  # time.monotonic() at which `timer` fires
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.inbound:
+        assert isinstance(transport, Stream)  # a stream server's or connection's transport always is one
+        peer = self.peer
+        if peer is None:  # inbound: the far end is known now
             host, port = transport.get_extra_info("peername")[:2]
-            self.peer = Peer(self.owner.key, host, port)
+            peer = self.peer = Peer(self.owner.key, host, port)
             if not self.owner.guard.admit(self, host):
-                log.info("SIP %s connection from %s refused: connection limit", self.owner.name, self.peer)
+                log.info("SIP %s connection from %s refused: connection limit", self.owner.name, peer)
                 transport.close()
                 return
             self.message_since = time.monotonic()
         self.stream = transport
-        self.owner.connections[(self.peer.host, self.peer.port)] = self
+        self.owner.connections[(peer.host, peer.port)] = self
         for data in self.pending:
             transport.write(data)
         self.pending.clear()
@@ -216,7 +227,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_used = time.monotonic()
         self.buffer += data
-        while self.stream is not None and self._next_message():
+        while self.stream is not None and self.peer is not None and self._next_message(self.stream, self.peer):
             pass
         if self.buffer and self.message_since is None:
             self.message_since = self.last_used
@@ -253,12 +264,12 @@ class Connection(asyncio.Protocol):
         else:
             self._schedule()
 
-    def _next_message(self) -> bool:
+    def _next_message(self, stream: Stream, peer: Peer) -> bool:
         """Deliver the first complete message in the buffer; False when more bytes are needed."""
         buf = self.buffer
         if buf[:2] == b"\r\n":
             if buf[:4] == b"\r\n\r\n":  # RFC 5626 ping: answer with a pong
-                self.stream.write(b"\r\n")
+                stream.write(b"\r\n")
                 del buf[:4]
             else:
                 del buf[:2]
@@ -266,13 +277,13 @@ class Connection(asyncio.Protocol):
         end, body_start = header_end(buf)  # CRLF CRLF, or a bare LF blank line (RFC 3261 7.5)
         if end < 0:
             if len(buf) > MAX_HEADER_BYTES:
-                self.stream.close()
+                stream.close()
             return False
         match = _CONTENT_LENGTH.search(buf, 0, end + 1)
         length = match.group(1) if match else b"0"
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            self._deliver(bytes(buf[:body_start]))  # the core answers 400; the stream cannot be framed any further
-            self.stream.close()
+            self._deliver(bytes(buf[:body_start]), peer)  # the core answers 400; the stream cannot be framed further
+            stream.close()
             return False
         total = body_start + int(length)
         if len(buf) < total:
@@ -281,12 +292,12 @@ class Connection(asyncio.Protocol):
         del buf[:total]
         self.message_since = None
         self.owner.guard.busy(self)  # a peer that speaks SIP is not shed for newcomers
-        self._deliver(data)
+        self._deliver(data, peer)
         return True
 
-    def _deliver(self, data: bytes) -> None:
+    def _deliver(self, data: bytes, peer: Peer) -> None:
         try:
-            self.owner.deliver(data, self.peer)
+            self.owner.deliver(data, peer)
         except Exception:
             log.exception("SIP message handling failed")
 
@@ -326,18 +337,18 @@ class StreamTransport(Transport):
         if conn is None:
             conn = Connection(self, peer)
             self.connections[(peer.host, peer.port)] = conn
-            asyncio.get_running_loop().create_task(self._connect(conn))
+            asyncio.get_running_loop().create_task(self._connect(conn, peer))
         conn.write(data)
 
-    async def _connect(self, conn: Connection) -> None:
+    async def _connect(self, conn: Connection, peer: Peer) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await loop.create_connection(lambda: conn, conn.peer.host, conn.peer.port, ssl=self.ssl)
+            await loop.create_connection(lambda: conn, peer.host, peer.port, ssl=self.ssl)
         except OSError as exc:
-            log.debug("cannot connect to %s: %s", conn.peer, exc)
-            if self.connections.get((conn.peer.host, conn.peer.port)) is conn:
-                del self.connections[(conn.peer.host, conn.peer.port)]
-            self.failed(conn.peer)
+            log.debug("cannot connect to %s: %s", peer, exc)
+            if self.connections.get((peer.host, peer.port)) is conn:
+                del self.connections[(peer.host, peer.port)]
+            self.failed(peer)
 
     async def close(self) -> None:
         for conn in list(self.connections.values()):
