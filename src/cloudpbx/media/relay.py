@@ -141,10 +141,11 @@ class Endpoint(asyncio.DatagramProtocol):
                 self.last_seq = seq
             self.rtp_packets += 1
         peer = self.peer
-        if peer.target is None:
+        transport = peer.transport  # None only before the datagram endpoint is made, so never once paired
+        if peer.target is None or transport is None:
             self.dropped += 1
             return
-        peer.transport.sendto(data, peer.target)
+        transport.sendto(data, peer.target)
         peer.packets_out += 1
         peer.bytes_out += size
 
@@ -301,13 +302,14 @@ class RelaySession:
         """Point one leg's sockets at the addresses its SDP gives (IP literals of our family only)."""
         address = sdp.media_address(section)
         receiving = sdp.receives(section)
-        usable = (
+        if not (
             is_ip_literal(address)
             and address not in HOLD_ADDRESSES
             and ipaddress.ip_address(address).version == self.relay.ip_version
-        )
-        side.rtp.point_to((address, section.port) if usable else None, receiving)
-        side.rtcp.point_to((address, section.rtcp_port) if usable else None, receiving)
+        ):
+            address = None
+        side.rtp.point_to((address, section.port) if address else None, receiving)
+        side.rtcp.point_to((address, section.rtcp_port) if address else None, receiving)
 
     def endpoints(self, leg: str) -> list[Endpoint]:
         return [ep for stream in self.streams if stream for ep in stream.sides[leg].endpoints]
@@ -394,7 +396,7 @@ class MediaRelay:
             raise ValueError(f"media session {call_id} already open")
         session = self.sessions[call_id] = RelaySession(self, call_id, bypass, on_timeout)
         if self.inactivity_timeout is not None and self.sweeper is None:
-            self.sweeper = asyncio.get_running_loop().create_task(self.sweep())
+            self.sweeper = asyncio.get_running_loop().create_task(self.sweep(self.inactivity_timeout))
         return session
 
     def get(self, call_id: str) -> RelaySession | None:
@@ -426,14 +428,14 @@ class MediaRelay:
         if self.sessions.get(session.call_id) is session:
             del self.sessions[session.call_id]
 
-    async def sweep(self) -> None:
-        """Every sweep interval, time out sessions whose media stopped."""
+    async def sweep(self, inactivity: float) -> None:
+        """Every sweep interval, time out sessions whose media stopped for `inactivity` seconds."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.sweep_interval)
             now = loop.time()
             for session in list(self.sessions.values()):
-                if not session.timed_out and session.idle_for(now) >= self.inactivity_timeout:
+                if not session.timed_out and session.idle_for(now) >= inactivity:
                     session.timed_out = True
                     try:
                         (session.on_timeout or RelaySession.close)(session)

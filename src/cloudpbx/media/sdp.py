@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 HOLD_ADDRESSES = ("0.0.0.0", "::")
@@ -295,12 +296,11 @@ def describe_format(fmt: str, rtpmap: str | None, fmtp: str | None) -> Codec | N
         if rate.isdigit():
             return Codec(payload, name, int(rate), int(channels) if channels.isdigit() else 1, fmtp)
     if payload in STATIC_PAYLOADS:
-        name, rate, channels = STATIC_PAYLOADS[payload]
-        return Codec(payload, name, rate, channels, fmtp)
+        return Codec(payload, *STATIC_PAYLOADS[payload], fmtp)
     return None
 
 
-def is_ip_literal(address: str | None) -> bool:
+def is_ip_literal(address: str | None) -> TypeGuard[str]:
     if not address:
         return False
     try:
