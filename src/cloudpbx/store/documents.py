@@ -7,6 +7,7 @@ Documents are dicts in KAZOO's shape: `_id`, `_rev`, public fields, and private 
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -187,7 +188,7 @@ class Tx:
 
     async def keys(
         self, account_id: str, kind: str, *, after: str | None = None, limit: int | None = None
-    ) -> list[tuple[str, str]]:
+    ) -> builtins.list[tuple[str, str]]:
         """(key, doc_id) of one kind held in an account, in key order; a page of them with `after` and `limit`."""
         query = (
             select(doc_keys.c.key, doc_keys.c.doc_id)
@@ -204,7 +205,9 @@ class Tx:
         query = select(func.count()).where(doc_keys.c.account_id == account_id, doc_keys.c.kind == kind)
         return (await self.conn.execute(query)).scalar_one()
 
-    async def keys_with_prefix(self, kind: str, prefix: str, *, offset: int = 0, limit: int | None = None) -> list[str]:
+    async def keys_with_prefix(
+        self, kind: str, prefix: str, *, offset: int = 0, limit: int | None = None
+    ) -> builtins.list[str]:
         """Keys of one kind that start with `prefix`, in key order (number searches walk the pool this way)."""
         query = (
             select(doc_keys.c.key)
@@ -304,7 +307,7 @@ class Tx:
         else:
             await self.conn.execute(update(accounts).where(accounts.c.account_id == account_id).values(**values))
 
-    async def account_rows_under(self, path: str) -> list:
+    async def account_rows_under(self, path: str) -> builtins.list:
         """Every account whose path starts with `path/` (the descendants of the account at `path`)."""
         prefix = path + "/"
         rows = await self.conn.execute(
@@ -312,7 +315,7 @@ class Tx:
         )
         return list(rows)
 
-    async def child_rows(self, parent_id: str | None) -> list:
+    async def child_rows(self, parent_id: str | None) -> builtins.list:
         cond = accounts.c.parent_id.is_(None) if parent_id is None else accounts.c.parent_id == parent_id
         return list(await self.conn.execute(select(accounts).where(cond).order_by(accounts.c.name)))
 

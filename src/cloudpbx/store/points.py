@@ -13,20 +13,42 @@ import asyncio
 import sqlite3
 import time
 from collections import namedtuple
+from enum import Enum
+from typing import Final, Literal, NamedTuple
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudpbx.store.database import COUNT_SQL, count_statement
-from cloudpbx.store.tables import accounts
 
-UNAVAILABLE = object()  # "ask the pooled connections instead"
-_UNREAD = object()  # not in the memo
+
+class Sentinel(Enum):
+    UNAVAILABLE = "ask the pooled connections instead"
+    UNREAD = "not in the memo"
+
+
+UNAVAILABLE: Final = Sentinel.UNAVAILABLE
+_UNREAD: Final = Sentinel.UNREAD
+Unavailable = Literal[Sentinel.UNAVAILABLE]
 
 DocRow = namedtuple("DocRow", "id rev body deleted")
 KeyRow = namedtuple("KeyRow", "account_id doc_id")
-AccountRow = namedtuple("AccountRow", [column.name for column in accounts.c])
-_ACCOUNT_FLAGS = [i for i, column in enumerate(accounts.c) if column.name in ("enabled", "superduper", "reseller")]
+
+
+class AccountRow(NamedTuple):
+    """The columns of `accounts` the hot path reads, in the order the SELECT below names them."""
+
+    account_id: str
+    parent_id: str | None
+    path: str
+    name: str
+    realm: str
+    enabled: bool
+    superduper: bool
+    reseller: bool
+
+
+_ACCOUNT_FLAGS = [i for i, name in enumerate(AccountRow._fields) if name in ("enabled", "superduper", "reseller")]
 
 _DOC = "SELECT id, rev, body, deleted FROM docs WHERE account_id = ? AND id = ?"
 _KEY = "SELECT account_id, doc_id FROM doc_keys WHERE kind = ? AND key = ?"
@@ -36,18 +58,18 @@ _ACCOUNT = f"SELECT {', '.join(AccountRow._fields)} FROM accounts WHERE account_
 class PointReader:
     """The three lookups of the hot path; subclasses say how one row is fetched."""
 
-    async def _row(self, sql: str, params: tuple):
+    async def _row(self, sql: str, params: tuple) -> tuple | Unavailable | None:
         raise NotImplementedError
 
-    async def doc(self, account_id: str, doc_id: str):
+    async def doc(self, account_id: str, doc_id: str) -> DocRow | Unavailable | None:
         row = await self._row(_DOC, (account_id, doc_id))
         return DocRow(*row) if isinstance(row, tuple) else row
 
-    async def key(self, kind: str, key: str):
+    async def key(self, kind: str, key: str) -> KeyRow | Unavailable | None:
         row = await self._row(_KEY, (kind, key))
         return KeyRow(*row) if isinstance(row, tuple) else row
 
-    async def account(self, account_id: str):
+    async def account(self, account_id: str) -> AccountRow | Unavailable | None:
         row = await self._row(_ACCOUNT, (account_id,))
         if not isinstance(row, tuple):
             return row
@@ -82,17 +104,18 @@ class SqlitePoints(PointReader):
         self._version = None
         self._checked_at: float | None = None  # None: check before the next read
 
-    async def _row(self, sql: str, params: tuple):
+    async def _row(self, sql: str, params: tuple) -> tuple | Unavailable | None:
         key = (sql, params)
         try:
             now = time.monotonic()
-            if self._checked_at is None or now - self._checked_at > self.CHECK_S:
-                self._check(now)
+            conn = self._conn
+            if conn is None or self._checked_at is None or now - self._checked_at > self.CHECK_S:
+                conn = self._check(now)
             row = self._memo.get(key, _UNREAD)
             if row is _UNREAD:
                 if COUNT_SQL:
                     count_statement()
-                rows = self._conn.execute(sql, params).fetchall()
+                rows = conn.execute(sql, params).fetchall()
                 row = rows[0] if rows else None
                 if len(self._memo) >= self.MEMO_ROWS:
                     self._memo.clear()
@@ -102,15 +125,18 @@ class SqlitePoints(PointReader):
             return UNAVAILABLE
         return row
 
-    def _check(self, now: float) -> None:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
-            self._conn.execute("PRAGMA query_only = 1")
-        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+    def _check(self, now: float) -> sqlite3.Connection:
+        """The connection (opened if need be), its memo dropped if another connection committed since."""
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
+            conn.execute("PRAGMA query_only = 1")
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._memo.clear()
             self._version = version
         self._checked_at = now
+        return conn
 
     def recheck(self) -> None:
         self._checked_at = None
@@ -152,7 +178,7 @@ class PostgresPoints(PointReader):
         self._loop = loop
         return self._pool
 
-    async def _row(self, sql: str, params: tuple):
+    async def _row(self, sql: str, params: tuple) -> tuple | Unavailable | None:
         pool = await self._ready()
         if pool is None:
             return UNAVAILABLE
