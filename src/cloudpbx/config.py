@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cloudpbx.store import default_url
@@ -88,7 +90,7 @@ class Settings:
         env = os.environ
         data = data_dir or env.get("CLOUDPBX_DATA_DIR") or "var"
         host, port = parse_hostport(http or env.get("CLOUDPBX_HTTP") or "127.0.0.1:8000", 8000)
-        extra = {}
+        extra: dict[str, Any] = {}  # settings by field name, each checked by its parser
         if "CLOUDPBX_RATE_LIMIT" in env:  # "capacity/fill_per_second"
             cap, _, fill = env["CLOUDPBX_RATE_LIMIT"].partition("/")
             extra = {"bucket_capacity": int(cap), "bucket_fill_per_s": float(fill or cap)}
@@ -126,7 +128,7 @@ CONNECTION_LIMITS = {  # variable → (setting, type): positive numbers
 }
 
 
-def connection_limits(env: dict[str, str]) -> dict[str, float | int]:
+def connection_limits(env: Mapping[str, str]) -> dict[str, float | int]:
     """The connection limits and timeouts set in `env`; a value that is not a positive number is a ValueError."""
     limits: dict[str, float | int] = {}
     for variable, (name, kind) in CONNECTION_LIMITS.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import resource
 from collections import Counter
-from collections.abc import Hashable
 from typing import Protocol
 
 FD_RESERVE_MIN = 128  # files kept for the database, listening sockets, logs and media beside client connections
@@ -29,7 +28,7 @@ class ConnectionGuard:
 
     def __init__(self, total: int, per_address: int):
         self.total, self.per_address = total, per_address
-        self.addresses: dict[Hashable, str] = {}  # admitted connection → client address
+        self.addresses: dict[Shed, str] = {}  # admitted connection → client address
         self.per: Counter[str] = Counter()
         self.sheddable: dict[Shed, None] = {}  # insertion-ordered: the first waited longest
 

@@ -151,7 +151,9 @@ class PatternSet:
     @classmethod
     async def build(cls, patterns: list[str]) -> PatternSet:
         """Check and group the patterns, pausing between pieces of work; refused ones are left out (None)."""
-        pacer, kept, slices = Pacer(), [], []
+        pacer = Pacer()
+        kept: list[str | None] = []
+        slices: list[_Slice] = []
         pending: list[int] = []
         size = 0
         for index, pattern in enumerate(patterns):

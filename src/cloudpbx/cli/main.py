@@ -7,6 +7,7 @@ import gc
 import socket
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -63,7 +64,7 @@ def settings_from(
         fail(str(exc))
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False)  # one line, however narrow the terminal
     raise typer.Exit(2)
 

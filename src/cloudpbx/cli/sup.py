@@ -9,7 +9,7 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
@@ -62,7 +62,7 @@ def run(ctx: typer.Context, action: Callable[[Platform], Awaitable[Any]]) -> Any
         fail(f"{exc.message}: {json.dumps(detail) if not isinstance(detail, str) else detail}")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
 
@@ -110,7 +110,7 @@ def list_accounts(ctx: typer.Context) -> None:
             return []
         async with platform.store.read() as tx:
             root = await tree.node(tx, master)
-            return [root] + await tree.descendants(tx, root)
+            return [root, *await tree.descendants(tx, root)] if root is not None else []
 
     table = Table()
     for column in ("id", "name", "realm", "enabled", "parent"):
@@ -250,10 +250,11 @@ def read_app(app_json: Path) -> tuple[dict, dict[str, tuple[str, bytes]], str]:
     if not isinstance(metadata, dict):
         return {}, {}, "app.json is not a JSON object"
     wanted = [("icon", metadata.get("icon"))] + [("screenshots", s) for s in metadata.get("screenshots") or []]
-    images = {}
+    images: dict[str, tuple[str, bytes]] = {}
     for folder, name in wanted:
-        plain = isinstance(name, str) and "/" not in name and name not in ("", ".", "..")
-        path = app_json.parent / folder / name if plain else None
-        if path is not None and path.is_file():
+        if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+            continue
+        path = app_json.parent / folder / name
+        if path.is_file():
             images[name] = (mimetypes.guess_type(name)[0] or "application/octet-stream", path.read_bytes())
     return metadata, images, ""

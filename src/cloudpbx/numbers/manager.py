@@ -120,7 +120,7 @@ class Numbers:
             doc = await registry.find(tx, number)
             holder = doc.get("pvt_assigned_to") if doc else None
             row = await tx.account_row(holder) if holder else None
-            if row is None or not _reaches(actor, row):
+            if doc is None or row is None or not _reaches(actor, row):
                 raise failures.not_found(number)
         if doc.get("pvt_state") not in IDENTIFIABLE:
             raise ClientError({"cause": "not_in_service", "account_id": holder, "number": number})
@@ -236,7 +236,7 @@ class Numbers:
         async with self._writing() as tx:
             doc = await registry.find(tx, number)
             holder = doc.get("pvt_assigned_to") if doc else None
-            if holder == account_id:
+            if doc is not None and holder == account_id:
                 if doc["pvt_state"] == "reserved":
                     raise failures.no_change(number)
                 raise failures.bad_transition(number, doc["pvt_state"], "reserved")
