@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from cloudpbx.accounts.patterns import PATTERNS_MARKER
 from cloudpbx.numbers.classifiers import normalize
 from cloudpbx.regex import PatternSet
-from cloudpbx.store import Doc, Store, load_row
+from cloudpbx.store import Doc, Store, keys, load_row
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -86,7 +86,7 @@ class Router:
 
     async def _exact(self, account_id: str, number: str) -> Route | None:
         for candidate in dict.fromkeys((number, normalize(number))):
-            held = await self.store.lookup("cf_number", f"{account_id}:{candidate}")
+            held = await self.store.lookup(*keys.cf_number(account_id, candidate))
             doc = await self._callflow(account_id, held[1]) if held else None
             if doc is not None:
                 return Route(doc, number)
@@ -138,10 +138,9 @@ class Router:
 
     async def _compile(self, account_id: str, marker: str | None) -> _Patterns:
         try:
-            keys = await self._pattern_keys(account_id)
-            prefix = f"{account_id}:"
+            held = await self._pattern_keys(account_id)
             compiled = _Patterns(
-                marker, [doc_id for _, doc_id in keys], await PatternSet.build([key[len(prefix) :] for key, _ in keys])
+                marker, [doc_id for _, doc_id in held], await PatternSet.build([keys.unscoped(key) for key, _ in held])
             )
         finally:
             held = self._building.get(account_id)
@@ -155,13 +154,13 @@ class Router:
 
     async def _pattern_keys(self, account_id: str) -> list[tuple[str, str]]:
         """(key, callflow id) of every pattern, a page per query so no read holds the loop for long."""
-        keys: list[tuple[str, str]] = []
+        held: list[tuple[str, str]] = []
         while True:
             async with self.store.read() as tx:
-                page = await tx.keys(account_id, "cf_pattern", after=keys[-1][0] if keys else None, limit=_PAGE)
-            keys.extend(page)
+                page = await tx.keys(account_id, keys.CF_PATTERN, after=held[-1][0] if held else None, limit=_PAGE)
+            held.extend(page)
             if len(page) < _PAGE:
-                return keys
+                return held
 
     def _keep(self, account_id: str, compiled: _Patterns) -> None:
         replaced = self._cache.pop(account_id, None)

@@ -1,6 +1,6 @@
 """Who is this phone? Digest-authenticates a request against the device its (realm, username) names.
 
-The realm picks the account (the store's `realm` key), the username the device (`accounts.kinds.sip_key`), and
+The realm picks the account (the store's `realm` key), the username the device (`store.keys.sip`), and
 the device's `sip.password` checks the answer. Lookups go through two-second caches, so a phone that registers
 every minute costs no database read at all most of the time. A source address that fails too often is refused
 for a while without looking at anything.
@@ -12,14 +12,13 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from cloudpbx.accounts.kinds import sip_key
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.sip.digest import OK, REPLAYED, STALE, Digest
 from cloudpbx.sip.headers import HeaderError, parse_auth
 from cloudpbx.sip.message import Request, Response
 from cloudpbx.sip.transaction import make_response
 from cloudpbx.sip.transport import Peer
-from cloudpbx.store import Doc, Store
+from cloudpbx.store import Doc, Store, keys
 
 CACHE_TTL_S = 2.0
 CACHE_MAX = 100_000
@@ -152,7 +151,7 @@ class Authenticator:
         hit = self._devices.get(key)
         if hit is None:
             device = None
-            ref = await self.store.lookup(*sip_key(account.id, username))
+            ref = await self.store.lookup(*keys.sip(account.id, username))
             if ref is not None:
                 device = await self.store.find(*ref)
             self._devices.put(key, device)
@@ -164,7 +163,7 @@ class Authenticator:
         hit = self._realms.get(realm)
         if hit is not None:
             return hit[1]
-        ref = await self.store.lookup("realm", realm)
+        ref = await self.store.lookup(*keys.realm(realm))
         account_id = ref[0] if ref else None
         self._realms.put(realm, account_id)
         return account_id

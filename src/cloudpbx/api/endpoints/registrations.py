@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from cloudpbx.accounts.kinds import sip_key
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
 from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Missing
+from cloudpbx.store import keys
 
 COUNT = "count"
 
@@ -51,7 +51,7 @@ class Registrations(Endpoint):
             registrations.flush(ctx.account_id)
             return Reply("ok")
         username = ctx.args[0]
-        if await ctx.platform.store.lookup(*sip_key(ctx.account_id, username)) is None:
+        if await ctx.platform.store.lookup(*keys.sip(ctx.account_id, username)) is None:
             raise Missing(username)
         registrations.flush(ctx.account_id, username)
         return Reply("ok")
