@@ -80,6 +80,14 @@ class Accounts:
             raise Missing(account_id)
         return doc
 
+    async def chain(self, account_id: str) -> list[Doc]:
+        """The account's document, then its ancestors' nearest first: the documents settings are inherited
+        through."""
+        row = await self.store.account_row(account_id)
+        ids = list(reversed(row.path.split("/"))) if row else [account_id]
+        docs = [await self.store.find(ident, ident) for ident in ids]
+        return [doc for doc in docs if doc]
+
     async def view(self, account_id: str) -> Doc:
         doc = await self.get(account_id)
         async with self.store.read() as tx:

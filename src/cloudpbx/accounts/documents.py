@@ -7,7 +7,7 @@ hashing, references to other documents). Every write is one transaction.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +131,16 @@ class Documents:
         if doc.get("pvt_type") != kind.type:
             raise Missing(doc_id)
         return doc
+
+    async def find(self, kind: Kind, account_id: str, doc_id: str) -> Doc | None:
+        """The document if it exists and is of this kind, else None."""
+        doc = await self.store.find(account_id, doc_id)
+        return doc if doc is not None and doc.get("pvt_type") == kind.type else None
+
+    async def get_many(self, account_id: str, doc_ids: Iterable[str]) -> dict[str, Doc]:
+        """Documents of any kind by id, those that exist."""
+        async with self.store.read() as tx:
+            return await tx.get_many(account_id, doc_ids)
 
     async def view(self, kind: Kind, account_id: str, doc_id: str) -> tuple[Doc, str]:
         """A document as clients see it, and its revision.
