@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloudpbx.accounts.accounts import Accounts
+from cloudpbx.accounts.auth_keys import AuthKeys
 from cloudpbx.accounts.callflows import Callflows
 from cloudpbx.accounts.devices import Devices
 from cloudpbx.accounts.documents import Documents
@@ -28,6 +29,7 @@ class Services:
     accounts: Accounts
     documents: Documents
     devices: Devices
+    auth_keys: AuthKeys
     configs: SystemConfigs
     numbers: Numbers
     registrations: Registrations
@@ -47,6 +49,7 @@ class Services:
             accounts=accounts,
             documents=documents,
             devices=Devices(store),
+            auth_keys=AuthKeys(store),
             configs=configs,
             numbers=Numbers(store),
             registrations=Registrations(),

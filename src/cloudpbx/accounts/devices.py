@@ -24,11 +24,6 @@ def owner_id(doc: Doc) -> str | None:
     return doc.get("owner_id") or None
 
 
-def enabled(doc: Doc) -> bool:
-    """Documents are enabled unless they say `enabled: false`."""
-    return doc.get("enabled") is not False
-
-
 class Devices:
     def __init__(self, store: Store):
         self.store = store

@@ -41,6 +41,11 @@ class Kind:
     on_delete: Callable[[Tx, str, Doc], Awaitable[None]] | None = None  # release what the document held
 
 
+def enabled(doc: Doc) -> bool:
+    """Accounts, users and devices are enabled unless they say `enabled: false`."""
+    return doc.get("enabled") is not False
+
+
 def public(doc: Doc) -> Doc:
     """What clients see: no `_` or `pvt_` keys, plus `id` (a `_read_only` object passes through)."""
     out = {k: v for k, v in doc.items() if not k.startswith(("pvt_", "_")) or k == "_read_only"}

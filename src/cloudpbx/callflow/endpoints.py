@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from cloudpbx.accounts import devices
-from cloudpbx.accounts.documents import Documents
+from cloudpbx.accounts.documents import Documents, enabled
 from cloudpbx.accounts.kinds import DEVICE, KINDS
 from cloudpbx.callflow.call import Target
 from cloudpbx.store import Doc
@@ -39,7 +39,7 @@ def non_negative(value, default: int) -> int:
 
 
 def _usable(doc: Doc | None, exclude: str | None) -> bool:
-    return doc is not None and devices.enabled(doc) and doc["_id"] != exclude
+    return doc is not None and enabled(doc) and doc["_id"] != exclude
 
 
 class _Resolution:

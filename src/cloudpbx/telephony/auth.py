@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cloudpbx.accounts import devices
 from cloudpbx.accounts.accounts import Accounts
 from cloudpbx.accounts.devices import Devices
+from cloudpbx.accounts.documents import enabled
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.sip.digest import OK, REPLAYED, STALE, Digest
 from cloudpbx.sip.headers import HeaderError, parse_auth
@@ -135,7 +136,7 @@ class Authenticator:
             return self.challenge(request, credentials["realm"], proxy=proxy)
         if verdict != OK:
             return self._failed(request, peer)
-        if not devices.enabled(device) or not await self._enabled(account):
+        if not enabled(device) or not await self._enabled(account):
             return make_response(request, 403, "Disabled")
         return Identity(account, device, credentials["username"], credentials["realm"])
 

@@ -10,7 +10,6 @@ from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
 from cloudpbx.api.paths import Arg, Op, Shape
 from cloudpbx.errors import Missing
-from cloudpbx.store import keys
 
 COUNT = "count"
 
@@ -51,7 +50,7 @@ class Registrations(Endpoint):
             registrations.flush(ctx.account_id)
             return Reply("ok")
         username = ctx.args[0]
-        if await ctx.platform.store.lookup(*keys.sip(ctx.account_id, username)) is None:
+        if not await ctx.platform.devices.has_sip(ctx.account_id, username):
             raise Missing(username)
         registrations.flush(ctx.account_id, username)
         return Reply("ok")
