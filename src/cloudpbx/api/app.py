@@ -153,6 +153,7 @@ class Api:
             request_id=request_id,
             client=client[0] if client else "-",
             shape=route.shape,
+            endpoints=ENDPOINTS,
         )
 
     def _body_limit(self, route: Route) -> int:
