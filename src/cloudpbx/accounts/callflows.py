@@ -6,8 +6,19 @@ from __future__ import annotations
 from cloudpbx.accounts.patterns import PATTERNS_MARKER
 from cloudpbx.store import Doc, Store, keys, load_row
 
+NO_MATCH = "no_match"  # the number of an account's catch-all callflow
 _DOCS_KEPT = 10_000  # callflow documents kept decoded
 _PAGE = 500  # pattern keys read per query, so no read holds the loop for long
+
+
+def numbers(doc: Doc) -> list[str]:
+    """The numbers a callflow answers (E.164 or extensions, and `no_match`)."""
+    return doc.get("numbers") or []
+
+
+def patterns(doc: Doc) -> list[str]:
+    """The regular expressions a callflow answers."""
+    return doc.get("patterns") or []
 
 
 class Callflows:

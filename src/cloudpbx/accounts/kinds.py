@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloudpbx.accounts import patterns
+from cloudpbx.accounts import callflows, devices, patterns
 from cloudpbx.accounts.credentials import apply_password
 from cloudpbx.accounts.documents import Kind, UniqueField
 from cloudpbx.accounts.media import MEDIA
@@ -186,7 +186,7 @@ async def _prepare_device(tx: Tx, account_id: str, doc: Doc, old: Doc | None) ->
 def _device_keys(account_id: str, doc: Doc) -> list[keys.Key]:
     """SIP credentials are unique per realm; realms are unique per account, so the account id stands for it."""
     held = []
-    username = (doc.get("sip") or {}).get("username")
+    username = devices.sip_username(doc)
     if username:
         held.append(keys.sip(account_id, username))
     if doc.get("mac_address"):
@@ -256,13 +256,13 @@ async def _prepare_callflow(tx: Tx, account_id: str, doc: Doc, old: Doc | None) 
 
 
 async def _release_callflow(tx: Tx, account_id: str, doc: Doc) -> None:
-    await registry.set_used_by(tx, account_id, doc.get("numbers", []), "")
+    await registry.set_used_by(tx, account_id, callflows.numbers(doc), "")
     await patterns.released(tx, account_id, doc)
 
 
 def _callflow_keys(account_id: str, doc: Doc) -> list[keys.Key]:
-    return [keys.cf_number(account_id, n) for n in doc.get("numbers", [])] + [
-        keys.cf_pattern(account_id, p) for p in doc.get("patterns", [])
+    return [keys.cf_number(account_id, n) for n in callflows.numbers(doc)] + [
+        keys.cf_pattern(account_id, p) for p in callflows.patterns(doc)
     ]
 
 

@@ -20,14 +20,14 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from cloudpbx.accounts.callflows import Callflows
+from cloudpbx.accounts import callflows
+from cloudpbx.accounts.callflows import NO_MATCH, Callflows
 from cloudpbx.numbers.classifiers import normalize
 from cloudpbx.regex import PatternSet
 from cloudpbx.store import Doc
 
 log = logging.getLogger("cloudpbx.callflow")
 
-NO_MATCH = "no_match"
 MAX_DIALLED = 128  # longer numbers are matched by exact number only: no one dials more
 _DIALABLE = re.compile(r"\+?[0-9]+")
 _KEPT_PATTERNS = 200_000  # patterns kept compiled over all accounts, the least recently routed dropped first
@@ -44,7 +44,7 @@ class Route:
 
     @property
     def no_match(self) -> bool:
-        return NO_MATCH in (self.callflow.get("numbers") or [])
+        return NO_MATCH in callflows.numbers(self.callflow)
 
 
 @dataclass(frozen=True)
