@@ -48,7 +48,8 @@ class Platform(Services):
         settings = self.settings
         limit, window_s, block_s = settings.sip_auth_failures
         auth = Authenticator(
-            self.store,
+            self.accounts,
+            self.devices,
             self.directory,
             Digest(nonce_ttl=settings.sip_nonce_ttl),
             FailureThrottle(limit, window_s, block_s),

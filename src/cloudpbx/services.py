@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloudpbx.accounts.accounts import Accounts
+from cloudpbx.accounts.auth_keys import AuthKeys
+from cloudpbx.accounts.callflows import Callflows
+from cloudpbx.accounts.devices import Devices
 from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
@@ -25,6 +28,8 @@ class Services:
     directory: AccountDirectory
     accounts: Accounts
     documents: Documents
+    devices: Devices
+    auth_keys: AuthKeys
     configs: SystemConfigs
     numbers: Numbers
     registrations: Registrations
@@ -36,17 +41,20 @@ class Services:
         store = await open_store(settings.db_url)
         directory = AccountDirectory(store)
         configs = SystemConfigs(store)
+        accounts, documents = Accounts(store, directory, settings.realm_suffix), Documents(store)
         return cls(
             settings=settings,
             store=store,
             directory=directory,
-            accounts=Accounts(store, directory, settings.realm_suffix),
-            documents=Documents(store),
+            accounts=accounts,
+            documents=documents,
+            devices=Devices(store),
+            auth_keys=AuthKeys(store),
             configs=configs,
             numbers=Numbers(store),
             registrations=Registrations(),
             channels=Channels(),
-            callflows=CallflowEngine(store, configs),
+            callflows=CallflowEngine(Callflows(store), documents, accounts, configs),
         )
 
     async def close(self) -> None:

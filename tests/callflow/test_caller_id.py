@@ -126,7 +126,8 @@ async def test_the_anonymous_name_and_number_are_system_settings(master, platfor
     assert master.put(path, {"default": {"privacy_name": "Withheld", "privacy_number": "anonymous"}}).status_code == 201
     set_privacy(master, office, "owned", "full")
     try:
-        fresh = CallerIds(platform.store, SystemConfigs(platform.store))  # no cached system config
+        uncached = SystemConfigs(platform.store)  # no cached system config
+        fresh = CallerIds(platform.documents, platform.accounts, uncached)
         sip = (await caller_id(platform, office, "owned", ids=fresh)).sip()
         assert (sip.display, sip.user) == ("Withheld", "anonymous")
     finally:

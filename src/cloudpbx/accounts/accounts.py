@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 
 from cloudpbx.accounts import patterns, tree
@@ -19,21 +18,14 @@ from cloudpbx.accounts.documents import (
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.errors import Forbidden, HasDescendants, Missing
 from cloudpbx.numbers.registry import release_numbers
-from cloudpbx.store import Doc, Store, new_id
+from cloudpbx.store import Doc, Store, keys, new_id
 
 CLIENT_DROPPED = ("wnm_allow_additions", "superduper_admin", "billing_mode", "is_reseller", "reseller_id", "created")
 
 
-def normalize_name(name: str) -> str:
-    """KAZOO compares account names as lowercase alphanumerics."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def _keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
-    keys = [("realm", doc["realm"].lower()), ("api_key", doc["pvt_api_key"])]
-    if normalize_name(doc["name"]):
-        keys.append(("account_name", normalize_name(doc["name"])))
-    return keys
+def _keys(account_id: str, doc: Doc) -> list[keys.Key]:
+    name = keys.account_name(doc["name"])
+    return [keys.realm(doc["realm"]), keys.api_key(doc["pvt_api_key"])] + ([name] if name[1] else [])
 
 
 ACCOUNT = Kind(
@@ -41,8 +33,8 @@ ACCOUNT = Kind(
     type="account",
     keys=_keys,
     unique={
-        "realm": UniqueField("realm", "Account realm already in use"),
-        "account_name": UniqueField("name", "Account name already in use"),
+        keys.REALM: UniqueField("realm", "Account realm already in use"),
+        keys.ACCOUNT_NAME: UniqueField("name", "Account name already in use"),
     },
 )
 
@@ -87,6 +79,14 @@ class Accounts:
         if doc is None or doc.get("pvt_type") != "account":
             raise Missing(account_id)
         return doc
+
+    async def chain(self, account_id: str) -> list[Doc]:
+        """The account's document, then its ancestors' nearest first: the documents settings are inherited
+        through."""
+        row = await self.store.account_row(account_id)
+        ids = list(reversed(row.path.split("/"))) if row else [account_id]
+        docs = [await self.store.find(ident, ident) for ident in ids]
+        return [doc for doc in docs if doc]
 
     async def view(self, account_id: str) -> Doc:
         doc = await self.get(account_id)
@@ -243,15 +243,15 @@ class Accounts:
             return await tx.save(doc)
 
     async def find_by_api_key(self, api_key: str) -> str | None:
-        hit = await self.store.lookup("api_key", api_key)
+        hit = await self.store.lookup(*keys.api_key(api_key))
         return hit[0] if hit else None
 
     async def find_by_realm(self, realm: str) -> str | None:
-        hit = await self.store.lookup("realm", realm.lower())
+        hit = await self.store.lookup(*keys.realm(realm))
         return hit[0] if hit else None
 
     async def find_by_name(self, name: str) -> str | None:
-        hit = await self.store.lookup("account_name", normalize_name(name))
+        hit = await self.store.lookup(*keys.account_name(name))
         return hit[0] if hit else None
 
     async def master_id(self) -> str | None:

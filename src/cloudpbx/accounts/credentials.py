@@ -24,10 +24,6 @@ async def seal(credentials: str, account_id: str) -> str:
     return await asyncio.to_thread(_seal, credentials, account_id)
 
 
-def cred_key(method: str, account_id: str, sealed: str) -> tuple[str, str]:
-    return (f"cred_{method}", f"{account_id}:{sealed}")
-
-
 async def apply_password(user: dict, account_id: str, password: str) -> None:
     """Store the sealed login hashes of `password` on the user document (which has its username set)."""
     hashes = login_hashes(user["username"], password)

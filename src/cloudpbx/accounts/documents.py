@@ -7,7 +7,7 @@ hashing, references to other documents). Every write is one transaction.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,11 @@ class Kind:
     prepare: Prepare | None = None
     fixed_id: str | None = None  # singletons such as `limits`
     on_delete: Callable[[Tx, str, Doc], Awaitable[None]] | None = None  # release what the document held
+
+
+def enabled(doc: Doc) -> bool:
+    """Accounts, users and devices are enabled unless they say `enabled: false`."""
+    return doc.get("enabled") is not False
 
 
 def public(doc: Doc) -> Doc:
@@ -131,6 +136,16 @@ class Documents:
         if doc.get("pvt_type") != kind.type:
             raise Missing(doc_id)
         return doc
+
+    async def find(self, kind: Kind, account_id: str, doc_id: str) -> Doc | None:
+        """The document if it exists and is of this kind, else None."""
+        doc = await self.store.find(account_id, doc_id)
+        return doc if doc is not None and doc.get("pvt_type") == kind.type else None
+
+    async def get_many(self, account_id: str, doc_ids: Iterable[str]) -> dict[str, Doc]:
+        """Documents of any kind by id, those that exist."""
+        async with self.store.read() as tx:
+            return await tx.get_many(account_id, doc_ids)
 
     async def view(self, kind: Kind, account_id: str, doc_id: str) -> tuple[Doc, str]:
         """A document as clients see it, and its revision.

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
-from cloudpbx.accounts import patterns
-from cloudpbx.accounts.credentials import apply_password, cred_key
+from cloudpbx.accounts import callflows, devices, patterns
+from cloudpbx.accounts.credentials import apply_password
 from cloudpbx.accounts.documents import Kind, UniqueField
 from cloudpbx.accounts.media import MEDIA
 from cloudpbx.errors import Invalid
 from cloudpbx.numbers import registry
 from cloudpbx.numbers.classifiers import normalize
-from cloudpbx.store import Doc, Tx, is_id
+from cloudpbx.store import Doc, Tx, is_id, keys
 
 CALLFLOW_ACTIONS = frozenset(
     {
@@ -142,14 +140,14 @@ async def _prepare_user(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> N
         await apply_password(doc, account_id, password)
 
 
-def _user_keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
-    keys = []
+def _user_keys(account_id: str, doc: Doc) -> list[keys.Key]:
+    held = []
     if doc.get("username"):
-        keys.append(("username", f"{account_id}:{doc['username']}"))
+        held.append(keys.username(account_id, doc["username"]))
     if doc.get("pvt_md5_auth"):
-        keys.append(cred_key("md5", account_id, doc["pvt_md5_auth"]))
-        keys.append(cred_key("sha", account_id, doc["pvt_sha1_auth"]))
-    return keys
+        held.append(keys.credentials("md5", account_id, doc["pvt_md5_auth"]))
+        held.append(keys.credentials("sha", account_id, doc["pvt_sha1_auth"]))
+    return held
 
 
 USER = Kind(
@@ -172,16 +170,11 @@ USER = Kind(
         "caller_id",
         "appList",
     ),
-    unique={"username": UniqueField("username", "The username is already in use")},
+    unique={keys.USERNAME: UniqueField("username", "The username is already in use")},
 )
 
 
 # devices ------------------------------------------------------------------------------------------------------------
-
-
-def sip_key(account_id: str, username: str) -> tuple[str, str]:
-    """SIP credentials are unique per realm; realms are unique per account, so the account id stands for it."""
-    return ("sip", f"{account_id}:{username.lower()}")
 
 
 async def _prepare_device(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
@@ -190,14 +183,15 @@ async def _prepare_device(tx: Tx, account_id: str, doc: Doc, old: Doc | None) ->
         await _references(tx, account_id, {"owner_id": (doc["owner_id"], "user")})
 
 
-def _device_keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
-    keys = []
-    username = (doc.get("sip") or {}).get("username")
+def _device_keys(account_id: str, doc: Doc) -> list[keys.Key]:
+    """SIP credentials are unique per realm; realms are unique per account, so the account id stands for it."""
+    held = []
+    username = devices.sip_username(doc)
     if username:
-        keys.append(sip_key(account_id, username))
+        held.append(keys.sip(account_id, username))
     if doc.get("mac_address"):
-        keys.append(("mac_address", re.sub(r"[^0-9a-f]", "", doc["mac_address"].lower())))
-    return keys
+        held.append(keys.mac_address(doc["mac_address"]))
+    return held
 
 
 DEVICE = Kind(
@@ -207,8 +201,8 @@ DEVICE = Kind(
     keys=_device_keys,
     summary=("id", "name", "device_type", "enabled", "owner_id", "mac_address", "flags"),
     unique={
-        "sip": UniqueField("sip.username", "SIP credentials already in use"),
-        "mac_address": UniqueField("mac_address", "MAC address already in use"),
+        keys.SIP: UniqueField("sip.username", "SIP credentials already in use"),
+        keys.MAC_ADDRESS: UniqueField("mac_address", "MAC address already in use"),
     },
 )
 
@@ -262,13 +256,13 @@ async def _prepare_callflow(tx: Tx, account_id: str, doc: Doc, old: Doc | None) 
 
 
 async def _release_callflow(tx: Tx, account_id: str, doc: Doc) -> None:
-    await registry.set_used_by(tx, account_id, doc.get("numbers", []), "")
+    await registry.set_used_by(tx, account_id, callflows.numbers(doc), "")
     await patterns.released(tx, account_id, doc)
 
 
-def _callflow_keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
-    return [("cf_number", f"{account_id}:{n}") for n in doc.get("numbers", [])] + [
-        ("cf_pattern", f"{account_id}:{p}") for p in doc.get("patterns", [])
+def _callflow_keys(account_id: str, doc: Doc) -> list[keys.Key]:
+    return [keys.cf_number(account_id, n) for n in callflows.numbers(doc)] + [
+        keys.cf_pattern(account_id, p) for p in callflows.patterns(doc)
     ]
 
 
@@ -302,8 +296,8 @@ CALLFLOW = Kind(
         "ui_metadata",
     ),
     unique={
-        "cf_number": UniqueField("numbers", "Number already exists in another callflow"),
-        "cf_pattern": UniqueField("patterns", "Pattern already exists in another callflow"),
+        keys.CF_NUMBER: UniqueField("numbers", "Number already exists in another callflow"),
+        keys.CF_PATTERN: UniqueField("patterns", "Pattern already exists in another callflow"),
     },
 )
 
@@ -326,9 +320,9 @@ VMBOX = Kind(
     name="vmboxes",
     type="vmbox",
     prepare=_prepare_owned,
-    keys=lambda account_id, doc: [("mailbox", f"{account_id}:{doc['mailbox']}")],
+    keys=lambda account_id, doc: [keys.mailbox(account_id, doc["mailbox"])],
     summary=("id", "name", "mailbox", "owner_id", "type", "flags"),
-    unique={"mailbox": UniqueField("mailbox", "Mailbox number already in use")},
+    unique={keys.MAILBOX: UniqueField("mailbox", "Mailbox number already in use")},
 )
 
 PLAIN = [

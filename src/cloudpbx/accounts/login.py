@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from cloudpbx.accounts import tree
-from cloudpbx.accounts.accounts import normalize_name
-from cloudpbx.accounts.credentials import cred_key, seal
+from cloudpbx.accounts.credentials import seal
 from cloudpbx.errors import Invalid
 from cloudpbx.numbers.classifiers import normalize
-from cloudpbx.store import SYSTEM, Doc, Store
+from cloudpbx.store import SYSTEM, Doc, Store, keys
 
 
 async def find_account(store: Store, locator: dict) -> str:
@@ -20,12 +19,12 @@ async def find_account(store: Store, locator: dict) -> str:
         raise Invalid.field("phone_number", "not_found", "The provided phone number could not be found")
     realm = locator.get("account_realm") or locator.get("realm")
     if realm:
-        hit = await store.lookup("realm", str(realm).lower())
+        hit = await store.lookup(*keys.realm(str(realm)))
         if hit:
             return hit[0]
         raise Invalid.field("account_realm", "not_found", "The provided account realm could not be found")
     if locator.get("account_name"):
-        hit = await store.lookup("account_name", normalize_name(str(locator["account_name"])))
+        hit = await store.lookup(*keys.account_name(str(locator["account_name"])))
         if hit:
             return hit[0]
         raise Invalid.field("account_name", "not_found", "The provided account name could not be found")
@@ -35,7 +34,7 @@ async def find_account(store: Store, locator: dict) -> str:
 async def check_credentials(store: Store, account_id: str, credentials: str, method: str) -> Doc | None:
     """The enabled user of the account whose login hash matches, if any."""
     method = "sha" if method in ("sha", "sha1") else "md5"
-    hit = await store.lookup(*cred_key(method, account_id, await seal(credentials, account_id)))
+    hit = await store.lookup(*keys.credentials(method, account_id, await seal(credentials, account_id)))
     if hit is None:
         return None
     user = await store.find(account_id, hit[1])

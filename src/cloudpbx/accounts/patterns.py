@@ -11,7 +11,7 @@ from typing import Any
 
 from cloudpbx import regex
 from cloudpbx.errors import Invalid
-from cloudpbx.store import Doc, Tx
+from cloudpbx.store import Doc, Tx, keys
 
 PATTERNS_MARKER = "callflow_patterns"  # the document whose revision moves with every change to the account's patterns
 MARKER_TYPE = "callflow_patterns"
@@ -72,7 +72,7 @@ async def count_and_mark(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> 
     if new == held:
         return
     if len(new) > len(held):
-        total = await tx.count_keys(account_id, "cf_pattern") - len(held) + len(new)
+        total = await tx.count_keys(account_id, keys.CF_PATTERN) - len(held) + len(new)
         if total > MAX_PER_ACCOUNT:
             raise Invalid.field(
                 "patterns",

@@ -9,7 +9,7 @@ from cloudpbx.accounts.credentials import apply_password
 from cloudpbx.accounts.kinds import USER
 from cloudpbx.accounts.login import account_usable
 from cloudpbx.errors import Invalid
-from cloudpbx.store import Doc, Store, gregorian_now, is_id, login_throttle
+from cloudpbx.store import Doc, Store, gregorian_now, is_id, keys, login_throttle
 
 RESET_TTL_S = 86400
 
@@ -24,7 +24,7 @@ def _doc_id(secret: str) -> str:
 
 async def start(store: Store, account_id: str, username: str, ui_url: str) -> str | None:
     """Record a reset for the user; the email carrying `ui_url?recovery=<reset_id>` is the notify service's job."""
-    hit = await store.lookup("username", f"{account_id}:{username.lower()}")
+    hit = await store.lookup(*keys.username(account_id, username))
     if hit is None:
         return None
     secret = secrets.token_urlsafe(48)
@@ -71,7 +71,7 @@ async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str
 async def set_password(store: Store, account_id: str, username: str, password: str) -> Doc:
     """An operator's reset (`sup crossbar_maintenance reset_password`): the user's new password, and the account's
     login lockouts lifted so the user can use it at once."""
-    hit = await store.lookup("username", f"{account_id}:{username.lower()}")
+    hit = await store.lookup(*keys.username(account_id, username))
     if hit is None:
         raise Invalid.field("username", "not_found", f"no user {username!r} in account {account_id}")
     async with store.write() as tx:

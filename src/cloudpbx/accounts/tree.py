@@ -56,6 +56,28 @@ class AccountDirectory:
         self._cache[account_id] = (now + self.TTL_S, node)
         return node
 
+    async def fresh(self, account_id: str) -> AccountNode | None:
+        """The node as stored now, past the cache (for answers that must see a change made a moment ago)."""
+        row = await self.store.account_row(account_id)
+        return AccountNode.from_row(row) if row else None
+
+    async def descendants(self, account: AccountNode) -> list[AccountNode]:
+        async with self.store.read() as tx:
+            return await descendants(tx, account)
+
+    async def children(self, account_id: str) -> list[AccountNode]:
+        async with self.store.read() as tx:
+            return await children(tx, account_id)
+
+    async def ancestors(self, account: AccountNode) -> list[AccountNode]:
+        """Root first."""
+        async with self.store.read() as tx:
+            return await ancestors(tx, account)
+
+    async def reseller_id(self, account: AccountNode) -> str:
+        async with self.store.read() as tx:
+            return await reseller_id(tx, account)
+
     def forget(self, *account_ids: str) -> None:
         if not account_ids:
             self._cache.clear()

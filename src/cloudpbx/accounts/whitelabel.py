@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cloudpbx.accounts.documents import Kind, UniqueField
 from cloudpbx.errors import Conflicting, Missing
-from cloudpbx.store import Attachment, Conflict, Doc, Store, Tx
+from cloudpbx.store import Attachment, Conflict, Doc, Store, Tx, keys
 
 DOC_ID = "whitelabel"
 IMAGE_TYPES = ("image/jpg", "image/jpeg", "image/png", "image/gif", "image/svg+xml")
@@ -15,13 +15,9 @@ ICON_TYPES = IMAGE_TYPES + ("image/ico", "image/vnd.microsoft.icon", "image/x-ic
 FILES: dict[str, tuple[str, ...]] = {"logo": IMAGE_TYPES, "icon": ICON_TYPES, "welcome": ("text/html",)}
 
 
-def domain_key(domain: str) -> tuple[str, str]:
-    return ("whitelabel_domain", domain.strip().lower())
-
-
-def _keys(account_id: str, doc: Doc) -> list[tuple[str, str]]:
+def _keys(account_id: str, doc: Doc) -> list[keys.Key]:
     domain = doc.get("domain")
-    return [domain_key(domain)] if isinstance(domain, str) and domain.strip() else []
+    return [keys.whitelabel_domain(domain)] if isinstance(domain, str) and domain.strip() else []
 
 
 WHITELABEL = Kind(
@@ -29,7 +25,7 @@ WHITELABEL = Kind(
     type="whitelabel",
     fixed_id=DOC_ID,
     keys=_keys,
-    unique={"whitelabel_domain": UniqueField("domain", "White label domain is already in use")},
+    unique={keys.WHITELABEL_DOMAIN: UniqueField("domain", "White label domain is already in use")},
 )
 
 
@@ -43,7 +39,7 @@ async def _load(tx: Tx, account_id: str) -> Doc:
 async def by_domain(store: Store, domain: str) -> Doc:
     """The whitelabel document serving `domain`, whoever owns it."""
     async with store.read() as tx:
-        holder = await tx.lookup(*domain_key(domain))
+        holder = await tx.lookup(*keys.whitelabel_domain(domain))
         doc = await tx.find(*holder) if holder else None
     if doc is None or doc.get("pvt_type") != WHITELABEL.type:
         raise Missing(domain)

@@ -96,8 +96,8 @@ class Api:
     def __init__(self, platform: Services):
         self.platform = platform
         self.settings = platform.settings
-        self.tokens = Tokens(platform.store, platform.settings.token_expiry_s)
-        self.owners = Owners(platform.store)
+        self.tokens = Tokens(platform.auth_keys, platform.settings.token_expiry_s)
+        self.owners = Owners(platform.documents)
         self.buckets = Buckets(platform.settings.bucket_capacity, platform.settings.bucket_fill_per_s)
         self._callers: dict[str, tuple[float, Caller]] = {}  # token -> (reusable until, caller)
 
@@ -153,6 +153,7 @@ class Api:
             request_id=request_id,
             client=client[0] if client else "-",
             shape=route.shape,
+            endpoints=ENDPOINTS,
         )
 
     def _body_limit(self, route: Route) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from cloudpbx.accounts import apps, tree
+from cloudpbx.accounts import apps
 from cloudpbx.accounts.inheritance import resolve
+from cloudpbx.accounts.kinds import USER
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.errors import Missing
 
@@ -12,13 +13,12 @@ async def auth_reply(ctx: Context, account_id: str, owner_id: str | None, method
     platform = ctx.platform
     token = await ctx.tokens.issue(account_id, owner_id, method)
     account = await platform.accounts.get(account_id)
-    user = await platform.store.find(account_id, owner_id) if owner_id else None
-    async with platform.store.read() as tx:
-        node = await tree.node(tx, account_id)
-        if node is None:
-            raise Missing(account_id)
-        reseller_id = await tree.reseller_id(tx, node)
-        chain = [account] + [await tx.get(a, a) for a in reversed(node.tree)]
+    user = await platform.documents.find(USER, account_id, owner_id) if owner_id else None
+    node = await platform.directory.fresh(account_id)
+    if node is None:
+        raise Missing(account_id)
+    reseller_id = await platform.directory.reseller_id(node)
+    chain = await platform.accounts.chain(account_id)
     priv = user.get("priv_level", "user") if user else "admin"
     data = {
         "account_id": account_id,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
+from cloudpbx.accounts.tree import AccountNode
+from cloudpbx.api.envelope import Answer
+from cloudpbx.api.paths import Shape
+from cloudpbx.api.tokens import Tokens
 from cloudpbx.errors import Forbidden, Missing, Unauthorized
-
-if TYPE_CHECKING:
-    from cloudpbx.accounts.tree import AccountNode
-    from cloudpbx.api.envelope import Answer
-    from cloudpbx.api.paths import Shape
-    from cloudpbx.api.tokens import Tokens
-    from cloudpbx.services import Services
+from cloudpbx.services import Services
 
 
 class Query:
@@ -82,6 +81,7 @@ class Context:
     caller: Caller | None = None
     account: AccountNode | None = None  # the account in the path, once authorized
     shape: Shape | None = None  # the declared path shape the request matched
+    endpoints: Mapping[str, Any] = field(default_factory=dict)  # every endpoint the dispatcher serves, by noun
 
     @property
     def args(self) -> list[str]:

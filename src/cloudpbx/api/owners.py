@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from cloudpbx.store import Store
+from cloudpbx.accounts.documents import Documents, enabled
+from cloudpbx.accounts.kinds import USER
 
 
 class Owners:
@@ -16,8 +17,8 @@ class Owners:
 
     TTL_S = 2.0
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, documents: Documents):
+        self.documents = documents
         self._cache: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     async def priv_level(self, account_id: str, owner_id: str) -> str | None:
@@ -25,9 +26,8 @@ class Owners:
         hit = self._cache.get((account_id, owner_id))
         if hit and hit[0] > now:
             return hit[1]
-        user = await self.store.find(account_id, owner_id)
-        usable = user is not None and user.get("pvt_type") == "user" and user.get("enabled") is not False
-        priv = user.get("priv_level", "user") if usable else None
+        user = await self.documents.find(USER, account_id, owner_id)
+        priv = user.get("priv_level", "user") if user is not None and enabled(user) else None
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[(account_id, owner_id)] = (now + self.TTL_S, priv)

@@ -8,9 +8,8 @@ from typing import Any
 
 import jwt
 
-from cloudpbx.store import SYSTEM, Store, gregorian_now
+from cloudpbx.accounts.auth_keys import AuthKeys
 
-KEY_DOC = "crossbar_auth"
 ISSUER = "cloudpbx"
 
 
@@ -19,8 +18,8 @@ class Tokens:
 
     REFRESH_S = 5.0
 
-    def __init__(self, store: Store, expiry_s: int):
-        self.store = store
+    def __init__(self, keys: AuthKeys, expiry_s: int):
+        self.keys = keys
         self.expiry_s = expiry_s
         self._key = ""
         self._revoked: set[str] = set()
@@ -30,23 +29,10 @@ class Tokens:
     async def _refresh(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._loaded_at < self.REFRESH_S:
             return
-        doc = await self.store.find(SYSTEM, KEY_DOC)  # a read: no write lock on the request path
-        if doc is None:
-            async with self.store.write() as tx:
-                doc = await tx.find(SYSTEM, KEY_DOC) or await tx.save(
-                    {
-                        "_id": KEY_DOC,
-                        "pvt_type": "auth_keys",
-                        "pvt_account_id": SYSTEM,
-                        "pvt_signing_key": secrets.token_hex(32),
-                        "pvt_revoked": {},
-                    }
-                )
-        now = int(time.time())
-        if doc["pvt_signing_key"] != self._key:
+        key, self._revoked = await self.keys.load()
+        if key != self._key:
             self._verified.clear()
-        self._key = doc["pvt_signing_key"]
-        self._revoked = {jti for jti, exp in doc.get("pvt_revoked", {}).items() if exp > now}
+        self._key = key
         self._loaded_at = time.monotonic()
 
     async def issue(self, account_id: str, owner_id: str | None, method: str, **extra: Any) -> str:
@@ -89,21 +75,10 @@ class Tokens:
         return dict(claims)
 
     async def revoke(self, claims: dict[str, Any]) -> None:
-        async with self.store.write() as tx:
-            doc = await tx.get(SYSTEM, KEY_DOC)
-            now = int(time.time())
-            revoked = {jti: exp for jti, exp in doc.get("pvt_revoked", {}).items() if exp > now}
-            revoked[claims["jti"]] = claims["exp"]
-            doc["pvt_revoked"] = revoked
-            await tx.save(doc)
+        await self.keys.revoke(claims["jti"], claims["exp"])
         await self._refresh(force=True)
 
     async def flush(self) -> None:
         """Invalidate every token issued so far."""
-        async with self.store.write() as tx:
-            doc = await tx.find(SYSTEM, KEY_DOC)
-            if doc is None:
-                doc = {"_id": KEY_DOC, "pvt_type": "auth_keys", "pvt_account_id": SYSTEM}
-            doc.update(pvt_signing_key=secrets.token_hex(32), pvt_revoked={}, pvt_flushed=gregorian_now())
-            await tx.save(doc)
+        await self.keys.flush()
         await self._refresh(force=True)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from cloudpbx.accounts import devices
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.store import Doc
 
@@ -31,7 +32,7 @@ class Target:
 
     @property
     def owner_id(self) -> str | None:
-        return self.device.get("owner_id")
+        return devices.owner_id(self.device)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from cloudpbx.accounts import devices
+from cloudpbx.accounts.accounts import Accounts
+from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.inheritance import resolve
+from cloudpbx.accounts.kinds import USER
 from cloudpbx.accounts.system_configs import SystemConfigs
-from cloudpbx.store import Doc, Store
+from cloudpbx.store import Doc
 
 ANONYMOUS_NAME = "anonymous"
 ANONYMOUS_NUMBER = "0000000000"
@@ -91,10 +95,11 @@ def _entry(merged: dict, call_type: str) -> dict:
 
 
 class CallerIds:
-    """Resolves the caller ID a device presents, reading the device's owner and account tree from the store."""
+    """Resolves the caller ID a device presents, from the device, its owner and its account chain."""
 
-    def __init__(self, store: Store, configs: SystemConfigs):
-        self.store = store
+    def __init__(self, documents: Documents, accounts: Accounts, configs: SystemConfigs):
+        self.documents = documents
+        self.accounts = accounts
         self.configs = configs
 
     async def for_device(
@@ -104,7 +109,7 @@ class CallerIds:
         fallback = fallback or CallerId()
         owner = await self._owner(account_id, device)
         endpoints = [device, owner] if owner else [device]
-        accounts = await self._accounts(account_id)
+        accounts = await self.accounts.chain(account_id)
         entry = _entry(await resolve(self.configs, "caller_id", endpoints, accounts), call_type)
         hide_name, hide_number = PRIVACY_MODES[_privacy(endpoints + accounts)]
         return CallerId(
@@ -117,13 +122,5 @@ class CallerIds:
         )
 
     async def _owner(self, account_id: str, device: Doc) -> Doc | None:
-        owner_id = device.get("owner_id")
-        owner = await self.store.find(account_id, owner_id) if owner_id else None
-        return owner if owner and owner.get("pvt_type") == "user" else None
-
-    async def _accounts(self, account_id: str) -> list[Doc]:
-        """The account's own document, then its ancestors' nearest first."""
-        row = await self.store.account_row(account_id)
-        ids = list(reversed(row.path.split("/"))) if row else [account_id]
-        docs = [await self.store.find(ident, ident) for ident in ids]
-        return [doc for doc in docs if doc]
+        owner_id = devices.owner_id(device)
+        return await self.documents.find(USER, account_id, owner_id) if owner_id else None

@@ -10,8 +10,11 @@ import logging
 import random
 from dataclasses import dataclass
 
+from cloudpbx.accounts import devices
+from cloudpbx.accounts.documents import Documents, enabled
+from cloudpbx.accounts.kinds import DEVICE, KINDS
 from cloudpbx.callflow.call import Target
-from cloudpbx.store import Doc, Store
+from cloudpbx.store import Doc
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -36,15 +39,14 @@ def non_negative(value, default: int) -> int:
 
 
 def _usable(doc: Doc | None, exclude: str | None) -> bool:
-    is_device = bool(doc) and doc.get("pvt_type") == "device"
-    return is_device and doc.get("enabled", True) is not False and doc["_id"] != exclude
+    return doc is not None and enabled(doc) and doc["_id"] != exclude
 
 
 class _Resolution:
     """One resolution: the account's devices are listed at most once however many users and groups it meets."""
 
-    def __init__(self, store: Store, account_id: str, exclude: str | None, by_weight: bool):
-        self.store, self.account_id, self.exclude, self.by_weight = store, account_id, exclude, by_weight
+    def __init__(self, documents: Documents, account_id: str, exclude: str | None, by_weight: bool):
+        self.documents, self.account_id, self.exclude, self.by_weight = documents, account_id, exclude, by_weight
         self.targets: dict[str, Target] = {}
         self.weights: dict[str, int] = {}
         self._groups_seen: set[str] = set()
@@ -68,22 +70,21 @@ class _Resolution:
 
     async def _all_devices(self) -> dict[str, Doc]:
         if self._devices is None:
-            async with self.store.read() as tx:
-                self._devices = {doc["_id"]: doc for doc in await tx.list(self.account_id, "device")}
+            self._devices = {doc["_id"]: doc for doc in await self.documents.list(DEVICE, self.account_id)}
         return self._devices
 
     async def _device(self, device_id: str) -> Doc | None:
         if self._devices is not None:
             return self._devices.get(device_id)
-        return await self.store.find(self.account_id, device_id)
+        return await self.documents.find(DEVICE, self.account_id, device_id)
 
     async def _owned_by(self, user_id: str) -> list[Doc]:
-        return [doc for doc in (await self._all_devices()).values() if doc.get("owner_id") == user_id]
+        return [doc for doc in (await self._all_devices()).values() if devices.owner_id(doc) == user_id]
 
     async def _group_members(self, member: Member) -> list[Member]:
         """A group document's endpoints, with the ring group member's timing; by weight for single strategy."""
-        group = await self.store.find(self.account_id, member.id)
-        if not group or group.get("pvt_type") != "group":
+        group = await self.documents.find(KINDS["groups"], self.account_id, member.id)
+        if group is None:
             log.info("ring group member %s is not a group of account %s", member.id, self.account_id)
             return []
         subs = [
@@ -117,8 +118,8 @@ def weighted_random(targets: list[Target], weights: dict[str, int]) -> list[Targ
 
 
 class Endpoints:
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, documents: Documents):
+        self.documents = documents
 
     async def device(
         self, account_id: str, device_id: str, timeout_s: int, delay_s: int = 0, exclude: str | None = None
@@ -135,7 +136,7 @@ class Endpoints:
     ) -> list[Target]:
         """Device targets in member order; `order` "weight" sorts group documents' members by weight (single
         strategy), "weighted_random" shuffles the result by weight."""
-        resolution = _Resolution(self.store, account_id, exclude, by_weight=order != "listed")
+        resolution = _Resolution(self.documents, account_id, exclude, by_weight=order != "listed")
         for member in members:
             await resolution.add(member)
         targets = list(resolution.targets.values())

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from cloudpbx.accounts.accounts import Accounts
+from cloudpbx.accounts.callflows import Callflows
+from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.callflow.actions import ACTIONS
 from cloudpbx.callflow.call import Call
@@ -16,7 +19,6 @@ from cloudpbx.callflow.caller_id import CallerIds
 from cloudpbx.callflow.endpoints import Endpoints
 from cloudpbx.callflow.execution import CONTINUE, MAX_BRANCHES, Execution, Next
 from cloudpbx.callflow.lookup import Route, Router
-from cloudpbx.store import Store
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -53,13 +55,21 @@ async def run_flow(run: Execution, node: dict | None) -> None:
 
 
 class CallflowEngine:
-    """Routing and execution over one store; shared by all calls (the pattern cache lives in its router)."""
+    """Routing and execution over the account services; shared by all calls (the pattern cache lives in its
+    router)."""
 
-    def __init__(self, store: Store, configs: SystemConfigs, max_branches: int = MAX_BRANCHES):
-        self.store = store
-        self.router = Router(store)
-        self.endpoints = Endpoints(store)
-        self.caller_ids = CallerIds(store, configs)
+    def __init__(
+        self,
+        callflows: Callflows,
+        documents: Documents,
+        accounts: Accounts,
+        configs: SystemConfigs,
+        max_branches: int = MAX_BRANCHES,
+    ):
+        self.callflows = callflows
+        self.router = Router(callflows)
+        self.endpoints = Endpoints(documents)
+        self.caller_ids = CallerIds(documents, accounts, configs)
         self.max_branches = max_branches
 
     async def handle(self, call: Call) -> Route | None:
@@ -76,7 +86,7 @@ class CallflowEngine:
             call.caller_id = await self.caller_ids.for_device(
                 call.account_id, call.caller_device, "internal", call.caller_id
             )
-        run = Execution(call, route, self.endpoints, self.store, run_flow, self.max_branches)
+        run = Execution(call, route, self.endpoints, self.callflows, run_flow, self.max_branches)
         await run_flow(run, route.callflow.get("flow"))
         if not call.ended:
             await call.hangup(run.last_failure.cause if run.last_failure else "NORMAL_CLEARING")

@@ -10,11 +10,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
+from cloudpbx.accounts.callflows import Callflows
 from cloudpbx.callflow.call import BridgeResult, Call, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.callflow.endpoints import Endpoints
 from cloudpbx.callflow.lookup import Route
-from cloudpbx.store import Store
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -49,14 +49,14 @@ class Execution:
         call: Call,
         route: Route,
         endpoints: Endpoints,
-        store: Store,
+        callflows: Callflows,
         run_flow: Callable[[Execution, dict], Awaitable[None]],
         max_branches: int = MAX_BRANCHES,
     ):
         self.call = call
         self.route = route
         self.endpoints = endpoints
-        self.store = store
+        self.callflows = callflows
         self.original_caller_id = call.caller_id
         self.edits = CallerIdEdits()
         self.node: dict = {}  # the node whose action is running

@@ -8,8 +8,8 @@ numbers are stored in), then every pattern of the account with the longest captu
 Patterns are tenant input, so they run on RE2 (`cloudpbx.regex`): one pass per slice of an account's patterns, and
 the loop handed back between slices. They are compiled once per account and kept while the account's pattern
 marker (a document whose revision every change to a pattern-holding callflow renews, `accounts.kinds`) keeps its
-revision: one point read per lookup, in every process. The callflow a route reaches is read by id (decoded once
-per revision), so a change to its flow is seen at once.
+revision: one point read per lookup, in every process. The callflow a route reaches is read by id through
+`accounts.callflows` (decoded once per revision), so a change to its flow is seen at once.
 """
 
 from __future__ import annotations
@@ -20,19 +20,17 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from cloudpbx.accounts.patterns import PATTERNS_MARKER
+from cloudpbx.accounts import callflows
+from cloudpbx.accounts.callflows import NO_MATCH, Callflows
 from cloudpbx.numbers.classifiers import normalize
 from cloudpbx.regex import PatternSet
-from cloudpbx.store import Doc, Store, load_row
+from cloudpbx.store import Doc
 
 log = logging.getLogger("cloudpbx.callflow")
 
-NO_MATCH = "no_match"
 MAX_DIALLED = 128  # longer numbers are matched by exact number only: no one dials more
 _DIALABLE = re.compile(r"\+?[0-9]+")
 _KEPT_PATTERNS = 200_000  # patterns kept compiled over all accounts, the least recently routed dropped first
-_DOCS_KEPT = 10_000  # callflow documents kept decoded
-_PAGE = 500  # pattern keys read per query when compiling an account
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class Route:
 
     @property
     def no_match(self) -> bool:
-        return NO_MATCH in (self.callflow.get("numbers") or [])
+        return NO_MATCH in callflows.numbers(self.callflow)
 
 
 @dataclass(frozen=True)
@@ -65,12 +63,11 @@ def _captured(match) -> str:
 
 
 class Router:
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, callflows: Callflows):
+        self.callflows = callflows
         self._cache: OrderedDict[str, _Patterns] = OrderedDict()  # account → its compiled patterns, oldest first
         self._building: dict[str, tuple[str | None, asyncio.Future]] = {}  # account → (marker, compile under way)
         self._kept = 0
-        self._docs: dict[tuple[str, str], tuple[str, Doc]] = {}  # (account, callflow id) → (revision, document)
 
     async def lookup(self, account_id: str, number: str, *, authorized: bool) -> Route | None:
         """The route for `number`, or None. `authorized`: the caller is an authenticated device."""
@@ -86,23 +83,11 @@ class Router:
 
     async def _exact(self, account_id: str, number: str) -> Route | None:
         for candidate in dict.fromkeys((number, normalize(number))):
-            held = await self.store.lookup("cf_number", f"{account_id}:{candidate}")
-            doc = await self._callflow(account_id, held[1]) if held else None
+            held = await self.callflows.by_number(account_id, candidate)
+            doc = await self.callflows.get(account_id, held) if held else None
             if doc is not None:
                 return Route(doc, number)
         return None
-
-    async def _callflow(self, account_id: str, doc_id: str) -> Doc | None:
-        """A callflow by id, decoded once per revision and shared by the routes that reach it."""
-        row = await self.store.find_row(account_id, doc_id)
-        if row is None:
-            return None
-        hit = self._docs.get((account_id, doc_id))
-        if hit is None or hit[0] != row.rev:
-            if len(self._docs) >= _DOCS_KEPT:
-                self._docs.clear()
-            hit = self._docs[(account_id, doc_id)] = (row.rev, load_row(row))
-        return hit[1] if hit[1].get("pvt_type") == "callflow" else None
 
     async def _pattern(self, account_id: str, number: str) -> Route | None:
         if len(number) > MAX_DIALLED:
@@ -116,7 +101,7 @@ class Router:
         if best is None:
             return None
         captured, index, match = best
-        doc = await self._callflow(account_id, compiled.doc_ids[index])
+        doc = await self.callflows.get(account_id, compiled.doc_ids[index])
         if doc is None:
             return None
         named = {name: value for name, value in match.groupdict().items() if value}
@@ -124,8 +109,7 @@ class Router:
 
     async def _compiled(self, account_id: str) -> _Patterns:
         """The account's patterns, compiled again only when its marker moved; one compile serves every waiter."""
-        row = await self.store.find_row(account_id, PATTERNS_MARKER)
-        marker = row.rev if row else None
+        marker = await self.callflows.patterns_revision(account_id)
         cached = self._cache.get(account_id)
         if cached is not None and cached.marker == marker:
             self._cache.move_to_end(account_id)
@@ -138,11 +122,8 @@ class Router:
 
     async def _compile(self, account_id: str, marker: str | None) -> _Patterns:
         try:
-            keys = await self._pattern_keys(account_id)
-            prefix = f"{account_id}:"
-            compiled = _Patterns(
-                marker, [doc_id for _, doc_id in keys], await PatternSet.build([key[len(prefix) :] for key, _ in keys])
-            )
+            held = await self.callflows.patterns(account_id)
+            compiled = _Patterns(marker, [doc_id for _, doc_id in held], await PatternSet.build([p for p, _ in held]))
         finally:
             held = self._building.get(account_id)
             if held is not None and held[1] is asyncio.current_task():  # not a newer compile that replaced this one
@@ -152,16 +133,6 @@ class Router:
             log.warning("%d callflow patterns of %s do not compile and are ignored", skipped, account_id)
         self._keep(account_id, compiled)
         return compiled
-
-    async def _pattern_keys(self, account_id: str) -> list[tuple[str, str]]:
-        """(key, callflow id) of every pattern, a page per query so no read holds the loop for long."""
-        keys: list[tuple[str, str]] = []
-        while True:
-            async with self.store.read() as tx:
-                page = await tx.keys(account_id, "cf_pattern", after=keys[-1][0] if keys else None, limit=_PAGE)
-            keys.extend(page)
-            if len(page) < _PAGE:
-                return keys
 
     def _keep(self, account_id: str, compiled: _Patterns) -> None:
         replaced = self._cache.pop(account_id, None)

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import NoReturn
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.panel import Panel
 
+from cloudpbx.api.app import create_app
+from cloudpbx.cli import http_server
 from cloudpbx.cli.bootstrap import Created, ensure_master
 from cloudpbx.cli.sup import sup_app
 from cloudpbx.config import Settings
@@ -144,8 +147,6 @@ def serve(
     """Run the platform: the Crossbar v2 API and SIP (registrar, calls, RTP relay) on one event loop."""
     settings = settings_from(data_dir, db, http, rtp_ports, sip, announce, public_url, ui)
     try:
-        import uvloop
-
         uvloop.run(run_server(settings, admin_password))
     except OSError as exc:
         fail(str(exc))
@@ -154,9 +155,6 @@ def serve(
 async def run_server(settings: Settings, admin_password: str | None) -> None:
     """Bind the API and SIP ports first, so a taken port fails before anything is created; then open the platform,
     create the master account (its credentials printed once), and serve."""
-    from cloudpbx.api.app import create_app
-    from cloudpbx.cli import http_server
-
     sock, core, http_cap = await bind_ports(settings)
     try:
         platform = await open_platform(settings, core)
@@ -184,8 +182,6 @@ async def run_server(settings: Settings, admin_password: str | None) -> None:
 async def bind_ports(settings: Settings) -> tuple[socket.socket, SipCore, int]:
     """Raise the file limit, fit the connection caps under it, and bind the API and SIP sockets: (API socket, SIP
     endpoint listening, cap of API connections)."""
-    from cloudpbx.cli import http_server
-
     http_cap, sip_cap = fit_caps(raise_file_limit(), settings.http_max_connections, settings.sip_tcp_max_connections)
     sock = http_server.bind(settings.http_host, settings.http_port)
     core = sip_endpoint(settings, sip_cap)

@@ -18,7 +18,6 @@ from rich.table import Table
 
 from cloudpbx.accounts import apps, recovery, tree
 from cloudpbx.accounts.login import find_account
-from cloudpbx.api.tokens import Tokens
 from cloudpbx.cli.bootstrap import create_account_with_admin
 from cloudpbx.config import Settings
 from cloudpbx.errors import Failure
@@ -125,7 +124,7 @@ def flush_tokens(ctx: typer.Context) -> None:
     """Invalidate every API token issued so far (users must log in again)."""
 
     async def action(platform: Platform) -> None:
-        await Tokens(platform.store, platform.settings.token_expiry_s).flush()
+        await platform.auth_keys.flush()
 
     run(ctx, action)
     out.print("all auth tokens flushed")

@@ -19,7 +19,7 @@ from cloudpbx import schemas
 from cloudpbx.accounts.documents import merge_patch
 from cloudpbx.errors import Conflicting, Failure, Forbidden, Invalid, Missing
 from cloudpbx.numbers import failures, features, registry
-from cloudpbx.store import SYSTEM, Conflict, Doc, Store, Tx, UniqueViolation
+from cloudpbx.store import SYSTEM, Conflict, Doc, Store, Tx, UniqueViolation, keys
 
 ADDITION_STATES = ("in_service", "reserved", "port_in")
 SUPERDUPER_STATES = ("available", "aging", "in_service", "port_in", "reserved")
@@ -91,7 +91,7 @@ class Numbers:
         async with self.store.read() as tx:
             docs = await registry.listing(tx, account_id)
             row = await tx.account_row(account_id)
-            cascade = await tx.count_keys_below("number", row.path) if row else 0
+            cascade = await tx.count_keys_below(keys.NUMBER, row.path) if row else 0
         return docs, cascade
 
     async def get(self, account_id: str, number: str) -> Doc:
@@ -111,7 +111,7 @@ class Numbers:
     async def search(self, prefix: str, quantity: int, offset: int) -> list[str]:
         """Pool numbers starting with an E.164 prefix, in number order."""
         async with self.store.read() as tx:
-            return await tx.keys_with_prefix(registry.POOL_KEY, prefix, offset=offset, limit=quantity)
+            return await tx.keys_with_prefix(keys.NUMBER_POOL, prefix, offset=offset, limit=quantity)
 
     async def identify(self, actor: Actor, number: str) -> Doc:
         """Which account holds a number, for callers whose tree contains that account."""

@@ -12,10 +12,9 @@ from cloudpbx.errors import Invalid
 from cloudpbx.numbers import failures
 from cloudpbx.numbers.classifiers import is_did, normalize
 from cloudpbx.numbers.features import AVAILABLE, active
-from cloudpbx.store import SYSTEM, Doc, Tx
+from cloudpbx.store import SYSTEM, Doc, Tx, keys
 
 ROUTABLE = ("in_service", "available", "port_in")
-POOL_KEY = "number_pool"
 
 
 def e164(number: str) -> str:
@@ -78,18 +77,18 @@ async def save(tx: Tx, doc: Doc) -> Doc:
     """Store a number and move its keys to its holder (the system partition when unassigned)."""
     number = doc["_id"]
     holder = doc.get("pvt_assigned_to") or SYSTEM
-    current = await tx.lookup("number", number)
+    current = await tx.lookup(*keys.number(number))
     if current and current[0] != holder:
         await tx.set_keys(current[0], number, [])
     saved = await tx.save(doc)
-    keys = [("number", number)] + ([(POOL_KEY, number)] if is_pooled(doc) else [])
-    await tx.set_keys(holder, number, keys)
+    held = [keys.number(number)] + ([keys.number_pool(number)] if is_pooled(doc) else [])
+    await tx.set_keys(holder, number, held)
     return saved
 
 
 async def listing(tx: Tx, account_id: str) -> list[Doc]:
     """The account's number documents in number order."""
-    numbers = [number for number, _ in await tx.keys(account_id, "number")]
+    numbers = [number for number, _ in await tx.keys(account_id, keys.NUMBER)]
     docs = await tx.get_many(SYSTEM, numbers)
     return [docs[n] for n in numbers if n in docs]
 
@@ -130,7 +129,7 @@ async def release(tx: Tx, doc: Doc, state: str) -> Doc:
 
 async def purge(tx: Tx, number: str) -> None:
     """Remove a number from the system, with the keys its holder had for it."""
-    current = await tx.lookup("number", number)
+    current = await tx.lookup(*keys.number(number))
     if current:
         await tx.set_keys(current[0], number, [])
     await tx.purge(SYSTEM, number)

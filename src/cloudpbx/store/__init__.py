@@ -1,5 +1,6 @@
 """Storage of JSON documents per account (SQLite or PostgreSQL through SQLAlchemy 2)."""
 
+from cloudpbx.store import keys
 from cloudpbx.store.database import create_engine, default_url, migrate
 from cloudpbx.store.documents import SYSTEM, Attachment, Doc, Store, Tx, load_row
 from cloudpbx.store.errors import BadId, Conflict, NotFound, StoreError, Unavailable, UniqueViolation
@@ -30,6 +31,7 @@ __all__ = [
     "gregorian_now",
     "is_id",
     "is_name",
+    "keys",
     "load_row",
     "migrate",
     "new_id",

@@ -1,7 +1,7 @@
 """Who is this phone? Digest-authenticates a request against the device its (realm, username) names.
 
-The realm picks the account (the store's `realm` key), the username the device (`accounts.kinds.sip_key`), and
-the device's `sip.password` checks the answer. Lookups go through two-second caches, so a phone that registers
+The realm picks the account (`Accounts.find_by_realm`), the username the device (`Devices.by_sip`), and
+the device's SIP password checks the answer. Lookups go through two-second caches, so a phone that registers
 every minute costs no database read at all most of the time. A source address that fails too often is refused
 for a while without looking at anything.
 """
@@ -12,14 +12,17 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from cloudpbx.accounts.kinds import sip_key
+from cloudpbx.accounts import devices
+from cloudpbx.accounts.accounts import Accounts
+from cloudpbx.accounts.devices import Devices
+from cloudpbx.accounts.documents import enabled
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.sip.digest import OK, REPLAYED, STALE, Digest
 from cloudpbx.sip.headers import HeaderError, parse_auth
 from cloudpbx.sip.message import Request, Response
 from cloudpbx.sip.transaction import make_response
 from cloudpbx.sip.transport import Peer
-from cloudpbx.store import Doc, Store
+from cloudpbx.store import Doc
 
 CACHE_TTL_S = 2.0
 CACHE_MAX = 100_000
@@ -96,8 +99,16 @@ class _Cache:
 class Authenticator:
     """Digest-challenges requests and resolves the device behind the answer; REGISTER and INVITE share it."""
 
-    def __init__(self, store: Store, directory: AccountDirectory, digest: Digest, throttle: FailureThrottle):
-        self.store = store
+    def __init__(
+        self,
+        accounts: Accounts,
+        devices: Devices,
+        directory: AccountDirectory,
+        digest: Digest,
+        throttle: FailureThrottle,
+    ):
+        self.accounts = accounts
+        self.devices = devices
         self.directory = directory
         self.digest = digest
         self.throttle = throttle
@@ -116,7 +127,7 @@ class Authenticator:
         if found is None:
             return self._failed(request, peer)
         account, device = found
-        password = (device.get("sip") or {}).get("password")
+        password = devices.sip_password(device)
         verdict = self.digest.verify(credentials, request.method, password) if password else None
         if verdict == STALE:
             return self.challenge(request, credentials["realm"], proxy=proxy, stale=True)
@@ -125,7 +136,7 @@ class Authenticator:
             return self.challenge(request, credentials["realm"], proxy=proxy)
         if verdict != OK:
             return self._failed(request, peer)
-        if device.get("enabled") is False or not await self._enabled(account):
+        if not enabled(device) or not await self._enabled(account):
             return make_response(request, 403, "Disabled")
         return Identity(account, device, credentials["username"], credentials["realm"])
 
@@ -151,10 +162,7 @@ class Authenticator:
         key = (account.id, username.lower())
         hit = self._devices.get(key)
         if hit is None:
-            device = None
-            ref = await self.store.lookup(*sip_key(account.id, username))
-            if ref is not None:
-                device = await self.store.find(*ref)
+            device = await self.devices.by_sip(account.id, username)
             self._devices.put(key, device)
         else:
             device = hit[1]
@@ -164,8 +172,7 @@ class Authenticator:
         hit = self._realms.get(realm)
         if hit is not None:
             return hit[1]
-        ref = await self.store.lookup("realm", realm)
-        account_id = ref[0] if ref else None
+        account_id = await self.accounts.find_by_realm(realm)
         self._realms.put(realm, account_id)
         return account_id
 

@@ -13,6 +13,7 @@ import ipaddress
 import time
 from email.utils import formatdate
 
+from cloudpbx.accounts import devices
 from cloudpbx.sip.headers import NameAddr
 from cloudpbx.sip.message import Request, Response
 from cloudpbx.sip.transaction import ServerTransaction
@@ -79,7 +80,7 @@ class Registrar:
         existing = {reg.contact: reg for reg in self.registrations.for_device(account_id, device_id)}
         default = request.expires
         if default is None:
-            default = (identity.device.get("sip") or {}).get("expire_seconds") or DEFAULT_EXPIRES
+            default = devices.sip_expires(identity.device) or DEFAULT_EXPIRES
         for contact in contacts:
             if not contact.uri.is_sip:
                 raise Refused(400, "Contact must be a SIP URI")

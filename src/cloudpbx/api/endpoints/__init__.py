@@ -1,46 +1,22 @@
-"""Every Crossbar noun the API answers, one module each, keyed by noun."""
+"""Every Crossbar noun the API answers, keyed by noun, found by convention: each module of this package that
+exports an `ENDPOINT` is one (a new noun is a new module and nothing else); modules without one (`base`,
+`inherited`, `uploads`) are helpers the endpoints share."""
 
 from __future__ import annotations
 
+import pkgutil
 from importlib import import_module
 
-MODULES = (
-    "about",
-    "accounts",
-    "user_auth",
-    "api_auth",
-    "token_auth",
-    "auth",
-    "users",
-    "devices",
-    "callflows",
-    "groups",
-    "vmboxes",
-    "conferences",
-    "faxboxes",
-    "menus",
-    "temporal_rules",
-    "temporal_rules_sets",
-    "directories",
-    "external_numbers",
-    "phone_numbers",
-    "whitelabel",
-    "apps_store",
-    "limits",
-    "alerts",
-    "media",
-    "system_configs",
-    "channels",
-    "registrations",
-    "cdrs",
-    "configs",
-    "security",
-    "multi_factor",
-    "ledgers",
-    "openapi",
-)
+from cloudpbx.api.endpoints.base import Endpoint
 
-ENDPOINTS = {}
-for _name in MODULES:
-    _endpoint = import_module(f"{__name__}.{_name}").ENDPOINT
-    ENDPOINTS[_endpoint.noun] = _endpoint
+
+def _discovered() -> dict[str, Endpoint]:
+    found: dict[str, Endpoint] = {}
+    for module in sorted(info.name for info in pkgutil.iter_modules(__path__)):
+        endpoint = getattr(import_module(f"{__name__}.{module}"), "ENDPOINT", None)
+        if endpoint is not None:
+            found[endpoint.noun] = endpoint
+    return found
+
+
+ENDPOINTS = _discovered()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cloudpbx.accounts import tree
 from cloudpbx.accounts.accounts import metadata
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
@@ -107,8 +106,7 @@ class Accounts(Endpoint):
         return await self._view(ctx, ctx.account_id)
 
     async def _children(self, ctx: Context) -> list[dict]:
-        async with ctx.platform.store.read() as tx:
-            below = await tree.descendants(tx, ctx.node)
+        below = await ctx.platform.directory.descendants(ctx.node)
         rows = []
         for child in (n for n in below if n.parent_id == ctx.account_id):
             count = sum(1 for n in below if child.id in n.tree)
@@ -116,8 +114,7 @@ class Accounts(Endpoint):
         return rows
 
     async def _descendants(self, ctx: Context) -> list[dict]:
-        async with ctx.platform.store.read() as tx:
-            below = await tree.descendants(tx, ctx.node)
+        below = await ctx.platform.directory.descendants(ctx.node)
         return [{"id": n.id, "name": n.name, "realm": n.realm, "tree": _seen_by(ctx.caller, n.tree)} for n in below]
 
     async def _siblings(self, ctx: Context) -> list[dict]:
@@ -125,14 +122,12 @@ class Accounts(Endpoint):
             raise Forbidden({"message": "sibling listing of your own account is not allowed"})
         if ctx.node.parent_id is None:
             return []
-        async with ctx.platform.store.read() as tx:
-            siblings = await tree.children(tx, ctx.node.parent_id)
+        siblings = await ctx.platform.directory.children(ctx.node.parent_id)
         return [{"id": n.id, "name": n.name, "realm": n.realm} for n in siblings if n.id != ctx.account_id]
 
     async def _visible_ancestors(self, ctx: Context) -> list[dict]:
         """Ancestors of the account, cut at the caller's own account: nobody sees above themselves."""
-        async with ctx.platform.store.read() as tx:
-            chain = await tree.ancestors(tx, ctx.node)
+        chain = await ctx.platform.directory.ancestors(ctx.node)
         seen = set(_seen_by(ctx.caller, ctx.node.tree))
         return [{"id": n.id, "name": n.name} for n in chain if n.id in seen]
 

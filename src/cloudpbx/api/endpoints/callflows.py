@@ -25,8 +25,7 @@ class Callflows(DocumentEndpoint):
     async def show(self, ctx: Context, doc_id: str) -> Reply:
         doc = await ctx.platform.documents.get(self.kind, ctx.account_id, doc_id)
         reply = doc_reply(doc)
-        async with ctx.platform.store.read() as tx:
-            named = await tx.get_many(ctx.account_id, _ids(doc.get("flow")))
+        named = await ctx.platform.documents.get_many(ctx.account_id, _ids(doc.get("flow")))
         reply.data["metadata"] = {
             ident: {
                 "name": d.get("name") or " ".join(filter(None, [d.get("first_name"), d.get("last_name")])),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from cloudpbx.accounts import cdrs
+from cloudpbx.accounts import cdrs, kinds
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
@@ -118,10 +118,8 @@ class Cdrs(Endpoint):
 
     async def _span(self, ctx: Context) -> Span:
         owner_id = self._owner(ctx)
-        if owner_id is not None:
-            user = await ctx.platform.store.find(ctx.account_id, owner_id)
-            if user is None or user.get("pvt_type") != "user":
-                raise Missing(owner_id)
+        if owner_id is not None and await ctx.platform.documents.find(kinds.USER, ctx.account_id, owner_id) is None:
+            raise Missing(owner_id)
         created_from, created_to = listing.time_range(ctx, await _maximum_range(ctx))
         query = ctx.query
         ascending = query.get("ascending", "").lower() == "true" or query.get("descending", "").lower() == "false"

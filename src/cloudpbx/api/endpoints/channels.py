@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from cloudpbx.accounts import tree
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
@@ -30,8 +29,7 @@ class Channels(Endpoint):
     )
 
     async def handle(self, ctx: Context) -> Reply:
-        async with ctx.platform.store.read() as tx:
-            below = await tree.descendants(tx, ctx.node)
+        below = await ctx.platform.directory.descendants(ctx.node)
         account_ids = {ctx.account_id, *(node.id for node in below)}
         live = ctx.platform.channels
         if ctx.args:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from cloudpbx.accounts import devices
 from cloudpbx.accounts.documents import row
-from cloudpbx.accounts.kinds import DEVICE
+from cloudpbx.accounts.kinds import DEVICE, USER
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, DocumentEndpoint, doc_reply
@@ -18,11 +19,11 @@ class Devices(DocumentEndpoint):
 
         async def load(start, limit):
             docs = await ctx.platform.documents.list(self.kind, ctx.account_id, start, None if owner else limit)
-            return [d for d in docs if d.get("owner_id") == owner[0]] if owner else docs
+            return [d for d in docs if devices.owner_id(d) == owner[0]] if owner else docs
 
         def device_row(doc: dict) -> dict:
             view = row(self.kind, doc)
-            view["username"] = (doc.get("sip") or {}).get("username")
+            view["username"] = devices.sip_username(doc) or None
             if registered is not None:
                 view["registrable"] = doc.get("device_type", "sip_device") not in ("mobile", "cellphone", "landline")
                 view["registered"] = doc["_id"] in registered
@@ -35,8 +36,10 @@ class Devices(DocumentEndpoint):
             return await super().show(ctx, doc_id)  # the owner is read only to resolve inherited settings
         doc = await ctx.platform.documents.get(self.kind, ctx.account_id, doc_id)
         endpoints = [doc]
-        if doc.get("owner_id"):
-            endpoints.append(await ctx.platform.store.find(ctx.account_id, doc["owner_id"]))
+        owner_id = devices.owner_id(doc)
+        owner = await ctx.platform.documents.find(USER, ctx.account_id, owner_id) if owner_id else None
+        if owner is not None:
+            endpoints.append(owner)
         return await with_inherited(ctx, doc_reply(doc), endpoints)
 
 

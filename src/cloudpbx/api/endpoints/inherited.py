@@ -9,9 +9,7 @@ from cloudpbx.api.context import Context, Reply
 async def with_inherited(ctx: Context, reply: Reply, endpoints: list[dict]) -> Reply:
     if not ctx.flag("include_inherited"):
         return reply
-    async with ctx.platform.store.read() as tx:
-        ids = [ctx.account_id, *reversed(ctx.node.tree)]
-        accounts = [await tx.find(a, a) for a in ids]
+    accounts = await ctx.platform.accounts.chain(ctx.account_id)
     resolved = {name: await resolve(ctx.platform.configs, name, endpoints, accounts) for name in SETTINGS}
     reply.data.setdefault("_read_only", {})["inherited"] = resolved
     return reply

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from cloudpbx.accounts.kinds import sip_key
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
 from cloudpbx.api.paths import Arg, Op, Shape
@@ -51,7 +50,7 @@ class Registrations(Endpoint):
             registrations.flush(ctx.account_id)
             return Reply("ok")
         username = ctx.args[0]
-        if await ctx.platform.store.lookup(*sip_key(ctx.account_id, username)) is None:
+        if not await ctx.platform.devices.has_sip(ctx.account_id, username):
             raise Missing(username)
         registrations.flush(ctx.account_id, username)
         return Reply("ok")

@@ -5,8 +5,8 @@ from cloudpbx.callflow.execution import CONTINUE, Execution, Next, log, text
 
 async def run(ctx: Execution, data: dict) -> Next:
     target_id = text(data.get("id"))
-    doc = await ctx.store.find(ctx.account_id, target_id) if target_id else None
-    if doc is None or doc.get("pvt_type") != "callflow" or not isinstance(doc.get("flow"), dict):
+    doc = await ctx.callflows.get(ctx.account_id, target_id) if target_id else None
+    if doc is None or not isinstance(doc.get("flow"), dict):
         log.info("call %s: no callflow %s to branch to", ctx.call.call_id, target_id)
         return CONTINUE
     await ctx.branch(doc["flow"])
