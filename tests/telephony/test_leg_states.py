@@ -130,13 +130,13 @@ class ServerTx:
 
 def context(core: FakeCore, cdrs: Cdrs) -> CallContext:
     return CallContext(
-        core=core,  # type: ignore[arg-type]
-        relay=None,  # type: ignore[arg-type]
+        core=core,
+        relay=None,
         channels=Channels(),
-        registrations=None,  # type: ignore[arg-type]
-        cdrs=cdrs,  # type: ignore[arg-type]
-        callflows=None,  # type: ignore[arg-type]
-        store=None,  # type: ignore[arg-type]
+        registrations=None,
+        cdrs=cdrs,
+        callflows=None,
+        store=None,
         node="test@127.0.0.1",
     )
 
@@ -160,7 +160,7 @@ def call():
 
 def ring(leg: OutboundLeg, ringing: Ringing, body: bytes = OFFER) -> FakeInvite:
     leg.ring(body, ringing)
-    return leg.tx  # type: ignore[return-value]
+    return leg.tx
 
 
 async def play(leg: OutboundLeg, tx: FakeInvite, status: int, *, tagged: bool = True, body: bytes = b"") -> None:
