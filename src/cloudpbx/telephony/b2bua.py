@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cloudpbx.media.sdp import SdpError, SessionDescription
 from cloudpbx.sip.message import Request, Response
-from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction
+from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction, ServerTransaction
 from cloudpbx.sip.uri import unescape
 from cloudpbx.telephony.auth import Authenticator
 from cloudpbx.telephony.call import InboundCall
@@ -48,8 +48,9 @@ class B2BUA:
         ctx.core.on("INVITE", self.handle)
         ctx.core.accepts.setdefault("INFO", INFO_BODIES)
 
-    async def handle(self, request: Request, tx: InviteServerTransaction) -> None:
+    async def handle(self, request: Request, tx: ServerTransaction) -> None:
         """An out-of-dialog INVITE (the core has sent 100 Trying)."""
+        assert isinstance(tx, InviteServerTransaction)
         identity = await self.auth.authenticate_request(request, tx.peer, proxy=True)
         if isinstance(identity, Response):
             tx.respond(identity)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.media.codecs import CodecPolicy, Incompatible
@@ -38,11 +38,13 @@ class Caller(Protocol):
     """The call a bridge rings for (the inbound call): what the legs offer, and whether the caller is still there."""
 
     call_id: str
-    ended: bool
     gone: asyncio.Future[None]  # set when the caller leaves
     offer: bytes
     codecs: CodecPolicy
     bypass: bool
+
+    @property
+    def ended(self) -> bool: ...
 
     def origin(self) -> Origin: ...
 
@@ -94,9 +96,8 @@ class Bridging:
                 left = None if deadline is None else deadline - loop.time()
                 if left is not None and left <= 0:
                     break
-                done, _ = await asyncio.wait(
-                    rings | {self.winner, self.call.gone}, timeout=left, return_when=asyncio.FIRST_COMPLETED
-                )
+                waiting: set[asyncio.Future[Any]] = {*rings, self.winner, self.call.gone}
+                done, _ = await asyncio.wait(waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED)
                 for ring in done & rings:
                     ring.result()  # a bug while ringing fails the call: InboundCall.run ends it
                 rings -= done
@@ -123,7 +124,7 @@ class Bridging:
             else:
                 legs.append(leg)
         if legs:
-            _, ringing = await asyncio.wait([leg.done for leg in legs], timeout=target.timeout_s)
+            _, ringing = await asyncio.wait([leg.settled() for leg in legs], timeout=target.timeout_s)
             for leg in legs:
                 if ringing:
                     leg.cancel(causes.NO_ANSWER)
@@ -144,7 +145,8 @@ class Bridging:
             log.warning("call %s: no RTP ports left", self.call.call_id)
             return (causes.NORMAL_TEMPORARY_FAILURE, 503)
         if self.settled:  # the caller left or another leg answered meanwhile
-            leg.session.close()
+            if leg.session is not None:
+                leg.session.close()
         else:
             self.legs.append(leg)
             leg.ring(body, self)
@@ -153,13 +155,13 @@ class Bridging:
     # what the legs report --------------------------------------------------------------------------------------
 
     async def progress(self, leg: OutboundLeg, response: Response) -> None:
-        if not self.settled and not leg.cancel_cause:
+        if not self.settled:
             await self.call.ringing(leg, response)
 
     def answered(self, leg: OutboundLeg, response: Response) -> None:
-        """The first leg to answer wins; a late one (or one answering after its CANCEL) is hung up."""
-        if self.settled or leg.cancel_cause:
-            leg.bye(leg.cancel_cause or (causes.LOSE_RACE if self.winner.done() else causes.ORIGINATOR_CANCEL))
+        """The first leg to answer wins; a late one is hung up (one answering after its CANCEL never comes here)."""
+        if self.settled:
+            leg.bye(causes.LOSE_RACE if self.winner.done() else causes.ORIGINATOR_CANCEL)
             return
         self.winner.set_result((leg, response))
 

@@ -3,6 +3,8 @@
 The engine asks it to ring targets (`bridge`), to answer with a status (`respond`) or to end (`hangup`). A bridge
 that connects answers the caller with the callee's SDP as the relay rewrote it and returns only when the
 conversation is over. The caller cancelling (CANCEL, answered 487 by the core) ends the call wherever it is.
+Where the call stands is its caller's leg's state: proceeding (INVITE taken), early (a provisional response with a
+tag went out), confirmed (answered), terminated (refused, cancelled or hung up).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from cloudpbx.telephony.auth import Identity
 from cloudpbx.telephony.bridge import Bridging
 from cloudpbx.telephony.context import ALLOW, CallContext
 from cloudpbx.telephony.conversation import Conversation
-from cloudpbx.telephony.leg import Leg, gregorian
+from cloudpbx.telephony.leg import RINGING, Leg, LegState, gregorian
 from cloudpbx.telephony.outbound import Origin, OutboundLeg
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,6 @@ class InboundCall:
         self.caller_device = identity.device
         sender = request.from_
         self.caller_id = CallerId(sender.display or "", sender.uri.user or "")
-        self.ended = False
         self.offer = request.body  # empty: a late offer, the callee's 2xx will make it
         self.codecs = CodecPolicy.from_media(identity.device.get("media"))
         self.bypass = False
@@ -54,7 +55,6 @@ class InboundCall:
         self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # set when the caller leaves
         self.interaction_id = new_interaction_id(gregorian(time.time()))
         self.conversation: Conversation | None = None
-        self.provisional: set[str] = set()  # what the caller got already: "ringing", "media"
         self.a = Leg(
             ctx,
             side="a",
@@ -69,6 +69,7 @@ class InboundCall:
             request_uri=request.uri,
             realm=self.realm,
             user_agent=request.get("user-agent") or "",
+            state=LegState.PROCEEDING,
         )
         self.a.caller = (self.caller_id.name, self.caller_id.number)
         self.a.callee = ("", dialed)
@@ -76,8 +77,13 @@ class InboundCall:
         tx.on_ack_timeout(self._unacknowledged)
 
     @property
+    def ended(self) -> bool:
+        """The caller is gone or got its final answer and the call is over."""
+        return self.a.ended
+
+    @property
     def unanswered(self) -> bool:
-        return not self.ended and self.tx.state == PROCEEDING
+        return self.a.state in RINGING and self.tx.state == PROCEEDING
 
     async def run(self) -> None:
         """Run the callflow; whatever goes wrong ends this call cleanly, and only this call."""
@@ -94,7 +100,6 @@ class InboundCall:
                 self._abort()
 
     def _abort(self) -> None:
-        self.ended = True
         if self.conversation is not None:
             self.conversation.hang_up(causes.NORMAL_TEMPORARY_FAILURE)
         elif self.tx.state == PROCEEDING:
@@ -107,6 +112,8 @@ class InboundCall:
         if not self.unanswered:
             return
         if code < 200:
+            if code > 100:  # it carries our tag: an early dialog
+                self.a.move(LegState.EARLY)
             self.tx.reply(code, reason or None, headers=self._contact())
         else:
             self._refuse(code, reason, causes.cause_of(code))
@@ -116,11 +123,9 @@ class InboundCall:
             return
         if self.conversation is not None:
             self.conversation.hang_up(cause)
-            self.ended = True
         elif self.unanswered:
             self._refuse(causes.status_of(cause), "", cause)
         else:
-            self.ended = True
             self.a.end(cause, 0, "send_refuse")
 
     async def bridge(self, targets: Sequence[Target], strategy: Strategy, timeout_s: int) -> BridgeResult:
@@ -141,7 +146,6 @@ class InboundCall:
     # answering ----------------------------------------------------------------------------------------------
 
     def _refuse(self, code: int, reason: str, cause: str) -> None:
-        self.ended = True
         self.tx.reply(code, reason or None)
         self.a.end(cause, code, "send_refuse")
 
@@ -149,21 +153,22 @@ class InboundCall:
         return [("Contact", f"<{self.ctx.core.contact(self.tx.peer.transport)}>")]
 
     async def ringing(self, leg: OutboundLeg, response: Response) -> None:
-        """A callee's 18x goes on to the caller once; its early media (183 with SDP) once too."""
+        """A callee's 18x goes on to the caller once (proceeding → early); its early media (183 with SDP) once too,
+        even when the caller is early already (then `a.sent_sdp` is what it got)."""
         if not self.unanswered:
             return
-        if response.status == 183 and response.body and leg.sent_sdp and "media" not in self.provisional:
+        if response.status == 183 and response.body and leg.sent_sdp and leg.session and not self.a.sent_sdp:
             try:
                 body = await leg.session.answer_for_a(response.body)
             except (SdpError, Incompatible, RuntimeError):
                 body = b""
             if body and self.unanswered:
-                self.provisional.update(("media", "ringing"))
+                self.a.move(LegState.EARLY)
                 self.tx.reply(183, headers=self._contact(), body=body)
                 self.a.sent_sdp = body
                 return
-        if "ringing" not in self.provisional and self.unanswered:
-            self.provisional.add("ringing")
+        if self.a.state is LegState.PROCEEDING and self.unanswered:
+            self.a.move(LegState.EARLY)
             self.tx.reply(response.status, headers=self._contact())
 
     async def _connect(self, leg: OutboundLeg, response: Response) -> BridgeResult:
@@ -177,26 +182,25 @@ class InboundCall:
         if not self.unanswered or leg.ended:  # the caller cancelled, or the callee hung up at once
             leg.bye(causes.ORIGINATOR_CANCEL)
             return BridgeResult(False, causes.ORIGINATOR_CANCEL if self.ended else causes.NORMAL_CLEARING)
-        conversation = self.conversation = leg.controller = Conversation(self.ctx, self.a, leg, leg.session)
+        conversation = self.conversation = leg.controller = Conversation(self.ctx, self.a, leg, leg.media)
         contact = self.ctx.core.contact(self.tx.peer.transport)
         self.a.attach(
             Dialog.as_uas(self.request, self.tx.to_tag, contact, self.tx.peer),
             functools.partial(conversation.on_request, self.a),
         )
         self.tx.reply(200, headers=[("Contact", f"<{contact}>"), ("Allow", ALLOW)], body=body)
+        self.a.move(LegState.CONFIRMED)
         self.a.sent_sdp = body
         self.a.callee = leg.callee
         self.a.mark_answered(leg.call_id)
         leg.mark_answered(self.call_id)
-        await conversation.over.wait()
-        self.ended = True
+        await conversation.finished()
         self.conversation = leg.controller = None  # both legs ended: no reference cycle outlives the call
         return BridgeResult(True, causes.NORMAL_CLEARING)
 
     # what the caller does -------------------------------------------------------------------------------------
 
     def _cancelled(self) -> None:
-        self.ended = True
         self.a.end(causes.ORIGINATOR_CANCEL, 487, "recv_cancel")
         if not self.gone.done():
             self.gone.set_result(None)

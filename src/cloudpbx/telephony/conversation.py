@@ -2,22 +2,24 @@
 
 Both legs' in-dialog requests come here. BYE ends both legs; a re-INVITE (hold, resume, new media) goes on to
 the other leg with its SDP rewritten by the relay session, and the answer comes back the same way; INFO is
-relayed, OPTIONS answered. One re-INVITE at a time: another meanwhile gets 491 (RFC 3261 14.2).
+relayed, OPTIONS answered. One re-INVITE at a time: while either leg's `ReInvite` machine is busy another gets
+491 (RFC 3261 14.2). The conversation is over when both legs are terminated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 from cloudpbx.media.codecs import Incompatible
 from cloudpbx.media.relay import RelaySession
 from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.message import Request
-from cloudpbx.sip.transaction import ServerTransaction
+from cloudpbx.sip.transaction import InviteClientTransaction, ServerTransaction
 from cloudpbx.telephony import causes
 from cloudpbx.telephony.context import ALLOW, CallContext
-from cloudpbx.telephony.leg import Leg
+from cloudpbx.telephony.leg import Leg, LegState, ReInvite
 from cloudpbx.telephony.outbound import OutboundLeg
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,14 @@ class Conversation:
         self.ctx = ctx
         self.a, self.b = a, b
         self.session = session
-        self.over = asyncio.Event()
-        self.renegotiating = False
+
+    @property
+    def over(self) -> bool:
+        return self.a.ended and self.b.ended
+
+    async def finished(self) -> None:
+        """Return once both legs are terminated."""
+        await asyncio.gather(self.a.when((LegState.TERMINATED,)), self.b.when((LegState.TERMINATED,)))
 
     def other(self, leg: Leg) -> Leg:
         return self.b if leg is self.a else self.a
@@ -40,7 +48,7 @@ class Conversation:
         method = request.method
         if method == "ACK":
             await self._acknowledged(leg, request)
-        elif self.over.is_set():
+        elif self.over:
             tx.reply(481)
         elif method == "BYE":
             tx.reply(200)
@@ -59,27 +67,23 @@ class Conversation:
     def _hung_up_by(self, leg: Leg) -> None:
         leg.end(causes.NORMAL_CLEARING, 200, "recv_bye")
         self.other(leg).bye(causes.NORMAL_CLEARING)
-        self._close()
+        self.session.close()
 
     def hang_up(self, cause: str) -> None:
         """End the call from our side: BYE to both phones."""
-        if self.over.is_set():
+        if self.over:
             return
         log.info("call %s: hanging up both legs (%s)", self.a.call_id, cause)
         self.b.bye(cause)
         self.a.bye(cause)
-        self._close()
-
-    def _close(self) -> None:
         self.session.close()
-        self.over.set()
 
     # media changes ------------------------------------------------------------------------------------------------
 
     async def _acknowledged(self, leg: Leg, ack: Request) -> None:
         """An ACK: for a late offer the caller's carries the answer the callee's ACK still waits for; any other
         ACK with a body answers an offer we made in a 200 (a re-INVITE without SDP)."""
-        owed = leg is self.a and not self.b.acked
+        owed = leg is self.a and self.b.state is LegState.ACCEPTED
         body = b""
         if ack.body and not self.session.closed:
             try:
@@ -90,18 +94,20 @@ class Conversation:
             self.b.ack(body)
 
     async def _reinvite(self, leg: Leg, request: Request, tx: ServerTransaction) -> None:
-        if self.renegotiating:
+        if self.a.reinvite is not ReInvite.IDLE or self.b.reinvite is not ReInvite.IDLE:
             tx.reply(491)
             return
-        self.renegotiating = True
+        leg.renegotiate(ReInvite.RECEIVED)
         try:
             await self._renegotiate(leg, request, tx)
         finally:
-            self.renegotiating = False
+            for each in (self.a, self.b):
+                if each.reinvite is not ReInvite.IDLE:
+                    each.renegotiate(ReInvite.IDLE)
 
     async def _renegotiate(self, leg: Leg, request: Request, tx: ServerTransaction) -> None:
         """Offer from `leg` → relay → the other leg's re-INVITE; its answer → relay → our 200 to `leg`."""
-        contact = [("Contact", f"<{leg.dialog.local_contact}>"), ("Allow", ALLOW)]
+        contact = [("Contact", f"<{leg.up.local_contact}>"), ("Allow", ALLOW)]
         if not request.body:  # a refresh without an offer: offer what the leg has now, its ACK answers
             tx.reply(200, headers=contact, body=leg.sent_sdp)
             return
@@ -112,16 +118,18 @@ class Conversation:
             tx.reply(488)
             return
         other = self.other(leg)
-        sent = other.send("INVITE", body=offer)
+        other.renegotiate(ReInvite.SENT)
+        invite = other.up.new_request("INVITE", body=offer)
+        sent = cast(InviteClientTransaction, self.ctx.core.send_request(invite, other.up.peer))
         response = await sent.final
-        if self.over.is_set():
+        if self.over:
             tx.reply(481)
             return
         if response.status >= 300:
             tx.reply(response.status if response.status < 700 else 500)
             return
-        other.dialog.refresh(response)
-        self.ctx.core.ack(sent, other.dialog.ack(sent.request.cseq.number))
+        other.up.refresh(response)
+        self.ctx.core.ack(sent, other.up.ack(invite.cseq.number))
         other.sent_sdp = offer
         try:
             answer = await self.session.update(other.side, response.body)

@@ -1,15 +1,22 @@
-"""One leg of a call as the B2BUA keeps it: its dialog, its live channel, and the facts its CDR records.
+"""One leg of a call as the B2BUA keeps it: its INVITE usage state, its dialog, its live channel, and the facts its
+CDR records.
 
 The caller's leg (side "a") and each callee's leg (side "b") share this: a leg is a channel from the moment it
 exists, and when it ends (`end`, once) the channel goes and its CDR is written in the leg's account. An answered
 leg reports its in-dialog requests and the loss of its media to its `Controller` (the conversation).
+
+Its state follows the INVITE usage of RFC 3261 and RFC 6141 (`LegState`, moves checked against `TRANSITIONS`), and
+a re-INVITE in progress is a small machine of its own (`ReInvite`), so what a leg may do next is read from two
+fields, never from a combination of flags.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Collection
+from enum import Enum
+from typing import Any, Protocol
 
 from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.sip.dialog import Dialog
@@ -20,7 +27,55 @@ from cloudpbx.state.channels import Channel
 from cloudpbx.store import Doc
 from cloudpbx.telephony.context import CallContext
 
-Handler = Callable[[Request, object], object]
+Handler = Callable[[Request, Any], Awaitable[None] | None]  # (request, its server transaction)
+
+
+class LegState(Enum):
+    CALLING = "calling"  # our INVITE went out, nothing came back yet
+    PROCEEDING = "proceeding"  # a provisional response without a dialog, or the caller's INVITE taken (100 sent)
+    EARLY = "early"  # a provisional response with a To tag: an early dialog
+    CANCELLING = "cancelling"  # our CANCEL went out; the INVITE's final response is still to come
+    ACCEPTED = "accepted"  # a 2xx came; our ACK is still owed (a late offer: the caller's ACK brings the answer)
+    CONFIRMED = "confirmed"  # answered and acknowledged: the dialog is up
+    TERMINATED = "terminated"  # refused, cancelled or hung up; its CDR is queued
+
+
+S = LegState
+RINGING = frozenset((S.CALLING, S.PROCEEDING, S.EARLY))
+ANSWERED = frozenset((S.ACCEPTED, S.CONFIRMED))
+SETTLED = frozenset((S.ACCEPTED, S.CONFIRMED, S.TERMINATED))  # the INVITE got its final response (or the leg ended)
+
+# Every legal move; anything else is a bug and raises. Any state but the last may end (a BYE, a failure, a timeout).
+TRANSITIONS: dict[LegState, frozenset[LegState]] = {
+    S.CALLING: frozenset((S.PROCEEDING, S.EARLY, S.CANCELLING, S.ACCEPTED, S.CONFIRMED, S.TERMINATED)),
+    S.PROCEEDING: frozenset((S.PROCEEDING, S.EARLY, S.CANCELLING, S.ACCEPTED, S.CONFIRMED, S.TERMINATED)),
+    S.EARLY: frozenset((S.EARLY, S.CANCELLING, S.ACCEPTED, S.CONFIRMED, S.TERMINATED)),
+    S.CANCELLING: frozenset((S.ACCEPTED, S.CONFIRMED, S.TERMINATED)),  # a 2xx crossing our CANCEL is ACKed and BYEd
+    S.ACCEPTED: frozenset((S.CONFIRMED, S.TERMINATED)),
+    S.CONFIRMED: frozenset((S.TERMINATED,)),
+    S.TERMINATED: frozenset(),
+}
+
+
+class ReInvite(Enum):
+    """A re-INVITE on an answered leg (one at a time per call, RFC 3261 14.2)."""
+
+    IDLE = "idle"
+    RECEIVED = "received"  # the leg's phone sent one; we are relaying it
+    SENT = "sent"  # we sent one to the leg's phone and wait for its answer
+
+
+REINVITE_TRANSITIONS: dict[ReInvite, frozenset[ReInvite]] = {
+    ReInvite.IDLE: frozenset((ReInvite.RECEIVED, ReInvite.SENT)),
+    ReInvite.RECEIVED: frozenset((ReInvite.IDLE,)),
+    ReInvite.SENT: frozenset((ReInvite.IDLE,)),
+}
+
+
+class IllegalTransition(RuntimeError):
+    def __init__(self, leg: str, was: Enum, to: Enum):
+        super().__init__(f"leg {leg}: no move from {was.value} to {to.value}")
+        self.was, self.to = was, to
 
 
 class Controller(Protocol):
@@ -65,8 +120,12 @@ class Leg:
         request_uri: str,
         realm: str,
         user_agent: str = "",
+        state: LegState = LegState.PROCEEDING,
     ):
         self.ctx = ctx
+        self.state = state
+        self.reinvite = ReInvite.IDLE
+        self._waiters: list[tuple[Collection[LegState], asyncio.Future[LegState]]] = []
         self.side = side  # its side of the media session: "a" the caller's, "b" a callee's
         self.call_id = call_id
         self.account_id = account_id
@@ -90,7 +149,40 @@ class Leg:
 
     @property
     def ended(self) -> bool:
-        return self.ended_at is not None
+        return self.state is LegState.TERMINATED
+
+    # the state machines ----------------------------------------------------------------------------------------
+
+    def move(self, to: LegState) -> LegState:
+        """Enter `to` (IllegalTransition unless TRANSITIONS allows it); whoever waits for it hears. Returns the
+        state left."""
+        was = self.state
+        if to not in TRANSITIONS[was]:
+            raise IllegalTransition(self.call_id, was, to)
+        self.state = to
+        waiting, self._waiters = self._waiters, []
+        for states, future in waiting:
+            if to in states:
+                if not future.done():
+                    future.set_result(to)
+            else:
+                self._waiters.append((states, future))
+        return was
+
+    def when(self, states: Collection[LegState]) -> asyncio.Future[LegState]:
+        """A future done once the leg is in one of `states` (at once if it is)."""
+        future: asyncio.Future[LegState] = asyncio.get_running_loop().create_future()
+        if self.state in states:
+            future.set_result(self.state)
+        else:
+            self._waiters.append((states, future))
+        return future
+
+    def renegotiate(self, to: ReInvite) -> None:
+        """Move the re-INVITE machine; one starts only on an answered leg."""
+        if to not in REINVITE_TRANSITIONS[self.reinvite] or (to is not ReInvite.IDLE and self.state not in ANSWERED):
+            raise IllegalTransition(self.call_id, self.reinvite, to)
+        self.reinvite = to
 
     # live state ------------------------------------------------------------------------------------------------
 
@@ -139,6 +231,13 @@ class Leg:
         self.dialog = dialog
         self.ctx.core.add_dialog(dialog)
 
+    @property
+    def up(self) -> Dialog:
+        """The dialog of a leg that has one (answered): anything else asking for it is a bug."""
+        if self.dialog is None:
+            raise RuntimeError(f"leg {self.call_id} ({self.state.value}) has no dialog")
+        return self.dialog
+
     def send(
         self,
         method: str,
@@ -148,8 +247,9 @@ class Leg:
         headers: list[tuple[str, str]] | None = None,
     ) -> ClientTransaction:
         """An in-dialog request to this leg's phone."""
-        request = self.dialog.new_request(method, headers=headers, body=body, content_type=content_type)
-        return self.ctx.core.send_request(request, self.dialog.peer)
+        dialog = self.up
+        request = dialog.new_request(method, headers=headers, body=body, content_type=content_type)
+        return self.ctx.core.send_request(request, dialog.peer)
 
     def bye(self, cause: str) -> None:
         """Hang this answered leg up from our side."""
@@ -165,6 +265,7 @@ class Leg:
         """Record how the leg ended (only the first time counts); False when it had ended already."""
         if self.ended:
             return False
+        self.move(LegState.TERMINATED)
         self.ended_at = time.time()
         self.cause, self.code, self.disposition = cause, code, disposition
         if self.dialog is not None:
@@ -175,9 +276,9 @@ class Leg:
         self.ctx.record(self)
         return True
 
-    def cdr(self) -> dict:
+    def cdr(self) -> dict[str, object]:
         """The leg as `accounts.cdrs.record_leg` takes it."""
-        leg = {
+        leg: dict[str, object] = {
             "call_id": self.call_id,
             "interaction_id": self.interaction_id,
             "call_direction": self.direction,

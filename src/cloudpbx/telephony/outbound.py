@@ -2,8 +2,10 @@
 
 The leg opens its own media session (so the forks of a ring group never share ports), offers the caller's SDP
 narrowed to the codecs both devices allow, and reports its progress and answer to whoever rings it (`Ringing`: the
-bridge), then its in-dialog requests to its `Controller` (the conversation). It can be cancelled while it rings and
-hung up once it answered; either way its end is recorded like any leg's.
+bridge), then its in-dialog requests to its `Controller` (the conversation). Each response moves its state (calling,
+proceeding, early, accepted, confirmed, terminated) and the move decides what is reported. It can be cancelled while
+it rings (cancelling: a 2xx that crosses the CANCEL is acknowledged and hung up, never reported) and hung up once it
+answered; either way its end is recorded like any leg's.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from cloudpbx.callflow.call import Target
 from cloudpbx.callflow.caller_id import SipIdentity
@@ -29,7 +32,7 @@ from cloudpbx.sip.uri import split_hostport
 from cloudpbx.state.registrations import Registration
 from cloudpbx.telephony import causes
 from cloudpbx.telephony.context import ALLOW, CallContext
-from cloudpbx.telephony.leg import Controller, Leg
+from cloudpbx.telephony.leg import ANSWERED, RINGING, SETTLED, Controller, Leg, LegState
 
 log = logging.getLogger(__name__)
 _NOT_USER_CHARS = re.compile(r"[^A-Za-z0-9\-_.!~*'()&=+$,;?/]")
@@ -88,6 +91,7 @@ class OutboundLeg(Leg):
             request_uri=registration.contact,
             realm=registration.realm,
             user_agent=registration.user_agent,
+            state=LegState.CALLING,
         )
         self.origin = origin
         self.target = target
@@ -98,10 +102,14 @@ class OutboundLeg(Leg):
         self.session: RelaySession | None = None
         self.invite: Request | None = None
         self.tx: InviteClientTransaction | None = None
-        self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()  # its final status
-        self.cancel_cause = ""
-        self.acked = False
         self.controller: Controller | None = None  # the conversation, once connected
+
+    @property
+    def media(self) -> RelaySession:
+        """The media session of a prepared leg: anything else asking for it is a bug."""
+        if self.session is None:
+            raise RuntimeError(f"leg {self.call_id} has no media session")
+        return self.session
 
     @property
     def reachable(self) -> bool:
@@ -126,8 +134,13 @@ class OutboundLeg(Leg):
         self.invite = self._invite(body)
         self.sent_sdp = body
         self.open_channel()
-        self.tx = self.ctx.core.send_request(self.invite, self.peer)
-        self.ctx.spawn(self._read(ringing))
+        tx = cast(InviteClientTransaction, self.ctx.core.send_request(self.invite, self.peer))  # an INVITE's
+        self.tx = tx
+        self.ctx.spawn(self._read(tx, ringing))
+
+    def settled(self) -> asyncio.Future[LegState]:
+        """Done when the INVITE got its final response (answered or refused) or the leg ended."""
+        return self.when(SETTLED)
 
     def _invite(self, body: bytes) -> Request:
         core, origin = self.ctx.core, self.origin
@@ -151,70 +164,83 @@ class OutboundLeg(Leg):
         request.set("Max-Forwards", str(origin.max_forwards))
         return request
 
-    async def _read(self, ringing: Ringing) -> None:
-        status = 0
+    async def _read(self, tx: InviteClientTransaction, ringing: Ringing) -> None:
         try:
-            async for response in self.tx.responses():
-                status = response.status
+            async for response in tx.responses():
                 await self._received(response, ringing)
         except Exception:  # a response we cannot handle ends this leg, never the whole call
             log.exception("leg %s: response handling failed", self.call_id)
             self.cancel(causes.NORMAL_TEMPORARY_FAILURE)
             self.end(causes.NORMAL_TEMPORARY_FAILURE, 500, "send_cancel")
-        finally:
-            if not self.done.done():
-                self.done.set_result(status)
 
     async def _received(self, response: Response, ringing: Ringing) -> None:
+        """Move on a response, then tell `ringing` what the move means: progress, an answer, or nothing."""
         status = response.status
         if status < 200:
-            if status > 100:
+            if self._provisional(response):
                 await ringing.progress(self, response)
         elif status < 300:
-            self._accept(response)
-            ringing.answered(self, response)
+            if self._accept(response) is LegState.CANCELLING:
+                self.bye(self.cause)  # the 2xx crossed our CANCEL: ACK and BYE, the caller never hears of it
+            else:
+                ringing.answered(self, response)
         else:
             self._refused(response)
 
-    def _accept(self, response: Response) -> None:
+    def _provisional(self, response: Response) -> bool:
+        """A 1xx: proceeding, or early once one carries a To tag; True when it is progress to report."""
+        if self.state not in RINGING:  # cancelling: nobody listens any more
+            return False
+        early = self.state is LegState.EARLY or (response.status > 100 and bool(response.to.tag))
+        self.move(LegState.EARLY if early else LegState.PROCEEDING)
+        return response.status > 100
+
+    def _accept(self, response: Response) -> LegState:
         """A 2xx: the leg's dialog starts; it is acknowledged now unless it carries a late offer (then the
-        caller's ACK brings the answer)."""
+        caller's ACK brings the answer). Returns the state it left."""
         if not response.contacts:
             response.set("Contact", f"<{self.request_uri}>")
+        assert self.invite is not None
+        was = self.move(LegState.ACCEPTED)
         self.attach(
             Dialog.as_uac(self.invite, response, self.peer, self.ctx.core.contact(self.peer.transport)), self.on_request
         )
         if self.sent_sdp:
             self.ack()
+        return was
 
     def ack(self, body: bytes = b"") -> None:
-        if self.acked or self.dialog is None:
+        """Acknowledge the 2xx (accepted → confirmed); nothing when no ACK is owed."""
+        if self.state is not LegState.ACCEPTED or self.dialog is None or self.tx is None or self.invite is None:
             return
-        self.acked = True
+        self.move(LegState.CONFIRMED)
         self.ctx.core.ack(self.tx, self.dialog.ack(self.invite.cseq.number, body=body))
 
     def _refused(self, response: Response) -> None:
-        cause = self.cancel_cause or causes.cause_of(response.status)
-        self.end(cause, response.status, "send_cancel" if self.cancel_cause else "recv_refuse")
+        if self.state is LegState.CANCELLING:
+            self.end(self.cause, response.status, "send_cancel")
+        else:
+            self.end(causes.cause_of(response.status), response.status, "recv_refuse")
 
     async def answer_body(self, response: Response) -> bytes:
         """The body the caller's 200 carries, from this leg's 2xx (an answer, or a late offer)."""
         if not response.body:
             raise SdpError("a 2xx without SDP")
         if self.sent_sdp:
-            return await self.session.answer_for_a(response.body)
-        return await self.session.update("b", response.body)
+            return await self.media.answer_for_a(response.body)
+        return await self.media.update("b", response.body)
 
     # ending ------------------------------------------------------------------------------------------------
 
     def cancel(self, cause: str) -> None:
-        """Stop ringing (CANCEL); a leg that answered meanwhile is hung up."""
-        if self.ended or self.cancel_cause or self.tx is None:
+        """Stop ringing (CANCEL; `cause` is what the leg will end with); a leg that answered meanwhile is hung up."""
+        if self.tx is None:
             return
-        self.cancel_cause = cause
-        if self.dialog is not None:
+        if self.state in ANSWERED:
             self.bye(cause)
-        else:
+        elif self.state in RINGING:
+            self.move(LegState.CANCELLING)
+            self.cause = cause
             self.ctx.spawn(self.ctx.core.cancel(self.tx))
 
     def bye(self, cause: str) -> None:
@@ -228,7 +254,7 @@ class OutboundLeg(Leg):
             self.session.close()
         return ended
 
-    def on_request(self, request: Request, tx: ServerTransaction):
+    def on_request(self, request: Request, tx: ServerTransaction) -> Awaitable[None] | None:
         """In-dialog requests from the callee: the controller's once connected; before that only BYE."""
         if self.controller is not None:
             return self.controller.on_request(self, request, tx)
