@@ -138,31 +138,54 @@ def gaps(times: list[float]) -> list[float]:
 # client transactions ---------------------------------------------------------------------------------------------
 
 
+async def timed(attempt, tries: int = 3):
+    """Run a timing check up to `tries` times, passing when one run passes: the loop shares two cores with other
+    processes, and one late wake-up says nothing about the timers, while a wrong timer fails every run. Returns what
+    the passing run returned."""
+    for left in range(tries - 1, -1, -1):
+        try:
+            return await attempt()
+        except AssertionError:
+            if not left:
+                raise
+
+
 async def test_non_invite_client_retransmits_up_to_t2_then_times_out(cores):
-    core, silent = await cores(), await RawPeer.open()
-    started = time.monotonic()
-    tx = core.send_request(
-        core.new_request("OPTIONS", f"sip:x@127.0.0.1:{silent.port}", from_="<sip:a@b>", to="<sip:x@b>"),
-        Peer("udp", "127.0.0.1", silent.port),
-    )
-    final = await asyncio.wait_for(tx.final, 3)
-    assert final.status == 408 and time.monotonic() - started == pytest.approx(64 * FAST.t1, abs=0.3)
-    copies = [t for t, _ in await silent.collect(0.05)]
-    intervals = gaps(copies)
-    assert len(copies) >= 10, "timer E keeps retransmitting"
-    assert intervals[0] == pytest.approx(FAST.t1, abs=0.015) and intervals[1] == pytest.approx(2 * FAST.t1, abs=0.02)
-    capped = sorted(intervals[3:])[len(intervals[3:]) // 2]  # the median: one late wake-up of a busy loop is no cap
-    assert capped == pytest.approx(FAST.t2, abs=0.02), "capped at T2"
-    silent.close()
+    async def attempt():
+        core, silent = await cores(), await RawPeer.open()
+        started = time.monotonic()
+        tx = core.send_request(
+            core.new_request("OPTIONS", f"sip:x@127.0.0.1:{silent.port}", from_="<sip:a@b>", to="<sip:x@b>"),
+            Peer("udp", "127.0.0.1", silent.port),
+        )
+        final = await asyncio.wait_for(tx.final, 3)
+        copies = [t for t, _ in await silent.collect(0.05)]
+        silent.close()
+        assert final.status == 408 and time.monotonic() - started == pytest.approx(64 * FAST.t1, abs=0.3)
+        intervals = gaps(copies)
+        assert len(copies) >= 10, "timer E keeps retransmitting"
+        assert intervals[0] == pytest.approx(FAST.t1, abs=0.015)
+        assert intervals[1] == pytest.approx(2 * FAST.t1, abs=0.02)
+        assert max(intervals) < FAST.t2 + 0.04, "capped at T2"
+
+    await timed(attempt)
 
 
 async def test_invite_client_timer_a_doubles_and_a_provisional_stops_it(cores):
-    core, phone = await cores(), await RawPeer.open()
-    invite = core.new_request("INVITE", f"sip:x@127.0.0.1:{phone.port}", from_="<sip:a@b>", to="<sip:x@b>", body=SDP)
-    tx = core.send_request(invite, Peer("udp", "127.0.0.1", phone.port))
-    copies = await phone.collect(0.33)
-    assert len(copies) == 5, "sent at 0, T1, 3T1, 7T1, 15T1"
-    assert [round(g / FAST.t1) for g in gaps([t for t, _ in copies])] == [1, 2, 4, 8]
+    async def doubling():
+        core, phone = await cores(), await RawPeer.open()
+        invite = core.new_request(
+            "INVITE", f"sip:x@127.0.0.1:{phone.port}", from_="<sip:a@b>", to="<sip:x@b>", body=SDP
+        )
+        tx = core.send_request(invite, Peer("udp", "127.0.0.1", phone.port))
+        copies = await phone.collect(0.33)
+        ratios = [round(g / FAST.t1) for g in gaps([t for t, _ in copies])]
+        if ratios != [1, 2, 4, 8]:
+            phone.close()  # this run's phone is done with: the next run takes a new one
+        assert ratios == [1, 2, 4, 8], "sent at 0, T1, 3T1, 7T1, 15T1"
+        return core, phone, tx, copies
+
+    core, phone, tx, copies = await timed(doubling)
 
     received = copies[0][1]
     phone.send(response_to(received, 180), core.port)
@@ -179,19 +202,19 @@ async def test_invite_client_timer_a_doubles_and_a_provisional_stops_it(cores):
 
 
 async def test_invite_client_times_out_with_408(cores):
-    core, silent = await cores(), await RawPeer.open()
-    tx = core.send_request(
-        core.new_request("INVITE", "sip:x@127.0.0.1", from_="<sip:a@b>", to="<sip:x@b>"),
-        Peer("udp", "127.0.0.1", silent.port),
-    )
-    assert (await asyncio.wait_for(tx.final, 3)).status == 408
-    ratios = [g / FAST.t1 for g in gaps([t for t, _ in await silent.collect(0.01)])]
-    # timer A doubles until timer B ends it at 64*T1: 7 sends, the last at 63*T1 (6 if a busy loop woke it late)
-    doubling = [1, 2, 4, 8, 16, 32][: len(ratios)]
-    assert len(ratios) in (5, 6) and all(
-        abs(r - e) <= max(0.5, e / 4) for r, e in zip(ratios, doubling, strict=True)
-    ), ratios
-    silent.close()
+    async def attempt():
+        core, silent = await cores(), await RawPeer.open()
+        tx = core.send_request(
+            core.new_request("INVITE", "sip:x@127.0.0.1", from_="<sip:a@b>", to="<sip:x@b>"),
+            Peer("udp", "127.0.0.1", silent.port),
+        )
+        final = await asyncio.wait_for(tx.final, 3)
+        sent = await silent.collect(0.01)
+        silent.close()
+        assert final.status == 408
+        assert len(sent) == 7, "timer B fires after 64*T1: 7 sends"
+
+    await timed(attempt)
 
 
 # server transactions ---------------------------------------------------------------------------------------------
