@@ -430,3 +430,17 @@ def test_early_media_from_the_callee_is_heard_before_the_answer(phones, office, 
     assert not out.hears(425), "the ringback stopped with the answer"
     out.hangup()
     incoming.wait("DISCONNECTED")
+
+
+def test_the_callee_is_offered_only_what_a_call_handles(phones, office, master):
+    alice_dev, bob_dev = new_device(master, office, "alice"), new_device(master, office, "bob")
+    number = new_callflow(master, office, ring_device(bob_dev))
+    alice, bob = registered(phones, office, alice_dev), registered(phones, office, bob_dev)
+    out = alice.call(number)
+    incoming = bob.wait_incoming()
+    allow = {method.strip() for method in header(incoming.invite, "allow").split(":", 1)[1].split(",")}
+    assert allow == {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO"}, "no PRACK, UPDATE or REFER"
+    names = {line.split(":", 1)[0].strip().lower() for line in incoming.invite.split("\r\n\r\n", 1)[0].splitlines()}
+    assert not names & {"supported", "k", "require"}, "no extension offered or required (the caller's stay with it)"
+    out.hangup()
+    incoming.wait("DISCONNECTED")
