@@ -406,3 +406,41 @@ def test_sipp_calls_sipp_through_a_callflow(office, master, caller_scenario, cal
         assert uac.ok, uac.describe()
         assert (uac.successful, uac.failed) == (3, 0)
     assert (uas.result().successful, uas.result().failed) == (3, 0), uas.result().describe()
+
+
+def test_early_media_from_the_callee_is_heard_before_the_answer(phones, office, master):
+    alice_dev, bob_dev = new_device(master, office, "alice"), new_device(master, office, "bob")
+    number = new_callflow(master, office, ring_device(bob_dev))
+    alice, bob = registered(phones, office, alice_dev), registered(phones, office, bob_dev)
+    out = alice.call(number)
+    incoming = bob.wait_incoming()
+    incoming.answer(183)
+    incoming.send_tone(425)
+    wait_until(lambda: out.code == 183 and out.media == "active", 5.0, "the caller's early media")
+    assert out.state == "EARLY" and "CONFIRMED" not in out.states, "not answered yet"
+    assert out.hears(425), "the callee's ringback reaches the caller before the 200"
+    assert out.state == "EARLY"
+
+    incoming.stop_tone()
+    incoming.answer()
+    out.wait("CONFIRMED")
+    out.send_tone(1000)
+    incoming.send_tone(1500)
+    assert incoming.hears(1000) and out.hears(1500)
+    assert not out.hears(425), "the ringback stopped with the answer"
+    out.hangup()
+    incoming.wait("DISCONNECTED")
+
+
+def test_the_callee_is_offered_only_what_a_call_handles(phones, office, master):
+    alice_dev, bob_dev = new_device(master, office, "alice"), new_device(master, office, "bob")
+    number = new_callflow(master, office, ring_device(bob_dev))
+    alice, bob = registered(phones, office, alice_dev), registered(phones, office, bob_dev)
+    out = alice.call(number)
+    incoming = bob.wait_incoming()
+    allow = {method.strip() for method in header(incoming.invite, "allow").split(":", 1)[1].split(",")}
+    assert allow == {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO"}, "no PRACK, UPDATE or REFER"
+    names = {line.split(":", 1)[0].strip().lower() for line in incoming.invite.split("\r\n\r\n", 1)[0].splitlines()}
+    assert not names & {"supported", "k", "require"}, "no extension offered or required (the caller's stay with it)"
+    out.hangup()
+    incoming.wait("DISCONNECTED")

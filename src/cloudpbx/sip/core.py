@@ -115,7 +115,8 @@ class SipCore:
         self.layer = TransactionLayer(self._send, self._reliable, new_tag, timers)
         self.handlers: dict[str, Handler] = {}
         self.accepts: dict[str, tuple[str, ...]] = {}
-        self.supported: set[str] = set()
+        self.supported: set[str] = set()  # extensions (option tags) we implement: Supported, and what Require may ask
+        self.dialog_methods: set[str] = set()  # methods the dialog handlers take, for OPTIONS' Allow
         self.dialogs: dict[tuple[str, str, str], Dialog] = {}
         self._branch_prefix = f"{MAGIC_COOKIE}-{random_hex(4)}-"
         self._branches = itertools.count(1)
@@ -440,7 +441,9 @@ class SipCore:
         invite_tx.cancel()
 
     def _capabilities(self) -> list[tuple[str, str]]:
-        headers = [("Allow", ", ".join(self.allowed)), ("Accept", "application/sdp")]
+        """OPTIONS' answer: every method we take, in or out of a dialog (RFC 3261 11.2), and our extensions."""
+        methods = sorted({*self.allowed, *self.dialog_methods})
+        headers = [("Allow", ", ".join(methods)), ("Accept", "application/sdp")]
         if self.supported:
             headers.append(("Supported", ", ".join(sorted(self.supported))))
         return headers

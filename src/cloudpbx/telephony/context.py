@@ -21,7 +21,9 @@ from cloudpbx.store import Doc, Store
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"  # what a call's dialogs take
+# what a call's dialogs take (PRACK, UPDATE and REFER are not implemented: 501, never advertised)
+DIALOG_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO")
+ALLOW = ", ".join(DIALOG_METHODS)
 BYPASS_ON = (True, "true")
 
 

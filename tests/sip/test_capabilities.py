@@ -1,0 +1,68 @@
+"""What the served platform says it can do, sent as raw datagrams: OPTIONS lists exactly the methods it handles
+(in and out of dialog, RFC 3261 11.2), nothing advertises PRACK, UPDATE or REFER (they are not implemented, so they
+get 501 in a dialog), no extension is offered in `Supported`, and an INVITE that requires one gets 420 with every
+such option in `Unsupported` (8.2.2.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sip.test_robustness import answer, request
+from tests.sip.uac import HOST, SipSocket
+
+HANDLED = {"ACK", "BYE", "CANCEL", "INFO", "INVITE", "OPTIONS", "REGISTER"}
+NOT_IMPLEMENTED = {"PRACK", "UPDATE", "REFER"}
+SDP = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+@pytest.fixture
+def udp(server):
+    sock = SipSocket(server.sip_port)
+    yield sock
+    sock.close()
+
+
+def listed(response, name: str) -> set[str]:
+    return {value.strip().upper() for value in response.values(name)}
+
+
+def test_options_lists_exactly_the_methods_handled_and_no_extension(udp):
+    data, call_id = request(udp, "OPTIONS")
+    response = answer(udp, data, call_id)
+    assert response.status == 200
+    assert listed(response, "allow") == HANDLED
+    assert not listed(response, "supported"), "no SIP extension is implemented"
+    assert not response.values("require")
+
+
+@pytest.mark.parametrize("method", sorted(NOT_IMPLEMENTED))
+def test_an_unimplemented_method_outside_a_dialog_is_refused_and_not_listed(udp, method):
+    data, call_id = request(udp, method)
+    response = answer(udp, data, call_id)
+    assert response.status == 405
+    assert not listed(response, "allow") & NOT_IMPLEMENTED
+
+
+def invite(sock: SipSocket, require: str) -> tuple[bytes, str, str]:
+    """An INVITE with an SDP offer that requires `require`, its Call-ID and its Via line (for the ACK)."""
+    data, call_id = request(sock, "INVITE", extra=(f"Require: {require}", "Content-Type: application/sdp"))
+    head = data.decode().split("\r\n\r\n", 1)[0].replace("Content-Length: 0", f"Content-Length: {len(SDP)}")
+    return (head + "\r\n\r\n" + SDP).encode(), call_id, head.split("\r\n")[1]
+
+
+@pytest.mark.parametrize("require, unsupported", [("100rel", ["100rel"]), ("replaces, timer", ["replaces", "timer"])])
+def test_an_invite_requiring_an_extension_gets_420_naming_it(udp, require, unsupported):
+    data, call_id, via = invite(udp, require)
+    response = answer(udp, data, call_id)
+    assert response.status == 420 and response.reason == "Bad Extension"
+    assert response.values("unsupported") == unsupported
+    ack = (
+        f"ACK sip:someone@{HOST} SIP/2.0\r\n{via}\r\nMax-Forwards: 70\r\n"
+        f"From: {response.get('from')}\r\nTo: {response.get('to')}\r\nCall-ID: {call_id}\r\n"
+        "CSeq: 7 ACK\r\nContent-Length: 0\r\n\r\n"
+    )
+    udp.send(ack.encode())
+    assert udp.receive(0.6) is None, "the ACK ends the transaction"
