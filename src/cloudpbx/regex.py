@@ -14,6 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import re2
 from re2 import _re2
@@ -140,6 +141,16 @@ class _Slice:
     matcher: re2.Set
 
 
+class Match(Protocol):
+    """What callers read of a match (re2's match objects are untyped)."""
+
+    def group(self, index: int = 0, /) -> str: ...
+
+    def groups(self) -> tuple[str | None, ...]: ...
+
+    def groupdict(self) -> dict[str, str | None]: ...
+
+
 class PatternSet:
     """Patterns matched together: which of them match a text, in their order, with each one's match."""
 
@@ -194,9 +205,10 @@ class PatternSet:
             regex = self._compiled[index] = re2.compile(self.patterns[index], _OPTIONS)
         return regex
 
-    async def matches(self, text: str) -> list[tuple[int, object]]:
+    async def matches(self, text: str) -> list[tuple[int, Match]]:
         """(index, match) of every pattern that matches somewhere in `text`, in pattern order."""
-        pacer, found = Pacer(), []
+        pacer = Pacer()
+        found: list[tuple[int, Match]] = []
         for piece in self.slices:
             for index in sorted(piece.indices[hit] for hit in piece.matcher.Match(text) or ()):
                 match = self._regex(index).search(text)

@@ -92,6 +92,8 @@ class Accounts:
         doc = await self.get(account_id)
         async with self.store.read() as tx:
             node = await tree.node(tx, account_id)
+            if node is None:  # deleted since it was read
+                raise Missing(account_id)
             return leak(doc, node, await tree.reseller_id(tx, node))
 
     def _prepare(self, data: dict, may_enable: bool) -> Doc:

@@ -126,7 +126,7 @@ class Documents:
 
     def __init__(self, store: Store):
         self.store = store
-        self._views: dict[tuple[str, str], tuple[str, str, Doc]] = {}  # (account, id) -> (rev, type, view)
+        self._views: dict[tuple[str, str], tuple[str, str | None, Doc]] = {}  # (account, id) -> (rev, type, view)
 
     async def get(self, kind: Kind, account_id: str, doc_id: str) -> Doc:
         try:

@@ -217,8 +217,9 @@ def _walk(node: dict, path: str):
             yield from _walk(child, f"{path}.children.{key}")
 
 
-def _flow_references(flow: dict) -> tuple[dict, dict]:
-    errors, refs = {}, {}
+def _flow_references(flow: dict) -> tuple[Doc, dict[str, tuple[str, str]]]:
+    errors: Doc = {}
+    refs: dict[str, tuple[str, str]] = {}
     for path, node in _walk(flow, "flow"):
         module, data = node.get("module"), node.get("data") or {}
         if module not in CALLFLOW_ACTIONS:
@@ -241,7 +242,7 @@ async def _prepare_callflow(tx: Tx, account_id: str, doc: Doc, old: Doc | None) 
     if not doc["numbers"] and not doc.get("patterns"):
         raise Invalid.field("numbers", "required", "Callflows must be assigned at least one number or pattern")
     errors = patterns.callflow_errors(doc)
-    refs = {}
+    refs: dict[str, tuple[str, str]] = {}
     if isinstance(doc.get("flow"), dict):
         flow_errors, refs = _flow_references(doc["flow"])
         errors.update(flow_errors)

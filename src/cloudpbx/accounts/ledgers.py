@@ -16,8 +16,8 @@ UNITS_PER_DOLLAR = 10_000
 async def total_units(store: Store, account_id: str) -> int:
     async with store.read() as tx:
         entries = await tx.list(account_id, TYPE)
-    sign = {"credit": 1, "debit": -1}
-    return sum(sign.get(doc.get("pvt_ledger_type"), 0) * int(doc.get("pvt_amount", 0)) for doc in entries)
+    sign: dict[str, int] = {"credit": 1, "debit": -1}
+    return sum(sign.get(doc.get("pvt_ledger_type", ""), 0) * int(doc.get("pvt_amount", 0)) for doc in entries)
 
 
 def dollars(units: int) -> float | int:

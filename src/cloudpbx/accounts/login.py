@@ -47,6 +47,6 @@ async def account_usable(store: Store, account_id: str) -> None:
     """A disabled account, or one under a disabled ancestor, cannot log in (Crossbar answers 400 here)."""
     async with store.read() as tx:
         node = await tree.node(tx, account_id)
-        chain = [node] + (await tree.ancestors(tx, node) if node else [])
-    if node is None or not all(n.enabled for n in chain):
+        chain = [node, *await tree.ancestors(tx, node)] if node else []
+    if not chain or not all(n.enabled for n in chain):
         raise Invalid.field("account", "disabled", "account disabled")

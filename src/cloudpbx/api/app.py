@@ -110,7 +110,7 @@ class Api:
         ctx = None
         try:
             if scope["method"] == "OPTIONS":
-                return Answer(204, CORS_HEADERS)
+                return Answer(204, list(CORS_HEADERS))
             if scope["method"] not in HTTP_METHODS:
                 raise NotAllowed(HTTP_METHODS - {"HEAD", "OPTIONS"})
             route = ROUTER.match(_raw_path(scope)[4:])
@@ -239,9 +239,10 @@ class Api:
             raise Unauthorized()
         priv = "admin"
         if claims.get("owner_id"):
-            priv = await self.owners.priv_level(node.id, claims["owner_id"])
-            if priv is None:
+            level = await self.owners.priv_level(node.id, claims["owner_id"])
+            if level is None:
                 raise Unauthorized()
+            priv = level
         caller = Caller(
             account_id=node.id,
             owner_id=claims.get("owner_id"),
@@ -301,7 +302,7 @@ class Api:
         ctx.account = node
 
     def _throttle(self, ctx: Context) -> None:
-        account = ctx.account.id if ctx.account else ctx.caller.account_id
+        account = ctx.account.id if ctx.account else ctx.who.account_id
         wait = self.buckets.take(ctx.client, account)
         if wait:
             raise Throttled({"message": "too many requests, slow down"}, retry_after=wait)

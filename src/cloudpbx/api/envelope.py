@@ -93,15 +93,18 @@ def request_id() -> str:
     return random.getrandbits(128).to_bytes(16, "big").hex()  # a quarter of the cost of f"{n:032x}"
 
 
-_stamp = [0, ""]  # the second last formatted, and its text
+_stamp: dict[int, str] = {}  # the second last formatted -> its text
 
 
 def timestamp() -> str:
     """The current second in ISO 8601 (UTC), formatted once per second."""
     now = int(time.time())
-    if now != _stamp[0]:
-        _stamp[:] = [now, datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
-    return _stamp[1]
+    text = _stamp.get(now)
+    if text is None:
+        text = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _stamp.clear()
+        _stamp[now] = text
+    return text
 
 
 def base(request_id: str, auth_token: str, node: str, authenticated: bool) -> dict[str, Any]:

@@ -73,27 +73,31 @@ def _non_empty(value: Any) -> bool:
 
 def predicates(ctx: Context) -> list[Callable[[Doc], bool]]:
     """One predicate per filter in the query string; all of them must hold."""
-    preds: list[Callable[[Doc], bool]] = []
-    for key, raw in ctx.query.multi_items():
-        if key.startswith("filter_not_"):
-            path = key[len("filter_not_") :]
-            preds.append(lambda d, p=path, r=raw: not (_get(d, p)[0] and _equal(_get(d, p)[1], r)))
-        elif key.startswith("filter_"):
-            path = key[len("filter_") :]
-            preds.append(lambda d, p=path, r=raw: _get(d, p)[0] and _equal(_get(d, p)[1], r))
-        elif key == "has_key":
-            preds.append(lambda d, p=raw: _get(d, p)[0])
-        elif key == "key_missing":
-            preds.append(lambda d, p=raw: not _get(d, p)[0])
-        elif key == "has_value":
-            preds.append(lambda d, p=raw: _non_empty(_get(d, p)[1]))
-        elif key == "value_missing":
-            preds.append(lambda d, p=raw: not _non_empty(_get(d, p)[1]))
-        elif key in RANGES:
-            field, sign = RANGES[key]
-            bound = integer(key, raw, 0, LAST_SECOND)
-            preds.append(lambda d, f=field, s=sign, v=bound: s * (d.get(f, 0) - v) >= 0)
-    return preds
+    preds = (_predicate(key, raw) for key, raw in ctx.query.multi_items())
+    return [pred for pred in preds if pred is not None]
+
+
+def _predicate(key: str, raw: str) -> Callable[[Doc], bool] | None:
+    """The test one query-string pair makes of a document; None for a key that is not a filter."""
+    if key.startswith("filter_not_"):
+        path = key[len("filter_not_") :]
+        return lambda d: not (_get(d, path)[0] and _equal(_get(d, path)[1], raw))
+    if key.startswith("filter_"):
+        path = key[len("filter_") :]
+        return lambda d: _get(d, path)[0] and _equal(_get(d, path)[1], raw)
+    if key == "has_key":
+        return lambda d: _get(d, raw)[0]
+    if key == "key_missing":
+        return lambda d: not _get(d, raw)[0]
+    if key == "has_value":
+        return lambda d: _non_empty(_get(d, raw)[1])
+    if key == "value_missing":
+        return lambda d: not _non_empty(_get(d, raw)[1])
+    if key in RANGES:
+        field, sign = RANGES[key]
+        bound = integer(key, raw, 0, LAST_SECOND)
+        return lambda d: sign * (d.get(field, 0) - bound) >= 0
+    return None
 
 
 def integer(key: str, raw: str, minimum: int, maximum: int) -> int:

@@ -57,7 +57,7 @@ def hide(ctx: Context, noun: str, data: Any) -> Any:
 
 def _owned(ctx: Context, noun: str, doc: dict) -> bool:
     owner = doc.get("id") if noun == "users" else doc.get("owner_id")
-    return owner is not None and owner == ctx.caller.owner_id
+    return owner is not None and owner == ctx.who.owner_id
 
 
 def _without(ctx: Context, noun: str, doc: dict, paths: tuple[tuple[str, ...], ...]) -> dict:
@@ -65,7 +65,7 @@ def _without(ctx: Context, noun: str, doc: dict, paths: tuple[tuple[str, ...], .
         return doc
     doc = _copied(doc, paths)
     for *parents, leaf in paths:
-        node = doc
+        node: dict | None = doc
         for part in parents:
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict):

@@ -69,9 +69,13 @@ class Call(Protocol):
     call_id: str
     account_id: str
     dialed: str
-    caller_device: Doc | None
     caller_id: CallerId
-    ended: bool
+
+    @property
+    def caller_device(self) -> Doc | None: ...  # read-only: a call that always has one may declare `Doc`
+
+    @property
+    def ended(self) -> bool: ...  # read-only: the call decides when it is over
 
     async def bridge(self, targets: Sequence[Target], strategy: Strategy, timeout_s: int) -> BridgeResult:
         """Ring `targets` (never empty) and connect the first that answers.

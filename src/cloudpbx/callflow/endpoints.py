@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from cloudpbx.accounts import devices
 from cloudpbx.accounts.documents import Documents, enabled
@@ -38,7 +39,7 @@ def non_negative(value, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
 
 
-def _usable(doc: Doc | None, exclude: str | None) -> bool:
+def _usable(doc: Doc | None, exclude: str | None) -> TypeGuard[Doc]:
     return doc is not None and enabled(doc) and doc["_id"] != exclude
 
 

@@ -8,6 +8,7 @@ the call is hung up with the cause of the last failed bridge.
 from __future__ import annotations
 
 import logging
+from typing import TypeGuard
 
 from cloudpbx.accounts.accounts import Accounts
 from cloudpbx.accounts.callflows import Callflows
@@ -23,7 +24,7 @@ from cloudpbx.callflow.lookup import Route, Router
 log = logging.getLogger("cloudpbx.callflow")
 
 
-def _is_node(node) -> bool:
+def _is_node(node: object) -> TypeGuard[dict]:
     return isinstance(node, dict) and isinstance(node.get("module"), str)
 
 
@@ -37,7 +38,9 @@ def _child(node: dict, key: Next) -> dict | None:
 
 async def _step(run: Execution, node: dict) -> Next:
     module = node["module"]
-    data = node.get("data") if isinstance(node.get("data"), dict) else {}
+    data = node.get("data")
+    if not isinstance(data, dict):
+        data = {}
     if data.get("skip_module") in (True, "true"):
         return CONTINUE
     action = ACTIONS.get(module)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from cloudpbx.accounts import callflows
 from cloudpbx.accounts.callflows import NO_MATCH, Callflows
 from cloudpbx.numbers.classifiers import normalize
-from cloudpbx.regex import PatternSet
+from cloudpbx.regex import Match, PatternSet
 from cloudpbx.store import Doc
 
 log = logging.getLogger("cloudpbx.callflow")
@@ -54,7 +54,7 @@ class _Patterns:
     patterns: PatternSet
 
 
-def _captured(match) -> str:
+def _captured(match: Match) -> str:
     """With groups: the longest group (KAZOO's capture_group); without: the whole match."""
     groups = match.groups()
     if not groups:
@@ -125,8 +125,10 @@ class Router:
             held = await self.callflows.patterns(account_id)
             compiled = _Patterns(marker, [doc_id for _, doc_id in held], await PatternSet.build([p for p, _ in held]))
         finally:
-            held = self._building.get(account_id)
-            if held is not None and held[1] is asyncio.current_task():  # not a newer compile that replaced this one
+            current = self._building.get(account_id)
+            if (
+                current is not None and current[1] is asyncio.current_task()
+            ):  # not a newer compile that replaced this one
                 del self._building[account_id]
         skipped = compiled.patterns.refused()
         if skipped:

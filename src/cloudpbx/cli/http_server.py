@@ -14,7 +14,6 @@ Subclassing keeps uvicorn's parsing, flow control and ASGI cycle untouched; the 
 from __future__ import annotations
 
 import asyncio
-import functools
 import socket
 from typing import Any
 
@@ -52,6 +51,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.header_timer: asyncio.TimerHandle | None = None
         self.in_header = False  # part of a request's header has arrived
 
+    # asyncio declares a BaseTransport; a TCP server's is a Transport, and uvicorn's own override says so the same way
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if not self.guard.admit(self, self.client[0] if self.client else ""):
@@ -132,17 +132,27 @@ def cannot_listen(what: str, host: str, port: int, exc: OSError) -> OSError:
     return OSError(f"cannot listen for {what} on {host}:{port}: {reason}")
 
 
+def _bound(guard: ConnectionGuard, header_timeout_s: float) -> type[GuardedHttpProtocol]:
+    """The protocol class with this server's guard and deadline: uvicorn builds each connection from a class."""
+
+    class Bound(GuardedHttpProtocol):
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, guard=guard, header_timeout_s=header_timeout_s, **kwargs)
+
+    return Bound
+
+
 def server(app: Any, settings: Settings, max_connections: int) -> uvicorn.Server:
     """A uvicorn server for `app` whose connections are guarded as `settings` say."""
     guard = ConnectionGuard(max_connections, settings.http_max_per_address)
-    protocol = functools.partial(GuardedHttpProtocol, guard=guard, header_timeout_s=settings.http_header_timeout_s)
     config = uvicorn.Config(
         app,
         loop="none",
-        http=protocol,
+        http=_bound(guard, settings.http_header_timeout_s),
         log_level="warning",
-        access_log=False,  # type: ignore
-        timeout_keep_alive=settings.http_keepalive_s,
+        access_log=False,
+        # uvicorn declares an int but only hands it to loop.call_later, which takes the float our setting is
+        timeout_keep_alive=settings.http_keepalive_s,  # type: ignore[arg-type]
         backlog=BACKLOG,
     )
     return uvicorn.Server(config)

@@ -109,7 +109,7 @@ class Cdrs(Endpoint):
             keep = listing.predicates(ctx)
             docs, following = await cdrs.list_legs(store, span, start, size, lambda d: all(p(d) for p in keep))
             rows = [cdrs.listing_row(doc) for doc in docs]
-        paging = {"page_size": len(rows)}
+        paging: dict[str, int | str] = {"page_size": len(rows)}
         if start is not None:
             paging["start_key"] = ctx.query["start_key"]
         if following is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import Any
 
 import orjson
 
@@ -48,7 +49,7 @@ def to_openapi(schema):
         return schema
     if "$ref" in schema:
         return {"$ref": f"#/components/schemas/{schema['$ref']}"}
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in DROPPED or (key == "required" and not value):
             continue
@@ -86,7 +87,7 @@ def _one_type(schema: dict) -> dict:
     return schema
 
 
-ANY = {}
+ANY: dict[str, Any] = {}  # a schema any JSON value meets
 ENVELOPE = {
     "type": "object",
     "required": ["status", "request_id"],

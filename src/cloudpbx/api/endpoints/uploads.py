@@ -107,7 +107,7 @@ def download(attachment: Attachment, range_header: str | None, filename: str) ->
     wanted = _range(range_header, size)
     if wanted is None:
         return answer(attachment.content, media_type=attachment.content_type, headers=headers)
-    if wanted == ():
+    if not wanted:  # ()
         return answer(b"", 416, headers=headers | {"content-range": f"bytes */{size}"})
     first, last = wanted
     headers["content-range"] = f"bytes {first}-{last}/{size}"

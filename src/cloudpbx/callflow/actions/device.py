@@ -1,5 +1,6 @@
 """`device`: ring one device (`id`, `timeout` 0 = the default, `delay`, `dial_strategy`, `can_call_self`)."""
 
+from cloudpbx.callflow.call import Strategy
 from cloudpbx.callflow.endpoints import DEFAULT_TIMEOUT_S, non_negative
 from cloudpbx.callflow.execution import Execution, Next, text
 
@@ -10,5 +11,5 @@ async def run(ctx: Execution, data: dict) -> Next:
     targets = await ctx.endpoints.device(
         ctx.account_id, text(data.get("id")), timeout_s, non_negative(data.get("delay"), 0), exclude
     )
-    strategy = "single" if data.get("dial_strategy") == "single" else "simultaneous"
+    strategy: Strategy = "single" if data.get("dial_strategy") == "single" else "simultaneous"
     return await ctx.ring(targets, strategy, timeout_s)

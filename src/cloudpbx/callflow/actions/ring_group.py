@@ -23,7 +23,8 @@ def _member(entry: dict) -> Member:
 
 
 async def run(ctx: Execution, data: dict) -> Next:
-    strategy = data.get("strategy") if data.get("strategy") in ORDERS else "simultaneous"
+    chosen = data.get("strategy")
+    strategy = chosen if isinstance(chosen, str) and chosen in ORDERS else "simultaneous"
     members = [_member(entry) for entry in data.get("endpoints") or [] if isinstance(entry, dict) and entry.get("id")]
     timeout_s = non_negative(data.get("timeout"), 0) or DEFAULT_TIMEOUT_S
     for _ in range(max(1, non_negative(data.get("repeats"), 1))):
