@@ -499,6 +499,13 @@ def test_callflow_needs_a_number_or_pattern(master, acct):
     assert master.put(f"accounts/{acct}/callflows", {"patterns": [f"^\\*9{tag()}$"]}).status_code == 201
 
 
+def test_callflow_numbers_that_normalise_to_nothing_are_refused(master, acct):
+    for blank in ("\u000b", " ", "\t\n"):
+        resp = master.put(f"accounts/{acct}/callflows", {"numbers": [blank], "flow": {"module": "response"}})
+        assert resp.status_code == 400, resp.text
+        assert "minLength" in resp.json()["data"]["numbers"]
+
+
 def test_callflow_numbers_and_patterns_unique_per_account(master, acct, other):
     number = extension()
     master.create(acct, "callflows", {"numbers": [number], "patterns": ["^\\*77(\\d+)$"]})

@@ -239,6 +239,8 @@ def _flow_references(flow: dict) -> tuple[Doc, dict[str, tuple[str, str]]]:
 async def _prepare_callflow(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
     """At least one number or pattern; numbers normalised; patterns RE2 runs; actions and their targets exist."""
     doc["numbers"] = [normalize(n) if n != "no_match" else n for n in doc.get("numbers", [])]
+    if "" in doc["numbers"]:  # only white space: nothing a caller could dial, and no storable key
+        raise Invalid.field("numbers", "minLength", "Callflow numbers must not be blank")
     if not doc["numbers"] and not doc.get("patterns"):
         raise Invalid.field("numbers", "required", "Callflows must be assigned at least one number or pattern")
     errors = patterns.callflow_errors(doc)
