@@ -52,6 +52,24 @@ def db_url(data_dir: Path) -> str:
     return os.environ.get("CLOUDPBX_TEST_DB_URL") or f"sqlite:///{data_dir / 'cloudpbx.db'}"
 
 
+def serve_argv(data_dir: Path, http_port: int, sip_port: int, db_url: str | None = None) -> list[str]:
+    """The command line of `cloudpbx serve` on loopback ports, with its database unless the default."""
+    db = ["--db", db_url] if db_url else []
+    return [
+        sys.executable,
+        "-m",
+        "cloudpbx",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        *db,
+        "--http",
+        f"127.0.0.1:{http_port}",
+        "--sip",
+        f"127.0.0.1:{sip_port}",
+    ]
+
+
 def start_server(
     data_dir: Path, url: str, extra_env: dict | None = None, sip_port: int | None = None, file_limit: int | None = None
 ) -> tuple[subprocess.Popen, str]:
@@ -65,21 +83,7 @@ def start_server(
     }
     limit = ["prlimit", f"--nofile={file_limit}:{file_limit}", "--"] if file_limit else []
     proc = subprocess.Popen(
-        [
-            *limit,
-            sys.executable,
-            "-m",
-            "cloudpbx",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--db",
-            url,
-            "--http",
-            f"127.0.0.1:{port}",
-            "--sip",
-            f"127.0.0.1:{sip_port or free_sip_port()}",
-        ],
+        [*limit, *serve_argv(data_dir, port, sip_port or free_sip_port(), url)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

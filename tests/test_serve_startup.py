@@ -9,12 +9,11 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port, free_sip_port
+from tests.conftest import free_port, free_sip_port, serve_argv
 from tests.helpers import credentials
 
 
@@ -22,19 +21,7 @@ def serve(data_dir: Path, http_port: int, sip_port: int, *prefix: str) -> subpro
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CLOUDPBX_ADMIN_PASSWORD", None)  # a generated password, as on a real first start
     return subprocess.Popen(
-        [
-            *prefix,
-            sys.executable,
-            "-m",
-            "cloudpbx",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--http",
-            f"127.0.0.1:{http_port}",
-            "--sip",
-            f"127.0.0.1:{sip_port}",
-        ],
+        [*prefix, *serve_argv(data_dir, http_port, sip_port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
