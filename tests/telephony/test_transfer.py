@@ -118,6 +118,18 @@ def test_a_transferor_that_stays_is_hung_up(phones, office, master):
     )
 
 
+def test_a_caller_held_before_a_blind_transfer_is_taken_off_hold(phones, office, master):
+    t = trio(phones, office, master)
+    out, bob_call = connected(t.alice, t.bob, t.to_bob)
+    bob_call.hold()
+    wait_until(lambda: out.media == "remote_hold", 5.0, "Alice to be held")
+    bob_call.transfer(t.to_carol)
+    carol_call = t.carol.answer()
+    assert bob_call.wait_transfer() == 200
+    wait_until(lambda: out.media == "active", 5.0, "Alice to be taken off hold")
+    assert hear_each_other(t.alice, t.carol, out, carol_call)
+
+
 @pytest.mark.parametrize("busy", [True, False], ids=["busy-target", "unknown-number"])
 def test_a_failed_transfer_leaves_the_call_as_it_was(phones, office, master, busy):
     t = trio(phones, office, master)

@@ -193,7 +193,7 @@ class Transfer:
         if self.stage is Stage.ROUTING:
             self._record(self.transferee, self.transferor, leg)
         self.move(Stage.CONNECTED)
-        self.ctx.spawn(self._release())
+        self.ctx.spawn(self._release(self.transferee))
         return True
 
     async def _failed(self, status: int) -> None:
@@ -241,8 +241,7 @@ class Transfer:
         self._record(self.transferee, self.transferor, target, replaced)
         self.move(Stage.CONNECTED)
         replaced.bye(self.cause)
-        await asyncio.gather(self.conversation.resume(self.transferee), self.conversation.resume(target))
-        await self._release()
+        await self._release(self.transferee, target)
 
     def _refusal(self, replaces: Replaces) -> int | None:
         """Why the dialog named by Replaces cannot be joined (a NOTIFY status), None when it can: 481 it is not a
@@ -285,8 +284,10 @@ class Transfer:
         if self.transferor.dialog is not None and not self.transferor.ended:
             self.transferor.dialog.handler = functools.partial(self._departing, self.transferor)
 
-    async def _release(self) -> None:
-        """Tell the transferor it worked; it hangs up (or is hung up after GRACE_S) with the transfer's cause."""
+    async def _release(self, *joined: Leg) -> None:
+        """Take the joined phones off hold if the transferor held them, tell the transferor it worked; it hangs
+        up (or is hung up after GRACE_S) with the transfer's cause."""
+        await asyncio.gather(*(self.conversation.resume(leg) for leg in joined))
         transferor = self.transferor
         if self.notifier.final(200) is not None:
             with suppress(TimeoutError):
