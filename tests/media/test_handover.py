@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudpbx.media.handover import audio_codec, held, offer_for_target, resumed
+from cloudpbx.media.handover import held, offer_for_target, resumed, retargeted
 from cloudpbx.media.sdp import SessionDescription
 from tests.media.test_relay import HOST, connect, phones, relay, tone_of  # noqa: F401 - fixtures
 
@@ -56,7 +56,13 @@ def test_the_target_is_offered_only_the_codec_the_call_settled_on_both_ways():
     assert audio.formats == ["8", "101"] and audio.port == 20000
     assert audio.attributes("rtpmap") == ["8 PCMA/8000", "101 telephone-event/8000"]
     assert offer.direction(audio) == "sendrecv"
-    assert audio_codec(SEEN_BY_TRANSFEREE) == ("pcma", 8000)
+
+
+def test_a_target_in_a_call_is_re_offered_the_settled_codecs_on_its_own_ports_and_session():
+    settled = offer_for_target(SEEN_BY_TRANSFEROR, SEEN_BY_TRANSFEREE, "127.0.0.9")
+    again = SessionDescription.parse(retargeted(settled, SEEN_BY_TRANSFEREE, "127.0.0.9"))
+    assert ["o", "b 9 5 IN IP4 127.0.0.1"] in again.lines, "the target's own origin, one version newer"
+    assert again.media[0].port == 20002 and again.media[0].formats == ["8", "101"]
 
 
 def test_a_held_phone_is_re_offered_its_body_sendrecv_one_version_newer():

@@ -208,6 +208,22 @@ def test_attended_transfer_joins_the_held_caller_with_the_second_callee(phones, 
     assert list(history(master, office, bob_legs[carol_call.call_id]).values()) == [entry]
 
 
+def test_attended_transfer_between_calls_on_different_codecs_re_offers_the_target(phones, office, master):
+    devices = [new_device(master, office, name) for name in ("alice", "bob", "carol")]
+    to_bob, to_carol = (new_callflow(master, office, ring_device(device)) for device in devices[1:])
+    alice = registered(phones, office, devices[0], codecs=("PCMU",))
+    bob = registered(phones, office, devices[1], codecs=("PCMA", "PCMU"))
+    carol = registered(phones, office, devices[2], codecs=("PCMA", "PCMU"))
+    out, first = connected(alice, bob, to_bob)
+    second, carol_call = connected(bob, carol, to_carol)
+    assert (out.codec, carol_call.codec) == ("PCMU", "PCMA")
+    first.transfer_replacing(second)
+    assert first.wait_transfer() == 200
+    wait_until(lambda: carol_call.codec == "PCMU", 5.0, "Carol to take Alice's codec")
+    assert out.codec == "PCMU"
+    assert hear_each_other(alice, carol, out, carol_call)
+
+
 @pytest.mark.parametrize("tenant", ["other-account", "same-account"])
 def test_replaces_naming_a_call_that_is_not_the_transferors_changes_nothing(phones, office, master, server, tenant):
     alice_dev, bob_dev = new_device(master, office, "alice"), new_device(master, office, "bob")

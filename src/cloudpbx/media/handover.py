@@ -1,15 +1,16 @@
 """SDP for handing a call's media over to another phone (a transfer), without transcoding and without touching the
 ports of the phone that stays.
 
-The relay keeps, per leg, the body it last sent that leg's phone. A transfer target is offered what the transferor
-was offered, narrowed to the codecs the transferee settled on, so whatever the target picks the transferee already
-sends and decodes; a phone left on hold by the transferor is taken off hold with its own body again, sendrecv and
-one version newer (RFC 3264 section 8).
+Each leg keeps the body it last got from us. A transfer target is offered what the transferor was offered, narrowed
+to the codecs the transferee settled on, so whatever the target picks the transferee already sends and decodes (a
+target already in a call of its own gets that offer in the shape of its current session: its ports, its origin one
+version newer); a phone left on hold by the transferor is taken off hold with its own body again, sendrecv and one
+version newer (RFC 3264 section 8).
 """
 
 from __future__ import annotations
 
-from cloudpbx.media.sdp import DIRECTIONS, HOLD_ADDRESSES, Codec, SessionDescription, connection_address
+from cloudpbx.media.sdp import DIRECTIONS, HOLD_ADDRESSES, SessionDescription, connection_address
 
 SETTLED_KINDS = ("audio", "video")
 
@@ -30,13 +31,22 @@ def offer_for_target(transferor_view: bytes, transferee_view: bytes, address: st
 def resumed(body: bytes, address: str) -> bytes:
     """`body` sending both ways again (at `address` where it said hold), its origin version one higher: a
     re-offer that takes a phone off hold."""
-    sdp = _sendrecv(SessionDescription.parse(body), address)
-    for line in sdp.lines:
-        if line[0] == "o":
-            parts = line[1].split(" ")
-            if len(parts) == 6 and parts[2].isdigit():
-                parts[2] = str(int(parts[2]) + 1)
-                line[1] = " ".join(parts)
+    return retargeted(body, body, address)
+
+
+def retargeted(offer: bytes, current: bytes, address: str) -> bytes:
+    """`offer`'s media (codecs, sending both ways) in the shape of `current`, the body a phone last got from us:
+    its origin line one version newer and its ports, so the phone keeps its session and its media path."""
+    sdp = _sendrecv(SessionDescription.parse(offer), address)
+    was = SessionDescription.parse(current)
+    origin = next((line[1].split(" ") for line in was.lines if line[0] == "o"), [])
+    if len(origin) == 6 and origin[2].isdigit():
+        origin[2] = str(int(origin[2]) + 1)
+        for line in sdp.lines:
+            if line[0] == "o":
+                line[1] = " ".join(origin)
+    for section, old in zip(sdp.media, was.media, strict=False):
+        section.port = old.port
     return sdp.serialize()
 
 
@@ -44,13 +54,6 @@ def held(body: bytes) -> bool:
     """Whether the phone that was sent `body` was asked not to send audio (it is on hold)."""
     sdp = SessionDescription.parse(body)
     return any(section.kind == "audio" and section.port and not sdp.receives(section) for section in sdp.media)
-
-
-def audio_codec(body: bytes) -> tuple[str, int] | None:
-    """The first audio codec of a body: what a call that settled on it sends."""
-    sdp = SessionDescription.parse(body)
-    codecs: list[Codec] = next((s.codecs() for s in sdp.media if s.kind == "audio" and s.port), [])
-    return codecs[0].key if codecs else None
 
 
 def _sendrecv(sdp: SessionDescription, address: str) -> SessionDescription:

@@ -153,18 +153,26 @@ class Conversation:
 
     async def resume(self, leg: Leg) -> None:
         """Take a phone the transferor left on hold off hold: its own body again, sendrecv (RFC 3264 8.4)."""
-        if self.over or leg.ended or not leg.sent_sdp or not held(leg.sent_sdp) or leg.reinvite is not ReInvite.IDLE:
-            return
-        offer = resumed(leg.sent_sdp, self.ctx.relay.announce)
+        if leg.sent_sdp and held(leg.sent_sdp):
+            await self.reoffer(leg, resumed(leg.sent_sdp, self.ctx.relay.announce))
+
+    async def reoffer(self, leg: Leg, offer: bytes) -> bool:
+        """Our re-INVITE with `offer` to `leg`'s phone, its answer aimed at by the relay; False when it was not
+        taken (the leg busy or gone, a refusal, an unusable answer)."""
+        if self.over or leg.ended or leg.reinvite is not ReInvite.IDLE:
+            return False
         leg.renegotiate(ReInvite.SENT)
         try:
             response = await self._offer(leg, offer)
-            if response is not None and response.body and not self.session.closed:
-                await self.session.update(leg.side, response.body)
-                for each in (self.a, self.b):
-                    each.held(self.session.on_hold())
+            if response is None or response.status >= 300 or not response.body or self.session.closed:
+                return False
+            await self.session.update(leg.side, response.body)
+            for each in (self.a, self.b):
+                each.held(self.session.on_hold())
+            return True
         except (SdpError, Incompatible) as exc:
-            log.info("call %s: taking %s off hold failed: %s", self.a.call_id, leg.call_id, exc)
+            log.info("call %s: re-offer to %s failed: %s", self.a.call_id, leg.call_id, exc)
+            return False
         finally:
             if leg.reinvite is not ReInvite.IDLE:
                 leg.renegotiate(ReInvite.IDLE)

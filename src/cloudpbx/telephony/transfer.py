@@ -29,7 +29,7 @@ from typing import Protocol
 from cloudpbx.callflow.call import Target
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.media.codecs import CodecPolicy, Incompatible
-from cloudpbx.media.handover import audio_codec, offer_for_target
+from cloudpbx.media.handover import offer_for_target, retargeted
 from cloudpbx.media.relay import RelaySession
 from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.message import Request, Response
@@ -79,6 +79,8 @@ class Joint(Protocol):
     def hang_up(self, cause: str) -> None: ...
 
     async def resume(self, leg: Leg) -> None: ...
+
+    async def reoffer(self, leg: Leg, offer: bytes) -> bool: ...
 
 
 def identity(leg: Leg) -> tuple[str, str]:
@@ -241,12 +243,21 @@ class Transfer:
         self._record(self.transferee, self.transferor, target, replaced)
         self.move(Stage.CONNECTED)
         replaced.bye(self.cause)
-        await self._release(self.transferee, target)
+        await self._settle(target)
+        await self._release(self.transferee)
+
+    async def _settle(self, target: Leg) -> None:
+        """Re-offer the target, on its own ports, the codecs the transferee's call settled on: the two calls may
+        have settled on different ones, and the relay does not transcode (the transferee is left untouched)."""
+        settled = offer_for_target(self.transferor.sent_sdp, self.transferee.sent_sdp, self.ctx.relay.announce)
+        offer = retargeted(settled, target.sent_sdp, self.ctx.relay.announce)
+        if not await self.conversation.reoffer(target, offer):
+            log.info("call %s: the transfer target kept its codec", self.transferee.call_id)
 
     def _refusal(self, replaces: Replaces) -> int | None:
         """Why the dialog named by Replaces cannot be joined (a NOTIFY status), None when it can: 481 it is not a
         live dialog of ours, 403 it is not the transferor's (another device's, or this very call), 501 the
-        transferor was not its caller, 491 it is being transferred itself, 488 its codec differs."""
+        transferor was not its caller, 491 it is being transferred itself."""
         other: Joint | None = self.ctx.conversations.get(replaces.call_id)
         if other is None:
             return 481
@@ -259,8 +270,6 @@ class Transfer:
             return 501
         if other.transfer is not None and not other.transfer.over:
             return 491
-        if audio_codec(self.transferee.sent_sdp) != audio_codec(other.b.sent_sdp):
-            return 488
         return None
 
     # the end -----------------------------------------------------------------------------------------------
