@@ -68,8 +68,8 @@ async def test_the_notifier_reports_the_new_calls_progress_in_the_transferors_di
     assert {request.get("event") for request in notifies} == {"refer"}
     assert {request.get("content-type") for request in notifies} == {"message/sipfrag;version=2.0"}
     assert [request.get("subscription-state") for request in notifies] == [
-        "active;expires=60",
-        "active;expires=60",
+        "active;expires=300",
+        "active;expires=300",
         "terminated;reason=noresource",
     ]
     assert all(request.call_id == leg.call_id and request.to.tag == "phone" for request in notifies)

@@ -20,7 +20,7 @@ from cloudpbx.sip.uri import UriError, unescape
 from cloudpbx.telephony.leg import Leg
 
 SIPFRAG = "message/sipfrag;version=2.0"
-SUBSCRIPTION_S = 60  # how long the implicit subscription lasts unless the transfer ends first (RFC 3515 2.4.4)
+SUBSCRIPTION_S = 300  # the implicit subscription (RFC 3515 2.4.4): longer than a transfer rings, recall included
 
 
 class BadReferral(ValueError):
