@@ -3,10 +3,10 @@
 Blind (RFC 3515): the Refer-To number is routed through the transferor's account callflows as a call from the
 transferor's device with the transferee's caller ID (`referred.ReferredCall`); the leg that answers takes the
 transferor's place in the conversation, its relay sockets replacing the transferor's, so the transferee keeps its
-ports and its SDP. Attended (Refer-To with Replaces, RFC 3891): the named dialog must be a live leg of the same
-account, the callee of the transferor's other call; that callee takes the transferor's place the same way and both
-of the transferor's legs are hung up. The transferor hears "100 Trying", "180 Ringing" and the final status in
-NOTIFYs; on success it hangs up (or is hung up after GRACE_S).
+ports and its SDP. Attended (Refer-To with Replaces, RFC 3891): the named dialog must be another live call of the
+transferor's own device, placed by it; its callee takes the transferor's place the same way (re-offered the
+transferee's codecs) and both of the transferor's legs are hung up. The transferor hears "100 Trying",
+"180 Ringing" and the final status in NOTIFYs; on success it hangs up (or is hung up after GRACE_S).
 
 A failed transfer changes nothing while the transferor is still there; if it hung up after the 202 its device is
 rung back (RECALL_S) and, when it does not answer, the transferee is hung up. The stages form one machine:
