@@ -130,6 +130,20 @@ def test_a_caller_held_before_a_blind_transfer_is_taken_off_hold(phones, office,
     assert hear_each_other(t.alice, t.carol, out, carol_call)
 
 
+def test_a_transferee_that_hangs_up_while_the_target_rings_ends_it_all(phones, office, master):
+    t = trio(phones, office, master)
+    out, bob_call = connected(t.alice, t.bob, t.to_bob)
+    bob_call.transfer(t.to_carol)
+    carol_call = t.carol.wait_incoming()
+    out.hangup()
+    bob_call.wait("DISCONNECTED")
+    carol_call.wait("DISCONNECTED")
+    assert carol_call.code == 487, "the target's ringing leg is cancelled"
+    legs = {leg["call_id"]: leg for leg in legs_of(master, office, out.call_id, count=3)}
+    assert legs[carol_call.call_id]["hangup_cause"] == "ORIGINATOR_CANCEL"
+    assert legs[out.call_id]["disposition"] == "recv_bye"
+
+
 @pytest.mark.parametrize("busy", [True, False], ids=["busy-target", "unknown-number"])
 def test_a_failed_transfer_leaves_the_call_as_it_was(phones, office, master, busy):
     t = trio(phones, office, master)
