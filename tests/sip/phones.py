@@ -166,6 +166,11 @@ class _PjCall(pj.Call):
             self.owner._media_changed(self.getInfo())
 
     @_guarded
+    def onCallTransferStatus(self, prm):
+        if self.owner:
+            self.owner._transfer_status(prm.statusCode, prm.finalNotify)
+
+    @_guarded
     def onCallSdpCreated(self, prm):
         if self.owner:
             prm.sdp.wholeSdp = limit_codecs(prm.sdp.wholeSdp, self.owner.phone.codecs)
@@ -399,6 +404,9 @@ class PhoneCall:
         self.media = "none"
         self.direction = "inactive"
         self.codec = ""
+        self.media_updates = 0  # SDP negotiations that changed or confirmed the media (re-INVITEs count)
+        self.transfer_statuses: list[int] = []  # what the NOTIFYs of our REFER reported, in order
+        self.transfer_done = False  # the final NOTIFY came
         self._tone: pj.ToneGenerator | None = None
         self._pj: _PjCall | None = pj_call
         pj_call.owner = self
@@ -418,7 +426,12 @@ class PhoneCall:
             self.stop_tone()
             self._pj.owner = self._pj = None
 
+    def _transfer_status(self, code: int, final: bool) -> None:
+        self.transfer_statuses.append(code)
+        self.transfer_done = self.transfer_done or final
+
     def _media_changed(self, info: pj.CallInfo) -> None:
+        self.media_updates += 1
         index = self._audio_index(info)
         if index is None:
             return
@@ -480,6 +493,21 @@ class PhoneCall:
         prm.opt.flag |= pj.PJSUA_CALL_UNHOLD
         self._live().reinvite(prm)
         wait_until(lambda: self.media == "active", timeout, f"{self.phone.user} to resume ({self!r})")
+
+    def transfer(self, target: str) -> None:
+        """Blind transfer: REFER the far end to `target` (a number in the registered realm, or a SIP URI)."""
+        if not target.startswith(("sip:", "sips:")):
+            target = f"sip:{target}@{self.phone.realm}"
+        self._live().xfer(target, pj.CallOpParam(True))
+
+    def transfer_replacing(self, other: PhoneCall) -> None:
+        """Attended transfer: REFER the far end to `other`'s far end, Replaces naming `other`'s dialog."""
+        self._live().xferReplaces(other._live(), pj.CallOpParam(True))
+
+    def wait_transfer(self, timeout: float = 10.0) -> int:
+        """Wait for the final NOTIFY of our REFER; its status."""
+        wait_until(lambda: self.transfer_done, timeout, f"{self.phone.user}'s transfer to end ({self!r})")
+        return self.transfer_statuses[-1]
 
     def send_tone(self, freq: int) -> None:
         """Send a continuous sine of `freq` Hz into the call (kept across re-INVITEs)."""

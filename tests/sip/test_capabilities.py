@@ -1,7 +1,7 @@
 """What the served platform says it can do, sent as raw datagrams: OPTIONS lists exactly the methods it handles
-(in and out of dialog, RFC 3261 11.2), nothing advertises PRACK, UPDATE or REFER (they are not implemented, so they
-get 501 in a dialog), no extension is offered in `Supported`, and an INVITE that requires one gets 420 with every
-such option in `Unsupported` (8.2.2.3)."""
+(in and out of dialog, RFC 3261 11.2: REFER and NOTIFY are taken in a call's dialogs), nothing advertises PRACK or
+UPDATE (they are not implemented, so they get 501 in a dialog), no extension is offered in `Supported`, and an
+INVITE that requires one gets 420 with every such option in `Unsupported` (8.2.2.3)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from tests.sip.test_robustness import answer, request
 from tests.sip.uac import HOST, SipSocket
 
-HANDLED = {"ACK", "BYE", "CANCEL", "INFO", "INVITE", "OPTIONS", "REGISTER"}
-NOT_IMPLEMENTED = {"PRACK", "UPDATE", "REFER"}
+HANDLED = {"ACK", "BYE", "CANCEL", "INFO", "INVITE", "NOTIFY", "OPTIONS", "REFER", "REGISTER"}
+IN_DIALOG_ONLY = {"NOTIFY", "REFER"}
+NOT_IMPLEMENTED = {"PRACK", "UPDATE"}
 SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
@@ -44,6 +45,14 @@ def test_an_unimplemented_method_outside_a_dialog_is_refused_and_not_listed(udp,
     response = answer(udp, data, call_id)
     assert response.status == 405
     assert not listed(response, "allow") & NOT_IMPLEMENTED
+
+
+@pytest.mark.parametrize("method", sorted(IN_DIALOG_ONLY))
+def test_a_method_taken_only_in_a_call_is_refused_outside_one(udp, method):
+    data, call_id = request(udp, method)
+    response = answer(udp, data, call_id)
+    assert response.status == 405
+    assert not listed(response, "allow") & IN_DIALOG_ONLY, "405's Allow lists what is taken outside a dialog"
 
 
 def invite(sock: SipSocket, require: str) -> tuple[bytes, str, str]:

@@ -75,17 +75,18 @@ class CallflowEngine:
         self.caller_ids = CallerIds(documents, accounts, configs)
         self.max_branches = max_branches
 
-    async def handle(self, call: Call) -> Route | None:
-        """Route the call and run its flow; a number that routes nowhere is answered 404."""
+    async def handle(self, call: Call, *, identify: bool = True) -> Route | None:
+        """Route the call and run its flow; a number that routes nowhere is answered 404. `identify` False keeps
+        the call's caller ID instead of the calling device's (a transfer presents the transferee)."""
         route = await self.router.lookup(call.account_id, call.dialed, authorized=call.caller_device is not None)
         if route is None:
             await call.respond(404, "Not Found")
             return None
-        await self.execute(call, route)
+        await self.execute(call, route, identify=identify)
         return route
 
-    async def execute(self, call: Call, route: Route) -> None:
-        if call.caller_device is not None:
+    async def execute(self, call: Call, route: Route, *, identify: bool = True) -> None:
+        if identify and call.caller_device is not None:
             call.caller_id = await self.caller_ids.for_device(
                 call.account_id, call.caller_device, "internal", call.caller_id
             )

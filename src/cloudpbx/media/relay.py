@@ -311,6 +311,25 @@ class RelaySession:
         side.rtp.point_to((address, section.port) if address else None, receiving)
         side.rtcp.point_to((address, section.rtcp_port) if address else None, receiving)
 
+    def adopt(self, leg: str, other: RelaySession, other_leg: str) -> None:
+        """Take `other`'s sockets facing `other_leg` in place of this session's `leg` ones, then close `other` (a
+        transfer): the phone behind them now talks to the phone on this session's far side, and neither phone's
+        ports change. ValueError, with nothing changed, when the sessions' media sections differ."""
+        if self.closed or other.closed or self.bypass or other.bypass:
+            raise ValueError("only open, relayed sessions swap sockets")
+        kinds = [stream.kind if stream else None for stream in self.streams]
+        if kinds != [stream.kind if stream else None for stream in other.streams]:
+            raise ValueError(f"media sections differ: {kinds}")
+        for mine, theirs in zip(self.streams, other.streams, strict=True):
+            if mine is not None and theirs is not None:
+                self.relay.release(mine.sides[leg])
+                mine.sides[leg] = theirs.sides.pop(other_leg)
+                mine.pair()
+        codecs = dict(zip(LEGS, self.codecs, strict=True))
+        codecs[leg] = other.codecs[LEGS.index(other_leg)]
+        self.codecs = (codecs["a"], codecs["b"])
+        other.close()
+
     def endpoints(self, leg: str) -> list[Endpoint]:
         return [ep for stream in self.streams if stream for ep in stream.sides[leg].endpoints]
 

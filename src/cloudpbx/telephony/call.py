@@ -195,7 +195,9 @@ class InboundCall:
         self.a.mark_answered(leg.call_id)
         leg.mark_answered(self.call_id)
         await conversation.finished()
-        self.conversation = leg.controller = None  # both legs ended: no reference cycle outlives the call
+        self.conversation = None  # both legs ended (or went on in a transfer): no reference cycle outlives the call
+        if leg.controller is conversation:
+            leg.controller = None
         return BridgeResult(True, causes.NORMAL_CLEARING)
 
     # what the caller does -------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ UNALLOCATED_NUMBER = "UNALLOCATED_NUMBER"
 NORMAL_TEMPORARY_FAILURE = "NORMAL_TEMPORARY_FAILURE"
 RECOVERY_ON_TIMER_EXPIRE = "RECOVERY_ON_TIMER_EXPIRE"  # a leg that never acknowledged its answer
 MEDIA_TIMEOUT = "MEDIA_TIMEOUT"
+BLIND_TRANSFER = "BLIND_TRANSFER"  # the transferor's leg of a blind transfer (FreeSWITCH's cause)
+ATTENDED_TRANSFER = "ATTENDED_TRANSFER"  # the transferor's legs of an attended transfer
 
 CAUSE_OF_STATUS: dict[int, str] = {
     403: "CALL_REJECTED",

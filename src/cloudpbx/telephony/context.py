@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from cloudpbx.accounts.cdrs import CdrWriter
 from cloudpbx.callflow.engine import CallflowEngine
@@ -21,8 +22,9 @@ from cloudpbx.store import Doc, Store
 
 log = logging.getLogger(__name__)
 
-# what a call's dialogs take (PRACK, UPDATE and REFER are not implemented: 501, never advertised)
-DIALOG_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO")
+# what a call's dialogs take (PRACK and UPDATE are not implemented: 501, never advertised); REFER transfers the
+# call (telephony/transfer.py), NOTIFY is answered 481 (we subscribe to nothing)
+DIALOG_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY")
 ALLOW = ", ".join(DIALOG_METHODS)
 BYPASS_ON = (True, "true")
 
@@ -47,6 +49,9 @@ class CallContext:
     store: Store
     node: str
     tasks: set[asyncio.Task] = field(default_factory=set)
+    # call id of each answered leg → its conversation, where an attended transfer finds the dialog it replaces
+    # (typed there: this module sits below it); entries go with the conversation
+    conversations: weakref.WeakValueDictionary[str, Any] = field(default_factory=weakref.WeakValueDictionary)
 
     async def bypass_media(self, account_id: str, device: Doc | None) -> bool:
         """The device's `media.bypass_media`, else its account's; "auto" and unset mean relayed."""

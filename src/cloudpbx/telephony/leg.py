@@ -85,6 +85,10 @@ class Controller(Protocol):
 
     def hang_up(self, cause: str) -> None: ...
 
+    def on_refer(self, leg: Leg, request: Request, tx: ServerTransaction) -> Awaitable[None]:
+        """The leg's phone asks to transfer the call (REFER)."""
+        ...
+
 
 def gregorian(unix: float) -> float:
     return unix + GREGORIAN_OFFSET
@@ -146,6 +150,7 @@ class Leg:
         self.ended_at: float | None = None
         self.cause, self.code, self.disposition = "", 0, ""
         self.channel: Channel | None = None
+        self.transfer_history: dict[str, dict[str, str]] = {}  # KAZOO's CDR field: Gregorian second → transfer
 
     @property
     def ended(self) -> bool:
@@ -307,6 +312,8 @@ class Leg:
             leg["answer_timestamp"] = gregorian(self.answered_at)
         if self.other_call_id:
             leg["other_leg_call_id"] = self.other_call_id
+        if self.transfer_history:
+            leg["transfer_history"] = self.transfer_history
         if self.device:
             leg.update(
                 authorizing_id=self.device["_id"],
