@@ -5,9 +5,11 @@ and declined with port 0 where a side has no common video codec, every answer ke
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 
 import pytest
 
+from tests.helpers import unique
 from tests.sip.rtp_ua import (
     RtpPhone,
     Streamer,
@@ -27,12 +29,12 @@ PACKETS = 25  # of each kind each way: more than a second of audio, a few video 
 
 @pytest.fixture
 def rtp_phones(office):
-    """Factory: `rtp_phones(device)` -> a registered RtpPhone; every phone, port and streamer closed after."""
+    """Factory: `rtp_phones(device, where=office)` -> a registered RtpPhone; all of it closed after the test."""
     made: list[RtpPhone] = []
     closing: list = []
 
-    def make(device) -> RtpPhone:
-        phone = RtpPhone(office.port, office.realm, device.username, device.password)
+    def make(device, where=office) -> RtpPhone:
+        phone = RtpPhone(where.port, where.realm, device.username, device.password)
         made.append(phone)
         phone.register()
         return phone
@@ -281,5 +283,30 @@ def test_bypassed_media_keeps_the_video_section(rtp_phones, office, master):
     streaming(rtp_phones, a_ports)
     streaming(rtp_phones, b_ports)
     wait_for(lambda: flows(a_ports, b_ports) and flows(b_ports, a_ports), 10.0, "audio and video phone to phone")
+    assert alice.bye().status == 200
+    bob.answer_bye()
+
+
+def test_an_accounts_bypass_media_sends_video_phone_to_phone(rtp_phones, office, master):
+    account = master.create_account(master.account_id, unique("Bypass"), media={"bypass_media": True})
+    numbers = iter(range(5000, 5100))
+    bypassing = SimpleNamespace(
+        id=account["id"], realm=account["realm"], port=office.port, next_number=lambda: str(next(numbers))
+    )
+    caller_dev, callee_dev, number = video_devices(master, bypassing)
+    alice, bob = rtp_phones(caller_dev, bypassing), rtp_phones(callee_dev, bypassing)
+    a_ports = media(rtp_phones, audio_port(), video_port())
+    b_ports = media(rtp_phones, audio_port(), video_port())
+
+    invite, answered = connect(
+        alice,
+        bob,
+        number,
+        sdp_body([port.sdp() for port in a_ports]),
+        lambda _: sdp_body([port.sdp() for port in b_ports]),
+    )
+
+    assert [(kind, port) for kind, port, _ in m_lines(invite.body)] == [(p.kind, p.port) for p in a_ports]
+    assert [(kind, port) for kind, port, _ in m_lines(answered.body)] == [(p.kind, p.port) for p in b_ports]
     assert alice.bye().status == 200
     bob.answer_bye()
