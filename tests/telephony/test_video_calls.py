@@ -9,7 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from cloudpbx.sip.message import Response
 from tests.helpers import unique
+from tests.sip.phones import phones  # noqa: F401 - a fixture
 from tests.sip.rtp_ua import (
     RtpPhone,
     Streamer,
@@ -308,5 +310,49 @@ def test_an_accounts_bypass_media_sends_video_phone_to_phone(rtp_phones, office,
 
     assert [(kind, port) for kind, port, _ in m_lines(invite.body)] == [(p.kind, p.port) for p in a_ports]
     assert [(kind, port) for kind, port, _ in m_lines(answered.body)] == [(p.kind, p.port) for p in b_ports]
+    assert alice.bye().status == 200
+    bob.answer_bye()
+
+
+def test_a_phone_without_video_declines_it_and_the_caller_still_gets_every_m_line(rtp_phones, phones, office, master):
+    caller_dev, callee_dev, number = video_devices(master, office)
+    alice = rtp_phones(caller_dev)
+    bob = phones("pjvideo")
+    assert bob.register(office.server, office.realm, callee_dev.username, callee_dev.password) == 200
+    a_ports = media(rtp_phones, audio_port(), video_port())
+
+    alice.dial(number, sdp_body([port.sdp() for port in a_ports]))
+    incoming = bob.wait_incoming()
+    assert "m=video " in incoming.invite
+    incoming.answer()
+    answered = alice.outcome()
+
+    assert answered.status == 200, answered
+    assert [(kind, port == 0) for kind, port, _ in m_lines(answered.body)] == [("audio", False), ("video", True)]
+    aim(a_ports, answered.body)
+    streaming(rtp_phones, a_ports)
+    incoming.send_tone(1000)
+    wait_for(lambda: len(a_ports[0].rtp_in) >= PACKETS, 10.0, "the phone's audio")
+    assert {p.payload_type for p in a_ports[0].rtp_in} == {PCMU}
+    assert not a_ports[1].rtp_in, "nothing on the declined video port"
+    assert alice.bye().status == 200
+    incoming.wait("DISCONNECTED")
+
+
+def test_early_media_without_the_video_line_reaches_the_caller_with_every_m_line(rtp_phones, office, master):
+    caller_dev, callee_dev, number = video_devices(master, office)
+    alice, bob = rtp_phones(caller_dev), rtp_phones(callee_dev)
+    a_ports = media(rtp_phones, audio_port(), video_port())
+    b_ports = media(rtp_phones, audio_port(), video_port())
+
+    alice.dial(number, sdp_body([port.sdp() for port in a_ports]))
+    invite = bob.take_call()
+    bob.sip.send(bob.response(invite, 183, "Session Progress", sdp_body([b_ports[0].sdp()])))
+    early = alice.next(lambda m: isinstance(m, Response) and m.status == 183)
+    assert [(kind, port == 0) for kind, port, _ in m_lines(early.body)] == [("audio", False), ("video", True)]
+
+    bob.answer(sdp_body([b_ports[0].sdp()]))
+    answered = alice.outcome()
+    assert [(kind, port == 0) for kind, port, _ in m_lines(answered.body)] == [("audio", False), ("video", True)]
     assert alice.bye().status == 200
     bob.answer_bye()
