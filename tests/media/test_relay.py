@@ -471,3 +471,30 @@ async def test_bypass_keeps_video_and_declines_it_only_without_a_common_codec(re
     assert to_b.media[0].formats == ["0", "8", "101"], "bypassed codecs are not narrowed"
     assert (to_b.media[0].port, to_b.media[1].port) == (a.port, 0)
     assert len(relay.pool) == free
+
+
+async def test_video_latches_to_a_phone_behind_nat_like_audio(relay, phones):
+    """A's video SDP names one port, its NAT sends video from another: B's video goes back there, audio untouched."""
+    a, b = phones(440), phones(1000)
+    sdp_video, nat_video, b_video = udp_socket(), udp_socket(), udp_socket()
+    loop = asyncio.get_running_loop()
+    try:
+        session = relay.open("call-video-nat")
+        to_b = b.given(
+            await session.offer_for_b(
+                a.sdp(extra=H264_SECTION.format(sdp_video.getsockname()[1], 9)), VIDEO_BOTH, VIDEO_BOTH
+            )
+        )
+        to_a = a.given(await session.answer_for_a(b.sdp(extra=H264_SECTION.format(b_video.getsockname()[1], 9))))
+        frame = rtp.build(96, 1, 0, 7, b"\x65" * 800)
+        await loop.sock_sendto(nat_video, frame, (HOST, to_a.media[1].port))
+        assert (await asyncio.wait_for(loop.sock_recvfrom(b_video, 2048), 2))[0] == frame
+        reply = rtp.build(96, 1, 0, 8, b"\x41" * 800)
+        await loop.sock_sendto(b_video, reply, (HOST, to_b.media[1].port))
+        assert (await asyncio.wait_for(loop.sock_recvfrom(nat_video, 2048), 2))[0] == reply
+        assert a.hears_nothing(sdp_video), "not to the port the SDP named"
+        video_a, audio_a = session.streams[1].sides["a"].rtp, session.streams[0].sides["a"].rtp
+        assert video_a.latched and not audio_a.latched, "each section latches on its own"
+    finally:
+        for sock in (sdp_video, nat_video, b_video):
+            sock.close()
