@@ -356,3 +356,26 @@ def test_early_media_without_the_video_line_reaches_the_caller_with_every_m_line
     assert [(kind, port == 0) for kind, port, _ in m_lines(answered.body)] == [("audio", False), ("video", True)]
     assert alice.bye().status == 200
     bob.answer_bye()
+
+
+def test_an_audio_call_takes_up_video_with_a_re_invite(rtp_phones, office, master):
+    caller_dev, callee_dev, number = video_devices(master, office)
+    alice, bob = rtp_phones(caller_dev), rtp_phones(callee_dev)
+    a_ports = media(rtp_phones, audio_port(), video_port())
+    b_ports = media(rtp_phones, audio_port(), video_port())
+    _, answered = connect(alice, bob, number, sdp_body([a_ports[0].sdp()]), lambda _: sdp_body([b_ports[0].sdp()]))
+    assert [kind for kind, _, _ in m_lines(answered.body)] == ["audio"]
+
+    cseq = alice.send_reinvite(sdp_body([port.sdp() for port in a_ports], version=2))
+    upgraded, _ = bob.answer_reinvite(sdp_body([port.sdp() for port in b_ports], version=2))
+    back = alice.finish_reinvite(cseq)
+
+    assert back.status == 200
+    assert [(kind, port == 0) for kind, port, _ in m_lines(back.body)] == [("audio", False), ("video", False)]
+    aim(a_ports, back.body)
+    aim(b_ports, upgraded.body)
+    streaming(rtp_phones, a_ports)
+    streaming(rtp_phones, b_ports)
+    wait_for(lambda: flows(a_ports, b_ports) and flows(b_ports, a_ports), 10.0, "audio and video after the upgrade")
+    assert alice.bye().status == 200
+    bob.answer_bye()
