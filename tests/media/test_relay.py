@@ -453,6 +453,10 @@ async def test_a_declined_video_section_holds_no_ports(relay, phones):
     assert again.media[1].port != 0 and len(relay.pool) == free - 6
     answer = SessionDescription.parse(await dropped.answer("b", b.sdp(extra=video.replace("a=sendrecv", "a=recvonly"))))
     assert answer.media[1].port not in (0, to_b.media[1].port)
+    await dropped.update("a", a.sdp(extra="m=video 0 RTP/AVP 96\r\n"))  # a re-offer turning video off
+    assert len(relay.pool) == free - 6, "the ports stay until the answer: the offer may yet be refused"
+    await dropped.answer("b", b.sdp(extra="m=video 0 RTP/AVP 96\r\n"))
+    assert len(relay.pool) == free - 4
 
 
 async def test_bypass_keeps_video_and_declines_it_only_without_a_common_codec(relay, phones):

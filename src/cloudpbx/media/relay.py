@@ -15,8 +15,8 @@ The B2BUA drives a call's `RelaySession` with the SDP bodies it passes on:
     session.stats(); session.close()
 
 Every answer goes on with exactly the m-lines of the offer it answers, in order (RFC 3264 §6): a section the
-answerer dropped, or one the offer declined, is declined with port 0. A declined section holds no ports: they are
-given back at once, and bound again if a later offer takes the section up.
+answerer dropped, or one the offer declined, is declined with port 0. A section declined by an answer holds no
+ports: they are given back at once, and bound again if a later offer takes the section up.
 """
 
 from __future__ import annotations
@@ -280,7 +280,10 @@ class RelaySession:
         for index, section in enumerate(filtered.media):
             if section.port == 0 or not section.proto.startswith(RELAYED_PROTOS):
                 filtered.media[index] = section.declined()
-                self.drop(index)
+                if answering:
+                    self.drop(index)
+                else:  # until it is answered (a refused re-INVITE leaves the section as it was)
+                    self.mute(index, leg)
                 continue
             sides = (await self.stream(index, section.kind)).sides
             self.aim(sides[leg], filtered, section)
@@ -306,6 +309,13 @@ class RelaySession:
             stream = self.streams[index] = Stream(kind, {"a": a_side, "b": b_side})
             stream.pair()
         return stream
+
+    def mute(self, index: int, leg: str) -> None:
+        """A section the leg now offers to decline takes no more packets for it; its ports stay until answered."""
+        stream = self.streams[index] if index < len(self.streams) else None
+        if stream is not None:
+            for endpoint in stream.sides[leg].endpoints:
+                endpoint.point_to(None, False)
 
     def drop(self, index: int) -> None:
         """A declined section: its ports go back to the pool (a later offer that takes it up binds new ones)."""
