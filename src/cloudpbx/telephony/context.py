@@ -1,6 +1,7 @@
 """What every call shares, in one small object handed down from the B2BUA to calls, bridges, legs and
 conversations, so none of them reaches back into the B2BUA: the SIP core, the media relay, live channels and
-registrations, the CDR queue, the callflow engine, and the background tasks the calls start.
+registrations, the CDR queue, the callflow engine, the accounts service (an account's media settings), and the
+background tasks the calls start.
 """
 
 from __future__ import annotations
