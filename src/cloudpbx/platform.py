@@ -60,7 +60,7 @@ class Platform(Services):
         relay = MediaRelay(settings.sip_host, settings.rtp_ports, announce=settings.sip_announce)
         cdrs = CdrWriter(self.store)
         context = CallContext(
-            core, relay, self.channels, self.registrations, cdrs, self.callflows, self.store, settings.node
+            core, relay, self.channels, self.registrations, cdrs, self.callflows, self.accounts, settings.node
         )
         return SipService(core, registrar, B2BUA(context, auth), relay, cdrs)
 

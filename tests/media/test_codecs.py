@@ -127,3 +127,25 @@ def test_kazoo_names_of_an_sdp_codec():
     assert kazoo_names(Codec(0, "PCMU", 8000)) == ["PCMU"]
     assert kazoo_names(Codec(99, "VP8", 90000), "video") == ["VP8"]
     assert kazoo_names(Codec(98, "iLBC", 8000)) == []
+
+
+def test_video_keeps_the_offerers_order_payload_numbers_fmtp_and_rtcp_fb():
+    text = (
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
+        "m=video 5002 RTP/AVP 126 100 34\r\na=rtpmap:126 VP8/90000\r\na=rtcp-fb:126 nack pli\r\n"
+        "a=rtpmap:100 H264/90000\r\na=fmtp:100 profile-level-id=42e01f;packetization-mode=1\r\n"
+        "a=rtcp-fb:100 nack pli\r\na=rtcp-fb:100 ccm fir\r\na=rtcp-fb:* goog-remb\r\na=rtpmap:34 H263/90000\r\n"
+    )
+    video = negotiate(SessionDescription.parse(text), policy(None, ["H263", "H264"]), policy(None, ["H264", "H263"]))
+    section = video.media[1]
+    assert section.formats == ["100", "34"], "the offerer's order and payload numbers"
+    assert section.attributes("fmtp") == ["100 profile-level-id=42e01f;packetization-mode=1"]
+    assert section.attributes("rtcp-fb") == ["100 nack pli", "100 ccm fir", "* goog-remb"]
+    assert section.attributes("rtpmap") == ["100 H264/90000", "34 H263/90000"]
+
+
+def test_a_video_mismatch_alone_never_fails_the_call_an_audio_one_does_even_with_video():
+    result = negotiate(offer(), policy(["PCMU"], ["VP8"]), policy(["PCMU"], ["H264"]))
+    assert (result.media[0].port, result.media[1].port) == (4000, 0)
+    with pytest.raises(Incompatible):
+        negotiate(offer(), policy(["PCMU"], ["H264"]), policy(["PCMA"], ["H264"]))

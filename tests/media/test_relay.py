@@ -393,3 +393,112 @@ def test_serve_refuses_a_bad_rtp_port_range(tmp_path):
     )
     assert done.returncode == 2
     assert "invalid RTP port range" in done.stderr
+
+
+H264_SECTION = (
+    "m=video {} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=rtcp:{}\r\na=sendrecv\r\n"
+)
+VIDEO_BOTH = CodecPolicy(None, ("H264",))
+
+
+async def test_video_and_its_rtcp_are_relayed_on_their_own_ports_both_ways(relay, phones):
+    a, b = phones(440), phones(1000)
+    sockets = [udp_socket() for _ in range(4)]  # A's video RTP and RTCP, B's
+    a_rtp, a_rtcp, b_rtp, b_rtcp = sockets
+    loop = asyncio.get_running_loop()
+    try:
+        session = relay.open("call-h264")
+        a_video = H264_SECTION.format(a_rtp.getsockname()[1], a_rtcp.getsockname()[1])
+        b_video = H264_SECTION.format(b_rtp.getsockname()[1], b_rtcp.getsockname()[1])
+        to_b = b.given(await session.offer_for_b(a.sdp(extra=a_video), VIDEO_BOTH, VIDEO_BOTH))
+        to_a = a.given(await session.answer_for_a(b.sdp(extra=b_video)))
+        assert [m.kind for m in to_a.media] == ["audio", "video"] and to_a.media[1].attribute("rtcp") is None
+        for sender, receiver, relay_port, ssrc in (
+            (a_rtp, b_rtp, to_a.media[1].port, 5),
+            (b_rtp, a_rtp, to_b.media[1].port, 6),
+        ):
+            frames = [rtp.build(96, n, n * 3000, ssrc, bytes([n]) * 1200) for n in range(30)]
+            for frame in frames:
+                await loop.sock_sendto(sender, frame, (HOST, relay_port))
+            got = [(await asyncio.wait_for(loop.sock_recvfrom(receiver, 2048), 2))[0] for _ in frames]
+            assert got == frames
+        report = bytes([0x80, 200, 0, 6]) + (5).to_bytes(4, "big") + bytes(20)
+        await loop.sock_sendto(a_rtcp, report, (HOST, to_a.media[1].port + 1))
+        assert (await asyncio.wait_for(loop.sock_recvfrom(b_rtcp, 2048), 2))[0] == report
+        assert b.hears_nothing() and a.hears_nothing(), "no video on the audio ports"
+        assert session.stats()["a"].rtp_expected == 30
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def test_a_declined_video_section_holds_no_ports(relay, phones):
+    a, b = phones(440), phones(1000)
+    video = H264_SECTION.format(a.port + 2, a.port + 3)
+    free = len(relay.pool)
+    no_video = relay.open("call-no-video")
+    to_b = SessionDescription.parse(await no_video.offer_for_b(a.sdp(extra=video), VIDEO_BOTH, CodecPolicy(None, ())))
+    assert to_b.media[1].port == 0 and to_b.media[1].lines == []
+    assert len(relay.pool) == free - 2, "audio only"
+    to_a = SessionDescription.parse(await no_video.answer_for_a(b.sdp(extra="m=video 0 RTP/AVP 96\r\n")))
+    assert [(m.kind, m.port == 0) for m in to_a.media] == [("audio", False), ("video", True)]
+
+    dropped = relay.open("call-dropped")
+    to_b = SessionDescription.parse(await dropped.offer_for_b(a.sdp(extra=video), VIDEO_BOTH, VIDEO_BOTH))
+    assert len(relay.pool) == free - 6
+    to_a = SessionDescription.parse(await dropped.answer_for_a(b.sdp()))  # the callee's answer lacks the video line
+    assert [(m.kind, m.port == 0) for m in to_a.media] == [("audio", False), ("video", True)]
+    assert len(relay.pool) == free - 4, "the video ports went back"
+    again = SessionDescription.parse(await dropped.update("a", a.sdp(extra=video)))  # a re-offer takes video up
+    assert again.media[1].port != 0 and len(relay.pool) == free - 6
+    answer = SessionDescription.parse(await dropped.answer("b", b.sdp(extra=video.replace("a=sendrecv", "a=recvonly"))))
+    assert answer.media[1].port not in (0, to_b.media[1].port)
+    await dropped.update("a", a.sdp(extra="m=video 0 RTP/AVP 96\r\n"))  # a re-offer turning video off
+    assert len(relay.pool) == free - 6, "the ports stay until the answer: the offer may yet be refused"
+    await dropped.answer("b", b.sdp(extra="m=video 0 RTP/AVP 96\r\n"))
+    assert len(relay.pool) == free - 4
+
+
+async def test_bypass_keeps_video_and_declines_it_only_without_a_common_codec(relay, phones):
+    a, b = phones(440), phones(1000)
+    video = H264_SECTION.format(a.port + 2, a.port + 3)
+    free = len(relay.pool)
+    session = relay.open("call-bypass-video", bypass=True)
+    offer = a.sdp(extra=video)
+    assert await session.offer_for_b(offer, VIDEO_BOTH, VIDEO_BOTH) == offer
+    answer = b.sdp(extra=video)
+    assert await session.answer_for_a(answer) == answer
+    assert SessionDescription.parse(await session.answer_for_a(b.sdp())).media[1].port == 0, "the m-line comes back"
+
+    declining = relay.open("call-bypass-no-video", bypass=True)
+    to_b = SessionDescription.parse(await declining.offer_for_b(offer, VIDEO_BOTH, CodecPolicy(("PCMU",), ())))
+    assert to_b.media[0].formats == ["0", "8", "101"], "bypassed codecs are not narrowed"
+    assert (to_b.media[0].port, to_b.media[1].port) == (a.port, 0)
+    assert len(relay.pool) == free
+
+
+async def test_video_latches_to_a_phone_behind_nat_like_audio(relay, phones):
+    """A's video SDP names one port, its NAT sends video from another: B's video goes back there, audio untouched."""
+    a, b = phones(440), phones(1000)
+    sdp_video, nat_video, b_video = udp_socket(), udp_socket(), udp_socket()
+    loop = asyncio.get_running_loop()
+    try:
+        session = relay.open("call-video-nat")
+        to_b = b.given(
+            await session.offer_for_b(
+                a.sdp(extra=H264_SECTION.format(sdp_video.getsockname()[1], 9)), VIDEO_BOTH, VIDEO_BOTH
+            )
+        )
+        to_a = a.given(await session.answer_for_a(b.sdp(extra=H264_SECTION.format(b_video.getsockname()[1], 9))))
+        frame = rtp.build(96, 1, 0, 7, b"\x65" * 800)
+        await loop.sock_sendto(nat_video, frame, (HOST, to_a.media[1].port))
+        assert (await asyncio.wait_for(loop.sock_recvfrom(b_video, 2048), 2))[0] == frame
+        reply = rtp.build(96, 1, 0, 8, b"\x41" * 800)
+        await loop.sock_sendto(b_video, reply, (HOST, to_b.media[1].port))
+        assert (await asyncio.wait_for(loop.sock_recvfrom(nat_video, 2048), 2))[0] == reply
+        assert a.hears_nothing(sdp_video), "not to the port the SDP named"
+        video_a, audio_a = session.streams[1].sides["a"].rtp, session.streams[0].sides["a"].rtp
+        assert video_a.latched and not audio_a.latched, "each section latches on its own"
+    finally:
+        for sock in (sdp_video, nat_video, b_video):
+            sock.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudpbx.media.sdp import Codec, SdpError, SessionDescription
+from cloudpbx.media.sdp import Codec, SdpError, SessionDescription, completed, conformed
 
 PHONE_OFFER = (
     "v=0\r\n"
@@ -161,3 +161,31 @@ def test_a_copy_can_be_edited_without_touching_the_original():
     copied.lines[0][1] = "changed"
     copied.media[0].port = 1
     assert original == SessionDescription.parse(PHONE_OFFER)
+
+
+def test_an_answer_is_conformed_to_the_offers_m_lines():
+    offer = SessionDescription.parse(PHONE_OFFER).media  # audio, video
+    head = "v=0\r\no=bob 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n"
+    audio_only = SessionDescription.parse(head + "m=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    fixed = conformed(audio_only, offer)
+    assert [(m.kind, m.port, m.formats, m.lines) for m in fixed.media[1:]] == [("video", 0, ["97", "31"], [])]
+    assert fixed.media[0] is audio_only.media[0] and len(audio_only.media) == 1, "the answer itself is left alone"
+    complete = SessionDescription.parse(
+        head + "m=audio 5000 RTP/AVP 0\r\nm=video 5002 RTP/AVP 97\r\nm=image 5004 udptl t38\r\n"
+    )
+    assert [m.kind for m in conformed(complete, offer).media] == ["audio", "video"], "no section beyond the offer's"
+    kept = SessionDescription.parse(head + "m=audio 5000 RTP/AVP 0\r\nm=video 5002 RTP/AVP 97\r\n")
+    assert conformed(kept, offer) is kept
+    offer[1].port = 0  # the offer declined video: so does the answer, whatever the answerer wrote
+    assert conformed(kept, offer).media[1].port == 0
+    swapped = SessionDescription.parse(head + "m=video 5002 RTP/AVP 97\r\nm=audio 5000 RTP/AVP 0\r\n")
+    assert [(m.kind, m.port) for m in conformed(swapped, offer).media] == [("audio", 0), ("video", 0)]
+
+
+def test_a_new_offer_keeps_the_previous_offers_m_lines():
+    before = SessionDescription.parse(PHONE_OFFER).media
+    head = "v=0\r\no=alice 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+    shorter = SessionDescription.parse(head + "m=audio 4000 RTP/AVP 0\r\n")
+    assert [(m.kind, m.port) for m in completed(shorter, before).media] == [("audio", 4000), ("video", 0)]
+    longer = SessionDescription.parse(PHONE_OFFER + "m=image 4004 udptl t38\r\n")
+    assert completed(longer, before) is longer

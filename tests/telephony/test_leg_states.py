@@ -136,7 +136,7 @@ def context(core: FakeCore, cdrs: Cdrs) -> CallContext:
         registrations=None,
         cdrs=cdrs,
         callflows=None,
-        store=None,
+        accounts=None,
         node="test@127.0.0.1",
     )
 

@@ -1,5 +1,6 @@
 """Devices as call control reads them: found by their SIP credentials, and the fields read on every REGISTER and
-call, each spelled here once (`sip.username`, `sip.password`, `sip.expire_seconds`, `owner_id`)."""
+call, each spelled here once (`sip.username`, `sip.password`, `sip.expire_seconds`, `owner_id`,
+`media.bypass_media`)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def sip_expires(device: Doc) -> int | None:
 def owner_id(doc: Doc) -> str | None:
     """The user a device (or another owned document) belongs to."""
     return doc.get("owner_id") or None
+
+
+def bypass_media(doc: Doc) -> bool | str | None:
+    """A device's (or an account's) `media.bypass_media` as written, None when unset."""
+    return (doc.get("media") or {}).get("bypass_media")
 
 
 class Devices:

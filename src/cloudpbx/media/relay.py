@@ -7,11 +7,16 @@ says. The per-packet path is one protocol method: no logging, no allocations bey
 
 The B2BUA drives a call's `RelaySession` with the SDP bodies it passes on:
 
-    session = relay.open(call_id)                                  # bypass=True: bodies pass unchanged
+    session = relay.open(call_id)                                  # bypass=True: addresses pass unchanged
     to_b = await session.offer_for_b(sdp_from_a, a_codecs, b_codecs)   # may raise codecs.Incompatible (488)
     to_a = await session.answer_for_a(sdp_from_b)
-    to_other = await session.update("a" or "b", sdp)                # re-INVITE, hold/resume, late offer
+    to_other = await session.update("a" or "b", offer)              # re-INVITE, hold/resume, late offer
+    to_other = await session.answer("a" or "b", answer)             # its answer (a 2xx, an ACK)
     session.stats(); session.close()
+
+Every answer goes on with exactly the m-lines of the offer it answers, in order (RFC 3264 §6): a section the
+answerer dropped, or one the offer declined, is declined with port 0. A section declined by an answer holds no
+ports: they are given back at once, and bound again if a later offer takes the section up.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 
 from cloudpbx.config import DEFAULT_RTP_PORTS
 from cloudpbx.media.codecs import CodecPolicy, negotiate
-from cloudpbx.media.sdp import HOLD_ADDRESSES, Media, SessionDescription, is_ip_literal
+from cloudpbx.media.sdp import HOLD_ADDRESSES, Media, SessionDescription, completed, conformed, is_ip_literal
 
 log = logging.getLogger(__name__)
 DEFAULT_INACTIVITY_S = 60.0
@@ -230,7 +235,8 @@ class RelaySession:
         self.bypass = bypass
         self.on_timeout = on_timeout
         self.codecs = (CodecPolicy(), CodecPolicy())  # (A leg's, B leg's); late offers are filtered with these
-        self.streams: list[Stream | None] = []  # per m-line index; None for sections never relayed
+        self.streams: list[Stream | None] = []  # per m-line index; None for sections not relayed (declined)
+        self.layout: list[Media] = []  # the m-lines of the last offer, which every answer keeps
         self.heard: set[str] = set()
         self.closed = False
         self.timed_out = False
@@ -247,24 +253,37 @@ class RelaySession:
 
     async def answer_for_a(self, sdp_from_b: bytes | str) -> bytes:
         """The body of the answer (183/200) for the A leg."""
-        return await self.update("b", sdp_from_b)
+        return await self.answer("b", sdp_from_b)
 
     async def update(self, leg: str, sdp: bytes | str) -> bytes:
-        """Any body from leg "a" or "b" (offer or answer, first or re-INVITE) → the body for the other leg.
-        A section the leg now sends sendonly/inactive/0.0.0.0 gets no more packets until it takes them again."""
+        """An offer from leg "a" or "b" (first INVITE, re-INVITE, late offer in a 2xx) → the offer for the other
+        leg. A section the leg now sends sendonly/inactive/0.0.0.0 gets no more packets until it takes them again."""
+        return await self._relay(leg, sdp, answering=False)
+
+    async def answer(self, leg: str, sdp: bytes | str) -> bytes:
+        """Leg "a" or "b"'s answer to the last offer → the answer for the other leg, with the offer's m-lines."""
+        return await self._relay(leg, sdp, answering=True)
+
+    async def _relay(self, leg: str, sdp: bytes | str, answering: bool) -> bytes:
         if leg not in LEGS:
             raise ValueError(f"leg must be 'a' or 'b', not {leg!r}")
         if self.closed:
             raise RuntimeError(f"media session {self.call_id} is closed")
         parsed = SessionDescription.parse(sdp)
-        filtered = negotiate(parsed, *self.codecs)
+        shaped = conformed(parsed, self.layout) if answering and self.layout else completed(parsed, self.layout)
+        filtered = negotiate(shaped, *self.codecs)
+        if not answering:
+            self.layout = filtered.media  # declined sections have port 0 here; relayed ones get our ports below
         if self.bypass:
-            return sdp.encode() if isinstance(sdp, str) else bytes(sdp)
+            return bypassed(sdp, parsed, shaped, filtered)
         other = "b" if leg == "a" else "a"
         for index, section in enumerate(filtered.media):
             if section.port == 0 or not section.proto.startswith(RELAYED_PROTOS):
-                section.port = 0
-                self.mute(index, leg)
+                filtered.media[index] = section.declined()
+                if answering:
+                    self.drop(index)
+                else:  # until it is answered (a refused re-INVITE leaves the section as it was)
+                    self.mute(index, leg)
                 continue
             sides = (await self.stream(index, section.kind)).sides
             self.aim(sides[leg], filtered, section)
@@ -292,11 +311,19 @@ class RelaySession:
         return stream
 
     def mute(self, index: int, leg: str) -> None:
-        """A section the leg has now rejected takes no more packets (its ports stay until the call ends)."""
+        """A section the leg now offers to decline takes no more packets for it; its ports stay until answered."""
         stream = self.streams[index] if index < len(self.streams) else None
-        if stream:
+        if stream is not None:
             for endpoint in stream.sides[leg].endpoints:
                 endpoint.point_to(None, False)
+
+    def drop(self, index: int) -> None:
+        """A declined section: its ports go back to the pool (a later offer that takes it up binds new ones)."""
+        stream = self.streams[index] if index < len(self.streams) else None
+        if stream is not None:
+            self.streams[index] = None
+            for side in stream.sides.values():
+                self.relay.release(side)
 
     def aim(self, side: Side, sdp: SessionDescription, section: Media) -> None:
         """Point one leg's sockets at the addresses its SDP gives (IP literals of our family only)."""
@@ -365,6 +392,20 @@ class RelaySession:
                 self.relay.release(side)
         self.streams = []
         self.relay.forget(self)
+
+
+def bypassed(
+    raw: bytes | str, parsed: SessionDescription, shaped: SessionDescription, filtered: SessionDescription
+) -> bytes:
+    """A body of a bypassed call: as the phone sent it, unless sections must be declined (no common codec) or
+    restored (an answer without the offer's m-lines); codecs are not narrowed, addresses not touched."""
+    declined = [i for i, section in enumerate(filtered.media) if section.port == 0 and shaped.media[i].port != 0]
+    if shaped is parsed and not declined:
+        return raw.encode() if isinstance(raw, str) else bytes(raw)
+    out = shaped.copy()
+    for index in declined:
+        out.media[index] = out.media[index].declined()
+    return out.serialize()
 
 
 def leg_stats(endpoints: list[Endpoint]) -> LegStats:

@@ -138,6 +138,10 @@ class Media:
                 return int(port)
         return self.port + 1
 
+    def declined(self) -> Media:
+        """This section refused (RFC 3264 §6): port 0, its kind, proto and formats kept, nothing below the m-line."""
+        return Media(self.kind, 0, self.proto, list(self.formats))
+
     def serialize(self) -> list[str]:
         port = f"{self.port}/{self.port_count}" if self.port_count is not None else str(self.port)
         out = [f"m={self.kind} {port} {self.proto} {' '.join(self.formats)}".rstrip()]
@@ -234,6 +238,28 @@ class SessionDescription:
         self.lines = [line for line in self.lines if not (line[0] == "a" and attribute_name(line[1]) in ICE_ATTRIBUTES)]
         for section in self.media:
             section.remove_attributes(*ICE_ATTRIBUTES)
+
+
+def conformed(answer: SessionDescription, offer: list[Media]) -> SessionDescription:
+    """`answer` with exactly the offer's m-lines in order (RFC 3264 §6): a section the answerer left out, answered
+    with another kind, or that the offer declined, is declined; sections beyond the offer's are dropped. The same
+    object when it already conforms."""
+    media = []
+    for index, offered in enumerate(offer):
+        section = answer.media[index] if index < len(answer.media) else None
+        if section is None or section.kind != offered.kind or (offered.port == 0 and section.port != 0):
+            section = offered.declined()
+        media.append(section)
+    if len(media) == len(answer.media) and all(m is a for m, a in zip(media, answer.media, strict=True)):
+        return answer
+    return SessionDescription([list(line) for line in answer.lines], media)
+
+
+def completed(offer: SessionDescription, before: list[Media]) -> SessionDescription:
+    """A new offer keeps every m-line of the previous one (RFC 3264 §8): the ones it left out come back declined."""
+    if len(offer.media) >= len(before):
+        return offer
+    return SessionDescription(offer.lines, offer.media + [m.declined() for m in before[len(offer.media) :]])
 
 
 def parse_media_line(value: str) -> Media:

@@ -1,6 +1,7 @@
 """What every call shares, in one small object handed down from the B2BUA to calls, bridges, legs and
 conversations, so none of them reaches back into the B2BUA: the SIP core, the media relay, live channels and
-registrations, the CDR queue, the callflow engine, and the background tasks the calls start.
+registrations, the CDR queue, the callflow engine, the accounts service (an account's media settings), and the
+background tasks the calls start.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cloudpbx.accounts.accounts import Accounts
 from cloudpbx.accounts.cdrs import CdrWriter
+from cloudpbx.accounts.devices import bypass_media
 from cloudpbx.callflow.engine import CallflowEngine
+from cloudpbx.errors import Missing
 from cloudpbx.media.relay import MediaRelay
 from cloudpbx.sip.core import SipCore
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
-from cloudpbx.store import Doc, Store
+from cloudpbx.store import Doc
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ class CallContext:
     registrations: Registrations
     cdrs: CdrWriter
     callflows: CallflowEngine
-    store: Store
+    accounts: Accounts
     node: str
     tasks: set[asyncio.Task] = field(default_factory=set)
     # call id of each answered leg → its conversation, where an attended transfer finds the dialog it replaces
@@ -55,10 +59,12 @@ class CallContext:
 
     async def bypass_media(self, account_id: str, device: Doc | None) -> bool:
         """The device's `media.bypass_media`, else its account's; "auto" and unset mean relayed."""
-        value = ((device or {}).get("media") or {}).get("bypass_media")
+        value = bypass_media(device) if device else None
         if value is None:
-            account = await self.store.find(account_id, account_id)
-            value = ((account or {}).get("media") or {}).get("bypass_media")
+            try:
+                value = bypass_media(await self.accounts.get(account_id))
+            except Missing:  # deleted while the call runs: relayed
+                return False
         return value in BYPASS_ON
 
     def record(self, leg: Ended) -> None:

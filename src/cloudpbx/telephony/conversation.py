@@ -198,7 +198,7 @@ class Conversation:
         body = b""
         if ack.body and not self.session.closed:
             try:
-                body = await self.session.update(leg.side, ack.body)
+                body = await self.session.answer(leg.side, ack.body)
             except (SdpError, Incompatible) as exc:
                 log.info("call %s: unusable SDP in an ACK: %s", self.a.call_id, exc)
         if owed and isinstance(self.b, OutboundLeg):
@@ -241,7 +241,7 @@ class Conversation:
             tx.reply(response.status if response.status < 700 else 500)
             return
         try:
-            answer = await self.session.update(other.side, response.body)
+            answer = await self.session.answer(other.side, response.body)
         except (SdpError, Incompatible) as exc:
             log.info("call %s: re-INVITE answer unusable: %s", self.a.call_id, exc)
             tx.reply(488)

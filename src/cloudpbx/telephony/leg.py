@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Collection
 from enum import Enum
 from typing import Any, Protocol
 
+from cloudpbx.accounts.devices import sip_username
 from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.message import Request
@@ -207,7 +208,7 @@ class Leg:
                 "authorizing_id": device.get("_id", ""),
                 "authorizing_type": "device" if device else "",
                 "owner_id": device.get("owner_id", ""),
-                "username": (device.get("sip") or {}).get("username", ""),
+                "username": sip_username(device),
                 "realm": self.realm,
                 "timestamp": int(gregorian(self.started)),
                 "other_leg": "",
@@ -318,7 +319,7 @@ class Leg:
             leg.update(
                 authorizing_id=self.device["_id"],
                 authorizing_type="device",
-                username=(self.device.get("sip") or {}).get("username", ""),
+                username=sip_username(self.device),
             )
             if self.device.get("owner_id"):
                 leg["owner_id"] = self.device["owner_id"]

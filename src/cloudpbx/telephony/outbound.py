@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from cloudpbx.accounts.devices import sip_username
 from cloudpbx.callflow.call import Target
 from cloudpbx.callflow.caller_id import SipIdentity
 from cloudpbx.media.codecs import CodecPolicy
@@ -75,8 +76,7 @@ class Ringing(Protocol):
 class OutboundLeg(Leg):
     def __init__(self, ctx: CallContext, origin: Origin, target: Target, registration: Registration):
         identity = origin.identity
-        device_sip = target.device.get("sip") or {}
-        username = device_sip.get("username") or target.device_id
+        username = sip_username(target.device) or target.device_id
         super().__init__(
             ctx,
             side="b",
