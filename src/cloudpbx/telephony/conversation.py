@@ -166,7 +166,7 @@ class Conversation:
             response = await self._offer(leg, offer)
             if response is None or response.status >= 300 or not response.body or self.session.closed:
                 return False
-            await self.session.update(leg.side, response.body)
+            await self.session.answer(leg.side, response.body)
             for each in (self.a, self.b):
                 each.held(self.session.on_hold())
             return True
