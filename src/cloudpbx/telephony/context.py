@@ -21,8 +21,9 @@ from cloudpbx.store import Doc, Store
 
 log = logging.getLogger(__name__)
 
-# what a call's dialogs take (PRACK, UPDATE and REFER are not implemented: 501, never advertised)
-DIALOG_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO")
+# what a call's dialogs take (REFER is not implemented: 501, never advertised)
+DIALOG_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "PRACK", "UPDATE")
+EXTENSIONS = ("100rel",)  # the option tags call control implements: Supported, and what Require may ask
 ALLOW = ", ".join(DIALOG_METHODS)
 BYPASS_ON = (True, "true")
 

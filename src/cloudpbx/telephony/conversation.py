@@ -2,8 +2,9 @@
 
 Both legs' in-dialog requests come here. BYE ends both legs; a re-INVITE (hold, resume, new media) goes on to
 the other leg with its SDP rewritten by the relay session, and the answer comes back the same way; INFO is
-relayed, OPTIONS answered. One re-INVITE at a time: while either leg's `ReInvite` machine is busy another gets
-491 (RFC 3261 14.2). The conversation is over when both legs are terminated.
+relayed, OPTIONS answered; an UPDATE goes on like a re-INVITE (`telephony/update.py`). One offer at a time: while
+either leg's `ReInvite` machine is busy another re-INVITE or UPDATE gets 491 (RFC 3261 14.2, RFC 3311 5.2). The
+conversation is over when both legs are terminated.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cloudpbx.telephony import causes
 from cloudpbx.telephony.context import ALLOW, CallContext
 from cloudpbx.telephony.leg import Leg, LegState, ReInvite
 from cloudpbx.telephony.outbound import OutboundLeg
+from cloudpbx.telephony.update import relay_update
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,10 @@ class Conversation:
             tx.reply(200, headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
         elif method == "INFO":
             await self._relay_info(leg, request, tx)
+        elif method == "UPDATE":
+            await relay_update(self.session, leg, self.other(leg), request, tx)
+        elif method == "PRACK":  # every reliable provisional response was PRACKed before the answer
+            tx.reply(481)
         else:
             tx.reply(501)
 
