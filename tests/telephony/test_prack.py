@@ -123,8 +123,9 @@ def test_update_in_the_early_and_the_confirmed_dialog_reaches_the_other_phone(ph
 class RawCaller:
     """A bare UAC calling `number` as `device` with `Require: 100rel`: answers the 407, then PRACKs only when told."""
 
-    def __init__(self, office, device, number: str):
+    def __init__(self, office, device, number: str, idle: Callable[[float], None] | None = None):
         self.sip = SipSocket(office.port)
+        self.idle = idle  # called while nothing arrives (phones.pump: pjsua phones keep working)
         self.host, self.port = self.sip.address
         self.device, self.realm = device, office.realm
         self.uri = f"sip:{number}@{office.realm}"
@@ -133,7 +134,9 @@ class RawCaller:
         self.branch = self.invite_branch = ""
         self.seen: list[Response] = []
 
-    def request(self, method: str, *, extra: tuple[str, ...] = (), to_tag: str = "", cseq: int = 0) -> bytes:
+    def request(
+        self, method: str, *, extra: tuple[str, ...] = (), to_tag: str = "", cseq: int = 0, body: bytes = b""
+    ) -> bytes:
         """A request of this call; ACK and CANCEL belong to the last INVITE (its branch, `cseq` its number)."""
         if method in ("ACK", "CANCEL"):
             branch = self.invite_branch
@@ -153,7 +156,7 @@ class RawCaller:
             f"Contact: <sip:{self.device.username}@{self.host}:{self.port}>",
             *extra,
         ]
-        body = SDP if method == "INVITE" else b""
+        body = SDP if method == "INVITE" else body
         if body:
             lines.append("Content-Type: application/sdp")
         lines.append(f"Content-Length: {len(body)}")
@@ -173,16 +176,20 @@ class RawCaller:
         """The next message that satisfies `predicate` (everything read is kept in `seen`)."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            message = self.sip.receive(left)
+            message = self.sip.receive(left if self.idle is None else min(left, 0.02))
             if message is None:
+                if self.idle is not None:
+                    self.idle(0.02)
+                    continue
                 break
             self.seen.append(message)
             if predicate(message):
                 return message
         raise TimeoutError(f"nothing matched within {timeout}s; seen {[m.status for m in self.seen]}")
 
-    def prack(self, rseq: int, invite_cseq: int, to_tag: str) -> Response:
-        self.sip.send(self.request("PRACK", extra=(f"RAck: {rseq} {invite_cseq} INVITE",), to_tag=to_tag))
+    def prack(self, rseq: int, invite_cseq: int, to_tag: str, body: bytes = b"") -> Response:
+        rack = f"RAck: {rseq} {invite_cseq} INVITE"
+        self.sip.send(self.request("PRACK", extra=(rack,), to_tag=to_tag, body=body))
         cseq = self.cseq
         return self.wait(lambda m: m.cseq.method == "PRACK" and m.cseq.number == cseq, 3.0)
 
@@ -235,3 +242,29 @@ def test_a_reliable_18x_never_pracked_is_retransmitted_then_the_invite_fails_wit
     assert uas.result().successful == 1, "the callee's INVITE is cancelled: " + uas.result().describe()
     [inbound] = [leg for leg in legs_of(master, office, raw.call_id) if leg["direction"] == "inbound"]
     assert inbound["hangup_cause"] == "RECOVERY_ON_TIMER_EXPIRE"
+
+
+def test_a_prack_with_a_new_offer_is_answered_through_the_callee_s_early_dialog(phones, office, master):
+    caller, bob_dev = new_device(master, office, "raw"), new_device(master, office, "bob")
+    number = new_callflow(master, office, ring_device(bob_dev))
+    bob = registered(phones, office, bob_dev, prack=True)
+    raw = RawCaller(office, caller, number, idle=pump)
+    try:
+        invite_cseq = raw.invite()
+        ringing = raw.wait(reliable_ringing, 5.0)
+        incoming = bob.wait_incoming()
+        incoming.answer(183)
+        assert raw.prack(int(ringing.get("rseq")), invite_cseq, ringing.to.tag).status == 200
+        early = raw.wait(lambda m: m.cseq.method == "INVITE" and m.status == 183, 5.0)
+        assert early.get("require") == "100rel" and b"m=audio" in early.body
+        wait_until(lambda: incoming.count("uas", "PRACK") >= 2, 5.0, "our PRACKs of the callee's 180 and 183")
+        offers = len(incoming.offers)
+        new_offer = SDP.replace(b"40000", b"40010").replace(b"o=- 1 1", b"o=- 1 2")
+        answered = raw.prack(int(early.get("rseq")), invite_cseq, early.to.tag, body=new_offer)
+        assert answered.status == 200 and b"m=audio" in answered.body, "the 200 to the PRACK carries the answer"
+        assert len(incoming.offers) == offers + 1, "the offer reached the callee as an UPDATE in its early dialog"
+        raw.sip.send(raw.request("CANCEL", cseq=invite_cseq))
+        assert raw.wait(lambda m: m.status >= 200 and m.cseq.method == "INVITE", 5.0).status == 487
+        incoming.wait("DISCONNECTED")
+    finally:
+        raw.close()
