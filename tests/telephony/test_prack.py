@@ -268,3 +268,24 @@ def test_a_prack_with_a_new_offer_is_answered_through_the_callee_s_early_dialog(
         incoming.wait("DISCONNECTED")
     finally:
         raw.close()
+
+
+def test_a_bye_in_the_caller_s_early_dialog_ends_the_invite_as_a_cancel(office, master):
+    caller = new_device(master, office, "raw")
+    callee, port = sipp_callee(master, office, "ringing")
+    number = new_callflow(master, office, ring_device(callee, timeout=20))
+    with Sipp("uas_no_answer.xml", port=port) as uas:
+        raw = RawCaller(office, caller, number)
+        try:
+            invite_cseq = raw.invite()
+            ringing = raw.wait(reliable_ringing, 5.0)
+            raw.sip.send(raw.request("BYE", to_tag=ringing.to.tag))
+            bye_cseq = raw.cseq
+            assert raw.wait(lambda m: m.cseq.method == "BYE" and m.cseq.number == bye_cseq, 3.0).status == 200
+            final = raw.wait(lambda m: m.status >= 200 and m.cseq.number == invite_cseq, 3.0)
+            assert final.status == 487
+        finally:
+            raw.close()
+    assert uas.result().successful == 1, "the callee is cancelled: " + uas.result().describe()
+    [inbound] = [leg for leg in legs_of(master, office, raw.call_id) if leg["direction"] == "inbound"]
+    assert inbound["hangup_cause"] == "ORIGINATOR_CANCEL"
