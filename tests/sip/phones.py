@@ -171,6 +171,16 @@ class _PjCall(pj.Call):
             self.owner._transfer_status(prm.statusCode, prm.finalNotify)
 
     @_guarded
+    def onCallTsxState(self, prm):
+        if self.owner and prm.e.type == pj.PJSIP_EVENT_TSX_STATE:
+            self.owner._transaction(prm.e.body.tsxState.tsx)
+
+    @_guarded
+    def onCallRxOffer(self, prm):  # the offer is answered as pjsua would by itself (statusCode stays 200)
+        if self.owner:
+            self.owner.offers.append(prm.offer.wholeSdp)
+
+    @_guarded
     def onCallSdpCreated(self, prm):
         if self.owner:
             prm.sdp.wholeSdp = limit_codecs(prm.sdp.wholeSdp, self.owner.phone.codecs)
@@ -179,8 +189,11 @@ class _PjCall(pj.Call):
 class Phone:
     """One SIP phone: an account on its own transport; calls, answers, holds, sends and hears tones."""
 
-    def __init__(self, user: str = "phone", transport: str = "udp", codecs: Sequence[str] = DEFAULT_CODECS):
+    def __init__(
+        self, user: str = "phone", transport: str = "udp", codecs: Sequence[str] = DEFAULT_CODECS, prack: bool = False
+    ):
         self.lab = Lab.get()
+        self.prack = prack  # 100rel required on its calls: reliable 18x asked for in its INVITEs and sent to callers
         if len(self.lab.phones) >= MAX_PHONES:
             raise RuntimeError(f"pjsua allows at most {MAX_PHONES} phones at once")
         self.user = user
@@ -216,6 +229,7 @@ class Phone:
         cfg.natConfig.iceEnabled = False
         cfg.natConfig.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
         cfg.natConfig.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
+        cfg.callConfig.prackUse = pj.PJSUA_100REL_MANDATORY if self.prack else pj.PJSUA_100REL_NOT_USED
         if server is None:
             cfg.idUri = f"sip:{self.user}@{HOST}:{self.port}"
             return cfg
@@ -407,6 +421,8 @@ class PhoneCall:
         self.media_updates = 0  # SDP negotiations that changed or confirmed the media (re-INVITEs count)
         self.transfer_statuses: list[int] = []  # what the NOTIFYs of our REFER reported, in order
         self.transfer_done = False  # the final NOTIFY came
+        self.transactions: list[tuple[str, str, int]] = []  # ("uac" | "uas", method, final status) of its dialog
+        self.offers: list[str] = []  # SDP offers received after the first (re-INVITE, UPDATE)
         self._tone: pj.ToneGenerator | None = None
         self._pj: _PjCall | None = pj_call
         pj_call.owner = self
@@ -429,6 +445,14 @@ class PhoneCall:
     def _transfer_status(self, code: int, final: bool) -> None:
         self.transfer_statuses.append(code)
         self.transfer_done = self.transfer_done or final
+
+    def _transaction(self, tsx: pj.SipTransaction) -> None:
+        if tsx.state == pj.PJSIP_TSX_STATE_COMPLETED:
+            self.transactions.append(("uac" if tsx.role == pj.PJSIP_ROLE_UAC else "uas", tsx.method, tsx.statusCode))
+
+    def count(self, role: str, method: str, status: int = 200) -> int:
+        """How many `method` transactions of this call (`role` "uac": sent, "uas": received) ended with `status`."""
+        return self.transactions.count((role, method, status))
 
     def _media_changed(self, info: pj.CallInfo) -> None:
         self.media_updates += 1
@@ -487,6 +511,12 @@ class PhoneCall:
         """re-INVITE with a=sendonly; waits until the hold is in place."""
         self._send(self._live().setHold)
         wait_until(lambda: self.media == "local_hold", timeout, f"{self.phone.user} to hold ({self!r})")
+
+    def update(self, timeout: float = 5.0) -> None:
+        """UPDATE with a new offer (early or confirmed dialog); waits for its 200."""
+        done = self.count("uac", "UPDATE")
+        self._send(self._live().update)
+        wait_until(lambda: self.count("uac", "UPDATE") > done, timeout, f"{self.phone.user}'s UPDATE ({self!r})")
 
     def unhold(self, timeout: float = 5.0) -> None:
         prm = pj.CallOpParam(True)
@@ -652,11 +682,14 @@ def _matches(rtpmap: str, codec: str) -> bool:
 
 @pytest.fixture
 def phones():
-    """Factory fixture: `phones(user, transport="udp", codecs=...)` -> Phone, all closed after the test."""
+    """Factory fixture: `phones(user, transport="udp", codecs=..., prack=False)` -> Phone, all closed after the
+    test."""
     made: list[Phone] = []
 
-    def make(user: str = "phone", transport: str = "udp", codecs: Sequence[str] = DEFAULT_CODECS) -> Phone:
-        made.append(Phone(user, transport, codecs))
+    def make(
+        user: str = "phone", transport: str = "udp", codecs: Sequence[str] = DEFAULT_CODECS, prack: bool = False
+    ) -> Phone:
+        made.append(Phone(user, transport, codecs, prack))
         return made[-1]
 
     yield make

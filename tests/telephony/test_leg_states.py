@@ -28,6 +28,7 @@ from cloudpbx.telephony.leg import (
     ReInvite,
 )
 from cloudpbx.telephony.outbound import Origin, OutboundLeg
+from cloudpbx.telephony.reliability import PRACK_TRANSITIONS, Prack
 
 S = LegState
 OFFER = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
@@ -123,9 +124,11 @@ class ServerTx:
 
     def __init__(self) -> None:
         self.replies: list[int] = []
+        self.headers: list[list[tuple[str, str]]] = []
 
-    def reply(self, status: int, *args, **kwargs) -> None:
+    def reply(self, status: int, *args, headers=None, **kwargs) -> None:
         self.replies.append(status)
+        self.headers.append(headers or [])
 
 
 def context(core: FakeCore, cdrs: Cdrs) -> CallContext:
@@ -163,9 +166,14 @@ def ring(leg: OutboundLeg, ringing: Ringing, body: bytes = OFFER) -> FakeInvite:
     return leg.tx
 
 
-async def play(leg: OutboundLeg, tx: FakeInvite, status: int, *, tagged: bool = True, body: bytes = b"") -> None:
-    """The phone's response to the leg's INVITE (To tagged unless told), and time for the leg to act on it."""
+async def play(
+    leg: OutboundLeg, tx: FakeInvite, status: int, *, tagged: bool = True, body: bytes = b"", rseq: int = 0
+) -> None:
+    """The phone's response to the leg's INVITE (To tagged unless told; reliable with `rseq`), and time for the leg
+    to act on it."""
     headers = [("Contact", "<sip:bob@127.0.0.1:5070>")] if 100 < status < 300 else []
+    if rseq:
+        headers += [("Require", "100rel"), ("RSeq", str(rseq)), ("Allow", "INVITE, ACK, BYE, PRACK, UPDATE")]
     tag = "phone" if tagged else None
     tx.queue.put_nowait(make_response(tx.request, status, to_tag=tag, headers=headers, body=body))
     for _ in range(5):
@@ -385,3 +393,80 @@ async def test_when_waits_for_a_state(call):
     await play(leg, tx, 603)
     assert ended.result() is S.TERMINATED
     assert leg.when((S.TERMINATED,)).done()
+
+
+# reliable provisional responses and UPDATE ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("was", "to"), [(was, to) for was, tos in PRACK_TRANSITIONS.items() for to in sorted(tos, key=str)]
+)
+def test_every_legal_prack_transition_is_taken(was, to):
+    leg = plain_leg(S.EARLY)
+    leg.prack = was
+    leg.acknowledging(to)
+    assert leg.prack is to
+
+
+@pytest.mark.parametrize(
+    ("was", "to"), [(was, to) for was in Prack for to in Prack if to not in PRACK_TRANSITIONS[was]]
+)
+def test_an_illegal_prack_transition_is_refused(was, to):
+    leg = plain_leg(S.EARLY)
+    leg.prack = was
+    with pytest.raises(IllegalTransition):
+        leg.acknowledging(to)
+    assert leg.prack is was
+
+
+async def test_only_an_invite_with_an_offer_says_supported_100rel(call):
+    leg, _, _, ringing = call
+    assert ring(leg, ringing).request.get("supported") == "100rel"
+    late = OutboundLeg(leg.ctx, leg.origin, leg.target, leg.registration)
+    assert ring(late, ringing, body=b"").request.get("supported") is None
+
+
+async def test_a_reliable_18x_is_pracked_once_in_its_early_dialog_which_the_2xx_confirms(call):
+    leg, core, cdrs, ringing = call
+    tx = ring(leg, ringing)
+    await play(leg, tx, 183, rseq=7, body=ANSWER)
+    assert leg.state is S.EARLY
+    prack = core.sent[-1]
+    assert (prack.method, prack.get("rack"), prack.to.tag, prack.cseq.number) == ("PRACK", "7 1 INVITE", "phone", 2)
+    assert leg.prack is Prack.IDLE, "its 200 came"
+    assert leg.dialog is not None and leg.dialog.id in core.dialogs, "the early dialog takes the phone's requests"
+    assert leg.takes_update(), "early offer/answer done, UPDATE allowed by the phone"
+    await play(leg, tx, 183, rseq=7, body=ANSWER)  # a copy: neither PRACKed nor reported again
+    await play(leg, tx, 180, rseq=9)  # out of order: dropped
+    assert core.methods() == ["INVITE", "PRACK"]
+    await play(leg, tx, 180, rseq=8)
+    assert core.methods() == ["INVITE", "PRACK", "PRACK"]
+    assert ringing.heard == [("progress", 183), ("progress", 180)]
+    early = leg.dialog
+    await play(leg, tx, 200, body=ANSWER)
+    assert leg.state is S.CONFIRMED and leg.dialog is early, "the 2xx confirms the early dialog"
+    leg.bye(causes.NORMAL_CLEARING)
+    assert [(r.method, r.cseq.number) for r in core.sent if r.method != "INVITE"] == [
+        ("PRACK", 2),
+        ("PRACK", 3),
+        ("ACK", 1),
+        ("BYE", 4),
+    ], "the dialog's CSeq goes on after the PRACKs"
+    assert core.dialogs == {} and len(cdrs.legs) == 1
+
+
+async def test_an_early_update_from_the_callee_with_nobody_to_pass_it_to(call):
+    leg, _, _, ringing = call
+    tx = ring(leg, ringing)
+    await play(leg, tx, 183, rseq=1, body=ANSWER)
+    refresh = ServerTx()
+    await leg.up.handler(in_dialog(leg, "UPDATE"), refresh)
+    offer = in_dialog(leg, "UPDATE")
+    offer.body = OFFER
+    no_media = ServerTx()
+    await leg.up.handler(offer, no_media)
+    stray = ServerTx()
+    leg.up.handler(in_dialog(leg, "PRACK"), stray)
+    assert (refresh.replies, no_media.replies, stray.replies) == ([200], [500], [481])
+    assert [name for name, _ in no_media.headers[0]] == ["Retry-After"], "500 with Retry-After (RFC 3311 5.2)"
+    assert leg.reinvite is ReInvite.IDLE and leg.state is S.EARLY

@@ -22,6 +22,7 @@ _VIA = re.compile(
     re.S,
 )
 _CSEQ = re.compile(r"\s*(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)\s*")
+_RACK = re.compile(r"\s*(\d{1,10})\s+(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)\s*")
 _DATE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
     r"\d{2}:\d{2}:\d{2} GMT"
@@ -289,6 +290,33 @@ class CSeq:
         if not match or int(match.group(1)) > MAX_CSEQ:
             raise HeaderError(f"bad CSeq {value!r}")
         return cls(int(match.group(1)), match.group(2))
+
+
+@dataclass(frozen=True, slots=True)
+class RAck:
+    """A PRACK's `RAck: <RSeq> <CSeq number> <method>` (RFC 3262 7.2): the reliable provisional it acknowledges."""
+
+    rseq: int
+    cseq: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.rseq} {self.cseq} {self.method}"
+
+    @classmethod
+    def parse(cls, value: str) -> RAck:
+        match = _RACK.fullmatch(value)
+        if not match or not 0 < int(match.group(1)) <= MAX_CSEQ or int(match.group(2)) > MAX_CSEQ:
+            raise HeaderError(f"bad RAck {value!r}")
+        return cls(int(match.group(1)), int(match.group(2)), match.group(3))
+
+
+def parse_rseq(value: str) -> int:
+    """An RSeq (RFC 3262 7.1): 1 to 2**31-1."""
+    number = parse_delta(value, MAX_CSEQ)
+    if not number:
+        raise HeaderError("bad RSeq 0")
+    return number
 
 
 def parse_delta(value: str, limit: int = MAX_DELTA) -> int:

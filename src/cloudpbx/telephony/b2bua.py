@@ -14,7 +14,7 @@ from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction, Server
 from cloudpbx.sip.uri import unescape
 from cloudpbx.telephony.auth import Authenticator
 from cloudpbx.telephony.call import InboundCall
-from cloudpbx.telephony.context import DIALOG_METHODS, CallContext
+from cloudpbx.telephony.context import DIALOG_METHODS, EXTENSIONS, CallContext
 
 INFO_BODIES = ("application/dtmf-relay", "application/dtmf", "application/media_control+xml")
 
@@ -47,6 +47,7 @@ class B2BUA:
         self.auth = auth
         ctx.core.on("INVITE", self.handle)
         ctx.core.dialog_methods.update(DIALOG_METHODS)
+        ctx.core.supported.update(EXTENSIONS)
         ctx.core.accepts.setdefault("INFO", INFO_BODIES)
 
     async def handle(self, request: Request, tx: ServerTransaction) -> None:

@@ -4,7 +4,9 @@ The engine asks it to ring targets (`bridge`), to answer with a status (`respond
 that connects answers the caller with the callee's SDP as the relay rewrote it and returns only when the
 conversation is over. The caller cancelling (CANCEL, answered 487 by the core) ends the call wherever it is.
 Where the call stands is its caller's leg's state: proceeding (INVITE taken), early (a provisional response with a
-tag went out), confirmed (answered), terminated (refused, cancelled or hung up).
+tag went out), confirmed (answered), terminated (refused, cancelled or hung up). Provisional responses and the early
+dialog go through `CallerEarly` (`telephony/early.py`): reliably to a caller that takes 100rel, and then the 200
+waits until they are PRACKed; one never PRACKed refuses the INVITE with 500.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cloudpbx.telephony.auth import Identity
 from cloudpbx.telephony.bridge import Bridging
 from cloudpbx.telephony.context import ALLOW, CallContext
 from cloudpbx.telephony.conversation import Conversation
+from cloudpbx.telephony.early import CallerEarly
 from cloudpbx.telephony.leg import RINGING, Leg, LegState, gregorian
 from cloudpbx.telephony.outbound import Origin, OutboundLeg
 
@@ -73,6 +76,8 @@ class InboundCall:
         )
         self.a.caller = (self.caller_id.name, self.caller_id.number)
         self.a.callee = ("", dialed)
+        self.a.allows = frozenset(method.upper() for method in request.values("allow"))
+        self.early = CallerEarly(self.a, request, tx, self._unacknowledged_provisional)
         tx.on_cancel(self._cancelled)
         tx.on_ack_timeout(self._unacknowledged)
 
@@ -114,7 +119,7 @@ class InboundCall:
         if code < 200:
             if code > 100:  # it carries our tag: an early dialog
                 self.a.move(LegState.EARLY)
-            self.tx.reply(code, reason or None, headers=self._contact())
+            self.early.provisional(code, reason or None, self._contact())
         else:
             self._refuse(code, reason, causes.cause_of(code))
 
@@ -146,11 +151,12 @@ class InboundCall:
     # answering ----------------------------------------------------------------------------------------------
 
     def _refuse(self, code: int, reason: str, cause: str) -> None:
+        self.early.stop()
         self.tx.reply(code, reason or None)
         self.a.end(cause, code, "send_refuse")
 
-    def _contact(self) -> list[tuple[str, str]]:
-        return [("Contact", f"<{self.ctx.core.contact(self.tx.peer.transport)}>")]
+    def _contact(self) -> str:
+        return self.ctx.core.contact(self.tx.peer.transport)
 
     async def ringing(self, leg: OutboundLeg, response: Response) -> None:
         """A callee's 18x goes on to the caller once (proceeding → early); its early media (183 with SDP) once too,
@@ -164,12 +170,14 @@ class InboundCall:
                 body = b""
             if body and self.unanswered:
                 self.a.move(LegState.EARLY)
-                self.tx.reply(183, headers=self._contact(), body=body)
                 self.a.sent_sdp = body
+                self.early.hears(leg, leg.session)
+                leg.early_peer = self.a
+                self.early.provisional(183, None, self._contact(), body)
                 return
         if self.a.state is LegState.PROCEEDING and self.unanswered:
             self.a.move(LegState.EARLY)
-            self.tx.reply(response.status, headers=self._contact())
+            self.early.provisional(response.status, None, self._contact())
 
     async def _connect(self, leg: OutboundLeg, response: Response) -> BridgeResult:
         """Answer the caller with what the callee answered, then wait for the conversation to end."""
@@ -179,13 +187,17 @@ class InboundCall:
             log.info("call %s: the callee's answer is unusable: %s", self.call_id, exc)
             leg.bye(causes.INCOMPATIBLE_DESTINATION)
             return BridgeResult(False, causes.INCOMPATIBLE_DESTINATION, 488)
+        if not await self.early.acknowledged():  # a 200 waits for the PRACKs its 18x are owed
+            leg.bye(causes.RECOVERY_ON_TIMER_EXPIRE)
+            return BridgeResult(False, causes.RECOVERY_ON_TIMER_EXPIRE, 500)
         if not self.unanswered or leg.ended:  # the caller cancelled, or the callee hung up at once
             leg.bye(causes.ORIGINATOR_CANCEL)
             return BridgeResult(False, causes.ORIGINATOR_CANCEL if self.ended else causes.NORMAL_CLEARING)
         conversation = self.conversation = leg.controller = Conversation(self.ctx, self.a, leg, leg.media)
         contact = self.ctx.core.contact(self.tx.peer.transport)
+        self.early.stop()
         self.a.attach(
-            Dialog.as_uas(self.request, self.tx.to_tag, contact, self.tx.peer),
+            self.a.dialog or Dialog.as_uas(self.request, self.tx.to_tag, contact, self.tx.peer),
             functools.partial(conversation.on_request, self.a),
         )
         self.tx.reply(200, headers=[("Contact", f"<{contact}>"), ("Allow", ALLOW)], body=body)
@@ -203,9 +215,20 @@ class InboundCall:
     # what the caller does -------------------------------------------------------------------------------------
 
     def _cancelled(self) -> None:
+        self.early.stop()
         self.a.end(causes.ORIGINATOR_CANCEL, 487, "recv_cancel")
+        self._left()
+
+    def _left(self) -> None:
         if not self.gone.done():
             self.gone.set_result(None)
+
+    def _unacknowledged_provisional(self) -> None:
+        """A reliable 18x was never PRACKed (RFC 3262 3): the INVITE is refused with a 5xx."""
+        log.info("call %s: the caller never PRACKed a reliable provisional response", self.call_id)
+        if self.unanswered:
+            self._refuse(500, "Provisional Response Not Acknowledged", causes.RECOVERY_ON_TIMER_EXPIRE)
+        self._left()
 
     def _unacknowledged(self) -> None:
         if self.conversation is not None:

@@ -26,9 +26,10 @@ from cloudpbx.store import Doc
 
 log = logging.getLogger(__name__)
 
-# what a call's dialogs take (PRACK and UPDATE are not implemented: 501, never advertised); REFER transfers the
-# call (telephony/transfer.py), NOTIFY is answered 481 (we subscribe to nothing)
-DIALOG_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY")
+# what a call's dialogs take: PRACK and UPDATE (RFC 3262, 3311: telephony/early.py, update.py), REFER transfers
+# the call (telephony/transfer.py), NOTIFY is answered 481 (we subscribe to nothing)
+DIALOG_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "PRACK", "UPDATE", "REFER", "NOTIFY")
+EXTENSIONS = ("100rel",)  # the option tags call control implements: Supported, and what Require may ask
 ALLOW = ", ".join(DIALOG_METHODS)
 BYPASS_ON = (True, "true")
 

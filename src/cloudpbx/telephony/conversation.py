@@ -2,10 +2,11 @@
 
 Both legs' in-dialog requests come here. BYE ends both legs; a re-INVITE (hold, resume, new media) goes on to
 the other leg with its SDP rewritten by the relay session, and the answer comes back the same way; INFO is
-relayed, OPTIONS answered. One re-INVITE at a time: while either leg's `ReInvite` machine is busy another gets
-491 (RFC 3261 14.2). REFER starts a `Transfer` (one at a time, else 491), which may `join` a new leg in place of
-the transferor or take this conversation's callee into another (`hand_over`). The conversation is over when
-both its legs are terminated or handed over.
+relayed, OPTIONS answered; an UPDATE goes on like a re-INVITE (`telephony/update.py`). One offer at a time: while
+either leg's `ReInvite` machine is busy another re-INVITE or UPDATE gets 491 (RFC 3261 14.2, RFC 3311 5.2).
+REFER starts a `Transfer` (one at a time, else 491), which may `join` a new leg in place of the transferor or
+take this conversation's callee into another (`hand_over`). The conversation is over when both its legs are
+terminated or handed over.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cloudpbx.telephony.leg import Leg, LegState, ReInvite
 from cloudpbx.telephony.outbound import OutboundLeg
 from cloudpbx.telephony.refer import BadReferral, Referral
 from cloudpbx.telephony.transfer import Transfer
+from cloudpbx.telephony.update import relay_update
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,10 @@ class Conversation:
             await self.on_refer(leg, request, tx)
         elif method == "NOTIFY":
             tx.reply(481)  # we subscribe to nothing
+        elif method == "UPDATE":
+            await relay_update(self.session, leg, self.other(leg), request, tx)
+        elif method == "PRACK":  # every reliable provisional response was PRACKed before the answer
+            tx.reply(481)
         else:
             tx.reply(501)
 

@@ -27,6 +27,7 @@ from cloudpbx.sip.uri import Uri, UriError
 from cloudpbx.state.channels import Channel
 from cloudpbx.store import Doc
 from cloudpbx.telephony.context import CallContext
+from cloudpbx.telephony.reliability import PRACK_TRANSITIONS, Prack
 
 Handler = Callable[[Request, Any], Awaitable[None] | None]  # (request, its server transaction)
 
@@ -59,7 +60,8 @@ TRANSITIONS: dict[LegState, frozenset[LegState]] = {
 
 
 class ReInvite(Enum):
-    """A re-INVITE on an answered leg (one at a time per call, RFC 3261 14.2)."""
+    """An offer in progress on a leg: a re-INVITE on an answered leg, or an UPDATE on an answered or early one (one
+    at a time per call, RFC 3261 14.2, RFC 3311 5.2)."""
 
     IDLE = "idle"
     RECEIVED = "received"  # the leg's phone sent one; we are relaying it
@@ -130,6 +132,8 @@ class Leg:
         self.ctx = ctx
         self.state = state
         self.reinvite = ReInvite.IDLE
+        self.prack = Prack.OFF
+        self.allows: frozenset[str] = frozenset()  # the methods its phone allows (its Allow header)
         self._waiters: list[tuple[Collection[LegState], asyncio.Future[LegState]]] = []
         self.side = side  # its side of the media session: "a" the caller's, "b" a callee's
         self.call_id = call_id
@@ -184,11 +188,25 @@ class Leg:
             self._waiters.append((states, future))
         return future
 
-    def renegotiate(self, to: ReInvite) -> None:
-        """Move the re-INVITE machine; one starts only on an answered leg."""
-        if to not in REINVITE_TRANSITIONS[self.reinvite] or (to is not ReInvite.IDLE and self.state not in ANSWERED):
+    def renegotiate(self, to: ReInvite, *, early: bool = False) -> None:
+        """Move the offer machine; one starts only on an answered leg, or an early one for an UPDATE (`early`)."""
+        allowed = ANSWERED | {LegState.EARLY} if early else ANSWERED
+        if to not in REINVITE_TRANSITIONS[self.reinvite] or (to is not ReInvite.IDLE and self.state not in allowed):
             raise IllegalTransition(self.call_id, self.reinvite, to)
         self.reinvite = to
+
+    def acknowledging(self, to: Prack) -> None:
+        """Move the reliable provisional machine (`telephony.reliability`)."""
+        if to not in PRACK_TRANSITIONS[self.prack]:
+            raise IllegalTransition(self.call_id, self.prack, to)
+        self.prack = to
+
+    def takes_update(self) -> bool:
+        """An UPDATE with an offer may go to this leg's phone now: its dialog is up or early with the early
+        offer/answer complete, and it allows UPDATE (RFC 3311 5.1)."""
+        early = self.state is LegState.EARLY and self.prack is Prack.IDLE and bool(self.sent_sdp)
+        ready = self.state in ANSWERED or early
+        return ready and self.dialog is not None and "UPDATE" in self.allows and self.reinvite is ReInvite.IDLE
 
     # live state ------------------------------------------------------------------------------------------------
 

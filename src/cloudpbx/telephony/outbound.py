@@ -6,6 +6,9 @@ bridge), then its in-dialog requests to its `Controller` (the conversation). Eac
 proceeding, early, accepted, confirmed, terminated) and the move decides what is reported. It can be cancelled while
 it rings (cancelling: a 2xx that crosses the CANCEL is acknowledged and hung up, never reported) and hung up once it
 answered; either way its end is recorded like any leg's.
+
+An INVITE with an offer says `Supported: 100rel`: a reliable 18x is PRACKed in its early dialog (which then takes
+the phone's UPDATEs), a copy of one is neither PRACKed again nor reported twice, and the 2xx confirms that dialog.
 """
 
 from __future__ import annotations
@@ -25,15 +28,18 @@ from cloudpbx.media.relay import RelaySession
 from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.core import new_call_id
 from cloudpbx.sip.dialog import Dialog
-from cloudpbx.sip.headers import quote
+from cloudpbx.sip.headers import HeaderError, quote
 from cloudpbx.sip.message import Request, Response
-from cloudpbx.sip.transaction import InviteClientTransaction, ServerTransaction
+from cloudpbx.sip.reliable import OPTION, Acknowledgements, is_reliable
+from cloudpbx.sip.transaction import ClientTransaction, InviteClientTransaction, ServerTransaction
 from cloudpbx.sip.transport import Peer
 from cloudpbx.sip.uri import split_hostport
 from cloudpbx.state.registrations import Registration
 from cloudpbx.telephony import causes
 from cloudpbx.telephony.context import ALLOW, CallContext
 from cloudpbx.telephony.leg import ANSWERED, RINGING, SETTLED, Controller, Leg, LegState
+from cloudpbx.telephony.reliability import Prack
+from cloudpbx.telephony.update import relay_update
 
 log = logging.getLogger(__name__)
 _NOT_USER_CHARS = re.compile(r"[^A-Za-z0-9\-_.!~*'()&=+$,;?/]")
@@ -103,6 +109,10 @@ class OutboundLeg(Leg):
         self.invite: Request | None = None
         self.tx: InviteClientTransaction | None = None
         self.controller: Controller | None = None  # the conversation, once connected
+        self.early_peer: Leg | None = None  # the caller's leg while it hears this leg's early media
+        self.acks = Acknowledgements()
+        self.early_answer = b""  # the answer to our offer from a reliable 18x
+        self._prack_tx: ClientTransaction | None = None  # our latest PRACK's
 
     @property
     def media(self) -> RelaySession:
@@ -146,6 +156,8 @@ class OutboundLeg(Leg):
         core, origin = self.ctx.core, self.origin
         identity = origin.identity
         headers = [("Allow", ALLOW)]
+        if body:  # with a late offer a reliable 18x would carry an offer our PRACK could not answer
+            headers.append(("Supported", OPTION))
         if identity.privacy:
             headers.append(("Privacy", identity.privacy))
         elif identity.asserted_number:
@@ -176,6 +188,8 @@ class OutboundLeg(Leg):
     async def _received(self, response: Response, ringing: Ringing) -> None:
         """Move on a response, then tell `ringing` what the move means: progress, an answer, or nothing."""
         status = response.status
+        if status > 100 and "allow" in response:
+            self.allows = frozenset(method.upper() for method in response.values("allow"))
         if status < 200:
             if self._provisional(response):
                 await ringing.progress(self, response)
@@ -191,9 +205,49 @@ class OutboundLeg(Leg):
         """A 1xx: proceeding, or early once one carries a To tag; True when it is progress to report."""
         if self.state not in RINGING:  # cancelling: nobody listens any more
             return False
+        if is_reliable(response) and response.to.tag and not self._prack(response):
+            return False  # a copy of one PRACKed already, or out of order
         early = self.state is LegState.EARLY or (response.status > 100 and bool(response.to.tag))
         self.move(LegState.EARLY if early else LegState.PROCEEDING)
         return response.status > 100
+
+    def _prack(self, response: Response) -> bool:
+        """PRACK a reliable provisional response in its early dialog; False when it is not to be processed."""
+        assert self.invite is not None
+        try:
+            rack = self.acks.rack(response, self.invite.cseq)
+        except HeaderError as exc:
+            log.info("leg %s: reliable provisional response dropped: %s", self.call_id, exc)
+            return False
+        if rack is None:
+            return False
+        dialog = self._early_dialog(response)
+        if response.body and self.sent_sdp and not self.early_answer:
+            self.early_answer = response.body
+        self.acknowledging(Prack.AWAITING)
+        tx = self.ctx.core.send_request(dialog.new_request("PRACK", headers=[("RAck", str(rack))]), dialog.peer)
+        self._prack_tx = tx
+        self.ctx.spawn(self._pracked(tx))
+        return True
+
+    async def _pracked(self, tx: ClientTransaction) -> None:
+        """The 200 to our latest PRACK completes the early offer/answer (an UPDATE may then go to the phone)."""
+        response = await tx.final
+        if tx is self._prack_tx and response.status < 300 and self.prack is Prack.AWAITING:
+            self.acknowledging(Prack.IDLE)
+
+    def _early_dialog(self, response: Response) -> Dialog:
+        """The early dialog of a tagged 1xx; the leg's first one takes the phone's requests."""
+        dialog = self.dialog
+        if dialog is not None and dialog.remote_tag == response.to.tag:
+            return dialog
+        if not response.contacts:
+            response.set("Contact", f"<{self.request_uri}>")
+        assert self.invite is not None
+        dialog = Dialog.as_uac(self.invite, response, self.peer, self.ctx.core.contact(self.peer.transport))
+        if self.dialog is None:
+            self.attach(dialog, self.on_request)
+        return dialog
 
     def _accept(self, response: Response) -> LegState:
         """A 2xx: the leg's dialog starts; it is acknowledged now unless it carries a late offer (then the
@@ -202,9 +256,14 @@ class OutboundLeg(Leg):
             response.set("Contact", f"<{self.request_uri}>")
         assert self.invite is not None
         was = self.move(LegState.ACCEPTED)
-        self.attach(
-            Dialog.as_uac(self.invite, response, self.peer, self.ctx.core.contact(self.peer.transport)), self.on_request
-        )
+        dialog = self.dialog
+        if dialog is not None and dialog.remote_tag == response.to.tag:
+            dialog.refresh(response)  # the early dialog confirmed: its CSeq (PRACKs) goes on
+        else:
+            if dialog is not None:
+                self.ctx.core.remove_dialog(dialog)
+            dialog = Dialog.as_uac(self.invite, response, self.peer, self.ctx.core.contact(self.peer.transport))
+        self.attach(dialog, self.on_request)
         if self.sent_sdp:
             self.ack()
         return was
@@ -223,11 +282,12 @@ class OutboundLeg(Leg):
             self.end(causes.cause_of(response.status), response.status, "recv_refuse")
 
     async def answer_body(self, response: Response) -> bytes:
-        """The body the caller's 200 carries, from this leg's 2xx (an answer, or a late offer)."""
+        """The body the caller's 200 carries, from this leg's 2xx (an answer, or a late offer); a 2xx without one
+        after the answer came in a reliable 18x (RFC 3262 5) takes that."""
+        if self.sent_sdp and (response.body or self.early_answer):
+            return await self.media.answer_for_a(response.body or self.early_answer)
         if not response.body:
             raise SdpError("a 2xx without SDP")
-        if self.sent_sdp:
-            return await self.media.answer_for_a(response.body)
         return await self.media.update("b", response.body)
 
     # ending ------------------------------------------------------------------------------------------------
@@ -250,15 +310,21 @@ class OutboundLeg(Leg):
 
     def end(self, cause: str, code: int, disposition: str) -> bool:
         ended = super().end(cause, code, disposition)
+        self.early_peer = None
         if ended and self.session is not None:
             self.session.close()
         return ended
 
     def on_request(self, request: Request, tx: ServerTransaction) -> Awaitable[None] | None:
-        """In-dialog requests from the callee: the controller's once connected; before that only BYE."""
+        """In-dialog requests from the callee: the controller's once connected; before that BYE, and UPDATE in an
+        early dialog (passed to the caller hearing its early media)."""
         if self.controller is not None:
             return self.controller.on_request(self, request, tx)
-        if request.method == "BYE":
+        if request.method == "UPDATE" and self.state is LegState.EARLY:
+            return relay_update(self.session, self, self.early_peer, request, tx)
+        if request.method == "PRACK":  # we send no reliable provisional response to a callee
+            tx.reply(481)
+        elif request.method == "BYE":
             tx.reply(200)
             self.end(causes.NORMAL_CLEARING, 200, "recv_bye")
         elif request.method != "ACK":
