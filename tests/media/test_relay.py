@@ -186,6 +186,25 @@ async def test_hold_and_resume_via_update(relay, phones):
     assert not session.on_hold()
 
 
+async def test_a_refused_offer_leaves_the_media_as_last_agreed(relay, phones):
+    """A hold that also adds video, refused by the other phone: A is heard and hears again, and the video ports
+    the offer bound go back."""
+    a, b = phones(440), phones(1000)
+    session = await connect(relay, a, b)
+    video = "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+    free = len(relay.pool)
+    await session.update("a", a.sdp("sendonly", extra=video.replace("video 0", f"video {a.port + 2}")))
+    session.refused()
+    assert len(relay.pool) == free, "the refused offer's video ports are released"
+    await a.send(5)
+    await b.send(5)
+    assert tone_of(await b.receive(5)) == 440
+    assert tone_of(await a.receive(5)) == 1000, "A takes media again: its hold never happened"
+    assert not session.on_hold()
+    answer = SessionDescription.parse(await session.answer_for_a(b.sdp()))
+    assert [m.kind for m in answer.media] == ["audio"], "answers keep the m-lines last agreed"
+
+
 async def test_old_style_hold_with_zero_address(relay, phones):
     a, b = phones(440), phones(1000)
     session = await connect(relay, a, b)

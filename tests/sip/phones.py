@@ -176,9 +176,11 @@ class _PjCall(pj.Call):
             self.owner._transaction(prm.e.body.tsxState.tsx)
 
     @_guarded
-    def onCallRxOffer(self, prm):  # the offer is answered as pjsua would by itself (statusCode stays 200)
+    def onCallRxOffer(self, prm):  # answered as pjsua would by itself (200), or refused when the call says so
         if self.owner:
             self.owner.offers.append(prm.offer.wholeSdp)
+            if self.owner.refuse_offers:
+                prm.statusCode = self.owner.refuse_offers
 
     @_guarded
     def onCallSdpCreated(self, prm):
@@ -423,6 +425,7 @@ class PhoneCall:
         self.transfer_done = False  # the final NOTIFY came
         self.transactions: list[tuple[str, str, int]] = []  # ("uac" | "uas", method, final status) of its dialog
         self.offers: list[str] = []  # SDP offers received after the first (re-INVITE, UPDATE)
+        self.refuse_offers = 0  # a status (488) to refuse later offers with instead of answering them
         self._tone: pj.ToneGenerator | None = None
         self._pj: _PjCall | None = pj_call
         pj_call.owner = self
@@ -511,6 +514,16 @@ class PhoneCall:
         """re-INVITE with a=sendonly; waits until the hold is in place."""
         self._send(self._live().setHold)
         wait_until(lambda: self.media == "local_hold", timeout, f"{self.phone.user} to hold ({self!r})")
+
+    def hold_refused(self, timeout: float = 5.0) -> None:
+        """re-INVITE with a=sendonly that the far end refuses; waits for the refusal."""
+        done = len(self.transactions)
+        self._send(self._live().setHold)
+        wait_until(
+            lambda: any(m == "INVITE" and s >= 300 for _, m, s in self.transactions[done:]),
+            timeout,
+            f"{self.phone.user}'s hold to be refused ({self!r})",
+        )
 
     def update(self, timeout: float = 5.0) -> None:
         """UPDATE with a new offer (early or confirmed dialog); waits for its 200."""

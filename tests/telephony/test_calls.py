@@ -147,6 +147,29 @@ def test_device_call_carries_tones_shows_a_channel_holds_resumes_and_caller_hang
     assert inbound_leg["billing_seconds"] >= 1 and inbound_leg["duration_seconds"] >= inbound_leg["billing_seconds"]
 
 
+def test_a_refused_hold_leaves_both_directions_flowing(phones, office, master):
+    """The callee refuses the caller's hold (488): the relay goes back to what both phones last agreed, so each
+    still hears the other."""
+    alice_dev, bob_dev = new_device(master, office, "alice"), new_device(master, office, "bob")
+    number = new_callflow(master, office, ring_device(bob_dev))
+    alice, bob = registered(phones, office, alice_dev), registered(phones, office, bob_dev)
+    out = alice.call(number)
+    incoming = bob.answer()
+    out.wait("CONFIRMED")
+    alice.send_tone(1000)
+    bob.send_tone(1500)
+    assert bob.hears(1000) and alice.hears(1500)
+
+    incoming.refuse_offers = 488
+    out.hold_refused()
+    assert incoming.offers, "the hold reached the callee"
+    assert (out.media, incoming.media) == ("active", "active")
+    assert alice.hears(1500), "the caller still hears the callee after its hold was refused"
+    assert bob.hears(1000)
+    out.hangup()
+    incoming.wait("DISCONNECTED")
+
+
 def test_callee_over_tcp_hangs_up(phones, office, master):
     alice_dev, bob_dev = new_device(master, office, "alice"), new_device(master, office, "bob")
     number = new_callflow(master, office, ring_device(bob_dev))

@@ -206,6 +206,23 @@ class Stream:
             first.peer, second.peer = second, first
 
 
+AIM_FIELDS = ("sdp_remote", "remote", "target", "latched", "receiving")
+
+
+@dataclass(frozen=True)
+class PendingOffer:
+    """What a session was before an offer went on, kept until it is answered so a refusal can undo it."""
+
+    layout: list[Media]
+    streams: list[Stream | None]
+    aims: list[tuple[Endpoint, tuple]]  # the offering leg's sockets and their AIM_FIELDS
+
+    @classmethod
+    def of(cls, session: RelaySession, leg: str) -> PendingOffer:
+        aims = [(ep, tuple(getattr(ep, name) for name in AIM_FIELDS)) for ep in session.endpoints(leg)]
+        return cls(session.layout, list(session.streams), aims)
+
+
 @dataclass(frozen=True)
 class LegStats:
     """Counters of one leg, over all its media sections: `*_in` came from the phone, `*_out` went to it."""
@@ -237,6 +254,7 @@ class RelaySession:
         self.codecs = (CodecPolicy(), CodecPolicy())  # (A leg's, B leg's); late offers are filtered with these
         self.streams: list[Stream | None] = []  # per m-line index; None for sections not relayed (declined)
         self.layout: list[Media] = []  # the m-lines of the last offer, which every answer keeps
+        self.pending: PendingOffer | None = None  # the session before an offer not yet answered
         self.heard: set[str] = set()
         self.closed = False
         self.timed_out = False
@@ -272,7 +290,10 @@ class RelaySession:
         parsed = SessionDescription.parse(sdp)
         shaped = conformed(parsed, self.layout) if answering and self.layout else completed(parsed, self.layout)
         filtered = negotiate(shaped, *self.codecs)
-        if not answering:
+        if answering:
+            self.pending = None
+        else:
+            self.pending = PendingOffer.of(self, leg)
             self.layout = filtered.media  # declined sections have port 0 here; relayed ones get our ports below
         if self.bypass:
             return bypassed(sdp, parsed, shaped, filtered)
@@ -316,6 +337,22 @@ class RelaySession:
         if stream is not None:
             for endpoint in stream.sides[leg].endpoints:
                 endpoint.point_to(None, False)
+
+    def refused(self) -> None:
+        """The other phone refused the last offer (a re-INVITE or UPDATE answered 4xx-6xx): both phones keep what
+        they last agreed (RFC 3261 14.1), so the offering leg's sockets are aimed as before and sections the offer
+        added give their ports back."""
+        pending, self.pending = self.pending, None
+        if pending is None or self.closed:
+            return
+        self.layout = pending.layout
+        for index, stream in enumerate(self.streams):
+            if stream is not None and (index >= len(pending.streams) or pending.streams[index] is not stream):
+                self.drop(index)
+        del self.streams[len(pending.streams) :]
+        for endpoint, aim in pending.aims:
+            for name, value in zip(AIM_FIELDS, aim, strict=True):
+                setattr(endpoint, name, value)
 
     def drop(self, index: int) -> None:
         """A declined section: its ports go back to the pool (a later offer that takes it up binds new ones)."""

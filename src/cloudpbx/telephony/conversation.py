@@ -244,6 +244,7 @@ class Conversation:
             tx.reply(500)
             return
         if response.status >= 300:
+            self.session.refused()
             tx.reply(response.status if response.status < 700 else 500)
             return
         try:

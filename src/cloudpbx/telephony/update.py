@@ -72,6 +72,7 @@ async def _answer(session: RelaySession | None, leg: Leg, other: Leg | None, off
     other.renegotiate(ReInvite.SENT, early=True)
     response = await other.send("UPDATE", body=relayed).final
     if response.status >= 300:
+        session.refused()
         return (response.status if response.status < 700 else 500), b""
     if not response.body or other.ended:
         return 500, b""
