@@ -205,6 +205,23 @@ class PatternSet:
             regex = self._compiled[index] = re2.compile(self.patterns[index], _OPTIONS)
         return regex
 
+    def hits(self, text: str) -> list[int]:
+        """Indices of the patterns that match somewhere in `text`, in no order: one pass per slice, no captures.
+        For the few patterns of a carrier pool, whose decisions run without handing the loop back."""
+        return [piece.indices[hit] for piece in self.slices for hit in piece.matcher.Match(text) or ()]
+
+    def captures(self, index: int, text: str) -> tuple[str, ...] | None:
+        """The whole match and each group of one pattern ('' for a group that took no part), or None. ASCII text
+        (dialled numbers) runs the binding's program directly, a third of the cost of its Python `search`."""
+        regexp = self._regex(index)
+        if not text.isascii():
+            match = regexp.search(text)
+            return None if match is None else (match.group(0), *(group or "" for group in match.groups()))
+        spans = regexp._regexp.Match(re2._Anchor.UNANCHORED, text.encode(), 0, len(text))
+        if spans[0][0] < 0:
+            return None
+        return tuple(text[start:end] if start >= 0 else "" for start, end in spans)
+
     async def matches(self, text: str) -> list[tuple[int, Match]]:
         """(index, match) of every pattern that matches somewhere in `text`, in pattern order."""
         pacer = Pacer()

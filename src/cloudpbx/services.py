@@ -11,11 +11,13 @@ from cloudpbx.accounts.auth_keys import AuthKeys
 from cloudpbx.accounts.callflows import Callflows
 from cloudpbx.accounts.devices import Devices
 from cloudpbx.accounts.documents import Documents
+from cloudpbx.accounts.resources import Resources
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
 from cloudpbx.numbers.manager import Numbers
+from cloudpbx.routing.service import Routes
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
 from cloudpbx.store import Store, open_store
@@ -35,6 +37,7 @@ class Services:
     registrations: Registrations
     channels: Channels
     callflows: CallflowEngine
+    routes: Routes  # outbound route decisions over the stored carriers
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -55,6 +58,7 @@ class Services:
             registrations=Registrations(),
             channels=Channels(),
             callflows=CallflowEngine(Callflows(store), documents, accounts, configs),
+            routes=Routes(Resources(store), configs),
         )
 
     async def close(self) -> None:

@@ -6,6 +6,7 @@ from cloudpbx.accounts import callflows, devices, patterns
 from cloudpbx.accounts.credentials import apply_password
 from cloudpbx.accounts.documents import Kind, UniqueField
 from cloudpbx.accounts.media import MEDIA
+from cloudpbx.accounts.resources import RESOURCE
 from cloudpbx.errors import Invalid
 from cloudpbx.numbers import registry
 from cloudpbx.numbers.classifiers import normalize
@@ -341,4 +342,4 @@ PLAIN = [
     Kind(name="external_numbers", type="external_number"),
 ]
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in [USER, DEVICE, CALLFLOW, VMBOX, *PLAIN]}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in [USER, DEVICE, CALLFLOW, VMBOX, RESOURCE, *PLAIN]}

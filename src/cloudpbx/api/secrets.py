@@ -12,11 +12,14 @@ from typing import Any
 from cloudpbx.api.context import Context
 from cloudpbx.errors import Forbidden
 
+ANY = "*"  # in a secret's path: every item of a list
+
 SECRETS: dict[str, tuple[tuple[str, ...], ...]] = {
     "devices": (("sip", "password"),),
     "vmboxes": (("pin",),),
     "users": (("hotdesk", "pin"),),
     "conferences": (("member", "pins"), ("moderator", "pins")),
+    "resources": (("gateways", ANY, "password"),),  # a carrier has no owner: only admins read its passwords
 }
 FILTER_KEYS = ("filter_not_", "filter_")
 PATH_KEYS = ("has_key", "key_missing", "has_value", "value_missing")
@@ -28,7 +31,7 @@ def sees_all(ctx: Context) -> bool:
 
 def refuse_secret_filters(ctx: Context, noun: str) -> None:
     """A user-level listing may not filter on a secret field."""
-    paths = {".".join(path) for path in SECRETS.get(noun, ())}
+    paths = SECRETS.get(noun, ())
     if not paths or sees_all(ctx):
         return
     for key, raw in ctx.query.multi_items():
@@ -39,10 +42,13 @@ def refuse_secret_filters(ctx: Context, noun: str) -> None:
             if key in PATH_KEYS
             else None
         )
-        if field is not None and any(
-            field == p or field.startswith(p + ".") or p.startswith(field + ".") for p in paths
-        ):
+        if field is not None and any(_overlaps(field.split("."), path) for path in paths):
             raise Forbidden({"message": f"only an account administrator can filter on {field}"})
+
+
+def _overlaps(parts: list[str], path: tuple[str, ...]) -> bool:
+    """Whether a dotted field is a secret, inside one, or holds one (`ANY` stands for any list index)."""
+    return all(want in (ANY, part) for part, want in zip(parts, path, strict=False))
 
 
 def hide(ctx: Context, noun: str, data: Any) -> Any:
@@ -63,33 +69,33 @@ def _owned(ctx: Context, noun: str, doc: dict) -> bool:
 def _without(ctx: Context, noun: str, doc: dict, paths: tuple[tuple[str, ...], ...]) -> dict:
     if _owned(ctx, noun, doc) or not any(_has(doc, path) for path in paths):
         return doc
-    doc = _copied(doc, paths)
-    for *parents, leaf in paths:
-        node: dict | None = doc
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return doc
-
-
-def _has(doc: dict, path: tuple[str, ...]) -> bool:
-    node: Any = doc
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def _copied(doc: dict, paths: tuple[tuple[str, ...], ...]) -> dict:
-    """A copy deep enough to drop the secrets: views are shared by every reader of a revision."""
-    doc = dict(doc)
+    doc = dict(doc)  # views are shared by every reader of a revision: copy what is changed
     for path in paths:
-        node = doc
-        for part in path[:-1]:
-            if not isinstance(node.get(part), dict):
-                break
-            node[part] = dict(node[part])
-            node = node[part]
+        _drop(doc, path)
     return doc
+
+
+def _drop(node: dict, path: tuple[str, ...]) -> None:
+    """Remove the leaf of `path` from `node`, copying each container on the way (the caller copied `node`)."""
+    head, rest = path[0], path[1:]
+    if not rest:
+        node.pop(head, None)
+        return
+    child = node.get(head)
+    if rest[0] == ANY and isinstance(child, list):
+        node[head] = [dict(item) if isinstance(item, dict) else item for item in child]
+        for item in node[head]:
+            if isinstance(item, dict) and rest[1:]:
+                _drop(item, rest[1:])
+    elif isinstance(child, dict):
+        node[head] = dict(child)
+        _drop(node[head], rest)
+
+
+def _has(node: Any, path: tuple[str, ...]) -> bool:
+    if not path:
+        return True
+    head, rest = path[0], path[1:]
+    if head == ANY:
+        return isinstance(node, list) and any(_has(item, rest) for item in node)
+    return isinstance(node, dict) and head in node and _has(node[head], rest)

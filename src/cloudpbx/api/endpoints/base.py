@@ -44,17 +44,19 @@ class Endpoint:
 
 
 def crud(noun: str, schema: str, parent: str = ACCOUNT) -> tuple[Shape, Shape]:
-    """The collection and item shapes of a document noun: list and create; read, replace, change and delete."""
+    """The collection and item shapes of a document noun: list and create; read, replace, change and delete.
+    An empty `parent` puts the noun at the top of the API (platform-wide documents)."""
+    collection = f"{parent}/{noun}" if parent else noun
     return (
         Shape(
-            f"{parent}/{noun}",
+            collection,
             {
                 "GET": Op(f"List {noun}", reply=schema, listing=True),
                 "PUT": Op(f"Create one of {noun}", body=schema, reply=schema, status=201),
             },
         ),
         Shape(
-            f"{parent}/{noun}/{{id}}",
+            f"{collection}/{{id}}",
             {
                 "GET": Op(f"Read one of {noun}", reply=schema),
                 "POST": Op(f"Replace one of {noun}", body=schema, reply=schema),
@@ -86,23 +88,27 @@ class DocumentEndpoint(Endpoint):
         self.shapes = (*crud(kind.name, kind.name), *extra)
 
     async def handle(self, ctx: Context) -> Reply:
-        docs = ctx.platform.documents
+        docs, partition = ctx.platform.documents, self.partition(ctx)
         if ctx.method == "GET":  # a user-level caller reads no secrets of documents it does not own
             secrets.refuse_secret_filters(ctx, self.noun)
             reply = await (self.show(ctx, ctx.args[0]) if ctx.args else self.list(ctx))
             reply.data = secrets.hide(ctx, self.noun, reply.data)
             return reply
         if not ctx.args:
-            return doc_reply(await docs.create(self.kind, ctx.account_id, self.incoming(ctx)), 201)
+            return doc_reply(await docs.create(self.kind, partition, self.incoming(ctx)), 201)
         doc_id = ctx.args[0]
         if ctx.method == "POST":
-            return doc_reply(await docs.replace(self.kind, ctx.account_id, doc_id, self.incoming(ctx), if_match(ctx)))
+            return doc_reply(await docs.replace(self.kind, partition, doc_id, self.incoming(ctx), if_match(ctx)))
         if ctx.method == "PATCH":
-            return doc_reply(await docs.patch(self.kind, ctx.account_id, doc_id, self.incoming(ctx), if_match(ctx)))
-        deleted = await docs.delete(self.kind, ctx.account_id, doc_id, if_match(ctx))
+            return doc_reply(await docs.patch(self.kind, partition, doc_id, self.incoming(ctx), if_match(ctx)))
+        deleted = await docs.delete(self.kind, partition, doc_id, if_match(ctx))
         reply = doc_reply(deleted)
         reply.data["_read_only"] = {"deleted": True}
         return reply
+
+    def partition(self, ctx: Context) -> str:
+        """Where the documents live: the account of the path."""
+        return ctx.account_id
 
     def incoming(self, ctx: Context) -> dict:
         if "data" not in ctx.envelope:
@@ -111,11 +117,11 @@ class DocumentEndpoint(Endpoint):
 
     async def list(self, ctx: Context) -> Reply:
         async def load(start, limit):
-            return await ctx.platform.documents.list(self.kind, ctx.account_id, start, limit)
+            return await ctx.platform.documents.list(self.kind, self.partition(ctx), start, limit)
 
         return await listing.respond(ctx, load, lambda d: row(self.kind, d))
 
     async def show(self, ctx: Context, doc_id: str) -> Reply:
         """One document as stored; the view is shared with other readers of its revision, so it is not changed."""
-        view, revision = await ctx.platform.documents.view(self.kind, ctx.account_id, doc_id)
+        view, revision = await ctx.platform.documents.view(self.kind, self.partition(ctx), doc_id)
         return Reply(view, revision=revision)

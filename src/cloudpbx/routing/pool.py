@@ -1,0 +1,71 @@
+"""One partition's carriers compiled for decisions: the distinct rules of all carriers in RE2 sets (one pass over
+the number says which rules match), the classifiers likewise, and each carrier's caller ID rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudpbx import regex
+from cloudpbx.regex import Pacer, PatternSet
+from cloudpbx.routing.carriers import Carrier, compile_carriers
+from cloudpbx.store import Doc
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Pool:
+    carriers: list[Carrier]  # in the order decisions try them
+    rules: PatternSet  # the distinct rules of the enabled carriers (carriers often share one)
+    owners: list[list[tuple[int, int]]]  # per distinct rule: (carrier index, rule index in the carrier) holding it
+    rule_ids: list[list[int]]  # per carrier: the distinct rule of each of its rules (none when disabled)
+    cid_rules: list[list]  # per carrier: its compiled caller ID rules
+    classifiers: list[dict]  # the number classifiers in matching order
+    classes: PatternSet  # their regexes
+    served: frozenset[str]  # the classes that enabled classifier carriers serve
+
+    @classmethod
+    async def build(cls, docs: list[Doc], classifiers: list[dict], is_global: bool) -> Pool:
+        """Compile, handing the loop back between pieces of work (refused patterns are left out)."""
+        carriers = compile_carriers(docs, classifiers, is_global)
+        distinct: dict[str, int] = {}
+        owners: list[list[tuple[int, int]]] = []
+        rule_ids: list[list[int]] = []
+        for c, carrier in enumerate(carriers):
+            ids = []
+            for r, pattern in enumerate(carrier.rules if carrier.enabled else ()):
+                if pattern not in distinct:
+                    distinct[pattern] = len(owners)
+                    owners.append([])
+                owners[distinct[pattern]].append((c, r))
+                ids.append(distinct[pattern])
+            rule_ids.append(ids)
+        rules = await PatternSet.build(list(distinct))
+        pacer, cid_rules = Pacer(), []
+        for carrier in carriers:
+            cid_rules.append([_compiled(pattern) for pattern in carrier.cid_rules])
+            await pacer.pause()
+        served = frozenset(c.classifier for c in carriers if c.enabled and c.classifier is not None)
+        classes = await PatternSet.build([entry["regex"] for entry in classifiers])
+        return cls(carriers, rules, owners, rule_ids, cid_rules, classifiers, classes, served)
+
+    def classify(self, number: str) -> dict | None:
+        """The first classifier whose regex matches the number (KAZOO's order), or None."""
+        hits = self.classes.hits(number)
+        return self.classifiers[min(hits)] if hits else None
+
+    def last_rules(self, number: str) -> tuple[dict[int, int], frozenset[int]]:
+        """Per carrier with a matching rule, its last one (KAZOO tries the last rule first); and every distinct
+        rule that matched, for explaining."""
+        hits = self.rules.hits(number)
+        last: dict[int, int] = {}
+        for hit in hits:
+            for carrier, rule in self.owners[hit]:
+                if rule > last.get(carrier, -1):
+                    last[carrier] = rule
+        return last, frozenset(hits)
+
+
+def _compiled(pattern: str):
+    try:
+        return regex.compile(pattern)
+    except regex.PatternError:
+        return None
