@@ -15,7 +15,9 @@ from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
+from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.manager import Numbers
+from cloudpbx.numbers.restrictions import Restrictions
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
 from cloudpbx.store import Store, open_store
@@ -32,6 +34,8 @@ class Services:
     auth_keys: AuthKeys
     configs: SystemConfigs
     numbers: Numbers
+    classifiers: Classifiers
+    restrictions: Restrictions
     registrations: Registrations
     channels: Channels
     callflows: CallflowEngine
@@ -42,6 +46,8 @@ class Services:
         directory = AccountDirectory(store)
         configs = SystemConfigs(store)
         accounts, documents = Accounts(store, directory, settings.realm_suffix), Documents(store)
+        classifiers = Classifiers(configs)
+        restrictions = Restrictions(documents, accounts, classifiers)
         return cls(
             settings=settings,
             store=store,
@@ -52,9 +58,11 @@ class Services:
             auth_keys=AuthKeys(store),
             configs=configs,
             numbers=Numbers(store),
+            classifiers=classifiers,
+            restrictions=restrictions,
             registrations=Registrations(),
             channels=Channels(),
-            callflows=CallflowEngine(Callflows(store), documents, accounts, configs),
+            callflows=CallflowEngine(Callflows(store), documents, accounts, configs, restrictions),
         )
 
     async def close(self) -> None:
