@@ -37,7 +37,7 @@ def barred(master, office, phone, number: str) -> None:
     out = phone.call(number).wait("DISCONNECTED")
     assert out.code == 403, (out.code, out.reason)
     [leg] = legs_of(master, office, out.call_id, count=1)
-    assert (leg["hangup_cause"], leg["hangup_code"]) == ("OUTGOING_CALL_BARRED", "sip:403")
+    assert leg["hangup_cause"] == "OUTGOING_CALL_BARRED"
 
 
 def connects(phone, callee, number: str) -> None:

@@ -94,14 +94,16 @@ class Restrictions:
 
     async def merged(self, account_id: str, device: Doc, in_use: list[dict] | None = None) -> dict[str, Decision]:
         """The device's restriction of every class in use (`in_use`: the classifiers, when the caller has them),
-        merged with its owner's and its account's."""
+        merged with its owner's and its account's, all as stored now."""
         names = [entry["name"] for entry in in_use or await self.classifiers.current()]
+        device = await self._fresh(account_id, device)
         account, owner = await self.accounts.get(account_id), await self._owner(account_id, device)
         return {name: decide(name, account, owner, device) for name in names}
 
     async def check(self, account_id: str, device: Doc, number: str, flow: object = None) -> Verdict:
         """May `device` call `number` (the dialled number, or the capture of the pattern that routed it), which
         reaches `flow` (None: no callflow)?"""
+        device = await self._fresh(account_id, device)
         in_use = await self.classifiers.current()
         matched = match(number, in_use)
         name = matched["name"] if matched else None
@@ -116,6 +118,10 @@ class Restrictions:
             return Verdict(False, number, None, f"{normalize(number)} matches no classifier")
         decision = (await self.merged(account_id, device, in_use))[name]
         return Verdict(decision.action == DENY, number, name, f"{name}: {decision.action} by the {decision.level}")
+
+    async def _fresh(self, account_id: str, device: Doc) -> Doc:
+        """The device as stored now (a call's copy comes from the authentication cache and may be seconds old)."""
+        return await self.documents.find(DEVICE, account_id, device["_id"]) or device
 
     async def _owner(self, account_id: str, device: Doc) -> Doc | None:
         owner_id = devices.owner_id(device)
