@@ -92,14 +92,6 @@ class Restrictions:
         self.accounts = accounts
         self.classifiers = classifiers
 
-    async def merged(self, account_id: str, device: Doc, in_use: list[dict] | None = None) -> dict[str, Decision]:
-        """The device's restriction of every class in use (`in_use`: the classifiers, when the caller has them),
-        merged with its owner's and its account's, all as stored now."""
-        names = [entry["name"] for entry in in_use or await self.classifiers.current()]
-        device = await self._fresh(account_id, device)
-        account, owner = await self.accounts.get(account_id), await self._owner(account_id, device)
-        return {name: decide(name, account, owner, device) for name in names}
-
     async def check(self, account_id: str, device: Doc, number: str, flow: object = None) -> Verdict:
         """May `device` call `number` (the dialled number, or the capture of the pattern that routed it), which
         reaches `flow` (None: no callflow)?"""
@@ -116,7 +108,8 @@ class Restrictions:
             return Verdict(not shared, number, name, why)
         if name is None:
             return Verdict(False, number, None, f"{normalize(number)} matches no classifier")
-        decision = (await self.merged(account_id, device, in_use))[name]
+        account, owner = await self.accounts.get(account_id), await self._owner(account_id, device)
+        decision = decide(name, account, owner, device)
         return Verdict(decision.action == DENY, number, name, f"{name}: {decision.action} by the {decision.level}")
 
     async def _fresh(self, account_id: str, device: Doc) -> Doc:
