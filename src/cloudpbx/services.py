@@ -16,7 +16,9 @@ from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
+from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.manager import Numbers
+from cloudpbx.numbers.restrictions import Restrictions
 from cloudpbx.routing.service import Routes
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
@@ -34,6 +36,8 @@ class Services:
     auth_keys: AuthKeys
     configs: SystemConfigs
     numbers: Numbers
+    classifiers: Classifiers
+    restrictions: Restrictions
     registrations: Registrations
     channels: Channels
     callflows: CallflowEngine
@@ -45,6 +49,8 @@ class Services:
         directory = AccountDirectory(store)
         configs = SystemConfigs(store)
         accounts, documents = Accounts(store, directory, settings.realm_suffix), Documents(store)
+        classifiers = Classifiers(configs)
+        restrictions = Restrictions(documents, accounts, classifiers)
         return cls(
             settings=settings,
             store=store,
@@ -55,10 +61,12 @@ class Services:
             auth_keys=AuthKeys(store),
             configs=configs,
             numbers=Numbers(store),
+            classifiers=classifiers,
+            restrictions=restrictions,
             registrations=Registrations(),
             channels=Channels(),
-            callflows=CallflowEngine(Callflows(store), documents, accounts, configs),
-            routes=Routes(Resources(store), configs),
+            callflows=CallflowEngine(Callflows(store), documents, accounts, configs, restrictions),
+            routes=Routes(Resources(store), classifiers),
         )
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from cloudpbx.errors import Conflicting, Invalid, Missing
 from cloudpbx.numbers import classifiers
-from cloudpbx.store import SYSTEM, Conflict, Doc, Store, is_name
+from cloudpbx.store import SYSTEM, Conflict, Doc, Store, is_name, load_row
 from cloudpbx.store.ids import NAME_CHARS, NAME_MAX
 
 TYPE = "system_config"
@@ -25,6 +25,16 @@ def check_name(category: str) -> None:
         )
 
 
+def setting(doc: Doc | None, key: str, default: Any = None) -> Any:
+    """A dotted key of a config document, under its `default` section when it has one."""
+    node: Any = (doc or {}).get("default", doc or {})
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
 class SystemConfigs:
     TTL_S = 5.0
     KEPT = 1024  # categories cached at most
@@ -32,6 +42,7 @@ class SystemConfigs:
     def __init__(self, store: Store):
         self.store = store
         self._cache: dict[str, tuple[float, Doc | None]] = {}
+        self._current: dict[str, tuple[str, Doc | None]] = {}  # category → (revision, document)
 
     async def get(self, category: str) -> Doc | None:
         hit = self._cache.get(category)
@@ -46,13 +57,21 @@ class SystemConfigs:
         return doc
 
     async def value(self, category: str, key: str, default: Any = None) -> Any:
-        doc = await self.get(category) or {}
-        node: Any = doc.get("default", doc)
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
+        return setting(await self.get(category), key, default)
+
+    async def current(self, category: str) -> Doc | None:
+        """The category as stored now, for settings a change must reach at once in every process sharing the
+        database: one point read, decoded once per revision (readers share the document and must not change it)."""
+        row = await self.store.find_row(SYSTEM, category)
+        if row is None:
+            return None
+        hit = self._current.get(category)
+        if hit is None or hit[0] != row.rev:
+            if len(self._current) >= self.KEPT:
+                self._current.clear()
+            doc = load_row(row)
+            hit = self._current[category] = (row.rev, doc if doc.get("pvt_type") == TYPE else None)
+        return hit[1]
 
     async def put(self, category: str, body: Doc, *, exists: bool | None = None) -> Doc:
         """Create or replace a category; `exists` True means it must be there already, False that it must not."""

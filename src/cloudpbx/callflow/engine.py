@@ -20,6 +20,7 @@ from cloudpbx.callflow.caller_id import CallerIds
 from cloudpbx.callflow.endpoints import Endpoints
 from cloudpbx.callflow.execution import CONTINUE, MAX_BRANCHES, Execution, Next
 from cloudpbx.callflow.lookup import Route, Router
+from cloudpbx.numbers.restrictions import BARRED, Restrictions
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -67,23 +68,42 @@ class CallflowEngine:
         documents: Documents,
         accounts: Accounts,
         configs: SystemConfigs,
+        restrictions: Restrictions,
         max_branches: int = MAX_BRANCHES,
     ):
         self.callflows = callflows
+        self.restrictions = restrictions
         self.router = Router(callflows)
         self.endpoints = Endpoints(documents)
         self.caller_ids = CallerIds(documents, accounts, configs)
         self.max_branches = max_branches
 
     async def handle(self, call: Call, *, identify: bool = True) -> Route | None:
-        """Route the call and run its flow; a number that routes nowhere is answered 404. `identify` False keeps
-        the call's caller ID instead of the calling device's (a transfer presents the transferee)."""
+        """Route the call and run its flow; a number the calling device's restrictions refuse is answered 403
+        (OUTGOING_CALL_BARRED), one that routes nowhere 404. `identify` False keeps the call's caller ID instead of
+        the calling device's (a transfer presents the transferee)."""
         route = await self.router.lookup(call.account_id, call.dialed, authorized=call.caller_device is not None)
+        if await self._barred(call, route):
+            await call.hangup(BARRED)
+            return None
         if route is None:
             await call.respond(404, "Not Found")
             return None
         await self.execute(call, route, identify=identify)
         return route
+
+    async def _barred(self, call: Call, route: Route | None) -> bool:
+        """A calling device's restrictions refuse the number (the capture of the pattern that routed it, else as
+        dialled) before anything rings; carrier calls carry no device and are not restricted here."""
+        device = call.caller_device
+        if device is None:
+            return False
+        number = (route.capture_group if route else None) or call.dialed
+        flow = route.callflow.get("flow") if route else None
+        verdict = await self.restrictions.check(call.account_id, device, number, flow)
+        if verdict.barred:
+            log.info("call %s: %s refused for device %s: %s", call.call_id, number, device["_id"], verdict.reason)
+        return verdict.barred
 
     async def execute(self, call: Call, route: Route, *, identify: bool = True) -> None:
         if identify and call.caller_device is not None:

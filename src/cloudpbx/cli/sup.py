@@ -21,6 +21,7 @@ from cloudpbx.accounts.login import find_account
 from cloudpbx.cli.bootstrap import create_account_with_admin
 from cloudpbx.config import Settings
 from cloudpbx.errors import Failure
+from cloudpbx.numbers import classification
 from cloudpbx.platform import Platform
 from cloudpbx.store import Unavailable, is_id
 
@@ -181,11 +182,18 @@ def set_number_additions(ctx: typer.Context, account: str, allowed: bool) -> Non
 
 @kapps_config.command("get_json")
 def get_json(ctx: typer.Context, category: str, key: str) -> None:
-    """Print a system config value as JSON (e.g. `number_manager classifiers`)."""
-    value = run(ctx, lambda platform: platform.configs.value(category, key))
+    """Print a system config value as JSON; `number_manager classifiers` prints the classifiers in use, in
+    matching order (the defaults while none usable is configured)."""
+    value = run(ctx, lambda platform: in_use(platform, category, key))
     if value is None:
         fail(f"{category} has no value for {key!r}")
     out.print_json(json.dumps(value))
+
+
+async def in_use(platform: Platform, category: str, key: str) -> Any:
+    if (category, key) == (classification.CATEGORY, classification.KEY):
+        return await platform.classifiers.listing()
+    return await platform.configs.value(category, key)
 
 
 @kapps_config.command("set_json")

@@ -1,7 +1,8 @@
 """Number normalisation to E.164 and classification, in KAZOO's order (first matching regex wins).
 
 Classifiers come from system config, written by the platform's operators and resellers, so their regexes run on
-RE2 (`cloudpbx.regex`) and are checked when the config is saved.
+RE2 (`cloudpbx.regex`) and are checked when the config is saved. The defaults are KAZOO's, with 988 (the US crisis
+line) in the emergency class, as the 988 deployment guide asks operators to configure.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ DEFAULT_CLASSIFIERS: list[dict] = [
     {"name": "toll_us", "regex": r"^\+1(900\d{7})$", "friendly_name": "US Toll", "pretty_print": "SS(###) ### - ####"},
     {
         "name": "emergency",
-        "regex": r"^(911|922|933|833|811|711|999)$",
+        "regex": r"^(911|922|933|988|833|811|711|999)$",
         "friendly_name": "Emergency Dispatcher",
         "emergency": True,
     },
@@ -78,16 +79,26 @@ class Classification:
     emergency: bool
 
 
+def _named(name: str, value: Any) -> dict | None:
+    """One classifier: an object with `regex`, or KAZOO's older form, the regex alone; named as its key says."""
+    if isinstance(value, str):
+        value = {"regex": value}
+    if not isinstance(value, dict):
+        return None
+    friendly = value.get("friendly_name")
+    return {**value, "friendly_name": friendly if isinstance(friendly, str) else name, "name": name}
+
+
 def from_config(value: Any) -> list[dict]:
     """Classifiers from `number_manager.classifiers` (an object keyed by name, in its order, or a list of entries
     with `name`); entries without a usable regex are skipped, and an empty or unset value means the defaults."""
     if isinstance(value, dict):
-        entries = [dict(entry, name=name) for name, entry in value.items() if isinstance(entry, dict)]
+        named = [_named(name, entry) for name, entry in value.items()]
     elif isinstance(value, list):
-        entries = [dict(entry) for entry in value if isinstance(entry, dict) and isinstance(entry.get("name"), str)]
+        named = [_named(e["name"], e) for e in value if isinstance(e, dict) and isinstance(e.get("name"), str)]
     else:
-        entries = []
-    usable = [entry for entry in entries if _compiles(entry.get("regex"))]
+        named = []
+    usable = [entry for entry in named if entry is not None and _compiles(entry.get("regex"))]
     return usable or DEFAULT_CLASSIFIERS
 
 
@@ -120,10 +131,15 @@ def config_errors(config: dict) -> dict:
                 "maxItems": {"message": f"At most {MAX_CLASSIFIERS} classifiers", "target": MAX_CLASSIFIERS}
             }
         for path, entry in entries:
-            if isinstance(entry, dict) and "regex" in entry:
-                reason = regex.problem(entry["regex"])
-                if reason:
-                    errors[f"{where}.{path}.regex"] = {"regex": {"message": reason, "value": entry["regex"]}}
+            if isinstance(entry, str):  # KAZOO's older form: the regex alone
+                at, pattern = f"{where}.{path}", entry
+            elif isinstance(entry, dict) and "regex" in entry:
+                at, pattern = f"{where}.{path}.regex", entry["regex"]
+            else:
+                continue
+            reason = regex.problem(pattern)
+            if reason:
+                errors[at] = {"regex": {"message": reason, "value": pattern}}
     return errors
 
 
@@ -133,17 +149,28 @@ def by_name(classifiers: list[dict]) -> dict[str, dict]:
 
 
 def match(number: str, classifiers: list[dict] | None = None) -> dict | None:
-    """The first classifier whose regex matches the number, tried in E.164 form and as given."""
+    """The first classifier whose regex matches the number in its E.164 form (KAZOO's `classify`), else None."""
     e164 = normalize(number)
     for entry in classifiers or DEFAULT_CLASSIFIERS:
-        compiled = regex.cached(entry["regex"])
-        if compiled.match(e164) or compiled.match(number):
+        if regex.cached(entry["regex"]).search(e164):
             return entry
     return None
+
+
+def is_emergency(entry: dict) -> bool:
+    """An emergency class: flagged so, or named so (never refused, whatever an operator's config forgot)."""
+    return entry.get("emergency") is True or entry["name"] == "emergency"
+
+
+def described(number: str, classifiers: list[dict]) -> dict:
+    """What `phone_numbers/classifiers/{number}` answers: the number as given, its E.164 form and, when a
+    classifier matches, that classifier's name and settings."""
+    entry = match(number, classifiers) or {}
+    return {**entry, "number": number, "e164": normalize(number)}
 
 
 def classify(number: str, classifiers: list[dict] | None = None) -> Classification:
     entry = match(number, classifiers)
     if entry is None:
         return Classification("unknown", "Unknown", False)
-    return Classification(entry["name"], entry.get("friendly_name", entry["name"]), bool(entry.get("emergency")))
+    return Classification(entry["name"], entry.get("friendly_name", entry["name"]), is_emergency(entry))

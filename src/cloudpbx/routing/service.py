@@ -1,9 +1,9 @@
 """Route decisions over the stored carriers: the global pool (the system partition, KAZOO's `offnet`) and each
 account's own, compiled once per revision of their partition's marker and of the number classifiers.
 
-Every decision reads the marker by primary key (and the classifiers through the system config cache), so a
-carrier created, changed, disabled or deleted through any process sharing the database takes effect at the next
-decision, with no restart.
+Every decision reads the marker by primary key (and the classifiers in use, `numbers.classification`, by their
+revision), so a carrier or classifier created, changed, disabled or deleted through any process sharing the
+database takes effect at the next decision, with no restart.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 
-import orjson
-
 from cloudpbx.accounts.resources import Resources
-from cloudpbx.accounts.system_configs import SystemConfigs
-from cloudpbx.numbers.classifiers import from_config
+from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.routing.decision import Decision, Request, decide
 from cloudpbx.routing.pool import Pool
 from cloudpbx.store import SYSTEM
@@ -24,23 +21,23 @@ _KEPT = 1_000  # pools kept compiled, the least recently used dropped first
 
 
 class Routes:
-    def __init__(self, resources: Resources, configs: SystemConfigs):
+    def __init__(self, resources: Resources, classifiers: Classifiers):
         self.resources = resources
-        self.configs = configs
-        self._pools: OrderedDict[str, tuple[tuple[str | None, bytes], Pool]] = OrderedDict()
+        self.classifiers = classifiers
+        # partition → (marker, the classifier list it was compiled with, the pool)
+        self._pools: OrderedDict[str, tuple[str | None, list[dict], Pool]] = OrderedDict()
 
     async def pool(self, partition: str) -> Pool:
         """The compiled carriers of a partition (`SYSTEM` for the global ones), as stored now."""
         marker = await self.resources.revision(partition)  # before the documents: a later change moves it again
-        raw = await self.configs.value("number_manager", "classifiers")
-        key = (marker, orjson.dumps(raw))
+        classifiers = await self.classifiers.current()  # the same list until their revision moves
         held = self._pools.get(partition)
-        if held is not None and held[0] == key:
+        if held is not None and held[0] == marker and held[1] is classifiers:
             self._pools.move_to_end(partition)
-            return held[1]
+            return held[2]
         docs = await self.resources.load(partition)
-        pool = await Pool.build(docs, from_config(raw), is_global=partition == SYSTEM)
-        self._pools[partition] = (key, pool)
+        pool = await Pool.build(docs, classifiers, is_global=partition == SYSTEM)
+        self._pools[partition] = (marker, classifiers, pool)
         self._pools.move_to_end(partition)
         while len(self._pools) > _KEPT:
             self._pools.popitem(last=False)

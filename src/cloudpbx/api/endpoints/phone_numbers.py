@@ -23,6 +23,7 @@ from cloudpbx.numbers.manager import Actor, ClientError
 from cloudpbx.store import Doc, is_id
 
 E164_PREFIX = re.compile(r"^\+\d{1,15}$")
+DIALLED = re.compile(r"\+?[0-9*#]{1,64}")  # what a phone dials, the numbers classifiers are for
 NANP_COUNTRIES = ("US", "CA")
 MAXIMAL_PREFIX_LENGTH = 10  # the pool is searched by any leading digits, up to a whole national number
 CONFIG = "number_manager"
@@ -97,10 +98,27 @@ SORTED = {"type": "object", "properties": {"success": OBJECT, "error": OBJECT}}
 NUMBER = "phone_numbers"
 
 
+TEXT = {"type": "string"}
+CLASSIFIER = {
+    "type": "object",
+    "required": ["regex", "friendly_name"],
+    "properties": {"regex": TEXT, "friendly_name": TEXT},
+}
+CLASSIFIERS = {"type": "object", "additionalProperties": CLASSIFIER}
+CLASSIFIED = {
+    "type": "object",
+    "required": ["number", "e164"],
+    "properties": {"number": TEXT, "e164": TEXT, "name": TEXT, "regex": TEXT, "friendly_name": TEXT},
+}
+
+
 def _classifier_shapes(base: str) -> tuple[Shape, ...]:
     return (
-        Shape(f"{base}/classifiers", {"GET": Op("The number classifiers in matching order", reply=OBJECT)}),
-        Shape(f"{base}/classifiers/{{number}}", {"GET": Op("The classifier a number matches", reply=OBJECT)}),
+        Shape(f"{base}/classifiers", {"GET": Op("The number classifiers in matching order", reply=CLASSIFIERS)}),
+        Shape(
+            f"{base}/classifiers/{{number}}",
+            {"GET": Op("The class of a number (only number and e164 when none matches)", reply=CLASSIFIED)},
+        ),
     )
 
 
@@ -218,13 +236,15 @@ class PhoneNumbers(Endpoint):
         return Reply([{"number": number, "state": "available"} for number in found])
 
     async def _classifiers(self, ctx: Context, number: str | None) -> Reply:
-        """The classifiers in matching order (system config `number_manager.classifiers`, else the defaults),
-        or the one that a number matches."""
-        configured = classifiers.from_config(await ctx.platform.configs.value(CONFIG, "classifiers"))
+        """The classifiers in use (system config `number_manager.classifiers`, else the defaults) in matching
+        order, or the one a number falls in (only `number` and `e164` when none matches, as KAZOO answers)."""
         if number is None:
-            return Reply(classifiers.by_name(configured))
-        entry = classifiers.match(number, configured) or {}
-        return Reply(dict(entry, number=number, e164=classifiers.normalize(number)))
+            return Reply(await ctx.platform.classifiers.listing())
+        if not DIALLED.fullmatch(number):
+            raise Invalid.field(
+                "number", "pattern", "A number is up to 64 digits, * or #, after an optional +", value=number
+            )
+        return Reply(await ctx.platform.classifiers.describe(number))
 
     async def _carriers_info(self, ctx: Context) -> Reply:
         states = await ctx.platform.numbers.creation_states(_actor(ctx))

@@ -1,0 +1,36 @@
+"""The classifiers the platform uses now, shared by the API, maintenance commands and call routing.
+
+They come from system config `number_manager.classifiers` (KAZOO's `kapps_config` key). Each use reads that
+document by primary key and compiles nothing new unless its revision moved, so a change made through
+`/v2/system_configs/number_manager` or `sup kapps_config set_json` is used by the next call in every process
+sharing the database, with no restart and no cache to wait out.
+"""
+
+from __future__ import annotations
+
+from cloudpbx.accounts.system_configs import SystemConfigs, setting
+from cloudpbx.numbers import classifiers
+
+CATEGORY = "number_manager"
+KEY = "classifiers"
+
+
+class Classifiers:
+    def __init__(self, configs: SystemConfigs):
+        self.configs = configs
+        self._seen: tuple[str | None, list[dict]] = (None, classifiers.DEFAULT_CLASSIFIERS)
+
+    async def current(self) -> list[dict]:
+        """The classifiers in matching order (the defaults when none usable is configured)."""
+        doc = await self.configs.current(CATEGORY)
+        revision = doc.get("_rev") if doc else None
+        if revision != self._seen[0]:
+            self._seen = (revision, classifiers.from_config(setting(doc, KEY)))
+        return self._seen[1]
+
+    async def listing(self) -> dict[str, dict]:
+        """KAZOO's `available_classifiers`: name → settings, in matching order."""
+        return classifiers.by_name(await self.current())
+
+    async def describe(self, number: str) -> dict:
+        return classifiers.described(number, await self.current())

@@ -1,0 +1,133 @@
+"""Call restrictions: may a calling device reach a number (KAZOO's `cf_route_win` and the merge of
+`kz_endpoint`'s `call_restriction`).
+
+Every classifier has an action at three levels, `call_restriction.<class>.action`: `inherit` (the default) or
+`deny`, on the account, on the device's owner (a user) and on the device. The merge, per class: a deny on the
+account or the owner wins; else an owner's `allow` (KAZOO writes it for hotdesked users) lifts a device's deny;
+else the device's own action stands. So `inherit` on the account lets users and devices decide, and the account's
+and the user's class must both be open for a user's phone to call it. Emergency numbers are never refused
+(Kari's law). A device with `call_restriction.closed_groups.action` deny may call the extension of a user or
+device only when they share a group; numbers that are no extension are judged by their class.
+
+Everything here reads documents as they are stored now, so a change is obeyed by the next call in every process;
+route explanations and carrier routing call the same `Restrictions` methods as calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudpbx.accounts import devices
+from cloudpbx.accounts.accounts import Accounts
+from cloudpbx.accounts.documents import Documents
+from cloudpbx.accounts.kinds import DEVICE, KINDS, USER
+from cloudpbx.numbers.classification import Classifiers
+from cloudpbx.numbers.classifiers import is_emergency, match, normalize
+from cloudpbx.store import Doc
+
+DENY, ALLOW, INHERIT = "deny", "allow", "inherit"
+CLOSED_GROUPS = "closed_groups"
+BARRED = "OUTGOING_CALL_BARRED"  # the hangup cause of a refused call (SIP 403)
+EXTENSION_MODULES = ("user", "device")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The merged action of one class and the level that decided it: account, owner or device."""
+
+    action: str
+    level: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a call is refused, the number as classified, its class (None: no classifier matched), and why."""
+
+    barred: bool
+    number: str
+    classifier: str | None
+    reason: str
+
+
+def action(doc: Doc | None, name: str) -> str | None:
+    """`call_restriction.<name>.action` of a document, None when unset."""
+    node = (doc or {}).get("call_restriction")
+    entry = node.get(name) if isinstance(node, dict) else None
+    value = entry.get("action") if isinstance(entry, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def decide(name: str, account: Doc | None, owner: Doc | None, device: Doc) -> Decision:
+    """KAZOO's merge of one class: account or owner deny, else owner allow, else the device's own action."""
+    for level, doc in (("account", account), ("owner", owner)):
+        if action(doc, name) == DENY:
+            return Decision(DENY, level)
+    if action(owner, name) == ALLOW:
+        return Decision(ALLOW, "owner")
+    return Decision(action(device, name) or INHERIT, "device")
+
+
+def extension(flow: object) -> tuple[str, str] | None:
+    """(module, id) when a callflow is a user's or device's extension: it starts by ringing that user or device,
+    followed by voicemail or nothing (what closed groups look at)."""
+    if not isinstance(flow, dict) or flow.get("module") not in EXTENSION_MODULES:
+        return None
+    data, children = flow.get("data"), flow.get("children")
+    ident = data.get("id") if isinstance(data, dict) else None
+    after = children.get("_") if isinstance(children, dict) else None
+    then = after.get("module") if isinstance(after, dict) else None
+    if not isinstance(ident, str) or not ident or then not in (None, "voicemail"):
+        return None
+    return flow["module"], ident
+
+
+def groups_of(member_ids: list[str | None], groups: list[Doc]) -> set[str]:
+    """The ids of the groups whose endpoints list any of these users or devices."""
+    return {g["_id"] for g in groups for ident in member_ids if ident and ident in (g.get("endpoints") or {})}
+
+
+class Restrictions:
+    def __init__(self, documents: Documents, accounts: Accounts, classifiers: Classifiers):
+        self.documents = documents
+        self.accounts = accounts
+        self.classifiers = classifiers
+
+    async def check(self, account_id: str, device: Doc, number: str, flow: object = None) -> Verdict:
+        """May `device` call `number` (the dialled number, or the capture of the pattern that routed it), which
+        reaches `flow` (None: no callflow)?"""
+        device = await self._fresh(account_id, device)
+        in_use = await self.classifiers.current()
+        matched = match(number, in_use)
+        name = matched["name"] if matched else None
+        if matched and is_emergency(matched):
+            return Verdict(False, number, name, "emergency numbers are never barred")
+        callee = extension(flow) if action(device, CLOSED_GROUPS) == DENY else None
+        if callee is not None:
+            shared = await self._share_group(account_id, device, *callee)
+            why = f"closed groups: {callee[0]} {callee[1]} {'shares' if shared else 'shares no'} group with the caller"
+            return Verdict(not shared, number, name, why)
+        if name is None:
+            return Verdict(False, number, None, f"{normalize(number)} matches no classifier")
+        account, owner = await self.accounts.get(account_id), await self._owner(account_id, device)
+        decision = decide(name, account, owner, device)
+        return Verdict(decision.action == DENY, number, name, f"{name}: {decision.action} by the {decision.level}")
+
+    async def _fresh(self, account_id: str, device: Doc) -> Doc:
+        """The device as stored now (a call's copy comes from the authentication cache and may be seconds old)."""
+        return await self.documents.find(DEVICE, account_id, device["_id"]) or device
+
+    async def _owner(self, account_id: str, device: Doc) -> Doc | None:
+        owner_id = devices.owner_id(device)
+        return await self.documents.find(USER, account_id, owner_id) if owner_id else None
+
+    async def _share_group(self, account_id: str, device: Doc, module: str, callee_id: str) -> bool:
+        """KAZOO's closed groups: the caller (device or owner) and the callee share a group; a callee device
+        also counts through its owner."""
+        groups = await self.documents.list(KINDS["groups"], account_id)
+        mine = groups_of([device["_id"], devices.owner_id(device)], groups)
+        if mine & groups_of([callee_id], groups):
+            return True
+        if module != "device":
+            return False
+        callee = await self.documents.find(DEVICE, account_id, callee_id)
+        return bool(callee and mine & groups_of([devices.owner_id(callee)], groups))
