@@ -15,6 +15,7 @@ from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
+from cloudpbx.limits.trunks import Trunks
 from cloudpbx.numbers.manager import Numbers
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
@@ -35,6 +36,7 @@ class Services:
     registrations: Registrations
     channels: Channels
     callflows: CallflowEngine
+    trunks: Trunks
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -55,7 +57,9 @@ class Services:
             registrations=Registrations(),
             channels=Channels(),
             callflows=CallflowEngine(Callflows(store), documents, accounts, configs),
+            trunks=Trunks(store, directory, configs, settings.node),
         )
 
     async def close(self) -> None:
+        await self.trunks.close()
         await self.store.dispose()
