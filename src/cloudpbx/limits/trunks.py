@@ -77,10 +77,10 @@ class Trunks:
         async with self.store.write() as tx:
             now = time.time()
             await leases.lock_accounts(tx, charged)
-            await leases.drop_expired(tx, charged, now)
+            used = await leases.in_use(tx, charged, now)
             decisions = []
             for acc in charged:
-                decisions.append(decide(limits[acc], call, await leases.in_use(tx, acc, now), credit[acc]))
+                decisions.append(decide(limits[acc], call, used[acc], credit[acc]))
                 if not decisions[-1].allowed:
                     break
             grant = Grant(key, decisions[0], _reseller_decision(decisions, reseller), charged)
@@ -100,7 +100,7 @@ class Trunks:
     async def usage(self, account_id: str) -> dict[str, int]:
         """Live leases counted against the account's limits, by kind, and `calls` in all."""
         async with self.store.read() as tx:
-            used = await leases.in_use(tx, account_id, time.time())
+            used = (await leases.in_use(tx, [account_id], time.time()))[account_id]
         out = {kind: used.get(kind, 0) for kind in USAGE_KINDS}
         out["calls"] = sum(used.values())
         return out
@@ -127,10 +127,13 @@ class Trunks:
         return node
 
     async def _limiting_reseller(self, node: AccountNode) -> str | None:
-        """The reseller whose limits bind the account too; the master (the platform itself) limits nobody."""
-        reseller = await self.directory.reseller_id(node)
-        master = node.tree[0] if node.tree else node.id
-        return None if reseller in (node.id, master) else reseller
+        """The closest reseller above the account, whose limits bind it too; the master (the platform itself) limits
+        nobody. Read through the directory's cache, as every call asks."""
+        for ancestor_id in reversed(node.tree[1:]):
+            ancestor = await self.directory.get(ancestor_id)
+            if ancestor is not None and ancestor.reseller:
+                return ancestor.id
+        return None
 
     def _rows(self, key: str, owner: str, call: CarrierCall, decided: Iterable, now: float) -> list[leases.LeaseRow]:
         expires = now + self.ttl_s
@@ -153,8 +156,12 @@ class Trunks:
                 log.warning("trunk leases not renewed: %s", exc)
 
     async def _renew(self) -> None:
+        """Push back this process's leases, and forget those of processes that died (any living one does it)."""
         held = list(self._held)
-        expires = time.time() + self.ttl_s
+        now = time.time()
+        expires = now + self.ttl_s
+        async with self.store.write() as tx:
+            await leases.drop_expired(tx, now)
         for start in range(0, len(held), RENEW_CHUNK):
             async with self.store.write() as tx:
                 await leases.renew(tx, self.node, held[start : start + RENEW_CHUNK], expires)

@@ -7,7 +7,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cloudpbx.store.documents import Tx
 from cloudpbx.store.tables import accounts, trunk_leases
@@ -37,30 +39,40 @@ async def lock_accounts(tx: Tx, account_ids: Iterable[str]) -> None:
     )
 
 
-async def in_use(tx: Tx, account_id: str, now: float) -> Counter[str]:
-    """Live leases of an account by kind; an expired lease (its process gone) counts for nothing."""
+async def in_use(tx: Tx, account_ids: Iterable[str], now: float) -> dict[str, Counter[str]]:
+    """Live leases of each account by kind; an expired lease (its process gone) counts for nothing."""
+    ids = list(account_ids)
     rows = await tx.conn.execute(
-        select(L.kind, func.count()).where(L.account_id == account_id, L.expires > now).group_by(L.kind)
+        select(L.account_id, L.kind, func.count())
+        .where(L.account_id.in_(ids), L.expires > now)
+        .group_by(L.account_id, L.kind)
     )
-    return Counter({row[0]: row[1] for row in rows})
+    out: dict[str, Counter[str]] = {account_id: Counter() for account_id in ids}
+    for account_id, kind, number in rows:
+        out[account_id][kind] = number
+    return out
 
 
-async def add(tx: Tx, rows: Iterable[LeaseRow]) -> None:
-    """Take leases; a row left by an earlier attempt of the same call (same account and call id) is replaced."""
-    rows = list(rows)
+async def add(tx: Tx, rows: list[LeaseRow]) -> None:
+    """Take leases in one statement; a row left by an earlier attempt of the same call is replaced."""
     if not rows:
         return
-    for row in rows:
-        await tx.conn.execute(delete(trunk_leases).where(L.account_id == row.account_id, L.call_id == row.call_id))
-    await tx.conn.execute(insert(trunk_leases), [row._asdict() for row in rows])
+    make = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
+    upsert = make(trunk_leases)
+    replaced = {column: upsert.excluded[column] for column in ("owner_id", "direction", "kind", "node", "expires")}
+    await tx.conn.execute(
+        upsert.on_conflict_do_update(index_elements=["account_id", "call_id"], set_=replaced),
+        [row._asdict() for row in rows],
+    )
 
 
 async def drop(tx: Tx, call_id: str, account_ids: Iterable[str]) -> None:
     await tx.conn.execute(delete(trunk_leases).where(L.call_id == call_id, L.account_id.in_(list(account_ids))))
 
 
-async def drop_expired(tx: Tx, account_ids: Iterable[str], now: float) -> None:
-    await tx.conn.execute(delete(trunk_leases).where(L.account_id.in_(list(account_ids)), L.expires <= now))
+async def drop_expired(tx: Tx, before: float) -> None:
+    """Forget leases that stopped counting (their process died without releasing them)."""
+    await tx.conn.execute(delete(trunk_leases).where(L.expires <= before))
 
 
 async def renew(tx: Tx, node: str, call_ids: list[str], expires: float) -> None:
