@@ -1,4 +1,4 @@
-"""The decision for one carrier call (§8.2), rule by rule, and the public/private merge of the limits (§8.1)."""
+"""The decision for one carrier call, rule by rule in jonny5's order, and the public/private merge of the limits."""
 
 from __future__ import annotations
 

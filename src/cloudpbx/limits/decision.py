@@ -1,4 +1,4 @@
-"""The decision for one carrier call against one account's limits (KAZOO's `j5_authz_req` order, §8.2): exemptions,
+"""The decision for one carrier call against one account's limits (in KAZOO's `j5_authz_req` order): exemptions,
 hard limits, flat-rate trunks, per-minute credit, soft limits. Pure: the caller supplies what is in use and the
 credit, read under the lock that makes the count exact."""
 

@@ -33,7 +33,8 @@ USAGE_KINDS = ("inbound", "outbound", "twoway", "burst", "per_minute", "limits_d
 
 @dataclass(frozen=True)
 class Grant:
-    """The answer for one call: the account's decision and its reseller's (None when no reseller limits it)."""
+    """The answer for one call: the account's decision and its reseller's (None when no reseller limits the account,
+    or the account refused the call first)."""
 
     call_id: str
     account: Decision
@@ -83,7 +84,7 @@ class Trunks:
                 decisions.append(decide(limits[acc], call, used[acc], credit[acc]))
                 if not decisions[-1].allowed:
                     break
-            grant = Grant(key, decisions[0], _reseller_decision(decisions, reseller), charged)
+            grant = Grant(key, decisions[0], decisions[1] if len(decisions) > 1 else None, charged)
             if grant.allowed:
                 await leases.add(tx, self._rows(key, account_id, call, zip(charged, decisions, strict=True), now))
         if grant.allowed:
@@ -165,12 +166,6 @@ class Trunks:
         for start in range(0, len(held), RENEW_CHUNK):
             async with self.store.write() as tx:
                 await leases.renew(tx, self.node, held[start : start + RENEW_CHUNK], expires)
-
-
-def _reseller_decision(decisions: list[Decision], reseller: str | None) -> Decision | None:
-    if reseller is None:
-        return None
-    return decisions[1] if len(decisions) > 1 else None
 
 
 def lease_key(call_id: str) -> str:
