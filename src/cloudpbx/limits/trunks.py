@@ -21,6 +21,7 @@ from cloudpbx.errors import Missing
 from cloudpbx.limits import rules
 from cloudpbx.limits.credit import available_credit_units
 from cloudpbx.limits.decision import CarrierCall, Decision, decide
+from cloudpbx.limits.turns import Turns
 from cloudpbx.store import Store, StoreError, new_id
 from cloudpbx.store import trunk_leases as leases
 
@@ -65,6 +66,7 @@ class Trunks:
         self.ttl_s = ttl_s
         self._held: dict[str, tuple[str, ...]] = {}
         self._renewer: asyncio.Task | None = None
+        self._turns = Turns()
 
     async def authorize(self, account_id: str, call_id: str, call: CarrierCall) -> Grant:
         """Decide for the account, then its reseller; when both allow, the call holds a lease in each until
@@ -75,7 +77,7 @@ class Trunks:
         limits = {acc: await self.limits(acc) for acc in charged}
         credit = {acc: await available_credit_units(acc) for acc in charged}
         key = lease_key(call_id)
-        async with self.store.write() as tx:
+        async with self._turns.of(charged), self.store.write() as tx:
             now = time.time()
             await leases.lock_accounts(tx, charged)
             used = await leases.in_use(tx, charged, now)
