@@ -16,6 +16,7 @@ from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
+from cloudpbx.limits.trunks import Trunks
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.manager import Numbers
 from cloudpbx.numbers.restrictions import Restrictions
@@ -42,6 +43,7 @@ class Services:
     channels: Channels
     callflows: CallflowEngine
     routes: Routes  # outbound route decisions over the stored carriers
+    trunks: Trunks
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -67,7 +69,9 @@ class Services:
             channels=Channels(),
             callflows=CallflowEngine(Callflows(store), documents, accounts, configs, restrictions),
             routes=Routes(Resources(store), classifiers),
+            trunks=Trunks(store, directory, configs, settings.node),
         )
 
     async def close(self) -> None:
+        await self.trunks.close()
         await self.store.dispose()

@@ -105,3 +105,22 @@ login_failures = Table(
     Column("body", Text, nullable=False),
     Index("login_failures_by_created", "account_id", "created", "id"),
 )
+
+# Trunk leases (limits/): one row per (charged account, call) while a carrier call holds a trunk or counts against a
+# hard limit. `account_id` is the account whose limits the row counts against (a call of a sub-account has a row for
+# the account and one for its reseller); `kind` is the trunk taken (inbound, outbound, twoway, burst) or the billing
+# that took none (per_minute, limits_disabled, soft_limit). The process holding the call renews `expires` (Unix
+# seconds) while the call lives, so the rows of a process that died stop counting once they expire.
+trunk_leases = Table(
+    "trunk_leases",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("call_id", String(255), primary_key=True),
+    Column("owner_id", String(40), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("node", String(128), nullable=False),
+    Column("expires", Float, nullable=False),
+    Index("trunk_leases_by_node", "node", "call_id"),
+    Index("trunk_leases_by_expiry", "expires"),
+)

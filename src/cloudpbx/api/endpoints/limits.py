@@ -1,4 +1,5 @@
-"""/v2/accounts/{A}/limits: trunk and call limits (GET, and POST by the account's reseller)."""
+"""/v2/accounts/{A}/limits: trunk and call limits (GET, and POST by the account's provider); `/limits/usage`: the
+carrier calls counted against them now, by kind."""
 
 from __future__ import annotations
 
@@ -6,6 +7,16 @@ from cloudpbx.accounts import limits
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
 from cloudpbx.api.paths import Op, Shape
+from cloudpbx.limits.trunks import USAGE_KINDS
+
+COUNT = {"type": "integer", "minimum": 0}
+USAGE = {
+    "type": "object",
+    "description": "Carrier calls in progress counted against the account's limits: trunks taken by kind, calls "
+    "that took none by their billing, and `calls` in all (a reseller's include its sub-accounts' calls)",
+    "properties": {kind: COUNT for kind in (*USAGE_KINDS, "calls")},
+    "required": [*USAGE_KINDS, "calls"],
+}
 
 
 class Limits(Endpoint):
@@ -15,13 +26,16 @@ class Limits(Endpoint):
             f"{ACCOUNT}/limits",
             {
                 "GET": Op("Trunk and call limits", reply="limits"),
-                "POST": Op("Replace the limits (the account's reseller)", "limits", "limits"),
+                "POST": Op("Replace the limits (the account's reseller or a system admin)", "limits", "limits"),
             },
         ),
+        Shape(f"{ACCOUNT}/limits/usage", {"GET": Op("Trunks and calls in use now, across every node", reply=USAGE)}),
     )
 
     async def handle(self, ctx: Context) -> Reply:
         platform = ctx.platform
+        if ctx.shape is self.shapes[1]:
+            return Reply(await platform.trunks.usage(ctx.account_id))
         if ctx.method == "POST":
             await limits.may_change(platform.store, ctx.node, ctx.who.account_id, ctx.who.superduper)
             await limits.save(platform.store, ctx.account_id, ctx.data)

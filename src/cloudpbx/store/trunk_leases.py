@@ -1,0 +1,80 @@
+"""The `trunk_leases` table: carrier calls in progress per charged account, counted and changed under a row lock on
+the accounts so every process sharing the database counts the same calls."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cloudpbx.store.documents import Tx
+from cloudpbx.store.tables import accounts, trunk_leases
+
+L = trunk_leases.c
+
+
+class LeaseRow(NamedTuple):
+    account_id: str
+    call_id: str
+    owner_id: str
+    direction: str
+    kind: str
+    node: str
+    expires: float
+
+
+async def lock_accounts(tx: Tx, account_ids: Iterable[str]) -> None:
+    """Hold the accounts' tree rows until the transaction ends, always in id order so two callers never deadlock
+    (PostgreSQL row locks; SQLite writers hold the database lock already)."""
+    ids = sorted(set(account_ids))
+    await tx.conn.execute(
+        select(accounts.c.account_id)
+        .where(accounts.c.account_id.in_(ids))
+        .order_by(accounts.c.account_id)
+        .with_for_update()
+    )
+
+
+async def in_use(tx: Tx, account_ids: Iterable[str], now: float) -> dict[str, Counter[str]]:
+    """Live leases of each account by kind; an expired lease (its process gone) counts for nothing."""
+    ids = list(account_ids)
+    rows = await tx.conn.execute(
+        select(L.account_id, L.kind, func.count())
+        .where(L.account_id.in_(ids), L.expires > now)
+        .group_by(L.account_id, L.kind)
+    )
+    out: dict[str, Counter[str]] = {account_id: Counter() for account_id in ids}
+    for account_id, kind, number in rows:
+        out[account_id][kind] = number
+    return out
+
+
+async def add(tx: Tx, rows: list[LeaseRow]) -> None:
+    """Take leases in one statement; a row left by an earlier attempt of the same call is replaced."""
+    if not rows:
+        return
+    make = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
+    upsert = make(trunk_leases)
+    replaced = {column: upsert.excluded[column] for column in ("owner_id", "direction", "kind", "node", "expires")}
+    await tx.conn.execute(
+        upsert.on_conflict_do_update(index_elements=["account_id", "call_id"], set_=replaced),
+        [row._asdict() for row in rows],
+    )
+
+
+async def drop(tx: Tx, call_id: str, account_ids: Iterable[str]) -> None:
+    await tx.conn.execute(delete(trunk_leases).where(L.call_id == call_id, L.account_id.in_(list(account_ids))))
+
+
+async def drop_expired(tx: Tx, before: float) -> None:
+    """Forget leases that stopped counting (their process died without releasing them)."""
+    await tx.conn.execute(delete(trunk_leases).where(L.expires <= before))
+
+
+async def renew(tx: Tx, node: str, call_ids: list[str], expires: float) -> None:
+    """Push back the expiry of the leases this process holds."""
+    await tx.conn.execute(update(trunk_leases).where(L.node == node, L.call_id.in_(call_ids)).values(expires=expires))
