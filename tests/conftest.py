@@ -48,6 +48,9 @@ class Served(tuple):
         return served
 
 
+PORT_ATTEMPTS = 5
+
+
 def db_url(data_dir: Path) -> str:
     return os.environ.get("CLOUDPBX_TEST_DB_URL") or f"sqlite:///{data_dir / 'cloudpbx.db'}"
 
@@ -73,7 +76,23 @@ def serve_argv(data_dir: Path, http_port: int, sip_port: int, db_url: str | None
 def start_server(
     data_dir: Path, url: str, extra_env: dict | None = None, sip_port: int | None = None, file_limit: int | None = None
 ) -> tuple[subprocess.Popen, str]:
-    """`cloudpbx serve` on free loopback ports; `file_limit` caps its open files (soft and hard limit: no raising)."""
+    """`cloudpbx serve` on free loopback ports; `file_limit` caps its open files (soft and hard limit: no raising).
+    A port picked free can be taken by another socket before the server binds it: then it starts again on new ones."""
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return _start_server(data_dir, url, extra_env, sip_port, file_limit)
+        except PortTaken:
+            continue
+    return _start_server(data_dir, url, extra_env, sip_port, file_limit)
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind a port picked for it (another socket took it meanwhile)."""
+
+
+def _start_server(
+    data_dir: Path, url: str, extra_env: dict | None, sip_port: int | None, file_limit: int | None
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -93,7 +112,8 @@ def start_server(
     deadline = time.time() + 30
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read()}")
+            output = proc.stdout.read()
+            raise (PortTaken if "address already in use" in output else RuntimeError)(f"server exited: {output}")
         try:
             httpx.get(f"{base}/about", timeout=1)
             return proc, base
