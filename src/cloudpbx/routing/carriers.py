@@ -45,6 +45,7 @@ class Carrier:
     weight: int  # 1..100, lower first
     rules: tuple[str, ...]
     gateways: tuple[Gateway, ...]
+    rules_test: tuple[str, ...] = ()  # the emergency test numbers it takes (933), tried after its rules
     cid_rules: tuple[str, ...] = ()
     flags: frozenset[str] = frozenset()
     require_flags: bool = False
@@ -104,6 +105,7 @@ def _carrier(doc: Doc, is_global: bool, **overrides: Any) -> Carrier:
         "enabled": doc.get("enabled", True) is not False,
         "weight": _weight(doc.get("weight_cost")),
         "rules": tuple(doc.get("rules") or ()),
+        "rules_test": tuple(doc.get("rules_test") or ()),
         "gateways": gateways,
         "cid_rules": tuple(doc.get("cid_rules") or ()),
         "flags": frozenset(doc.get("flags") or ()),

@@ -11,6 +11,11 @@ rules (the last matching rule wins; its value is the longest capture, or the who
 `random` strategy), with its dial string. When nothing is chosen, short-dial correction: the leading digits of the
 caller ID fill in a number dialled 2 to 5 digits short (not into a class the caller is denied), and the decision
 is made again; still nothing is `NO_ROUTE_DESTINATION`.
+
+Emergency numbers (Kari's law): a number dialled in an emergency class (911, 933, 988) goes out as dialled, past
+every dial plan; a dial plan may still turn a number into one (KAZOO's "9911" dial-out prefix). Its carriers'
+`rules_test` (the 933 test call) match too, after their rules, and mark the decision a test; carriers or gateways
+flagged `emergency` are tried first; short-dial correction never completes one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudpbx.numbers.classifiers import normalize
+from cloudpbx.numbers.classifiers import is_emergency, normalize
 from cloudpbx.routing.carriers import Carrier, Gateway
 from cloudpbx.routing.dialstring import apply_dial_plan, dial_string
 from cloudpbx.routing.pool import Pool
@@ -60,8 +65,10 @@ class Decision:
     classification: str
     endpoints: tuple[Endpoint, ...]
     pool: Pool
-    last_rules: dict[int, int] = field(repr=False)  # carrier index → its last matching rule
+    last_rules: dict[int, int] = field(repr=False)  # carrier index → its last matching rule (test rules after)
     rule_hits: frozenset[int] = field(repr=False)  # every distinct rule of the pool that matched
+    emergency_number: bool = False  # the number is in an emergency class
+    test: bool = False  # an emergency test call: a chosen carrier took it by one of its `rules_test`
 
     @property
     def cause(self) -> str | None:
@@ -69,14 +76,15 @@ class Decision:
 
     @property
     def emergency(self) -> bool:
-        return any(endpoint.emergency for endpoint in self.endpoints)
+        """An emergency call: an emergency number, or one leaving through an emergency carrier or gateway."""
+        return self.emergency_number or any(endpoint.emergency for endpoint in self.endpoints)
 
     def explain(self) -> dict[str, Any]:
         """The decision as data: steps, class, every carrier of the pool with its verdict and each of its rules
         matched or not, and the endpoints in order with their dial strings."""
         carriers = []
         for index, carrier in enumerate(self.pool.carriers):
-            ids = self.pool.rule_ids[index]
+            ids, count = self.pool.rule_ids[index], len(carrier.rules)
             carriers.append(
                 {
                     "id": carrier.id,
@@ -89,6 +97,10 @@ class Decision:
                         {"rule": rule, "matched": carrier.enabled and ids[i] in self.rule_hits}
                         for i, rule in enumerate(carrier.rules)
                     ],
+                    "rules_test": [
+                        {"rule": rule, "matched": self.emergency_number and ids[count + i] in self.rule_hits}
+                        for i, rule in enumerate(carrier.rules_test if carrier.enabled else ())
+                    ],
                 }
             )
         return {
@@ -97,6 +109,7 @@ class Decision:
             "steps": [{"step": step, "number": number, "rule": rule} for step, number, rule in self.steps],
             "classification": self.classification,
             "emergency": self.emergency,
+            "test": self.test,
             "cause": self.cause,
             "carriers": carriers,
             "endpoints": [
@@ -115,10 +128,12 @@ class Decision:
         }
 
 
-def normalised(request: Request) -> tuple[str, tuple[tuple[str, str, str | None], ...]]:
-    """The destination the rules see, and how it came to be."""
-    number, rule = apply_dial_plan(request.number, request.dial_plans)
+def normalised(request: Request, pool: Pool | None = None) -> tuple[str, tuple[tuple[str, str, str | None], ...]]:
+    """The destination the rules see, and how it came to be; an emergency number as dialled (Kari's law)."""
     steps: list[tuple[str, str, str | None]] = [("dialled", request.number, None)]
+    if pool is not None and pool.is_emergency(request.number):
+        return request.number, (*steps, ("emergency", request.number, None))
+    number, rule = apply_dial_plan(request.number, request.dial_plans)
     if rule is not None:
         steps.append(("dial_plan", number, rule))
     if not request.bypass_e164:
@@ -130,9 +145,9 @@ def normalised(request: Request) -> tuple[str, tuple[tuple[str, str, str | None]
 
 
 def decide(pool: Pool, request: Request, rng: random.Random | None = None) -> Decision:
-    number, steps = normalised(request)
+    number, steps = normalised(request, pool)
     decision = _decided(pool, request, number, steps, rng)
-    corrected = None if decision.endpoints else _shortdial(pool, request, number)
+    corrected = None if decision.endpoints or decision.emergency_number else _shortdial(pool, request, number)
     if corrected is None:
         return decision
     retried = _decided(pool, request, corrected, (*steps, ("shortdial", corrected, None)), rng)
@@ -153,16 +168,21 @@ def _shortdial(pool: Pool, request: Request, number: str) -> str | None:
 
 def _decided(pool: Pool, request: Request, number: str, steps: tuple, rng: random.Random | None) -> Decision:
     classified = pool.classify(number)
-    last, hits = pool.last_rules(number)
-    decision = Decision(request, number, steps, classified["name"] if classified else "unknown", (), pool, last, hits)
+    urgent = classified is not None and is_emergency(classified)
+    last, hits = pool.last_rules(number, tests=urgent)
+    name = classified["name"] if classified else "unknown"
+    decision = Decision(request, number, steps, name, (), pool, last, hits, urgent)
     endpoints: list[Endpoint] = []
     captured: dict[int, str] = {}  # per distinct rule: carriers often share one
-    for index in sorted(last):
-        if verdict(decision, index) == CHOSEN:
-            endpoints.extend(_endpoints(pool.carriers[index], matched(decision, index, captured), rng))
+    chosen = [index for index in sorted(last) if verdict(decision, index) == CHOSEN]
+    for index in chosen:
+        endpoints.extend(_endpoints(pool.carriers[index], matched(decision, index, captured), rng))
     if not endpoints:
         return decision
-    return Decision(request, number, steps, decision.classification, tuple(endpoints), pool, last, hits)
+    if urgent:  # emergency-capable carriers and gateways first, each group in its order
+        endpoints.sort(key=lambda endpoint: not endpoint.emergency)
+    test = any(last[index] >= len(pool.carriers[index].rules) for index in chosen)
+    return Decision(request, number, steps, name, tuple(endpoints), pool, last, hits, urgent, test)
 
 
 def verdict(decision: Decision, index: int) -> str:

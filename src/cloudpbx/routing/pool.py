@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloudpbx import regex
+from cloudpbx.numbers.classifiers import is_emergency
 from cloudpbx.regex import Pacer, PatternSet
 from cloudpbx.routing.carriers import Carrier, compile_carriers
 from cloudpbx.store import Doc
@@ -16,7 +17,7 @@ class Pool:
     carriers: list[Carrier]  # in the order decisions try them
     rules: PatternSet  # the distinct rules of the enabled carriers (carriers often share one)
     owners: list[list[tuple[int, int]]]  # per distinct rule: (carrier index, rule index in the carrier) holding it
-    rule_ids: list[list[int]]  # per carrier: the distinct rule of each of its rules (none when disabled)
+    rule_ids: list[list[int]]  # per carrier: the distinct rule of each of its rules, then of its test rules
     cid_rules: list[list]  # per carrier: its compiled caller ID rules
     classifiers: list[dict]  # the number classifiers in matching order
     classes: PatternSet  # their regexes
@@ -31,7 +32,7 @@ class Pool:
         rule_ids: list[list[int]] = []
         for c, carrier in enumerate(carriers):
             ids = []
-            for r, pattern in enumerate(carrier.rules if carrier.enabled else ()):
+            for r, pattern in enumerate((*carrier.rules, *carrier.rules_test) if carrier.enabled else ()):
                 if pattern not in distinct:
                     distinct[pattern] = len(owners)
                     owners.append([])
@@ -52,13 +53,20 @@ class Pool:
         hits = self.classes.hits(number)
         return self.classifiers[min(hits)] if hits else None
 
-    def last_rules(self, number: str) -> tuple[dict[int, int], frozenset[int]]:
-        """Per carrier with a matching rule, its last one (KAZOO tries the last rule first); and every distinct
-        rule that matched, for explaining."""
+    def is_emergency(self, number: str) -> bool:
+        """Whether the number is in an emergency class (911, 933, 988 by default)."""
+        classified = self.classify(number)
+        return classified is not None and is_emergency(classified)
+
+    def last_rules(self, number: str, tests: bool = False) -> tuple[dict[int, int], frozenset[int]]:
+        """Per carrier with a matching rule, its last one (KAZOO tries the last rule first; `tests`: its test
+        rules count too, after its rules); and every distinct rule that matched, for explaining."""
         hits = self.rules.hits(number)
         last: dict[int, int] = {}
         for hit in hits:
             for carrier, rule in self.owners[hit]:
+                if not tests and rule >= len(self.carriers[carrier].rules):
+                    continue
                 if rule > last.get(carrier, -1):
                     last[carrier] = rule
         return last, frozenset(hits)
