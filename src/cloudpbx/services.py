@@ -14,6 +14,8 @@ from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.resources import Resources
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
+from cloudpbx.callflow.emergency import EmergencyCallerIds
+from cloudpbx.callflow.emergency_bridge import EmergencyBridge
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
 from cloudpbx.limits.trunks import Trunks
@@ -44,6 +46,8 @@ class Services:
     callflows: CallflowEngine
     routes: Routes  # outbound route decisions over the stored carriers
     trunks: Trunks
+    emergency_caller_ids: EmergencyCallerIds  # who an emergency call presents, or why it is refused
+    emergency_bridge: EmergencyBridge  # the alert (and later deliveries) of every emergency call
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -53,6 +57,8 @@ class Services:
         accounts, documents = Accounts(store, directory, settings.realm_suffix), Documents(store)
         classifiers = Classifiers(configs)
         restrictions = Restrictions(documents, accounts, classifiers)
+        numbers = Numbers(store)
+        callflows = CallflowEngine(Callflows(store), documents, accounts, configs, restrictions)
         return cls(
             settings=settings,
             store=store,
@@ -62,14 +68,16 @@ class Services:
             devices=Devices(store),
             auth_keys=AuthKeys(store),
             configs=configs,
-            numbers=Numbers(store),
+            numbers=numbers,
             classifiers=classifiers,
             restrictions=restrictions,
             registrations=Registrations(),
             channels=Channels(),
-            callflows=CallflowEngine(Callflows(store), documents, accounts, configs, restrictions),
+            callflows=callflows,
             routes=Routes(Resources(store), classifiers),
             trunks=Trunks(store, directory, configs, settings.node),
+            emergency_caller_ids=EmergencyCallerIds(callflows.caller_ids, numbers, configs),
+            emergency_bridge=EmergencyBridge(documents, directory),
         )
 
     async def close(self) -> None:

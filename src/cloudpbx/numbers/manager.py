@@ -94,6 +94,12 @@ class Numbers:
             cascade = await tx.count_keys_below(keys.NUMBER, row.path) if row else 0
         return docs, cascade
 
+    async def emergency_enabled(self, account_id: str) -> list[Doc]:
+        """The account's numbers with an E911 address, in number order (KAZOO's `emergency_enabled`): the ones an
+        emergency call may present."""
+        async with self.store.read() as tx:
+            return [doc for doc in await registry.listing(tx, account_id) if "e911" in features.active(doc)]
+
     async def get(self, account_id: str, number: str) -> Doc:
         number = registry.e164(number)
         async with self.store.read() as tx:
