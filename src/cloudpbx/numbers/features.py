@@ -76,6 +76,7 @@ US_REGIONS = frozenset(
         "VI",
     ]
 )
+US_TERRITORIES = frozenset(["AS", "GU", "MP", "PR", "VI"])  # ISO 3166 codes of their own
 CA_REGIONS = frozenset(["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"])
 US_ZIP = re.compile(r"^(\d{5})(?:-?(\d{4}))?$")
 CA_POSTAL = re.compile(r"^([A-Z]\d[A-Z]) ?(\d[A-Z]\d)$")
@@ -120,9 +121,10 @@ def _add(errors: Errors, path: str, rule: str, message: str, **detail: Any) -> N
 
 
 def _check_e911(number: str, address: dict, errors: Errors) -> None:
-    """An emergency address must be one a dispatcher can locate; North American numbers get region and
-    postal-code checks (ZIP+4 is split into `postal_code` and `plus_four`)."""
-    for key in ("street_address", "locality", "region", "postal_code"):
+    """An emergency address must be one a dispatcher can locate: street, city, region, postal code and country.
+    North American numbers get region and postal-code checks (ZIP+4 is split into `postal_code` and `plus_four`)
+    and their country from the region; other numbers must name it."""
+    for key in ("street_address", "locality", "region", "postal_code", "country"):
         if isinstance(address.get(key), str):
             address[key] = " ".join(address[key].split())
             if not address[key]:
@@ -132,8 +134,12 @@ def _check_e911(number: str, address: dict, errors: Errors) -> None:
         _add(
             errors, "e911.street_address", "invalid", "The street address must start with a house number", value=street
         )
+    if isinstance(address.get("country"), str):
+        address["country"] = address["country"].upper()
     if normalize(number).startswith("+1"):
         _check_north_american(address, errors)
+    elif "country" not in address:
+        _add(errors, "e911.country", "required", "Field is required but missing: the country of the address")
 
 
 def _check_north_american(address: dict, errors: Errors) -> None:
@@ -143,6 +149,8 @@ def _check_north_american(address: dict, errors: Errors) -> None:
         address["region"] = region
         if region not in US_REGIONS | CA_REGIONS:
             _add(errors, "e911.region", "invalid", "Not a US state or territory nor a Canadian province", value=region)
+        else:
+            _check_country(address, "CA" if region in CA_REGIONS else "US", errors)
     if not postal:
         return
     if region in CA_REGIONS:
@@ -159,6 +167,14 @@ def _check_north_american(address: dict, errors: Errors) -> None:
     address["postal_code"] = match.group(1)
     if match.group(2):
         address["plus_four"] = match.group(2)
+
+
+def _check_country(address: dict, country: str, errors: Errors) -> None:
+    """The region's country, filled in when missing (a US territory may name itself); a different one is an
+    address no dispatcher can trust."""
+    given = address.setdefault("country", country)
+    if given != country and not (given == address["region"] and given in US_TERRITORIES):
+        _add(errors, "e911.country", "invalid", f"The region {address['region']} is in {country}", value=given)
 
 
 def _check_failover(failover: dict, errors: Errors) -> None:
