@@ -52,10 +52,19 @@ async def test_the_933_test_call_reaches_a_carriers_rules_test_and_is_marked_a_t
     assert not real.test and chosen(real) == [("PSAP", "sip:911@192.0.2.11")]
 
 
+async def test_a_carrier_whose_rules_take_933_dials_by_its_rule_and_still_marks_the_test():
+    both = carrier("Both", [r"^(9\d\d)$"], rules_test=[r"^933$"], gateways=[{"server": "192.0.2.9", "prefix": "00"}])
+    decision = decide(await pool(both), Request("933"))
+    assert decision.test and chosen(decision) == [("Both", "sip:00933@192.0.2.9")]
+    assert not decide(await pool(both), Request("911")).test
+
+
 async def test_test_rules_never_route_a_number_that_is_no_emergency():
     carriers = await pool(carrier("Tester", [r"^\+44(\d+)$"], rules_test=[r"^\+1(\d+)$"]))
     decision = decide(carriers, Request("+14155550100"))
     assert decision.cause == NO_ROUTE and not decision.test
+    both = await pool(carrier("Both", [r"^\+1(\d+)$"], rules_test=[r"^\+1(\d+)$"]))
+    assert not decide(both, Request("+14155550100")).test
     explained = decision.explain()["carriers"][0]
     assert explained["verdict"] == "no rule matched" and explained["rules_test"][0]["matched"] is False
 

@@ -14,7 +14,7 @@ is made again; still nothing is `NO_ROUTE_DESTINATION`.
 
 Emergency numbers (Kari's law): a number dialled in an emergency class (911, 933, 988) goes out as dialled, past
 every dial plan; a dial plan may still turn a number into one (KAZOO's "9911" dial-out prefix). Its carriers'
-`rules_test` (the 933 test call) match too, after their rules, and mark the decision a test; carriers or gateways
+`rules_test` (the 933 test call) mark the decision a test and take it when none of their rules do; carriers or gateways
 flagged `emergency` are tried first; short-dial correction never completes one.
 """
 
@@ -68,7 +68,7 @@ class Decision:
     last_rules: dict[int, int] = field(repr=False)  # carrier index → its last matching rule (test rules after)
     rule_hits: frozenset[int] = field(repr=False)  # every distinct rule of the pool that matched
     emergency_number: bool = False  # the number is in an emergency class
-    test: bool = False  # an emergency test call: a chosen carrier took it by one of its `rules_test`
+    test: bool = False  # an emergency test call: the number matches a `rules_test` of a chosen carrier
 
     @property
     def cause(self) -> str | None:
@@ -181,7 +181,7 @@ def _decided(pool: Pool, request: Request, number: str, steps: tuple, rng: rando
         return decision
     if urgent:  # emergency-capable carriers and gateways first, each group in its order
         endpoints.sort(key=lambda endpoint: not endpoint.emergency)
-    test = any(last[index] >= len(pool.carriers[index].rules) for index in chosen)
+    test = urgent and any(set(pool.rule_ids[index][len(pool.carriers[index].rules) :]) & hits for index in chosen)
     return Decision(request, number, steps, name, tuple(endpoints), pool, last, hits, urgent, test)
 
 

@@ -59,15 +59,17 @@ class Pool:
         return classified is not None and is_emergency(classified)
 
     def last_rules(self, number: str, tests: bool = False) -> tuple[dict[int, int], frozenset[int]]:
-        """Per carrier with a matching rule, its last one (KAZOO tries the last rule first; `tests`: its test
-        rules count too, after its rules); and every distinct rule that matched, for explaining."""
+        """Per carrier with a matching rule, its last one (KAZOO tries the last rule first; with `tests` a carrier
+        none of whose rules match is taken by its last matching test rule); and every distinct rule that matched."""
         hits = self.rules.hits(number)
         last: dict[int, int] = {}
         for hit in hits:
             for carrier, rule in self.owners[hit]:
-                if not tests and rule >= len(self.carriers[carrier].rules):
+                count = len(self.carriers[carrier].rules)
+                if rule >= count and not tests:
                     continue
-                if rule > last.get(carrier, -1):
+                held = last.get(carrier)
+                if held is None or ((rule >= count) == (held >= count) and rule > held) or rule < count <= held:
                     last[carrier] = rule
         return last, frozenset(hits)
 
