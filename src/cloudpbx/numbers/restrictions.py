@@ -23,6 +23,7 @@ from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.kinds import DEVICE, KINDS, USER
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.classifiers import is_emergency, match, normalize
+from cloudpbx.numbers.dial_plans import apply_dial_plan, plans_of
 from cloudpbx.store import Doc
 
 DENY, ALLOW, INHERIT = "deny", "allow", "inherit"
@@ -94,10 +95,15 @@ class Restrictions:
 
     async def check(self, account_id: str, device: Doc, number: str, flow: object = None) -> Verdict:
         """May `device` call `number` (the dialled number, or the capture of the pattern that routed it), which
-        reaches `flow` (None: no callflow)?"""
+        reaches `flow` (None: no callflow)? An emergency number as dialled is never refused; any other is judged
+        by its class after the caller's dial plans, so a dial-out prefix that makes 911 reaches 911."""
         device = await self._fresh(account_id, device)
         in_use = await self.classifiers.current()
+        account, owner = await self.accounts.get(account_id), await self._owner(account_id, device)
         matched = match(number, in_use)
+        if not (matched and is_emergency(matched)):  # as KAZOO, classified after the caller's dial plans
+            number = apply_dial_plan(number, plans_of(device, owner, account))[0]
+            matched = match(number, in_use)
         name = matched["name"] if matched else None
         if matched and is_emergency(matched):
             return Verdict(False, number, name, "emergency numbers are never barred")
@@ -108,7 +114,6 @@ class Restrictions:
             return Verdict(not shared, number, name, why)
         if name is None:
             return Verdict(False, number, None, f"{normalize(number)} matches no classifier")
-        account, owner = await self.accounts.get(account_id), await self._owner(account_id, device)
         decision = decide(name, account, owner, device)
         return Verdict(decision.action == DENY, number, name, f"{name}: {decision.action} by the {decision.level}")
 

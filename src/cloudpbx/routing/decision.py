@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudpbx.numbers.classifiers import is_emergency, normalize
+from cloudpbx.numbers.dial_plans import apply_dial_plan
 from cloudpbx.routing.carriers import Carrier, Gateway
-from cloudpbx.routing.dialstring import apply_dial_plan, dial_string
+from cloudpbx.routing.dialstring import dial_string
 from cloudpbx.routing.pool import Pool
 
 NO_ROUTE = "NO_ROUTE_DESTINATION"

@@ -1,43 +1,14 @@
-"""Shaping a number: the dial plans of the caller (device, user, account) and the E.164 converters before a
-decision, and the Request-URI of each gateway after it (prefix/suffix and KAZOO's `invite_format`s)."""
+"""Shaping a number after a decision: the Request-URI of each gateway (prefix/suffix and KAZOO's `invite_format`s).
+The caller's dial plans, before it, are `numbers.dial_plans`."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
 
-from cloudpbx import regex
 from cloudpbx.numbers.classifiers import normalize
 from cloudpbx.routing.carriers import DEFAULT_PORT, Gateway
 
 _NPAN = re.compile(r"^(\+?1)?([2-9][0-9]{2}[2-9][0-9]{6})$")
-
-
-def apply_dial_plan(number: str, plans: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
-    """The number after the first dial plan rule that matches it (nearest plan first, each plan in its order),
-    and that rule's pattern; KAZOO keeps the last capture (the whole match without groups) between the rule's
-    prefix and suffix."""
-    seen: set[str] = set()
-    for plan in plans:
-        for pattern, rule in plan.items():
-            if pattern in seen or not isinstance(rule, Mapping):
-                continue
-            seen.add(pattern)
-            try:
-                match = regex.cached(pattern).search(number)
-            except regex.PatternError:
-                continue
-            if match is not None:
-                groups = match.groups()
-                root = (groups[-1] or "") if groups else match.group(0)
-                return f"{_text(rule, 'prefix')}{root}{_text(rule, 'suffix')}", pattern
-    return number, None
-
-
-def _text(rule: Mapping[str, Any], key: str) -> str:
-    value = rule.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def to_npan(number: str) -> str:
