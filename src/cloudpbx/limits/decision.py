@@ -34,11 +34,13 @@ HARD_LIMIT, TRUNKS_EXHAUSTED, INSUFFICIENT_BALANCE = "hard_limit", "trunks_exhau
 
 @dataclass(frozen=True)
 class CarrierCall:
-    """What the decision needs of a call: its direction, the carrier-side number in E.164 and its classification."""
+    """What the decision needs of a call: its direction, the carrier-side number in E.164 and its classification;
+    `emergency` when its class is an emergency one under any name, or its route an emergency carrier."""
 
     direction: str
     number: str
     classification: str
+    emergency: bool = False
 
     def __post_init__(self) -> None:
         if self.direction not in TRUNK_ORDER:
@@ -81,7 +83,9 @@ def decide(limits: Limits, call: CarrierCall, in_use: Mapping[str, int], credit_
 
 def _exempt(call: CarrierCall) -> bool:
     """Emergency calls are never limited (Kari's law), nor outbound toll-free ones."""
-    return call.classification == "emergency" or (call.direction == OUTBOUND and call.classification == "tollfree_us")
+    if call.emergency or call.classification == "emergency":
+        return True
+    return call.direction == OUTBOUND and call.classification == "tollfree_us"
 
 
 def _at_limit(limit: int, used: int) -> bool:
