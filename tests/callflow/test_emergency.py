@@ -118,6 +118,7 @@ async def test_privacy_is_never_applied_to_an_emergency_call(master, platform, s
 async def test_without_any_e911_number_the_call_goes_out_flagged_unless_denied(master, platform, site):
     unlocated = await choose(platform, site.n, site.nobody)
     assert not unlocated.refused and unlocated.flagged and unlocated.address is None
+    assert unlocated.cdr_vars()["emergency_call"] is True and unlocated.cdr_vars()["emergency_cid_valid"] is False
     assert unlocated.caller_id.number == "+15550009999", "the best caller ID known"
     with stepswitch(master, default_emergency_cid_number="+15550000911"):
         assert (await choose(platform, site.n, site.nobody)).caller_id.number == "+15550000911"

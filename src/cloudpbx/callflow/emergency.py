@@ -45,6 +45,11 @@ class EmergencyIdentity:
     def flagged(self) -> bool:
         return not self.e911
 
+    def cdr_vars(self) -> Doc:
+        """What the call's CDR carries (custom channel vars): that it was an emergency call, whether its caller
+        ID has an E911 address, and why it was chosen or refused."""
+        return {"emergency_call": True, "emergency_cid_valid": self.e911, "emergency_cid_reason": self.reason}
+
 
 def _flag(settings: Doc | None, key: str, default: bool) -> bool:
     value = setting(settings, key, default)
