@@ -92,6 +92,7 @@ async def test_the_users_then_the_accounts_setting_applies_and_an_unlocated_numb
     try:
         assert (await choose(platform, site.c, site.desk)).caller_id.number == site.second[2:]
         assert (await choose(platform, site.c, site.lobby)).caller_id.number == site.located
+        assert (await choose(platform, site.c, None)).caller_id.number == site.located, "no device: the account's"
         set_caller_id(master, user_path, {"emergency": {"number": site.plain}, "external": {"number": site.second}})
         outbound = await choose(platform, site.c, site.desk)
         assert outbound.caller_id.number == site.second and outbound.e911, "the outbound number has an address"

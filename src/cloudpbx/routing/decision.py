@@ -66,7 +66,7 @@ class Decision:
     classification: str
     endpoints: tuple[Endpoint, ...]
     pool: Pool
-    last_rules: dict[int, int] = field(repr=False)  # carrier index → its last matching rule (test rules after)
+    last_rules: dict[int, int] = field(repr=False)  # carrier index → its last matching rule (else test rule)
     rule_hits: frozenset[int] = field(repr=False)  # every distinct rule of the pool that matched
     emergency_number: bool = False  # the number is in an emergency class
     test: bool = False  # an emergency test call: the number matches a `rules_test` of a chosen carrier
