@@ -20,6 +20,7 @@ from cloudpbx.limits.trunks import Trunks
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.manager import Numbers
 from cloudpbx.numbers.restrictions import Restrictions
+from cloudpbx.routing.plan import Plans
 from cloudpbx.routing.service import Routes
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
@@ -44,6 +45,7 @@ class Services:
     callflows: CallflowEngine
     routes: Routes  # outbound route decisions over the stored carriers
     trunks: Trunks
+    plans: Plans  # outbound route plans: route explain and carrier calls
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -53,6 +55,8 @@ class Services:
         accounts, documents = Accounts(store, directory, settings.realm_suffix), Documents(store)
         classifiers = Classifiers(configs)
         restrictions = Restrictions(documents, accounts, classifiers)
+        routes, numbers = Routes(Resources(store), classifiers), Numbers(store)
+        trunks = Trunks(store, directory, configs, settings.node)
         return cls(
             settings=settings,
             store=store,
@@ -62,14 +66,15 @@ class Services:
             devices=Devices(store),
             auth_keys=AuthKeys(store),
             configs=configs,
-            numbers=Numbers(store),
+            numbers=numbers,
             classifiers=classifiers,
             restrictions=restrictions,
             registrations=Registrations(),
             channels=Channels(),
             callflows=CallflowEngine(Callflows(store), documents, accounts, configs, restrictions),
-            routes=Routes(Resources(store), classifiers),
-            trunks=Trunks(store, directory, configs, settings.node),
+            routes=routes,
+            trunks=trunks,
+            plans=Plans(routes, restrictions, numbers, trunks, accounts, documents, directory, configs),
         )
 
     async def close(self) -> None:

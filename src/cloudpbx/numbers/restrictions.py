@@ -16,6 +16,7 @@ route explanations and carrier routing call the same `Restrictions` methods as c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from cloudpbx.accounts import devices
 from cloudpbx.accounts.accounts import Accounts
@@ -39,14 +40,21 @@ class Decision:
     level: str
 
 
+LEVELS = ("account", "owner", "device")
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a call is refused, the number as classified, its class (None: no classifier matched), and why."""
+    """Whether a call is refused, the number as classified, its class (None: no classifier matched), and why;
+    `levels` is the class's action as set on the account, the owner and the device (None: unset or no such
+    document), and `closed_groups` the device's closed groups action, for explaining."""
 
     barred: bool
     number: str
     classifier: str | None
     reason: str
+    levels: tuple[tuple[str, str | None], ...] = ()
+    closed_groups: str | None = None
 
 
 def action(doc: Doc | None, name: str) -> str | None:
@@ -92,25 +100,44 @@ class Restrictions:
         self.accounts = accounts
         self.classifiers = classifiers
 
-    async def check(self, account_id: str, device: Doc, number: str, flow: object = None) -> Verdict:
-        """May `device` call `number` (the dialled number, or the capture of the pattern that routed it), which
-        reaches `flow` (None: no callflow)?"""
-        device = await self._fresh(account_id, device)
-        in_use = await self.classifiers.current()
-        matched = match(number, in_use)
+    async def check(self, account_id: str, device: Doc | None, number: str, flow: object = None) -> Verdict:
+        """May `device` (None: a call of the account with no device) call `number` (the dialled number, or the
+        capture of the pattern that routed it), which reaches `flow` (None: no callflow)? The verdict carries
+        the action of the number's class at each level, so explaining a route and deciding a call are one path."""
+        account, owner, device = await self._documents(account_id, device)
+        matched = match(number, await self.classifiers.current())
         name = matched["name"] if matched else None
+        levels = tuple(
+            zip(LEVELS, (action(doc, name) if name else None for doc in (account, owner, device)), strict=True)
+        )
+        closed = action(device, CLOSED_GROUPS)
+        found = partial(Verdict, number=number, classifier=name, levels=levels, closed_groups=closed)
         if matched and is_emergency(matched):
-            return Verdict(False, number, name, "emergency numbers are never barred")
-        callee = extension(flow) if action(device, CLOSED_GROUPS) == DENY else None
-        if callee is not None:
+            return found(barred=False, reason="emergency numbers are never barred")
+        callee = extension(flow) if device is not None and closed == DENY else None
+        if device is not None and callee is not None:
             shared = await self._share_group(account_id, device, *callee)
             why = f"closed groups: {callee[0]} {callee[1]} {'shares' if shared else 'shares no'} group with the caller"
-            return Verdict(not shared, number, name, why)
+            return found(barred=not shared, reason=why)
         if name is None:
-            return Verdict(False, number, None, f"{normalize(number)} matches no classifier")
-        account, owner = await self.accounts.get(account_id), await self._owner(account_id, device)
-        decision = decide(name, account, owner, device)
-        return Verdict(decision.action == DENY, number, name, f"{name}: {decision.action} by the {decision.level}")
+            return found(barred=False, reason=f"{normalize(number)} matches no classifier")
+        decision = decide(name, account, owner, device or {})
+        level = decision.level if device is not None or decision.level != "device" else "default"
+        return found(barred=decision.action == DENY, reason=f"{name}: {decision.action} by the {level}")
+
+    async def denied_classes(self, account_id: str, device: Doc | None) -> frozenset[str]:
+        """The classes the merge denies to this caller (short-dial correction never completes a number into one)."""
+        account, owner, device = await self._documents(account_id, device)
+        names = [entry["name"] for entry in await self.classifiers.current()]
+        return frozenset(name for name in names if decide(name, account, owner, device or {}).action == DENY)
+
+    async def _documents(self, account_id: str, device: Doc | None) -> tuple[Doc, Doc | None, Doc | None]:
+        """The account, the device's owner and the device, as stored now."""
+        account = await self.accounts.get(account_id)
+        if device is None:
+            return account, None, None
+        device = await self._fresh(account_id, device)
+        return account, await self._owner(account_id, device), device
 
     async def _fresh(self, account_id: str, device: Doc) -> Doc:
         """The device as stored now (a call's copy comes from the authentication cache and may be seconds old)."""
