@@ -122,7 +122,7 @@ class Restrictions:
         if name is None:
             return found(barred=False, reason=f"{normalize(number)} matches no classifier")
         decision = decide(name, account, owner, device or {})
-        level = decision.level if device is not None or decision.level != "device" else "default"
+        level = decision.level if device is not None else "account"
         return found(barred=decision.action == DENY, reason=f"{name}: {decision.action} by the {level}")
 
     async def denied_classes(self, account_id: str, device: Doc | None) -> frozenset[str]:
