@@ -83,11 +83,14 @@ def cli(server, *args: str) -> subprocess.CompletedProcess:
 
 def test_the_cli_prints_the_plan_for_a_human_and_as_json(master, server, account):
     device = master.create(account, "devices", {"name": unique("Desk")})["id"]
+    marked = {"name": "[bold]Marked[/bold]", "rules": [r"^\+1([a-z0-9]{10})$"], "weight_cost": 90}
+    master.create(account, "resources", {**marked, "gateways": [{"server": "127.0.0.3"}]})
     human = cli(server, "explain", account, "6285550100", "--local", "--device", device)
     assert human.returncode == 0, human.stdout + human.stderr
     assert "limits_denied (OUTGOING_CALL_BARRED)" in human.stdout
     assert "sip:96285550100@127.0.0.2" in human.stdout and "BYOC" in human.stdout
     assert "trunks_exhausted" in human.stdout
+    assert "[bold]Marked[/bold]" in human.stdout and "[a-z0-9]" in human.stdout  # stored text is not markup
     as_json = cli(server, "explain", account, "6285550100", "--local", "--json", "--flag", "fax")
     assert as_json.returncode == 0, as_json.stderr
     explained = json.loads(as_json.stdout)

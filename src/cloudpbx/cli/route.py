@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cloudpbx.accounts.kinds import DEVICE
 from cloudpbx.cli.sup import existing, fail, run
@@ -61,20 +62,20 @@ def explain(
 
 
 def show(explained: dict[str, Any]) -> None:
-    """The explanation for a human: one section per step, in the order a call meets them."""
-    out.print(f"[bold]{explained['dialled']}[/bold] → [bold]{explained['number']}[/bold]: {_outcome(explained)}")
+    """The explanation for a human: one section per step, in the order a call meets them. Stored text (carrier
+    names, rules, reasons) is printed as is, never read as Rich markup."""
+    cause = f" ({explained['cause']})" if explained["cause"] else ""
+    say(f"{explained['dialled']} → {explained['number']}: {explained['outcome']}{cause}", style="bold")
     for step in explained["steps"]:
-        rule = f" (rule {step['rule']})" if step["rule"] else ""
-        out.print(f"  {step['step']}: {step['number']}{rule}")
+        say(f"  {step['step']}: {step['number']}" + (f" (rule {step['rule']})" if step["rule"] else ""))
     restrictions = explained["restrictions"]
     levels = ", ".join(f"{level} {value or 'unset'}" for level, value in restrictions["levels"].items())
-    out.print(f"restrictions: class {restrictions['classifier'] or 'none'}; {levels}; {restrictions['reason']}")
+    say(f"restrictions: class {restrictions['classifier'] or 'none'}; {levels}; {restrictions['reason']}")
     if restrictions["closed_groups"]:
-        out.print(f"  closed groups: {restrictions['closed_groups']}")
+        say(f"  closed groups: {restrictions['closed_groups']}")
     on_net = explained["on_net"]
     if on_net:
-        holder = on_net["account_id"] or "another account"
-        out.print(f"on-net: {on_net['number']} held by {holder}; {on_net['reason']}")
+        say(f"on-net: {on_net['number']} held by {on_net['account_id'] or 'another account'}; {on_net['reason']}")
     if explained["route"]:
         _route(explained["route"], explained["pool"])
     limits = explained["limits"]
@@ -82,20 +83,21 @@ def show(explained: dict[str, Any]) -> None:
         account = limits["account"]
         trunk = f", trunk {account['trunk']}" if account["trunk"] else ""
         verdict = "allowed" if limits["allowed"] else f"denied ({limits['reason']})"
-        out.print(f"limits: {verdict}; account billing {account['billing']}{trunk}")
+        say(f"limits: {verdict}; account billing {account['billing']}{trunk}")
 
 
-def _outcome(explained: dict[str, Any]) -> str:
-    cause = f" ({explained['cause']})" if explained["cause"] else ""
-    return f"[bold]{explained['outcome']}[/bold]{cause}"
+def say(line: str, style: str | None = None) -> None:
+    out.print(Text(line, style=style or ""))
 
 
 def _route(route: dict[str, Any], pool: str) -> None:
-    out.print(f"carriers ({pool} pool), number class {route['classification']}:")
+    say(f"carriers ({pool} pool), number class {route['classification']}:")
     table = Table("carrier", "weight", "verdict", "rules")
     for carrier in route["carriers"]:
         rules = "\n".join(f"{'✓' if r['matched'] else '✗'} {r['rule']}" for r in carrier["rules"])
-        table.add_row(carrier["name"], str(carrier["weight_cost"]), carrier["verdict"], rules)
+        table.add_row(
+            *(Text(str(cell)) for cell in (carrier["name"], carrier["weight_cost"], carrier["verdict"], rules))
+        )
     out.print(table)
     for position, endpoint in enumerate(route["endpoints"], 1):
-        out.print(f"  {position}. {endpoint['carrier_name']} gateway {endpoint['gateway']}: {endpoint['dial_string']}")
+        say(f"  {position}. {endpoint['carrier_name']} gateway {endpoint['gateway']}: {endpoint['dial_string']}")
