@@ -74,7 +74,7 @@ class Services:
             callflows=CallflowEngine(Callflows(store), documents, accounts, configs, restrictions),
             routes=routes,
             trunks=trunks,
-            plans=Plans(routes, restrictions, numbers, trunks, accounts, documents, directory, configs),
+            plans=Plans(routes, restrictions, numbers, trunks, accounts, directory, configs),
         )
 
     async def close(self) -> None:

@@ -94,29 +94,56 @@ def groups_of(member_ids: list[str | None], groups: list[Doc]) -> set[str]:
     return {g["_id"] for g in groups for ident in member_ids if ident and ident in (g.get("endpoints") or {})}
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who calls, as a restriction decision reads it: the account, the device (None: the account itself) and the
+    device's owner, read once per call."""
+
+    account_id: str
+    account: Doc
+    device: Doc | None = None
+    owner: Doc | None = None
+
+
 class Restrictions:
     def __init__(self, documents: Documents, accounts: Accounts, classifiers: Classifiers):
         self.documents = documents
         self.accounts = accounts
         self.classifiers = classifiers
 
+    async def caller(self, account_id: str, device: Doc | None) -> Caller:
+        """The documents a caller's restrictions are read from, as stored now (None: the account itself calls)."""
+        account = await self.accounts.get(account_id)
+        if device is None:
+            return Caller(account_id, account)
+        device = await self._fresh(account_id, device)
+        return Caller(account_id, account, device, await self._owner(account_id, device))
+
     async def check(self, account_id: str, device: Doc | None, number: str, flow: object = None) -> Verdict:
         """May `device` (None: a call of the account with no device) call `number` (the dialled number, or the
-        capture of the pattern that routed it), which reaches `flow` (None: no callflow)? The verdict carries
-        the action of the number's class at each level, so explaining a route and deciding a call are one path."""
-        account, owner, device = await self._documents(account_id, device)
+        capture of the pattern that routed it), which reaches `flow` (None: no callflow)?"""
+        return await self.judge(await self.caller(account_id, device), number, flow)
+
+    async def judge(self, caller: Caller, number: str, flow: object = None) -> Verdict:
+        """`check` over documents already read. The verdict carries the action of the number's class at each
+        level, so explaining a route and deciding a call are one path."""
+        account, owner, device = caller.account, caller.owner, caller.device
         matched = match(number, await self.classifiers.current())
         name = matched["name"] if matched else None
-        levels = tuple(
-            zip(LEVELS, (action(doc, name) if name else None for doc in (account, owner, device)), strict=True)
-        )
+        actions = (action(doc, name) if name else None for doc in (account, owner, device))
         closed = action(device, CLOSED_GROUPS)
-        found = partial(Verdict, number=number, classifier=name, levels=levels, closed_groups=closed)
+        found = partial(
+            Verdict,
+            number=number,
+            classifier=name,
+            levels=tuple(zip(LEVELS, actions, strict=True)),
+            closed_groups=closed,
+        )
         if matched and is_emergency(matched):
             return found(barred=False, reason="emergency numbers are never barred")
-        callee = extension(flow) if device is not None and closed == DENY else None
+        callee = extension(flow) if closed == DENY else None
         if device is not None and callee is not None:
-            shared = await self._share_group(account_id, device, *callee)
+            shared = await self._share_group(caller.account_id, device, *callee)
             why = f"closed groups: {callee[0]} {callee[1]} {'shares' if shared else 'shares no'} group with the caller"
             return found(barred=not shared, reason=why)
         if name is None:
@@ -125,19 +152,11 @@ class Restrictions:
         level = decision.level if device is not None else "account"
         return found(barred=decision.action == DENY, reason=f"{name}: {decision.action} by the {level}")
 
-    async def denied_classes(self, account_id: str, device: Doc | None) -> frozenset[str]:
+    async def denied_classes(self, caller: Caller) -> frozenset[str]:
         """The classes the merge denies to this caller (short-dial correction never completes a number into one)."""
-        account, owner, device = await self._documents(account_id, device)
         names = [entry["name"] for entry in await self.classifiers.current()]
-        return frozenset(name for name in names if decide(name, account, owner, device or {}).action == DENY)
-
-    async def _documents(self, account_id: str, device: Doc | None) -> tuple[Doc, Doc | None, Doc | None]:
-        """The account, the device's owner and the device, as stored now."""
-        account = await self.accounts.get(account_id)
-        if device is None:
-            return account, None, None
-        device = await self._fresh(account_id, device)
-        return account, await self._owner(account_id, device), device
+        merged = (decide(name, caller.account, caller.owner, caller.device or {}) for name in names)
+        return frozenset(name for name, decision in zip(names, merged, strict=True) if decision.action == DENY)
 
     async def _fresh(self, account_id: str, device: Doc) -> Doc:
         """The device as stored now (a call's copy comes from the authentication cache and may be seconds old)."""

@@ -15,11 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cloudpbx.accounts import devices
 from cloudpbx.accounts.accounts import Accounts
-from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.inheritance import resolve
-from cloudpbx.accounts.kinds import USER
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.limits.decision import OUTBOUND, CarrierCall
@@ -157,12 +154,11 @@ class Plans:
         numbers: Numbers,
         trunks: Trunks,
         accounts: Accounts,
-        documents: Documents,
         directory: AccountDirectory,
         configs: SystemConfigs,
     ):
         self.routes, self.restrictions, self.numbers, self.trunks = routes, restrictions, numbers, trunks
-        self.accounts, self.documents, self.directory, self.configs = accounts, documents, directory, configs
+        self.accounts, self.directory, self.configs = accounts, directory, configs
 
     async def plan(
         self,
@@ -179,15 +175,15 @@ class Plans:
         """Plan a call of `device` (None: of the account itself) to `number` as dialled. `flags` are the
         callflow's outbound flags (the device's and its owner's are added); `caller_id_number` is what the call
         presents (None: the device's external caller ID), for carriers' cid_rules and short-dial correction."""
-        account = await self.accounts.get(account_id)
-        owner = await self._owner(account_id, device)
+        caller = await self.restrictions.caller(account_id, device)
+        account, owner, device = caller.account, caller.owner, caller.device
         request = Request(
             number,
             dial_plans=tuple(p for p in (_plan(device), _plan(owner), _plan(account)) if p),
             flags=tuple(dict.fromkeys([*(f for f in flags if f), *outbound_flags((device, owner))])),
             caller_id_number=caller_id_number or await self._caller_number(account_id, device, owner),
             bypass_e164=bypass_e164,
-            denied_classes=await self.restrictions.denied_classes(account_id, device),
+            denied_classes=await self.restrictions.denied_classes(caller),
         )
         dialled, steps = normalised(request)
         plan = Plan(
@@ -197,7 +193,7 @@ class Plans:
             dialled,
             steps,
             LOCAL if use_local_resources else GLOBAL,
-            await self.restrictions.check(account_id, device, dialled),
+            await self.restrictions.judge(caller, dialled),
         )
         return await self._onward(plan, force_outbound)
 
@@ -240,10 +236,6 @@ class Plans:
         if await self.configs.value("number_manager", "default_force_outbound", False) is True:
             return "number_manager.default_force_outbound"
         return None
-
-    async def _owner(self, account_id: str, device: Doc | None) -> Doc | None:
-        owner_id = devices.owner_id(device) if device else None
-        return await self.documents.find(USER, account_id, owner_id) if owner_id else None
 
     async def _caller_number(self, account_id: str, device: Doc | None, owner: Doc | None) -> str | None:
         """The external caller ID number the call would present: device, owner, account chain, system."""
