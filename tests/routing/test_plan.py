@@ -48,23 +48,35 @@ async def test_the_plan_decides_as_a_call_does(services, account):
     assert plain.explain()["route"] == (await services.routes.decide(plain.request, local=account)).explain()
 
 
-async def test_a_preview_takes_no_trunk_and_agrees_with_authorize(master, services, account):
+async def test_a_preview_takes_no_trunk_and_a_call_takes_one_by_the_same_decision(master, services, account):
     assert master.post(f"accounts/{account}/limits", {"outbound_trunks": 1}).status_code == 200
     call = CarrierCall(OUTBOUND, "+16285550100", "did_us")
     preview = await services.trunks.preview(account, call)
     assert preview.allowed and preview.account.trunk == "outbound"
-    assert (await services.trunks.usage(account))["calls"] == 0
     plan = await services.plans.plan(account, "+16285550100", use_local_resources=True)
     assert plan.outcome == "carriers" and plan.limits is not None and plan.limits.account.trunk == "outbound"
-    held = await services.trunks.authorize(account, unique("call"), call)
-    assert held.allowed
+    assert (await services.trunks.usage(account))["calls"] == 0
+    placed = await services.plans.plan(account, "+16285550100", use_local_resources=True, call_id=unique("call"))
+    assert placed.outcome == "carriers" and placed.limits is not None and placed.limits.allowed
+    assert (await services.trunks.usage(account))["outbound"] == 1
     busy = await services.plans.plan(account, "+16285550100", use_local_resources=True)
     assert busy.outcome == "limits_denied" and busy.cause == "OUTGOING_CALL_BARRED"
     assert busy.limits is not None and busy.limits.reason == "trunks_exhausted"
-    refused = await services.trunks.authorize(account, unique("call"), call)
-    assert not refused.allowed and refused.reason == busy.limits.reason
-    await services.trunks.release(held)
+    refused = await services.plans.plan(account, "+16285550100", use_local_resources=True, call_id=unique("call"))
+    assert refused.outcome == "limits_denied" and refused.limits is not None
+    assert refused.limits.reason == busy.limits.reason and (await services.trunks.usage(account))["calls"] == 1
+    await services.trunks.release(placed.limits)
     assert (await services.plans.plan(account, "+16285550100", use_local_resources=True)).outcome == "carriers"
+    assert (await services.trunks.usage(account))["calls"] == 0
+
+
+async def test_a_hunt_account_lends_its_own_carriers(master, services, account):
+    child = master.create_account(account)["id"]
+    own = await services.plans.plan(child, "+16285550100", use_local_resources=True)
+    assert own.outcome == "no_route" and own.local == child
+    hunted = await services.plans.plan(child, "+16285550100", use_local_resources=True, hunt_account_id=account)
+    assert hunted.local == account and hunted.decision is not None
+    assert [e.dial_string for e in hunted.decision.endpoints] == ["sip:96285550100@127.0.0.2"]
 
 
 async def test_a_number_being_ported_in_is_called_through_the_carrier(master, services, account):

@@ -53,6 +53,7 @@ class Plan:
     number: str  # after the dial plans and the E.164 converters
     steps: tuple[tuple[str, str, str | None], ...]
     pool: str  # GLOBAL or LOCAL
+    local: str | None  # the account whose own carriers a LOCAL plan uses (the caller's, or its hunt account)
     restriction: Verdict
     on_net: OnNet | None = None  # None: not asked (barred first) or held by nobody
     decision: Decision | None = None  # None: the call ended before carriers were looked at
@@ -167,14 +168,20 @@ class Plans:
         device: Doc | None = None,
         *,
         use_local_resources: bool = False,
+        hunt_account_id: str | None = None,
         flags: Iterable[str] = (),
         force_outbound: bool = False,
         bypass_e164: bool = False,
         caller_id_number: str | None = None,
+        call_id: str | None = None,
     ) -> Plan:
-        """Plan a call of `device` (None: of the account itself) to `number` as dialled. `flags` are the
-        callflow's outbound flags (the device's and its owner's are added); `caller_id_number` is what the call
-        presents (None: the device's external caller ID), for carriers' cid_rules and short-dial correction."""
+        """Plan a call of `device` (None: of the account itself) to `number` as dialled. `use_local_resources`
+        routes over the account's own carriers (or those of `hunt_account_id`, which the caller checked is in its
+        hierarchy); `flags` are the callflow's outbound flags (the device's and its owner's are added);
+        `caller_id_number` is what the call presents (None: the device's external caller ID), for carriers'
+        cid_rules and short-dial correction. With a `call_id` (a call being placed) the limits step takes the
+        call's trunks (`Trunks.authorize`; the caller releases `plan.limits` when the call ends); without one it
+        only previews them."""
         caller = await self.restrictions.caller(account_id, device)
         account, owner, device = caller.account, caller.owner, caller.device
         request = Request(
@@ -193,23 +200,27 @@ class Plans:
             dialled,
             steps,
             LOCAL if use_local_resources else GLOBAL,
+            (hunt_account_id or account_id) if use_local_resources else None,
             await self.restrictions.judge(caller, dialled),
         )
-        return await self._onward(plan, force_outbound)
+        return await self._onward(plan, force_outbound, call_id)
 
-    async def _onward(self, plan: Plan, force_outbound: bool) -> Plan:
+    async def _onward(self, plan: Plan, force_outbound: bool, call_id: str | None) -> Plan:
         """The steps after the restrictions, each taken only when the call is still going."""
         if plan.restriction.barred:
             return plan
         on_net = await self._on_net(plan.account_id, plan.number, force_outbound)
         if on_net is not None and on_net.delivered:
             return replace(plan, on_net=on_net)
-        local = plan.account_id if plan.pool == LOCAL else None
-        decision = await self.routes.decide(plan.request, local=local)
+        decision = await self.routes.decide(plan.request, local=plan.local)
         if not decision.endpoints:
             return replace(plan, on_net=on_net, decision=decision)
         call = CarrierCall(OUTBOUND, decision.number, decision.classification)
-        return replace(plan, on_net=on_net, decision=decision, limits=await self.trunks.preview(plan.account_id, call))
+        if call_id is None:
+            grant = await self.trunks.preview(plan.account_id, call)
+        else:
+            grant = await self.trunks.authorize(plan.account_id, call_id, call)
+        return replace(plan, on_net=on_net, decision=decision, limits=grant)
 
     async def _on_net(self, account_id: str, number: str, force_outbound: bool) -> OnNet | None:
         """KAZOO's on-net check with `knm_lib:is_force_outbound`: a number held by an account and in service is
