@@ -320,3 +320,16 @@ def test_bad_input_is_a_crossbar_400(master, world, params, field):
     assert reply.status_code == 400, reply.text
     body = reply.json()
     assert body["status"] == "error" and body["message"] == "validation error" and field in body["data"]
+
+
+def test_an_emergency_number_is_never_barred_nor_limited(master, world):
+    carrier(master, world.account, "PSAP", [r"^(911)$"], "127.0.0.99", emergency=True)
+    restrict(master, f"accounts/{world.account}", "emergency", "deny")
+    restrict(master, f"accounts/{world.account}/devices/{world.device}", "emergency", "deny")
+    explained = explain(master, world.account, "911", device_id=world.device, use_local_resources=True)
+    assert explained["restrictions"]["barred"] is False
+    assert explained["restrictions"]["reason"] == "emergency numbers are never barred"
+    assert explained["route"]["classification"] == "emergency" and explained["route"]["emergency"] is True
+    assert dial_strings(explained) == [("PSAP", "sip:911@127.0.0.99")]
+    # No trunks and no credit: emergency calls are exempt from the limits.
+    assert explained["outcome"] == "carriers" and explained["limits"]["account"]["billing"] == "limits_disabled"
