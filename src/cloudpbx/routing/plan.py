@@ -6,7 +6,8 @@ Steps: the caller's dial plans (device, owner, account) and the E.164 converters
 number's class per level (`numbers.restrictions`, the check calls make); on-net (a number an account of the
 platform holds is delivered inside unless forced outbound; another tenant's holder is never named); the carrier
 decision over the pool (global, or the account's own for `use_local_resources`); the trunk limits decision over
-the live counts (`Trunks.preview`, no lease taken). The first step that ends the call decides the outcome.
+the live counts (`Trunks.authorize` for a call, which takes its trunks; `Trunks.preview` for an explanation, which
+takes nothing). The first step that ends the call decides the outcome.
 """
 
 from __future__ import annotations
