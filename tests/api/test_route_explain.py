@@ -333,3 +333,15 @@ def test_an_emergency_number_is_never_barred_nor_limited(master, world):
     assert dial_strings(explained) == [("PSAP", "sip:911@127.0.0.99")]
     # No trunks and no credit: emergency calls are exempt from the limits.
     assert explained["outcome"] == "carriers" and explained["limits"]["account"]["billing"] == "limits_disabled"
+
+
+def test_a_number_of_a_sub_account_is_named_to_its_parent_but_the_parents_is_not_named_to_it(master, world):
+    child = master.create_account(world.account)["id"]
+    below = f"+1628{random.randrange(200, 999)}{random.randrange(1000, 9999)}"
+    above = f"+1628{random.randrange(200, 999)}{random.randrange(1000, 9999)}"
+    assert master.put(f"accounts/{child}/phone_numbers/{below}").status_code == 201
+    assert master.put(f"accounts/{world.account}/phone_numbers/{above}").status_code == 201
+    down = explain(master, world.account, below)["on_net"]
+    assert down["account_id"] == child and down["same_account"] is False and down["delivered"] is True
+    up = explain(master, child, above)["on_net"]
+    assert up["account_id"] is None and up["reason"] == "held by an account of the platform"
