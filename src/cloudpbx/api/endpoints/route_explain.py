@@ -26,7 +26,7 @@ STEP = {
     "type": "object",
     "required": ["step", "number", "rule"],
     "properties": {
-        "step": {"type": "string", "enum": ["dialled", "dial_plan", "e164", "shortdial"]},
+        "step": {"type": "string", "description": "dialled, dial_plan, e164, shortdial, ..."},
         "number": TEXT,
         "rule": MAYBE_TEXT,
     },
