@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from cloudpbx.accounts.kinds import DEVICE
 from cloudpbx.config import Settings
 from cloudpbx.limits.decision import OUTBOUND, CarrierCall
 from cloudpbx.services import Services
@@ -112,3 +113,23 @@ def test_the_cli_prints_the_plan_for_a_human_and_as_json(master, server, account
     assert missing.returncode == 1 and "no account" in missing.stderr
     stranger = cli(server, "explain", account, "6285550100", "--device", "f" * 32)
     assert stranger.returncode == 1 and "no device" in stranger.stderr
+
+
+async def test_the_plan_judges_restrictions_as_the_callflow_engine_checks_them(master, services, account):
+    user = master.create(
+        account,
+        "users",
+        {"first_name": "In", "last_name": "Ter", "call_restriction": {"international": {"action": "deny"}}},
+    )
+    device = master.create(account, "devices", {"name": unique("Desk"), "owner_id": user["id"]})
+    stored = await services.documents.find(DEVICE, account, device["id"])
+    for dialled in ("011442071838750", "6285550100", "911"):
+        plan = await services.plans.plan(account, dialled, stored, use_local_resources=True)
+        assert plan.restriction == await services.restrictions.check(account, stored, dialled)
+    assert plan.restriction.reason == "emergency numbers are never barred"
+    barred = await services.plans.plan(account, "011442071838750", stored, use_local_resources=True)
+    assert barred.outcome == "barred" and barred.restriction.levels == (
+        ("account", None),
+        ("owner", "deny"),
+        ("device", None),
+    )

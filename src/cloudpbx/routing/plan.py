@@ -202,7 +202,7 @@ class Plans:
             steps,
             LOCAL if use_local_resources else GLOBAL,
             (hunt_account_id or account_id) if use_local_resources else None,
-            await self.restrictions.judge(caller, dialled),
+            await self.restrictions.judge(caller, number),
         )
         return await self._onward(plan, force_outbound, call_id)
 
