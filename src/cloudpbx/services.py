@@ -22,6 +22,7 @@ from cloudpbx.limits.trunks import Trunks
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.manager import Numbers
 from cloudpbx.numbers.restrictions import Restrictions
+from cloudpbx.routing.plan import Plans
 from cloudpbx.routing.service import Routes
 from cloudpbx.state.channels import Channels
 from cloudpbx.state.registrations import Registrations
@@ -48,6 +49,7 @@ class Services:
     trunks: Trunks
     emergency_caller_ids: EmergencyCallerIds  # who an emergency call presents, or why it is refused
     emergency_bridge: EmergencyBridge  # the alert (and later deliveries) of every emergency call
+    plans: Plans  # outbound route plans: route explain and carrier calls
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -57,7 +59,8 @@ class Services:
         accounts, documents = Accounts(store, directory, settings.realm_suffix), Documents(store)
         classifiers = Classifiers(configs)
         restrictions = Restrictions(documents, accounts, classifiers)
-        numbers = Numbers(store)
+        routes, numbers = Routes(Resources(store), classifiers), Numbers(store)
+        trunks = Trunks(store, directory, configs, settings.node)
         callflows = CallflowEngine(Callflows(store), documents, accounts, configs, restrictions)
         return cls(
             settings=settings,
@@ -74,10 +77,11 @@ class Services:
             registrations=Registrations(),
             channels=Channels(),
             callflows=callflows,
-            routes=Routes(Resources(store), classifiers),
-            trunks=Trunks(store, directory, configs, settings.node),
+            routes=routes,
+            trunks=trunks,
             emergency_caller_ids=EmergencyCallerIds(callflows.caller_ids, numbers, configs),
             emergency_bridge=EmergencyBridge(documents, directory),
+            plans=Plans(routes, restrictions, numbers, trunks, accounts, directory, configs),
         )
 
     async def close(self) -> None:

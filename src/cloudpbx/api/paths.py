@@ -59,6 +59,16 @@ ARGS: dict[str, Arg] = {
 
 
 @dataclass(frozen=True)
+class Query:
+    """One query string parameter of an operation."""
+
+    name: str
+    schema: dict
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class Op:
     """One method of a shape, as the OpenAPI document describes it.
 
@@ -75,6 +85,7 @@ class Op:
     upload: bool = False  # the body is a file (binary, multipart form or base64 data URL)
     files: tuple[str, ...] = ()  # the reply is a file of these media types (ranges like `audio/*`), not an envelope
     body_optional: bool = False
+    query: tuple[Query, ...] = ()  # the query parameters it reads, for the document
 
 
 @dataclass(frozen=True)

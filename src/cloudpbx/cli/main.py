@@ -17,6 +17,7 @@ from rich.panel import Panel
 from cloudpbx.api.app import create_app
 from cloudpbx.cli import http_server
 from cloudpbx.cli.bootstrap import Created, ensure_master
+from cloudpbx.cli.route import route_app
 from cloudpbx.cli.sup import sup_app
 from cloudpbx.config import Settings
 from cloudpbx.connections import fit_caps, raise_file_limit
@@ -26,6 +27,7 @@ from cloudpbx.store import Unavailable
 
 app = typer.Typer(help="cloudpbx: hosted telephony platform", no_args_is_help=True, add_completion=False)
 app.add_typer(sup_app, name="sup")
+app.add_typer(route_app, name="route")
 err = Console(stderr=True)
 out = Console()
 # A full collection walks every live object (a busy SIP side keeps tens of thousands: live calls, registrations),

@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -71,27 +71,30 @@ class Trunks:
     async def authorize(self, account_id: str, call_id: str, call: CarrierCall) -> Grant:
         """Decide for the account, then its reseller; when both allow, the call holds a lease in each until
         `release` (or until this process stops renewing it)."""
-        node = await self._node(account_id)
-        reseller = await self._limiting_reseller(node)
-        charged = (account_id,) if reseller is None else (account_id, reseller)
+        charged = await self._charged(account_id)
         limits = {acc: await self.limits(acc) for acc in charged}
         credit = {acc: await available_credit_units(acc) for acc in charged}
         key = lease_key(call_id)
         async with self._turns.of(charged), self.store.write() as tx:
             now = time.time()
             await leases.lock_accounts(tx, charged)
-            used = await leases.in_use(tx, charged, now)
-            decisions = []
-            for acc in charged:
-                decisions.append(decide(limits[acc], call, used[acc], credit[acc]))
-                if not decisions[-1].allowed:
-                    break
-            grant = Grant(key, decisions[0], decisions[1] if len(decisions) > 1 else None, charged)
+            grant = _granted(key, call, charged, limits, await leases.in_use(tx, charged, now), credit)
             if grant.allowed:
-                await leases.add(tx, self._rows(key, account_id, call, zip(charged, decisions, strict=True), now))
+                decided = zip(charged, (grant.account, grant.reseller)[: len(charged)], strict=True)
+                await leases.add(tx, self._rows(key, account_id, call, decided, now))
         if grant.allowed:
             self._hold(key, charged)
         return grant
+
+    async def preview(self, account_id: str, call: CarrierCall) -> Grant:
+        """What `authorize` would answer now, over the same live counts and the same decision, taking no lease and
+        no lock (route explanations): a call placed a moment later may find the last trunk taken meanwhile."""
+        charged = await self._charged(account_id)
+        limits = {acc: await self.limits(acc) for acc in charged}
+        credit = {acc: await available_credit_units(acc) for acc in charged}
+        async with self.store.read() as tx:
+            used = await leases.in_use(tx, charged, time.time())
+        return _granted("", call, charged, limits, used, credit)
 
     async def release(self, grant: Grant) -> None:
         """The call ended: its trunks are free at once, for every process."""
@@ -122,6 +125,11 @@ class Trunks:
             async with self.store.write() as tx:
                 for call_id, charged in held.items():
                     await leases.drop(tx, call_id, charged)
+
+    async def _charged(self, account_id: str) -> tuple[str, ...]:
+        """The accounts a call of this account is counted against: itself, and its limiting reseller if any."""
+        reseller = await self._limiting_reseller(await self._node(account_id))
+        return (account_id,) if reseller is None else (account_id, reseller)
 
     async def _node(self, account_id: str) -> AccountNode:
         node = await self.directory.get(account_id)
@@ -168,6 +176,18 @@ class Trunks:
         for start in range(0, len(held), RENEW_CHUNK):
             async with self.store.write() as tx:
                 await leases.renew(tx, self.node, held[start : start + RENEW_CHUNK], expires)
+
+
+def _granted(
+    key: str, call: CarrierCall, charged: tuple[str, ...], limits: Mapping, used: Mapping, credit: Mapping
+) -> Grant:
+    """The account decides first, then its reseller (not asked once the account refused)."""
+    decisions = []
+    for acc in charged:
+        decisions.append(decide(limits[acc], call, used[acc], credit[acc]))
+        if not decisions[-1].allowed:
+            break
+    return Grant(key, decisions[0], decisions[1] if len(decisions) > 1 else None, charged)
 
 
 def lease_key(call_id: str) -> str:

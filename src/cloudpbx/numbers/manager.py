@@ -114,6 +114,11 @@ class Numbers:
             raise failures.not_found(number)
         return doc
 
+    async def holder(self, e164: str) -> Doc | None:
+        """A number's document whoever holds it, None when the platform has none (call routing asks: on-net?);
+        a point read, as every call to a carrier asks."""
+        return await self.store.find(SYSTEM, e164)
+
     async def search(self, prefix: str, quantity: int, offset: int) -> list[str]:
         """Pool numbers starting with an E.164 prefix, in number order."""
         async with self.store.read() as tx:

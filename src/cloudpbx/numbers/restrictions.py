@@ -16,6 +16,7 @@ route explanations and carrier routing call the same `Restrictions` methods as c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from cloudpbx.accounts import devices
 from cloudpbx.accounts.accounts import Accounts
@@ -40,14 +41,21 @@ class Decision:
     level: str
 
 
+LEVELS = ("account", "owner", "device")
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a call is refused, the number as classified, its class (None: no classifier matched), and why."""
+    """Whether a call is refused, the number as classified, its class (None: no classifier matched), and why;
+    `levels` is the class's action as set on the account, the owner and the device (None: unset or no such
+    document), and `closed_groups` the device's closed groups action, for explaining."""
 
     barred: bool
     number: str
     classifier: str | None
     reason: str
+    levels: tuple[tuple[str, str | None], ...] = ()
+    closed_groups: str | None = None
 
 
 def action(doc: Doc | None, name: str) -> str | None:
@@ -87,35 +95,75 @@ def groups_of(member_ids: list[str | None], groups: list[Doc]) -> set[str]:
     return {g["_id"] for g in groups for ident in member_ids if ident and ident in (g.get("endpoints") or {})}
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who calls, as a restriction decision reads it: the account, the device (None: the account itself) and the
+    device's owner, read once per call."""
+
+    account_id: str
+    account: Doc
+    device: Doc | None = None
+    owner: Doc | None = None
+
+
 class Restrictions:
     def __init__(self, documents: Documents, accounts: Accounts, classifiers: Classifiers):
         self.documents = documents
         self.accounts = accounts
         self.classifiers = classifiers
 
-    async def check(self, account_id: str, device: Doc, number: str, flow: object = None) -> Verdict:
-        """May `device` call `number` (the dialled number, or the capture of the pattern that routed it), which
-        reaches `flow` (None: no callflow)? An emergency number as dialled is never refused; any other is judged
-        by its class after the caller's dial plans, so a dial-out prefix that makes 911 reaches 911."""
+    async def caller(self, account_id: str, device: Doc | None) -> Caller:
+        """The documents a caller's restrictions are read from, as stored now (None: the account itself calls)."""
+        account = await self.accounts.get(account_id)
+        if device is None:
+            return Caller(account_id, account)
         device = await self._fresh(account_id, device)
+        return Caller(account_id, account, device, await self._owner(account_id, device))
+
+    async def check(self, account_id: str, device: Doc | None, number: str, flow: object = None) -> Verdict:
+        """May `device` (None: a call of the account with no device) call `number` (the dialled number, or the
+        capture of the pattern that routed it), which reaches `flow` (None: no callflow)?"""
+        return await self.judge(await self.caller(account_id, device), number, flow)
+
+    async def judge(self, caller: Caller, number: str, flow: object = None) -> Verdict:
+        """`check` over documents already read. An emergency number as dialled is never refused; any other is
+        judged by its class after the caller's dial plans, so a dial-out prefix that makes 911 reaches 911. The
+        verdict carries the action of the number's class at each level, so explaining a route and deciding a call
+        are one path."""
+        account, owner, device = caller.account, caller.owner, caller.device
         in_use = await self.classifiers.current()
-        account, owner = await self.accounts.get(account_id), await self._owner(account_id, device)
         matched = match(number, in_use)
         if not (matched and is_emergency(matched)):  # as KAZOO, classified after the caller's dial plans
             number = apply_dial_plan(number, plans_of(device, owner, account))[0]
             matched = match(number, in_use)
         name = matched["name"] if matched else None
+        actions = (action(doc, name) if name else None for doc in (account, owner, device))
+        closed = action(device, CLOSED_GROUPS)
+        found = partial(
+            Verdict,
+            number=number,
+            classifier=name,
+            levels=tuple(zip(LEVELS, actions, strict=True)),
+            closed_groups=closed,
+        )
         if matched and is_emergency(matched):
-            return Verdict(False, number, name, "emergency numbers are never barred")
-        callee = extension(flow) if action(device, CLOSED_GROUPS) == DENY else None
-        if callee is not None:
-            shared = await self._share_group(account_id, device, *callee)
+            return found(barred=False, reason="emergency numbers are never barred")
+        callee = extension(flow) if closed == DENY else None
+        if device is not None and callee is not None:
+            shared = await self._share_group(caller.account_id, device, *callee)
             why = f"closed groups: {callee[0]} {callee[1]} {'shares' if shared else 'shares no'} group with the caller"
-            return Verdict(not shared, number, name, why)
+            return found(barred=not shared, reason=why)
         if name is None:
-            return Verdict(False, number, None, f"{normalize(number)} matches no classifier")
-        decision = decide(name, account, owner, device)
-        return Verdict(decision.action == DENY, number, name, f"{name}: {decision.action} by the {decision.level}")
+            return found(barred=False, reason=f"{normalize(number)} matches no classifier")
+        decision = decide(name, account, owner, device or {})
+        level = decision.level if device is not None else "account"
+        return found(barred=decision.action == DENY, reason=f"{name}: {decision.action} by the {level}")
+
+    async def denied_classes(self, caller: Caller) -> frozenset[str]:
+        """The classes the merge denies to this caller (short-dial correction never completes a number into one)."""
+        names = [entry["name"] for entry in await self.classifiers.current()]
+        merged = (decide(name, caller.account, caller.owner, caller.device or {}) for name in names)
+        return frozenset(name for name, decision in zip(names, merged, strict=True) if decision.action == DENY)
 
     async def _fresh(self, account_id: str, device: Doc) -> Doc:
         """The device as stored now (a call's copy comes from the authentication cache and may be seconds old)."""

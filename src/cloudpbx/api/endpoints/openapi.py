@@ -217,7 +217,10 @@ def _operation(endpoint: Endpoint, shape: Shape, method: str, op: Op) -> dict:
         "tags": [_tag(shape.template)],
         "operationId": re.sub(r"\W+", "_", f"{method.lower()}_{shape.template}").strip("_"),
     }
-    params = _parameters(endpoint, shape)
+    params = _parameters(endpoint, shape) + [
+        {"name": q.name, "in": "query", "required": q.required, "schema": q.schema, "description": q.description}
+        for q in op.query
+    ]
     if params:
         operation["parameters"] = params
     if op.public:
