@@ -15,6 +15,7 @@ import pytest
 
 from cloudpbx.media import rtp
 from cloudpbx.media.tones import detect_tone_in_frames
+from tests.conftest import free_sip_port, start_server, stop_server
 from tests.helpers import unique
 from tests.sip.phones import phones, pump, wait_until  # noqa: F401 - phones is a fixture
 from tests.sip.sipp import Sipp, free_port
@@ -349,3 +350,17 @@ def test_a_resellers_trunk_limit_binds_its_sub_accounts_inbound_calls(phones, wo
     assert (refused["account_billing"], refused["reseller_billing"]) == ("flat_rate", "trunks_exhausted")
     gone = lambda: usage(master, reseller["id"])["calls"] == usage(master, customer["id"])["calls"] == 0  # noqa: E731
     wait_until(gone, 5.0, "the trunks given back to both accounts")
+
+
+def test_every_process_on_the_database_stops_recognising_a_disabled_carrier(world, master, server):
+    sip_port = free_sip_port()
+    second, _ = start_server(server[1], server[2], sip_port=sip_port)  # another process on the same database
+    try:
+        number = add_number(master, world.id)
+        route(master, world.id, number, answer_with(480))
+        assert carrier_invite(sip_port, world.gateway, number)[-1].status == 480, "the other process knows it"
+        assert master.patch(f"resources/{world.carrier}", {"enabled": False}).status_code == 200
+        assert carrier_invite(sip_port, world.gateway, number)[-1].status == 403
+        assert carrier_invite(world.port, world.gateway, number)[-1].status == 403
+    finally:
+        stop_server(second)
