@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 
 from cloudpbx.media import rtp
 from cloudpbx.media.relay import MediaRelay, Side
@@ -41,8 +42,9 @@ class Announcement:
                 return cls(relay, side, codec, payload, (address, section.port), answer)
         return None
 
-    async def play(self, seconds: float, frequency: float = REFUSAL_TONE_HZ) -> None:
-        """Send the tone for `seconds`, one frame every 20 ms, paced by the loop's clock."""
+    async def play(self, seconds: float, stop: Callable[[], bool], frequency: float = REFUSAL_TONE_HZ) -> None:
+        """Send the tone for `seconds`, one frame every 20 ms paced by the loop's clock, until `stop()` says the
+        caller is gone."""
         transport = self.side.rtp.transport
         if transport is None:
             return
@@ -52,6 +54,8 @@ class Announcement:
         ssrc, sequence, stamp = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
         start = loop.time()
         for n in range(frames):
+            if stop():
+                return
             payload = tone.frame()
             packet = rtp.build(self.payload, sequence + n, stamp + n * len(payload), ssrc, payload, marker=n == 0)
             transport.sendto(packet, self.target)

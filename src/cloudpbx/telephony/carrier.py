@@ -118,7 +118,7 @@ class CarrierIdentity:
         try:
             if not call.ended:
                 call.early_media(announcement.answer)
-                await announcement.play(self.admission.announcement_s)
+                await announcement.play(self.admission.announcement_s, lambda: call.ended)
         finally:
             announcement.close()
 
