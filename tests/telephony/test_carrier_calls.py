@@ -236,16 +236,19 @@ def test_numbers_not_in_service_on_the_platform_get_404(world, master):
     assert carrier_invite(world.port, world.gateway, number)[-1].status == 480, "in service: the callflow answers"
 
 
-def test_an_accounts_own_carrier_reaches_only_its_own_numbers(world, master, cleanup):
+def test_an_accounts_own_carrier_reaches_only_its_own_and_its_sub_accounts_numbers(world, master, cleanup):
     other = master.create_account(master.account_id, unique("Other"))
-    set_limits(master, other["id"], inbound_trunks=2)
+    below = master.create_account(world.id, unique("Below"))
+    for account in (other, below):
+        set_limits(master, account["id"], inbound_trunks=2)
     address = gateway_address()
     add_carrier(master, cleanup, f"accounts/{world.id}/resources", address)
-    own, theirs = add_number(master, world.id), add_number(master, other["id"])
-    route(master, world.id, own, answer_with(480))
-    route(master, other["id"], theirs, answer_with(480))
+    own, theirs, sub = add_number(master, world.id), add_number(master, other["id"]), add_number(master, below["id"])
+    for account_id, number, code in ((world.id, own, 480), (other["id"], theirs, 480), (below["id"], sub, 410)):
+        route(master, account_id, number, answer_with(code))
     assert carrier_invite(world.port, address, own)[-1].status == 480
-    assert carrier_invite(world.port, address, theirs)[-1].status == 403
+    assert carrier_invite(world.port, address, sub)[-1].status == 410, "a sub-account's number is reached"
+    assert carrier_invite(world.port, address, theirs)[-1].status == 403, "another account's number is not"
 
 
 def test_a_disabled_carrier_is_refused_at_the_next_call(world, master):
@@ -256,6 +259,9 @@ def test_a_disabled_carrier_is_refused_at_the_next_call(world, master):
     assert carrier_invite(world.port, world.gateway, number)[-1].status == 403
     assert master.patch(f"resources/{world.carrier}", {"enabled": True}).status_code == 200
     assert carrier_invite(world.port, world.gateway, number)[-1].status == 480
+    gateway_off = {"gateways": [{"server": world.gateway, "enabled": False}]}
+    assert master.patch(f"resources/{world.carrier}", gateway_off).status_code == 200
+    assert carrier_invite(world.port, world.gateway, number)[-1].status == 403, "a disabled gateway is no carrier's"
 
 
 def test_a_gateway_named_by_host_name_and_port_is_recognised_from_that_port_only(world, master, cleanup):
