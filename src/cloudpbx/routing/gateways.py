@@ -7,7 +7,8 @@ ports than the one they listen on (over TCP always), so 5060 means any source po
 
 The index is built again when the platform-wide carrier marker (`accounts.resources`) moves: each lookup reads it
 by primary key, so a carrier created, changed, disabled or deleted through any process sharing the database is
-seen at the next call. Names are resolved again after `RESOLVED_TTL_S` at the next build.
+seen at the next call. An index holding names is also built again in the background every `RESOLVED_TTL_S`, so
+a carrier's DNS change is followed while calls go on with the index they have.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import socket
 import time
 from collections.abc import Iterable
@@ -102,12 +104,18 @@ class Resolver:
         return tuple(dict.fromkeys(canonical(address) or address for address in found))
 
 
+def _failure_logged(build: asyncio.Future) -> None:
+    if not build.cancelled() and build.exception() is not None:
+        log.warning("carrier gateway index not built: %s", build.exception())
+
+
 class GatewayIndex:
     def __init__(self, resources: Resources, resolver: Resolver | None = None):
         self.resources = resources
         self.resolver = resolver or Resolver()
         self._built: tuple[str | None, dict[str, list[_Entry]]] | None = None
         self._building: tuple[str | None, asyncio.Future] | None = None
+        self._names_until = math.inf  # when the names the index resolved are to be resolved again
 
     async def carriers_at(self, host: str, port: int) -> tuple[CarrierSource, ...]:
         """The enabled carriers with a gateway at this source address, as stored now."""
@@ -121,10 +129,18 @@ class GatewayIndex:
         """The index at the marker's current revision; one build serves every call waiting for it."""
         marker = await self.resources.any_revision()
         if self._built is not None and self._built[0] == marker:
+            if time.monotonic() > self._names_until:
+                self._start(marker)  # in the background: this call goes on with the index as it is
             return self._built[1]
-        if self._building is None or self._building[0] != marker:
-            self._building = (marker, asyncio.ensure_future(self._build(marker)))
-        return await asyncio.shield(self._building[1])
+        return await asyncio.shield(self._start(marker))
+
+    def _start(self, marker: str | None) -> asyncio.Future:
+        """The build for `marker`: the one under way, else a new one."""
+        if self._building is None or self._building[0] != marker or self._building[1].done():
+            build = asyncio.ensure_future(self._build(marker))
+            build.add_done_callback(_failure_logged)
+            self._building = (marker, build)
+        return self._building[1]
 
     async def _build(self, marker: str | None) -> dict[str, list[_Entry]]:
         stored = await self.resources.load_all()
@@ -134,7 +150,8 @@ class GatewayIndex:
             for doc in docs
             for server, port in _gateways(doc)
         ]
-        resolved = await self.resolver.addresses(server for server, *_ in servers if canonical(server) is None)
+        names = [server for server, *_ in servers if canonical(server) is None]
+        resolved = await self.resolver.addresses(names)
         index: dict[str, list[_Entry]] = {}
         for server, port, partition, doc in servers:
             source = CarrierSource(doc["_id"], doc.get("name", ""), partition)
@@ -143,4 +160,5 @@ class GatewayIndex:
                 index.setdefault(address, []).append(_Entry(port, source))
         if self._built is None or self._building is None or self._building[0] == marker:
             self._built = (marker, index)
+            self._names_until = time.monotonic() + RESOLVED_TTL_S if names else math.inf
         return index
