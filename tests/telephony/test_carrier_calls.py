@@ -370,3 +370,16 @@ def test_every_process_on_the_database_stops_recognising_a_disabled_carrier(worl
         assert carrier_invite(world.port, world.gateway, number)[-1].status == 403
     finally:
         stop_server(second)
+
+
+def test_a_disabled_account_or_one_below_a_disabled_account_refuses_carrier_calls(world, master):
+    below = master.create_account(world.id, unique("Below"))
+    set_limits(master, below["id"], inbound_trunks=2)
+    number = add_number(master, below["id"])
+    route(master, below["id"], number, answer_with(480))
+    assert carrier_invite(world.port, world.gateway, number)[-1].status == 480
+    assert master.patch(f"accounts/{world.id}", {"enabled": False}).status_code == 200
+    assert carrier_invite(world.port, world.gateway, number)[-1].status == 403, "its parent is disabled"
+    assert master.patch(f"accounts/{world.id}", {"enabled": True}).status_code == 200
+    assert master.patch(f"accounts/{below['id']}", {"enabled": False}).status_code == 200
+    assert carrier_invite(world.port, world.gateway, number)[-1].status == 403, "it is disabled itself"
