@@ -26,7 +26,7 @@ from cloudpbx.limits.decision import INBOUND, CarrierCall
 from cloudpbx.limits.trunks import Grant, Trunks
 from cloudpbx.media.announcement import Announcement
 from cloudpbx.media.codecs import CodecPolicy
-from cloudpbx.media.relay import MediaRelay
+from cloudpbx.media.relay import MediaRelay, NoPorts
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.classifiers import classify
 from cloudpbx.numbers.inbound import InboundNumber, InboundNumbers
@@ -102,6 +102,8 @@ class CarrierIdentity:
         call.a.channel_vars["account_billing"] = grant.account.billing
         if grant.reseller is not None:
             call.a.channel_vars["reseller_billing"] = grant.reseller.billing
+        if any(decision and decision.soft_limit for decision in (grant.account, grant.reseller)):
+            call.a.channel_vars["soft_limit"] = True  # let through over its limits (jonny5's Soft-Limit)
         if grant.allowed:
             return True
         log.info("call %s to %s refused by trunk limits: %s", call.call_id, self.number.e164, grant.reason)
@@ -112,7 +114,11 @@ class CarrierIdentity:
     async def _announce(self, call: Admitted) -> None:
         if not call.offer:
             return
-        announcement = await Announcement.answering(self.admission.relay, call.offer)
+        try:
+            announcement = await Announcement.answering(self.admission.relay, call.offer)
+        except NoPorts:  # refused all the same, without the tone
+            log.warning("call %s: no RTP ports left for the refusal's tone", call.call_id)
+            return
         if announcement is None:
             return
         try:
