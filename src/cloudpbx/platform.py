@@ -12,12 +12,15 @@ from cloudpbx.accounts.cdrs import CdrWriter
 from cloudpbx.config import Settings
 from cloudpbx.connections import ConnectionGuard
 from cloudpbx.media.relay import MediaRelay
+from cloudpbx.numbers.inbound import InboundNumbers
+from cloudpbx.routing.gateways import GatewayIndex
 from cloudpbx.services import Services
 from cloudpbx.sip.core import SipCore
 from cloudpbx.sip.digest import Digest
 from cloudpbx.sip.transport import StreamLimits
 from cloudpbx.telephony.auth import Authenticator, FailureThrottle
 from cloudpbx.telephony.b2bua import B2BUA
+from cloudpbx.telephony.carrier import Admission, CarrierGate
 from cloudpbx.telephony.context import CallContext
 from cloudpbx.telephony.registrar import Registrar
 from cloudpbx.telephony.service import SipService
@@ -62,7 +65,14 @@ class Platform(Services):
         context = CallContext(
             core, relay, self.channels, self.registrations, cdrs, self.callflows, self.accounts, settings.node
         )
-        return SipService(core, registrar, B2BUA(context, auth), relay, cdrs)
+        carriers = CarrierGate(
+            GatewayIndex(self.routes.resources),
+            InboundNumbers(self.store),
+            self.directory,
+            self.classifiers,
+            Admission(self.trunks, relay),
+        )
+        return SipService(core, registrar, B2BUA(context, auth, carriers), relay, cdrs)
 
     async def start(self) -> None:
         """Start the background work of what was built (the SIP side's registrar expiry and CDR writer)."""

@@ -65,12 +65,12 @@ def authorization(
 class SipSocket:
     """One UDP socket or TCP connection to the server, sending bytes and reading parsed messages."""
 
-    def __init__(self, port: int, transport: str = "udp", bind: str = HOST):
+    def __init__(self, port: int, transport: str = "udp", bind: str = HOST, bind_port: int = 0):
         self.server = (HOST, port)
         self.transport = transport
         kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
         self.sock = socket.socket(socket.AF_INET, kind)
-        self.sock.bind((bind, 0))
+        self.sock.bind((bind, bind_port))
         if transport == "tcp":
             self.sock.connect(self.server)
         self.buffer = b""

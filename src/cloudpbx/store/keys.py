@@ -20,6 +20,7 @@ MAILBOX = "mailbox"
 NUMBER = "number"
 NUMBER_POOL = "number_pool"
 WHITELABEL_DOMAIN = "whitelabel_domain"
+CARRIERS = "carriers"
 
 
 def _scoped(account_id: str, value: str) -> str:
@@ -89,3 +90,8 @@ def number_pool(e164: str) -> Key:
 
 def whitelabel_domain(domain: str) -> Key:
     return (WHITELABEL_DOMAIN, domain.strip().lower())
+
+
+def carriers(partition: str) -> Key:
+    """A partition (the system's, or an account's) that holds or held carriers: where the gateway index looks."""
+    return (CARRIERS, partition)

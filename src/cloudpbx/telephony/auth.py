@@ -1,5 +1,8 @@
 """Who is this phone? Digest-authenticates a request against the device its (realm, username) names.
 
+An INVITE without credentials whose caller's domain is no account's realm (not from a phone of ours, and not from
+a carrier, which the B2BUA recognised before) gets 403, counted as a failure of its address, never a challenge.
+
 The realm picks the account (`Accounts.find_by_realm`), the username the device (`Devices.by_sip`), and
 the device's SIP password checks the answer. Lookups go through two-second caches, so a phone that registers
 every minute costs no database read at all most of the time. A source address that fails too often is refused
@@ -17,6 +20,8 @@ from cloudpbx.accounts.accounts import Accounts
 from cloudpbx.accounts.devices import Devices
 from cloudpbx.accounts.documents import enabled
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
+from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.media.codecs import CodecPolicy
 from cloudpbx.sip.digest import OK, REPLAYED, STALE, Digest
 from cloudpbx.sip.headers import HeaderError, parse_auth
 from cloudpbx.sip.message import Request, Response
@@ -40,6 +45,29 @@ class Identity:
     @property
     def device_id(self) -> str:
         return self.device["_id"]
+
+    # what an inbound call asks of its caller (`telephony.identity.CallerIdentity`) --------------------------------
+
+    def destination(self, dialed: str) -> str:
+        return dialed
+
+    def presented(self, request: Request) -> CallerId:
+        """What the phone sent; the callflow replaces it with the device's configured caller ID."""
+        sender = request.from_
+        return CallerId(sender.display or "", sender.uri.user or "")
+
+    def codecs(self) -> CodecPolicy:
+        return CodecPolicy.from_media(self.device.get("media"))
+
+    def channel_vars(self) -> dict[str, object]:
+        return {}
+
+    async def admit(self, call: object) -> bool:
+        """A device's calls are not trunk calls: nothing to ask."""
+        return True
+
+    async def finish(self) -> None:
+        """Nothing was taken."""
 
 
 class FailureThrottle:
@@ -122,7 +150,10 @@ class Authenticator:
             return make_response(request, 403, "Too Many Failed Attempts")
         credentials = _credentials(request, "proxy-authorization" if proxy else "authorization")
         if credentials is None:
-            return self.challenge(request, _realm_hint(request), proxy=proxy)
+            realm = _realm_hint(request)
+            if proxy and await self._account_id(realm) is None:  # no device could answer: not worth a challenge
+                return self._failed(request, peer)
+            return self.challenge(request, realm, proxy=proxy)
         found = await self._device(credentials)
         if found is None:
             return self._failed(request, peer)

@@ -1,6 +1,7 @@
-"""The B2BUA: an INVITE from a device becomes an inbound call run through its account's callflows.
+"""The B2BUA: an INVITE from a device or a carrier becomes an inbound call run through an account's callflows.
 
-The INVITE is digest-challenged (407) like a REGISTER; the device that answers is the caller, its account the
+An INVITE from a carrier's gateway address is the carrier's (`telephony/carrier.py`): its number picks the
+account. Any other is digest-challenged (407) like a REGISTER; the device that answers is the caller, its account the
 one whose callflows route the Request-URI's number. Every call leg it then creates (the caller's, and one per
 contact rung) is a live channel while it exists and a CDR when it ends. Media is anchored through the relay
 unless the caller's or the callee's device (else account) sets `media.bypass_media`.
@@ -14,7 +15,9 @@ from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction, Server
 from cloudpbx.sip.uri import unescape
 from cloudpbx.telephony.auth import Authenticator
 from cloudpbx.telephony.call import InboundCall
+from cloudpbx.telephony.carrier import CarrierGate
 from cloudpbx.telephony.context import DIALOG_METHODS, EXTENSIONS, CallContext
+from cloudpbx.telephony.identity import CallerIdentity
 
 INFO_BODIES = ("application/dtmf-relay", "application/dtmf", "application/media_control+xml")
 
@@ -42,9 +45,10 @@ def refusal(request: Request) -> tuple[int, str] | None:
 class B2BUA:
     """Takes out-of-dialog INVITEs on `ctx.core`; every call it starts shares `ctx`."""
 
-    def __init__(self, ctx: CallContext, auth: Authenticator):
+    def __init__(self, ctx: CallContext, auth: Authenticator, carriers: CarrierGate):
         self.ctx = ctx
         self.auth = auth
+        self.carriers = carriers
         ctx.core.on("INVITE", self.handle)
         ctx.core.dialog_methods.update(DIALOG_METHODS)
         ctx.core.supported.update(EXTENSIONS)
@@ -53,7 +57,9 @@ class B2BUA:
     async def handle(self, request: Request, tx: ServerTransaction) -> None:
         """An out-of-dialog INVITE (the core has sent 100 Trying)."""
         assert isinstance(tx, InviteServerTransaction)
-        identity = await self.auth.authenticate_request(request, tx.peer, proxy=True)
+        identity: CallerIdentity | Response | None = await self.carriers.identify(request, tx.peer)
+        if identity is None:
+            identity = await self.auth.authenticate_request(request, tx.peer, proxy=True)
         if isinstance(identity, Response):
             tx.respond(identity)
             return

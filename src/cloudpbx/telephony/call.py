@@ -20,17 +20,17 @@ from collections.abc import Sequence
 from cloudpbx.accounts.cdrs import new_interaction_id
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
-from cloudpbx.media.codecs import CodecPolicy, Incompatible
+from cloudpbx.media.codecs import Incompatible
 from cloudpbx.media.sdp import SdpError
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.message import Request, Response
 from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction
 from cloudpbx.telephony import causes
-from cloudpbx.telephony.auth import Identity
 from cloudpbx.telephony.bridge import Bridging
 from cloudpbx.telephony.context import ALLOW, CallContext
 from cloudpbx.telephony.conversation import Conversation
 from cloudpbx.telephony.early import CallerEarly
+from cloudpbx.telephony.identity import CallerIdentity
 from cloudpbx.telephony.leg import RINGING, Leg, LegState, gregorian
 from cloudpbx.telephony.outbound import Origin, OutboundLeg
 
@@ -40,19 +40,20 @@ MAX_FORWARDS = 70
 
 class InboundCall:
     def __init__(
-        self, ctx: CallContext, request: Request, tx: InviteServerTransaction, identity: Identity, dialed: str
+        self, ctx: CallContext, request: Request, tx: InviteServerTransaction, identity: CallerIdentity, dialed: str
     ):
         self.ctx = ctx
         self.request, self.tx = request, tx
+        self.identity = identity  # a device or a carrier
         self.call_id = request.call_id
         self.account_id = identity.account.id
         self.realm = identity.account.realm or identity.realm
-        self.dialed = dialed
+        self.dialed = identity.destination(dialed)
         self.caller_device = identity.device
         sender = request.from_
-        self.caller_id = CallerId(sender.display or "", sender.uri.user or "")
+        self.caller_id: CallerId = identity.presented(request)
         self.offer = request.body  # empty: a late offer, the callee's 2xx will make it
-        self.codecs = CodecPolicy.from_media(identity.device.get("media"))
+        self.codecs = identity.codecs()
         self.bypass = False
         self.max_forwards = min(MAX_FORWARDS, (request.max_forwards or MAX_FORWARDS) - 1)
         self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # set when the caller leaves
@@ -75,7 +76,8 @@ class InboundCall:
             state=LegState.PROCEEDING,
         )
         self.a.caller = (self.caller_id.name, self.caller_id.number)
-        self.a.callee = ("", dialed)
+        self.a.callee = ("", self.dialed)
+        self.a.channel_vars.update(identity.channel_vars())
         self.a.allows = frozenset(method.upper() for method in request.values("allow"))
         self.early = CallerEarly(self.a, request, tx, self._unacknowledged_provisional)
         tx.on_cancel(self._cancelled)
@@ -94,8 +96,9 @@ class InboundCall:
         """Run the callflow; whatever goes wrong ends this call cleanly, and only this call."""
         self.a.open_channel()
         try:
-            self.bypass = await self.ctx.bypass_media(self.account_id, self.caller_device)
-            await self.ctx.callflows.handle(self)
+            if await self.identity.admit(self):  # a carrier call within its trunk limits, any device's call
+                self.bypass = await self.ctx.bypass_media(self.account_id, self.caller_device)
+                await self.ctx.callflows.handle(self)
             await self.hangup(causes.NORMAL_CLEARING)
         except Exception:
             log.exception("call %s failed", self.call_id)
@@ -103,6 +106,13 @@ class InboundCall:
         finally:
             if not self.a.ended:  # cancelled (shutdown)
                 self._abort()
+            await self._finish()
+
+    async def _finish(self) -> None:
+        try:
+            await self.identity.finish()
+        except Exception:
+            log.exception("call %s: what its admission took was not given back", self.call_id)
 
     def _abort(self) -> None:
         if self.conversation is not None:
@@ -149,6 +159,14 @@ class InboundCall:
         return Origin(self.call_id, self.interaction_id, self.realm, self.max_forwards, self.caller_id.sip())
 
     # answering ----------------------------------------------------------------------------------------------
+
+    def early_media(self, body: bytes) -> None:
+        """Send the unanswered caller a 183 with `body`, media of our own (an announcement before a refusal)."""
+        if not self.unanswered or self.a.sent_sdp:
+            return
+        self.a.move(LegState.EARLY)
+        self.a.sent_sdp = body
+        self.early.provisional(183, None, self._contact(), body)
 
     def _refuse(self, code: int, reason: str, cause: str) -> None:
         self.early.stop()
