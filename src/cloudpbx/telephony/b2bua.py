@@ -57,7 +57,9 @@ class B2BUA:
     async def handle(self, request: Request, tx: ServerTransaction) -> None:
         """An out-of-dialog INVITE (the core has sent 100 Trying)."""
         assert isinstance(tx, InviteServerTransaction)
-        identity: CallerIdentity | Response | None = await self.carriers.identify(request, tx.peer)
+        identity: CallerIdentity | Response | None = None
+        if "proxy-authorization" not in request:  # a phone answering our challenge is no carrier: no index read
+            identity = await self.carriers.identify(request, tx.peer)
         if identity is None:
             identity = await self.auth.authenticate_request(request, tx.peer, proxy=True)
         if isinstance(identity, Response):
