@@ -53,6 +53,8 @@ class Services:
         accounts, documents = Accounts(store, directory, settings.realm_suffix), Documents(store)
         classifiers = Classifiers(configs)
         restrictions = Restrictions(documents, accounts, classifiers)
+        routes = Routes(Resources(store), classifiers)
+        trunks = Trunks(store, directory, configs, settings.node)
         return cls(
             settings=settings,
             store=store,
@@ -67,9 +69,9 @@ class Services:
             restrictions=restrictions,
             registrations=Registrations(),
             channels=Channels(),
-            callflows=CallflowEngine(Callflows(store), documents, accounts, configs, restrictions),
-            routes=Routes(Resources(store), classifiers),
-            trunks=Trunks(store, directory, configs, settings.node),
+            callflows=CallflowEngine(Callflows(store), documents, accounts, configs, restrictions, routes, trunks),
+            routes=routes,
+            trunks=trunks,
         )
 
     async def close(self) -> None:

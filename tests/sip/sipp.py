@@ -34,10 +34,10 @@ def _run_dir(scenario: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=_runs[0]))
 
 
-def free_port(transport: str = "udp") -> int:
-    """A port free on 127.0.0.1 right now (for UDP or TCP)."""
+def free_port(transport: str = "udp", host: str = HOST) -> int:
+    """A port free on `host` (a loopback address) right now (for UDP or TCP)."""
     with socket.socket(socket.AF_INET, _SOCKET_TYPES[transport]) as sock:
-        sock.bind((HOST, 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -50,10 +50,10 @@ def free_media_port() -> int:
     raise RuntimeError("no free block of four UDP ports for SIPp media")
 
 
-def _port_taken(port: int, transport: str) -> bool:
+def _port_taken(port: int, transport: str, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, _SOCKET_TYPES[transport]) as sock:
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError:
             return True
         return False
@@ -86,7 +86,8 @@ class Sipp:
     auth: (username, password) for digest challenges, with the digest uri `auth_uri` (default "service@domain",
     the Request-URI of uac_call.xml, where SIPp would use its remote address); pause_ms: -d, the length of
     <pause/>; tick: called as tick(seconds) instead of sleeping while waiting for SIPp (pass phones.pump so
-    pjsua phones keep answering).
+    pjsua phones keep answering); host: the loopback address it runs on (127.0.0.2... for carriers);
+    trace: keep every message it sent and received (`messages()`).
     """
 
     def __init__(
@@ -105,25 +106,29 @@ class Sipp:
         pause_ms: int = 0,
         extra: tuple[str, ...] = (),
         tick: Callable[[float], None] = time.sleep,
+        host: str = HOST,
+        trace: bool = False,
     ):
+        self.host = host
         self.scenario = Path(scenario) if "/" in scenario else SCENARIOS / scenario
         self.remote = remote
         self.transport = transport
-        self.port = port or free_port(transport)
+        self.port = port or free_port(transport, host)
         self.dir = _run_dir(self.scenario.stem)
-        self.args = self._args(calls, rate, service, keys or {}, auth, auth_uri, pause_ms, extra)
+        traced = ("-trace_msg", "-message_file", str(self.dir / "messages.log")) if trace else ()
+        self.args = self._args(calls, rate, service, keys or {}, auth, auth_uri, pause_ms, (*traced, *extra))
         self.tick = tick
         self.proc: subprocess.Popen | None = None
 
     def _args(self, calls, rate, service, keys, auth, auth_uri, pause_ms, extra) -> list[str]:
-        keys = {"caller": "sipp", "domain": (self.remote or HOST).rsplit(":", 1)[0], **keys}
+        keys = {"caller": "sipp", "domain": (self.remote or self.host).rsplit(":", 1)[0], **keys}
         args = [
             SIPP,
             *([self.remote] if self.remote else []),
             "-sf",
             str(self.scenario),
             "-i",
-            HOST,
+            self.host,
             "-bind_local",
             "-p",
             str(self.port),
@@ -163,7 +168,7 @@ class Sipp:
                 self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir
             )
         deadline = time.monotonic() + timeout
-        while not _port_taken(self.port, self.transport):
+        while not _port_taken(self.port, self.transport, self.host):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
                 raise RuntimeError(f"sipp did not start: {self._read('stdout.log')[-2000:]}")
@@ -216,6 +221,10 @@ class Sipp:
             self._read("errors.log"),
             self._read("screen.log"),
         )
+
+    def messages(self) -> str:
+        """Every message SIPp sent and received so far (a `trace` run)."""
+        return self._read("messages.log")
 
     def _last_stats(self) -> dict[str, str]:
         path = self.dir / "stat.csv"

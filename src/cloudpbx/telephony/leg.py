@@ -156,6 +156,7 @@ class Leg:
         self.cause, self.code, self.disposition = "", 0, ""
         self.channel: Channel | None = None
         self.transfer_history: dict[str, dict[str, str]] = {}  # KAZOO's CDR field: Gregorian second → transfer
+        self.channel_vars: dict[str, str] = {}  # more of KAZOO's custom_channel_vars (billing, carrier)
 
     @property
     def ended(self) -> bool:
@@ -333,6 +334,8 @@ class Leg:
             leg["other_leg_call_id"] = self.other_call_id
         if self.transfer_history:
             leg["transfer_history"] = self.transfer_history
+        if self.channel_vars:
+            leg["custom_channel_vars"] = dict(self.channel_vars)
         if self.device:
             leg.update(
                 authorizing_id=self.device["_id"],
