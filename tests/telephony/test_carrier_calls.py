@@ -348,3 +348,31 @@ def test_a_caller_hanging_up_while_the_gateway_is_silent_cancels_it_and_frees_th
         [inbound] = legs_of(master, office, out.call_id, count=1)
     assert invites(spare) == [], "the caller left: no failover"
     assert inbound["hangup_cause"] == "ORIGINATOR_CANCEL"
+
+
+def test_a_blind_transfer_out_through_a_carrier_holds_its_trunk_until_the_call_ends(phones, master, server):
+    office = tenant(master, server)
+    alice = caller(master, office, phones)
+    bob_dev = new_device(master, office, "bob")
+    bob = registered(phones, office, bob_dev)
+    to_bob = office.next_number()
+    master.create(
+        office.id, "callflows", {"numbers": [to_bob], "flow": {"module": "device", "data": {"id": bob_dev.id}}}
+    )
+    with ExitStack() as stack:
+        gw = carrier_sipp("uas_answer.xml", stack)
+        add_carrier(master, office, [r"^\+1(\d{10})$"], [gateway(gw)])
+        prefix = dial_out_flow(master, office)
+        out = alice.call(to_bob)
+        bob_call = bob.answer()
+        out.wait("CONFIRMED")
+        bob_call.transfer(f"{prefix}4155550135")
+        assert bob_call.wait_transfer() == 200
+        bob.hangup()
+        wait_until(lambda: usage(master, office)["calls"] == 1, 5.0, "the transfer's trunk")
+        pump(0.5)
+        assert usage(master, office)["calls"] == 1, "held while the transferee talks to the carrier"
+        alice.hangup()
+        out.wait("DISCONNECTED")
+        wait_until(lambda: usage(master, office)["calls"] == 0, 5.0, "the trunk to be released")
+    assert len(invites(gw)) == 1

@@ -19,11 +19,10 @@ from cloudpbx.callflow.call import Call
 from cloudpbx.callflow.caller_id import CallerId, CallerIds
 from cloudpbx.limits.decision import OUTBOUND, CarrierCall
 from cloudpbx.limits.trunks import Grant, Trunks
+from cloudpbx.numbers.restrictions import BARRED  # OUTGOING_CALL_BARRED (403), as for restricted numbers
 from cloudpbx.routing.decision import Decision, Request
 from cloudpbx.routing.service import Routes
 from cloudpbx.store import Doc
-
-BARRED = "OUTGOING_CALL_BARRED"  # what the caller hears when the limits refuse a carrier call (403)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from cloudpbx.telephony import causes
 from cloudpbx.telephony.bridge import Bridging
 from cloudpbx.telephony.carrier import CarrierBridging
 from cloudpbx.telephony.context import CallContext
+from cloudpbx.telephony.leg import LegState
 from cloudpbx.telephony.outbound import Origin, OutboundLeg
 
 MAX_FORWARDS = 70
@@ -101,7 +102,11 @@ class ReferredCall:
         if self.ended:
             return BridgeResult(False, causes.ORIGINATOR_CANCEL, 487)
         bridging = CarrierBridging(self.ctx, self, self.account_id, endpoints, caller_id, timeout_s, channel_vars)
-        return await self._finish(await bridging.run())
+        outcome = await bridging.run()
+        result = await self._finish(outcome)
+        if result.answered and not isinstance(outcome, BridgeResult):
+            await outcome[0].when({LegState.TERMINATED})  # as for any call: over when the carrier's leg is
+        return result
 
     def note(self, **channel_vars: str) -> None:
         """The transfer's own legs keep their CDRs; a refusal reaches the transferor as the NOTIFY's status."""
