@@ -154,12 +154,14 @@ def test_failover_follows_weights_and_gateway_order_and_stops_at_the_first_answe
         good = carrier_sipp("uas_answer.xml", stack)
         spare = carrier_sipp("uas_answer.xml", stack)
         add_carrier(master, office, rule, [gateway(spare)], weight_cost=90)
-        second = add_carrier(master, office, rule, [gateway(away), gateway(good)], weight_cost=30)
+        second = add_carrier(master, office, rule, [gateway(away), gateway(good, invite_format="e164")], weight_cost=30)
         add_carrier(master, office, rule, [gateway(down)], weight_cost=10)
         prefix = dial_out_flow(master, office)
         out = phone.call(f"{prefix}4155550124")
         talk_and_hang_up(master, office, phone, out)
     assert [len(invites(g)) for g in (down, away, good, spare)] == [1, 1, 1, 0]  # read once SIPp stopped
+    assert invites(away)[0].startswith(f"INVITE sip:4155550124@{away.host}:{away.port} ")
+    assert invites(good)[0].startswith(f"INVITE sip:+14155550124@{good.host}:{good.port} "), "invite_format e164"
     legs = legs_of(master, office, out.call_id, count=4)
     outbound = [leg for leg in legs if leg["direction"] == "outbound"]
     failed = [cdr(master, office, leg) for leg in outbound if leg["hangup_cause"] != "NORMAL_CLEARING"]
@@ -190,7 +192,7 @@ def test_a_digest_challenge_is_answered_and_a_wrong_password_fails_over(phones, 
         checked = carrier_sipp("uas_digest.xml", stack, user="trunk7", password="s3cret")
         gateways = [
             gateway(strict, username="trunk7", password="not-it"),
-            gateway(checked, username="trunk7", password="s3cret"),
+            gateway(checked, username="trunk7", password="s3cret", format_from_uri=True, from_uri_realm="pbx.test"),
         ]
         add_carrier(master, office, [r"^\+1(\d{10})$"], gateways)
         prefix = dial_out_flow(master, office)
@@ -199,6 +201,8 @@ def test_a_digest_challenge_is_answered_and_a_wrong_password_fails_over(phones, 
         first, again = invites(checked)
         assert "authorization" not in first.lower()
         assert 'username="trunk7"' in head(again, "authorization") and 'realm="carrier.test"' in again
+        assert "<sip:+14155550100@pbx.test>" in head(again, "from"), "format_from_uri: at the from_uri_realm"
+        assert head(first, "call-id") == head(again, "call-id") and head(again, "cseq") == "2 INVITE"
         assert len(invites(strict)) == 2, "the wrong answer was sent once, then the next gateway was tried"
 
 
