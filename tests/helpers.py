@@ -84,6 +84,17 @@ class Client:
         assert resp.status_code == 201, resp.text
         return resp.json()["data"]
 
+    def no_match_callflow(self, account_id: str) -> str:
+        """The id of the `no_match` callflow (to offnet) every new account gets."""
+        rows = self.get(f"accounts/{account_id}/callflows?filter_numbers=no_match").json()["data"]
+        assert len(rows) == 1, rows
+        return rows[0]["id"]
+
+    def drop_no_match(self, account_id: str) -> None:
+        """Delete an account's default `no_match` callflow, for tests of what the account's own callflows do."""
+        resp = self.delete(f"accounts/{account_id}/callflows/{self.no_match_callflow(account_id)}")
+        assert resp.status_code == 200, resp.text
+
     def create(self, account_id: str, noun: str, data: dict) -> dict:
         resp = self.put(f"accounts/{account_id}/{noun}", data)
         assert resp.status_code == 201, resp.text

@@ -20,7 +20,7 @@ from cloudpbx.sip.digest import Digest
 from cloudpbx.sip.transport import StreamLimits
 from cloudpbx.telephony.auth import Authenticator, FailureThrottle
 from cloudpbx.telephony.b2bua import B2BUA
-from cloudpbx.telephony.carrier import Admission, CarrierGate
+from cloudpbx.telephony.carrier_in import Admission, CarrierGate
 from cloudpbx.telephony.context import CallContext
 from cloudpbx.telephony.registrar import Registrar
 from cloudpbx.telephony.service import SipService

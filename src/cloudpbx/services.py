@@ -61,7 +61,7 @@ class Services:
         restrictions = Restrictions(documents, accounts, classifiers)
         routes, numbers = Routes(Resources(store), classifiers), Numbers(store)
         trunks = Trunks(store, directory, configs, settings.node)
-        callflows = CallflowEngine(Callflows(store), documents, accounts, configs, restrictions)
+        callflows = CallflowEngine(Callflows(store), documents, accounts, configs, restrictions, routes, trunks)
         return cls(
             settings=settings,
             store=store,

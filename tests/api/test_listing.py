@@ -20,7 +20,8 @@ def acct(master) -> str:
 
 @pytest.fixture(scope="module")
 def callflows(master, acct) -> dict[str, str]:
-    """The mix of callflows SmartPBX's main-number screen and the Callflows app filter on, by label."""
+    """The mix of callflows SmartPBX's main-number screen and the Callflows app filter on, by label, with the
+    account's own `no_match` (to offnet), which every account gets when it is created."""
     owner = master.create(acct, "users", {"first_name": "Cf", "last_name": "Owner"})
     group = master.create(acct, "groups", {"name": "Cf group", "endpoints": {}})
     specs = {
@@ -47,10 +48,10 @@ def callflows(master, acct) -> dict[str, str]:
         "group_cf": {"name": "Cf group", "type": "baseGroup", "group_id": group["id"], "numbers": ["7003"]},
         "empty_type": {"name": "Blank type", "type": "", "numbers": ["7004"]},
         "qubicle": {"name": "Queue", "numbers": ["7005"], "flow": {"module": "qubicle", "data": {}}},
-        "no_match": {"name": "Catch all", "numbers": ["no_match"], "flow": {"module": "offnet", "data": {}}},
         "emergency": {"name": "US Emergency Dispatcher", "numbers": ["911"], "ui_metadata": {"origin": "callqueues"}},
     }
-    return {label: master.create(acct, "callflows", data)["id"] for label, data in specs.items()}
+    made = {label: master.create(acct, "callflows", data)["id"] for label, data in specs.items()}
+    return {**made, "no_match": master.no_match_callflow(acct)}  # the account has it from its creation
 
 
 def listing(master, path: str, query: str = "") -> list[dict]:

@@ -35,7 +35,7 @@ def _run_dir(scenario: str) -> Path:
 
 
 def free_port(transport: str = "udp", host: str = HOST) -> int:
-    """A port free on `host` right now (for UDP or TCP)."""
+    """A port free on `host` (a loopback address) right now (for UDP or TCP)."""
     with socket.socket(socket.AF_INET, _SOCKET_TYPES[transport]) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -86,7 +86,8 @@ class Sipp:
     auth: (username, password) for digest challenges, with the digest uri `auth_uri` (default "service@domain",
     the Request-URI of uac_call.xml, where SIPp would use its remote address); pause_ms: -d, the length of
     <pause/>; tick: called as tick(seconds) instead of sleeping while waiting for SIPp (pass phones.pump so
-    pjsua phones keep answering); host: the loopback address SIPp sends from (a carrier's gateway address).
+    pjsua phones keep answering); host: the loopback address it runs on (127.0.0.2... for carriers);
+    trace: keep every message it sent and received (`messages()`).
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class Sipp:
         extra: tuple[str, ...] = (),
         tick: Callable[[float], None] = time.sleep,
         host: str = HOST,
+        trace: bool = False,
     ):
         self.host = host
         self.scenario = Path(scenario) if "/" in scenario else SCENARIOS / scenario
@@ -113,12 +115,13 @@ class Sipp:
         self.transport = transport
         self.port = port or free_port(transport, host)
         self.dir = _run_dir(self.scenario.stem)
-        self.args = self._args(calls, rate, service, keys or {}, auth, auth_uri, pause_ms, extra)
+        traced = ("-trace_msg", "-message_file", str(self.dir / "messages.log")) if trace else ()
+        self.args = self._args(calls, rate, service, keys or {}, auth, auth_uri, pause_ms, (*traced, *extra))
         self.tick = tick
         self.proc: subprocess.Popen | None = None
 
     def _args(self, calls, rate, service, keys, auth, auth_uri, pause_ms, extra) -> list[str]:
-        keys = {"caller": "sipp", "domain": (self.remote or HOST).rsplit(":", 1)[0], **keys}
+        keys = {"caller": "sipp", "domain": (self.remote or self.host).rsplit(":", 1)[0], **keys}
         args = [
             SIPP,
             *([self.remote] if self.remote else []),
@@ -218,6 +221,10 @@ class Sipp:
             self._read("errors.log"),
             self._read("screen.log"),
         )
+
+    def messages(self) -> str:
+        """Every message SIPp sent and received so far (a `trace` run)."""
+        return self._read("messages.log")
 
     def _last_stats(self) -> dict[str, str]:
         path = self.dir / "stat.csv"

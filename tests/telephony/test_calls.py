@@ -314,10 +314,15 @@ def test_response_action_and_unknown_numbers(phones, office, master):
     alice = registered(phones, office, alice_dev)
     closed = alice.call(number).wait("DISCONNECTED")
     assert (closed.code, closed.reason) == (503, "Closed")
-    unknown = alice.call("7777777").wait("DISCONNECTED")
+    unknown = alice.call("unknown-name").wait("DISCONNECTED")
     assert unknown.code == 404
     [inbound_leg] = legs_of(master, office, unknown.call_id, count=1)
     assert inbound_leg["hangup_cause"] == "UNALLOCATED_NUMBER"
+    # digits no callflow holds go to the account's default no_match callflow, offnet, where no carrier takes them
+    unrouted = alice.call("7777777").wait("DISCONNECTED")
+    assert unrouted.code == 404
+    [inbound_leg] = legs_of(master, office, unrouted.call_id, count=1)
+    assert inbound_leg["hangup_cause"] == "NO_ROUTE_DESTINATION"
 
 
 def test_bypassed_media_flows_phone_to_phone_and_privacy_hides_the_caller(phones, office, master):

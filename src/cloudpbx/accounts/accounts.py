@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from cloudpbx.accounts import patterns, tree
+from cloudpbx.accounts.callflows import NO_MATCH
 from cloudpbx.accounts.documents import (
     Kind,
     UniqueField,
@@ -15,6 +16,7 @@ from cloudpbx.accounts.documents import (
     public,
     save_checked,
 )
+from cloudpbx.accounts.kinds import CALLFLOW
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.errors import Forbidden, HasDescendants, Missing
 from cloudpbx.numbers.registry import release_numbers
@@ -66,6 +68,17 @@ def metadata(view: Doc) -> Doc:
         "reseller_id",
     )
     return {k: view[k] for k in keys if k in view}
+
+
+def offnet_callflow(account_id: str) -> Doc:
+    """The `no_match` callflow every new account gets, sending numbers it does not route to the global carriers
+    (KAZOO operators create it by hand for each account; here a new account can call out as soon as a carrier
+    exists). The account may replace or delete it; clients hide it with `filter_not_numbers=no_match`."""
+    doc = checked(
+        CALLFLOW, {"name": "Offnet (no match)", "numbers": [NO_MATCH], "flow": {"module": "offnet", "data": {}}}
+    )
+    doc.update(_id=new_id(), pvt_type=CALLFLOW.type, pvt_account_id=account_id, pvt_vsn="1")
+    return doc
 
 
 class Accounts:
@@ -139,6 +152,7 @@ class Accounts:
                 superduper=superduper,
                 reseller=False,
             )
+            await save_checked(tx, CALLFLOW, account_id, offnet_callflow(account_id), None)
         return doc
 
     async def update(self, account_id: str, data: dict, *, patch: bool, may_enable: bool) -> Doc:

@@ -6,12 +6,13 @@ to answer with a SIP response (`respond`) or to end (`hangup`), and edits the ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from cloudpbx.accounts import devices
 from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.routing.decision import Endpoint
 from cloudpbx.store import Doc
 
 Strategy = Literal["simultaneous", "single"]
@@ -87,6 +88,22 @@ class Call(Protocol):
         NO_ANSWER/480; a caller cancelling gives ORIGINATOR_CANCEL/487 and sets `ended`.
         On answer the bridge returns when the conversation is over, with `ended` set.
         """
+        ...
+
+    async def bridge_carriers(
+        self, endpoints: Sequence[Endpoint], caller_id: CallerId, timeout_s: int, channel_vars: Mapping[str, str]
+    ) -> BridgeResult:
+        """Call out through carriers' gateways, one after the other in the given order, presenting `caller_id`.
+
+        A gateway that fails (5xx, 408, 480, 404, any other refusal, no 18x within its `progress_timeout`, no
+        response) hands over to the next; busy and decline (486, 600, 603) end the attempt at once, and so does
+        `timeout_s` passing. Failure: the last gateway's cause. `channel_vars` (the billing classification) go into
+        the carrier legs' CDRs. On answer it returns when the conversation is over, with `ended` set.
+        """
+        ...
+
+    def note(self, **channel_vars: str) -> None:
+        """Keep facts for the caller's CDR (its custom_channel_vars): e.g. why a carrier call was refused."""
         ...
 
     async def respond(self, code: int, reason: str) -> None:

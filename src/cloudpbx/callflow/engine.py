@@ -20,7 +20,10 @@ from cloudpbx.callflow.caller_id import CallerIds
 from cloudpbx.callflow.endpoints import Endpoints
 from cloudpbx.callflow.execution import CONTINUE, MAX_BRANCHES, Execution, Next
 from cloudpbx.callflow.lookup import Route, Router
+from cloudpbx.callflow.predial import Predial
+from cloudpbx.limits.trunks import Trunks
 from cloudpbx.numbers.restrictions import BARRED, Restrictions
+from cloudpbx.routing.service import Routes
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -69,6 +72,8 @@ class CallflowEngine:
         accounts: Accounts,
         configs: SystemConfigs,
         restrictions: Restrictions,
+        routes: Routes,
+        trunks: Trunks,
         max_branches: int = MAX_BRANCHES,
     ):
         self.callflows = callflows
@@ -76,6 +81,7 @@ class CallflowEngine:
         self.router = Router(callflows)
         self.endpoints = Endpoints(documents)
         self.caller_ids = CallerIds(documents, accounts, configs)
+        self.predial = Predial(routes, trunks, documents, accounts, self.caller_ids)
         self.max_branches = max_branches
 
     async def handle(self, call: Call, *, identify: bool = True) -> Route | None:
@@ -110,7 +116,7 @@ class CallflowEngine:
             call.caller_id = await self.caller_ids.for_device(
                 call.account_id, call.caller_device, "internal", call.caller_id
             )
-        run = Execution(call, route, self.endpoints, self.callflows, run_flow, self.max_branches)
+        run = Execution(call, route, self.endpoints, self.callflows, run_flow, self.max_branches, self.predial)
         await run_flow(run, route.callflow.get("flow"))
         if not call.ended:
             await call.hangup(run.last_failure.cause if run.last_failure else "NORMAL_CLEARING")

@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from cloudpbx.accounts.callflows import Callflows
 from cloudpbx.callflow.call import BridgeResult, Call, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.callflow.endpoints import Endpoints
 from cloudpbx.callflow.lookup import Route
+
+if TYPE_CHECKING:
+    from cloudpbx.callflow.predial import Predial
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -52,8 +56,10 @@ class Execution:
         callflows: Callflows,
         run_flow: Callable[[Execution, dict], Awaitable[None]],
         max_branches: int = MAX_BRANCHES,
+        predial: Predial | None = None,
     ):
         self.call = call
+        self._predial = predial
         self.route = route
         self.endpoints = endpoints
         self.callflows = callflows
@@ -68,6 +74,13 @@ class Execution:
     @property
     def account_id(self) -> str:
         return self.call.account_id
+
+    @property
+    def predial(self) -> Predial:
+        """The carrier side (route decision, trunks): engines built without it run no carrier action."""
+        if self._predial is None:
+            raise RuntimeError("this callflow engine calls no carriers")
+        return self._predial
 
     @property
     def caller_device_id(self) -> str | None:

@@ -14,6 +14,7 @@ import time
 from collections import deque
 
 from cloudpbx.ids import random_hex
+from cloudpbx.sip.headers import parse_auth, quote
 
 ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 OK, STALE, FAILED, REPLAYED = "ok", "stale", "failed", "replayed"
@@ -124,3 +125,21 @@ def expected_response(hash_name: str, params: dict[str, str], method: str, passw
             f"{params.get('qop', '').lower()}:{ha2}"
         )
     return h(f"{ha1}:{params.get('nonce', '')}:{ha2}")
+
+
+def answer_challenge(challenge: str, method: str, uri: str, username: str, password: str) -> str | None:
+    """The client side: the Authorization (or Proxy-Authorization) value answering one WWW-/Proxy-Authenticate
+    `challenge` (RFC 7616 3.4 with qop=auth or none, MD5 or SHA-256); None when it asks for something else."""
+    scheme, params = parse_auth(challenge)
+    hash_name = params.get("algorithm", "MD5").upper()
+    offered = [q.strip().lower() for q in params.get("qop", "").split(",") if q.strip()]
+    if scheme != "digest" or hash_name not in ALGORITHMS or (offered and "auth" not in offered):
+        return None
+    answer = {"username": username, "realm": params.get("realm", ""), "nonce": params.get("nonce", ""), "uri": uri}
+    if offered:
+        answer.update(qop="auth", nc="00000001", cnonce=random_hex(8))
+    answer["response"] = expected_response(hash_name, answer, method, password)
+    quoted = ", ".join(f"{k}={quote(answer[k])}" for k in ("username", "realm", "nonce", "uri", "response"))
+    tail = f", qop=auth, nc={answer['nc']}, cnonce={quote(answer['cnonce'])}" if offered else ""
+    opaque = f", opaque={quote(params['opaque'])}" if "opaque" in params else ""
+    return f"Digest {quoted}, algorithm={hash_name}{tail}{opaque}"

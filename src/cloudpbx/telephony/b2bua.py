@@ -1,6 +1,6 @@
 """The B2BUA: an INVITE from a device or a carrier becomes an inbound call run through an account's callflows.
 
-An INVITE from a carrier's gateway address is the carrier's (`telephony/carrier.py`): its number picks the
+An INVITE from a carrier's gateway address is the carrier's (`telephony/carrier_in.py`): its number picks the
 account. Any other is digest-challenged (407) like a REGISTER; the device that answers is the caller, its account the
 one whose callflows route the Request-URI's number. Every call leg it then creates (the caller's, and one per
 contact rung) is a live channel while it exists and a CDR when it ends. Media is anchored through the relay
@@ -15,7 +15,7 @@ from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction, Server
 from cloudpbx.sip.uri import unescape
 from cloudpbx.telephony.auth import Authenticator
 from cloudpbx.telephony.call import InboundCall
-from cloudpbx.telephony.carrier import CarrierGate
+from cloudpbx.telephony.carrier_in import CarrierGate
 from cloudpbx.telephony.context import DIALOG_METHODS, EXTENSIONS, CallContext
 from cloudpbx.telephony.identity import CallerIdentity
 

@@ -15,18 +15,20 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from cloudpbx.accounts.cdrs import new_interaction_id
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.media.codecs import Incompatible
 from cloudpbx.media.sdp import SdpError
+from cloudpbx.routing.decision import Endpoint
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.message import Request, Response
 from cloudpbx.sip.transaction import PROCEEDING, InviteServerTransaction
 from cloudpbx.telephony import causes
 from cloudpbx.telephony.bridge import Bridging
+from cloudpbx.telephony.carrier_out import CarrierBridging
 from cloudpbx.telephony.context import ALLOW, CallContext
 from cloudpbx.telephony.conversation import Conversation
 from cloudpbx.telephony.early import CallerEarly
@@ -151,6 +153,21 @@ class InboundCall:
         if isinstance(outcome, BridgeResult):
             return outcome
         return await self._connect(*outcome)
+
+    async def bridge_carriers(
+        self, endpoints: Sequence[Endpoint], caller_id: CallerId, timeout_s: int, channel_vars: Mapping[str, str]
+    ) -> BridgeResult:
+        if self.ended:
+            return BridgeResult(False, causes.ORIGINATOR_CANCEL, 487)
+        self.a.caller = (self.caller_id.name, self.caller_id.number)
+        bridging = CarrierBridging(self.ctx, self, self.account_id, endpoints, caller_id, timeout_s, channel_vars)
+        outcome = await bridging.run()
+        if isinstance(outcome, BridgeResult):
+            return outcome
+        return await self._connect(*outcome)
+
+    def note(self, **channel_vars: str) -> None:
+        self.a.channel_vars.update(channel_vars)
 
     # what a bridge needs --------------------------------------------------------------------------------------
 

@@ -156,7 +156,7 @@ class Leg:
         self.cause, self.code, self.disposition = "", 0, ""
         self.channel: Channel | None = None
         self.transfer_history: dict[str, dict[str, str]] = {}  # KAZOO's CDR field: Gregorian second → transfer
-        self.channel_vars: dict[str, object] = {}  # more of KAZOO's custom_channel_vars (a carrier call's billing)
+        self.channel_vars: dict[str, object] = {}  # more of KAZOO's custom_channel_vars (billing, carrier)
 
     @property
     def ended(self) -> bool:

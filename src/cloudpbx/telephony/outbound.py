@@ -99,12 +99,16 @@ class OutboundLeg(Leg):
             user_agent=registration.user_agent,
             state=LegState.CALLING,
         )
-        self.origin = origin
         self.target = target
         self.registration = registration
-        self.peer = reach_of(registration)
-        self.caller = (identity.display, identity.user)
         self.callee = (target.device.get("name", ""), username)
+        self._signalling(origin, reach_of(registration))
+
+    def _signalling(self, origin: Origin, peer: Peer) -> None:
+        """The INVITE usage's starting point, shared with carrier legs (`telephony/carrier_out.py`)."""
+        self.origin = origin
+        self.peer = peer
+        self.caller = (origin.identity.display, origin.identity.user)
         self.session: RelaySession | None = None
         self.invite: Request | None = None
         self.tx: InviteClientTransaction | None = None
@@ -128,7 +132,7 @@ class OutboundLeg(Leg):
     async def prepare(self, offer: bytes, a_codecs: CodecPolicy, bypass: bool) -> bytes:
         """Open the leg's media session and compute its offer (empty for a late offer). Raises
         codecs.Incompatible before anything is sent when the devices share no audio codec."""
-        b_codecs = CodecPolicy.from_media(self.target.device.get("media"))
+        b_codecs = self.codecs()
         self.session = self.ctx.relay.open(self.call_id, bypass=bypass, on_timeout=self._media_timeout)
         try:
             if not offer:
@@ -138,6 +142,10 @@ class OutboundLeg(Leg):
         except BaseException:
             self.session.close()
             raise
+
+    def codecs(self) -> CodecPolicy:
+        """What the callee may use: the device's media settings."""
+        return CodecPolicy.from_media(self.target.device.get("media"))
 
     def ring(self, body: bytes, ringing: Ringing) -> None:
         """Send the INVITE; responses go to `ringing` (progress, answer) until the final one."""
@@ -158,11 +166,7 @@ class OutboundLeg(Leg):
         headers = [("Allow", ALLOW)]
         if body:  # with a late offer a reliable 18x would carry an offer our PRACK could not answer
             headers.append(("Supported", OPTION))
-        if identity.privacy:
-            headers.append(("Privacy", identity.privacy))
-        elif identity.asserted_number:
-            asserted = f"sip:{uri_user(identity.asserted_number)}@{origin.realm}"
-            headers.append(("P-Asserted-Identity", name_addr(identity.asserted_name, asserted)))
+        headers += self.identity_headers()
         request = core.new_request(
             "INVITE",
             self.request_uri,
@@ -175,6 +179,16 @@ class OutboundLeg(Leg):
         )
         request.set("Max-Forwards", str(origin.max_forwards))
         return request
+
+    def identity_headers(self) -> list[tuple[str, str]]:
+        """A phone sees the caller's true identity only when the caller does not ask for privacy."""
+        identity = self.origin.identity
+        if identity.privacy:
+            return [("Privacy", identity.privacy)]
+        if identity.asserted_number:
+            asserted = f"sip:{uri_user(identity.asserted_number)}@{self.origin.realm}"
+            return [("P-Asserted-Identity", name_addr(identity.asserted_name, asserted))]
+        return []
 
     async def _read(self, tx: InviteClientTransaction, ringing: Ringing) -> None:
         try:

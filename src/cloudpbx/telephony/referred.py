@@ -10,16 +10,19 @@ failure is kept as the status the transferor's NOTIFY reports.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.media.codecs import CodecPolicy
+from cloudpbx.routing.decision import Endpoint
 from cloudpbx.sip.message import Response
 from cloudpbx.store import Doc
 from cloudpbx.telephony import causes
 from cloudpbx.telephony.bridge import Bridging
+from cloudpbx.telephony.carrier_out import CarrierBridging
 from cloudpbx.telephony.context import CallContext
+from cloudpbx.telephony.leg import LegState
 from cloudpbx.telephony.outbound import Origin, OutboundLeg
 
 MAX_FORWARDS = 70
@@ -91,7 +94,24 @@ class ReferredCall:
     async def bridge(self, targets: Sequence[Target], strategy: Strategy, timeout_s: int) -> BridgeResult:
         if self.ended:
             return BridgeResult(False, causes.ORIGINATOR_CANCEL, 487)
-        outcome = await Bridging(self.ctx, self, targets, strategy, timeout_s).run()
+        return await self._finish(await Bridging(self.ctx, self, targets, strategy, timeout_s).run())
+
+    async def bridge_carriers(
+        self, endpoints: Sequence[Endpoint], caller_id: CallerId, timeout_s: int, channel_vars: Mapping[str, str]
+    ) -> BridgeResult:
+        if self.ended:
+            return BridgeResult(False, causes.ORIGINATOR_CANCEL, 487)
+        bridging = CarrierBridging(self.ctx, self, self.account_id, endpoints, caller_id, timeout_s, channel_vars)
+        outcome = await bridging.run()
+        result = await self._finish(outcome)
+        if result.answered and not isinstance(outcome, BridgeResult):
+            await outcome[0].when({LegState.TERMINATED})  # as for any call: over when the carrier's leg is
+        return result
+
+    def note(self, **channel_vars: str) -> None:
+        """The transfer's own legs keep their CDRs; a refusal reaches the transferor as the NOTIFY's status."""
+
+    async def _finish(self, outcome: tuple[OutboundLeg, Response] | BridgeResult) -> BridgeResult:
         if isinstance(outcome, BridgeResult):
             self._last = outcome
             return outcome
