@@ -225,3 +225,21 @@ def test_a_number_held_by_another_account_is_delivered_inside_with_no_trunk(phon
     assert invites(outside) == []
     [leg] = legs_of(master, office, out.call_id, count=1)
     assert leg["hangup_cause"] == "NORMAL_CLEARING"
+
+
+def test_a_number_whose_holder_routes_it_back_out_ends_as_no_route_instead_of_looping(phones, master, server):
+    office, holder = tenant(master, server), tenant(master, server)
+    [number] = block()
+    add(master, holder.id, number)
+    resp = master.put(f"accounts/{holder.id}/callflows", {"numbers": [number], "flow": {"module": "offnet"}})
+    assert resp.status_code == 201, resp.text
+    phone = caller(master, office, phones)
+    with ExitStack() as stack:
+        outside = carrier_sipp("uas_answer.xml", stack)
+        global_carrier(master, office, stack, [r"^\+1(\d{10})$"], outside)
+        out = phone.call(number).wait("DISCONNECTED")
+    assert out.code == 404, (out.code, out.reason)
+    assert invites(outside) == []
+    [leg] = legs_of(master, office, out.call_id, count=1)
+    assert leg["hangup_cause"] == "NO_ROUTE_DESTINATION"
+    assert usage(master, office)["calls"] == usage(master, holder)["calls"] == 0
