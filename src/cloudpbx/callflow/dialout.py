@@ -27,8 +27,8 @@ from cloudpbx.callflow.execution import CONTINUE, STOP, Execution, Next, text
 from cloudpbx.callflow.on_net import MAX_HOPS, OnNetCall, hops
 from cloudpbx.limits.trunks import Grant
 from cloudpbx.numbers.restrictions import BARRED
-from cloudpbx.routing.decision import NO_ROUTE
-from cloudpbx.routing.plan import CARRIERS, LIMITED, ON_NET, RESTRICTED, Plan, Plans
+from cloudpbx.routing.decision import NO_ROUTE, Decision
+from cloudpbx.routing.plan import CARRIERS, LIMITED, ON_NET, RESTRICTED, OnNet, Plan, Plans
 
 log = logging.getLogger("cloudpbx.callflow")
 NO_ROUTE_STATUS = 404
@@ -110,25 +110,38 @@ async def _act(run: Execution, plan: Plan, caller_id: CallerId, data: dict) -> N
         call.note(**billing_vars(plan.limits))
         await call.hangup(BARRED)
         return STOP
-    if outcome == ON_NET and plan.on_net is not None:
-        if hops(call) < MAX_HOPS:
-            call.caller_id = caller_id
-            await run.dialout.deliver(OnNetCall(call, plan.on_net.holder, plan.number))
-            return STOP
-        log.warning("call %s: %s loops through on-net deliveries, not delivered", call.call_id, plan.number)
+    if outcome == ON_NET and plan.on_net is not None and await _delivered(run, plan.on_net, caller_id):
+        return STOP
     if outcome != CARRIERS or plan.decision is None:
         return _failed(run, BridgeResult(False, NO_ROUTE, NO_ROUTE_STATUS))
-    vars_ = billing_vars(plan.limits)
-    if plan.decision.emergency:
+    return await _to_carriers(run, plan, plan.decision, caller_id, data)
+
+
+async def _delivered(run: Execution, on_net: OnNet, caller_id: CallerId) -> bool:
+    """Run the holder's callflow for the number, presenting `caller_id`; False for a call that has gone through
+    too many such deliveries (a number routed back out to the platform)."""
+    call = run.call
+    if hops(call) >= MAX_HOPS:
+        log.warning("call %s: %s loops through on-net deliveries, not delivered", call.call_id, on_net.number)
+        return False
+    call.caller_id = caller_id
+    await run.dialout.deliver(OnNetCall(call, on_net.holder, on_net.number))
+    return True
+
+
+async def _to_carriers(run: Execution, plan: Plan, decision: Decision, caller_id: CallerId, data: dict) -> Next:
+    """Bridge the decision's gateways; an emergency call first takes its identity, or is refused."""
+    call, carried = run.call, billing_vars(plan.limits)
+    if decision.emergency:
         identity = await run.dialout.emergency.identify(call, plan, caller_id)
         if identity.refused:
             await call.respond(identity.code, identity.cause)
             return STOP
         caller_id = identity.caller_id
-        vars_ |= channel_vars(identity)
+        carried |= channel_vars(identity)
     call.note(**billing_vars(plan.limits))
     timeout_s = non_negative(data.get("timeout"), 0) or DEFAULT_TIMEOUT_S
-    result = await call.bridge_carriers(plan.decision.endpoints, caller_id, timeout_s, vars_)
+    result = await call.bridge_carriers(decision.endpoints, caller_id, timeout_s, carried)
     if result.answered or call.ended:
         return STOP
     return _failed(run, result)
