@@ -14,6 +14,7 @@ from tests.api.test_phone_numbers import E911, add, block
 from tests.callflow.test_emergency import alert_ids, stepswitch
 from tests.sip.phones import phones, wait_until  # noqa: F401 - phones is a fixture
 from tests.telephony.test_calls import legs_of, new_device, registered, ring_device
+from tests.telephony.test_carrier_inbound import carrier_calls, cleanup, world  # noqa: F401 - fixtures
 from tests.telephony.test_carrier_outbound import (
     add_carrier,
     caller,
@@ -243,3 +244,31 @@ def test_a_number_whose_holder_routes_it_back_out_ends_as_no_route_instead_of_lo
     [leg] = legs_of(master, office, out.call_id, count=1)
     assert leg["hangup_cause"] == "NO_ROUTE_DESTINATION"
     assert usage(master, office)["calls"] == usage(master, holder)["calls"] == 0
+
+
+def test_a_carrier_call_forwarded_out_holds_an_inbound_and_an_outbound_trunk(phones, world, master):
+    """The forward's outbound trunk is its own lease: taking it keeps the inbound call's trunk, and giving it back
+    when the forward fails leaves the inbound trunk held until the carrier's call ends."""
+    [number, outside] = block(2)
+    add(master, world.id, number)
+    device = new_device(master, world, "fallback")
+    with ExitStack() as stack:
+        silent = carrier_sipp("uas_no_answer.xml", stack)
+        add_carrier(master, world, [f"^\\{outside}$"], [gateway(silent)])
+        forward = {
+            "module": "resources",
+            "data": {"to_did": outside, "timeout": 2},
+            "children": {"_": ring_device(device)},
+        }
+        resp = master.put(f"accounts/{world.id}/callflows", {"numbers": [number], "flow": forward})
+        assert resp.status_code == 201, resp.text
+        phone = registered(phones, world, device)
+        with carrier_calls(world, number) as carrier:
+            wait_until(lambda: len(invites(silent)) == 1, 5.0, "the forward to reach the carrier")
+            assert usage(master, world)["calls"] == 2, "an inbound and an outbound trunk"
+            phone.wait_incoming(10.0).answer()
+            wait_until(lambda: usage(master, world)["calls"] == 1, 5.0, "the forward's trunk given back")
+            assert usage(master, world)["inbound"] == 1, "the carrier's call keeps its inbound trunk"
+            phone.hangup()
+            wait_until(lambda: carrier.proc.poll() is not None, 10.0, "the carrier's call to end")
+    wait_until(lambda: usage(master, world)["calls"] == 0, 5.0, "every trunk given back")

@@ -34,6 +34,12 @@ log = logging.getLogger("cloudpbx.callflow")
 NO_ROUTE_STATUS = 404
 
 
+def lease_id(call: Call) -> str:
+    """The id of the trunk lease a carrier attempt takes: the call's own id belongs to its inbound lease when it came
+    from a carrier, and a call forwarded out holds both trunks (KAZOO counts both channels)."""
+    return f"{call.call_id};outbound"
+
+
 @dataclass(frozen=True)
 class Dialout:
     """What the carrier actions use: the route plan, caller IDs, emergency handling, the account tree, and
@@ -96,7 +102,7 @@ async def dial_out(run: Execution, data: dict, local: bool, hunt: str | None = N
             flags=_flags(data),
             bypass_e164=data.get("bypass_e164") is True or data.get("do_not_normalize") is True,
             caller_id_number=caller_id.number or None,
-            call_id=call.call_id,
+            call_id=lease_id(call),
         )
         return await _act(run, plan, caller_id, data)
     finally:
