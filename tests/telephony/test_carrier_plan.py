@@ -69,12 +69,14 @@ def outbound_leg(master, office, call_id: str) -> dict:
     return leg
 
 
-def test_911_presents_the_accounts_e911_number_and_raises_the_alert(phones, master, server):
+def test_911_presents_the_accounts_e911_number_without_privacy_and_raises_the_alert(phones, master, server):
     office = tenant(master, server)
     [located] = block()
     add(master, office.id, located, e911=E911)
     phone = caller(master, office, phones)
     device = phone_device(master, office)
+    hidden = {"caller_id_options": {"outbound_privacy": "full"}}
+    assert master.patch(f"accounts/{office.id}/devices/{device}", hidden).status_code == 200
     with ExitStack() as stack:
         psap = carrier_sipp("uas_answer.xml", stack)
         carrier_id = global_carrier(master, office, stack, PSAP_RULES, psap, emergency=True)
@@ -85,6 +87,7 @@ def test_911_presents_the_accounts_e911_number_and_raises_the_alert(phones, mast
     [invite] = invites(psap)
     assert invite.startswith(f"INVITE sip:911@{psap.host}:{psap.port} "), invite
     assert f"sip:{located}@" in head(invite, "from") and f"sip:{located}@" in head(invite, "p-asserted-identity")
+    assert "\nprivacy:" not in invite.lower(), "privacy is never applied to an emergency call"
     leg = outbound_leg(master, office, out.call_id)
     carried = channel_vars(master, office, leg)
     assert carried["resource_id"] == carrier_id and carried["emergency_call"] == "true"
