@@ -61,7 +61,8 @@ class Services:
         restrictions = Restrictions(documents, accounts, classifiers)
         routes, numbers = Routes(Resources(store), classifiers), Numbers(store)
         trunks = Trunks(store, directory, configs, settings.node)
-        callflows = CallflowEngine(Callflows(store), documents, accounts, configs, restrictions, routes, trunks)
+        plans = Plans(routes, restrictions, numbers, trunks, accounts, directory, configs)
+        callflows = CallflowEngine(Callflows(store), documents, accounts, configs, restrictions, plans, numbers)
         return cls(
             settings=settings,
             store=store,
@@ -79,9 +80,9 @@ class Services:
             callflows=callflows,
             routes=routes,
             trunks=trunks,
-            emergency_caller_ids=EmergencyCallerIds(callflows.caller_ids, numbers, configs),
-            emergency_bridge=EmergencyBridge(documents, directory),
-            plans=Plans(routes, restrictions, numbers, trunks, accounts, directory, configs),
+            emergency_caller_ids=callflows.dialout.emergency.caller_ids,
+            emergency_bridge=callflows.dialout.emergency.bridge,
+            plans=plans,
         )
 
     async def close(self) -> None:

@@ -17,13 +17,16 @@ from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.callflow.actions import ACTIONS
 from cloudpbx.callflow.call import Call
 from cloudpbx.callflow.caller_id import CallerIds
+from cloudpbx.callflow.dialout import Dialout
+from cloudpbx.callflow.emergency import EmergencyCallerIds
+from cloudpbx.callflow.emergency_bridge import EmergencyBridge
+from cloudpbx.callflow.emergency_dial import EmergencyDialling
 from cloudpbx.callflow.endpoints import Endpoints
 from cloudpbx.callflow.execution import CONTINUE, MAX_BRANCHES, Execution, Next
 from cloudpbx.callflow.lookup import Route, Router
-from cloudpbx.callflow.predial import Predial
-from cloudpbx.limits.trunks import Trunks
+from cloudpbx.numbers.manager import Numbers
 from cloudpbx.numbers.restrictions import BARRED, Restrictions
-from cloudpbx.routing.service import Routes
+from cloudpbx.routing.plan import Plans
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -72,8 +75,8 @@ class CallflowEngine:
         accounts: Accounts,
         configs: SystemConfigs,
         restrictions: Restrictions,
-        routes: Routes,
-        trunks: Trunks,
+        plans: Plans,
+        numbers: Numbers,
         max_branches: int = MAX_BRANCHES,
     ):
         self.callflows = callflows
@@ -81,7 +84,10 @@ class CallflowEngine:
         self.router = Router(callflows)
         self.endpoints = Endpoints(documents)
         self.caller_ids = CallerIds(documents, accounts, configs)
-        self.predial = Predial(routes, trunks, documents, accounts, self.caller_ids)
+        emergency = EmergencyDialling(
+            EmergencyCallerIds(self.caller_ids, numbers, configs), EmergencyBridge(documents, accounts.directory)
+        )
+        self.dialout = Dialout(plans, self.caller_ids, emergency, accounts.directory, self.deliver)
         self.max_branches = max_branches
 
     async def handle(self, call: Call, *, identify: bool = True) -> Route | None:
@@ -97,6 +103,11 @@ class CallflowEngine:
             return None
         await self.execute(call, route, identify=identify)
         return route
+
+    async def deliver(self, call: Call) -> None:
+        """Run a call the route plan delivers inside (on-net) as the number's holder account's: as a carrier call,
+        with no device and the caller ID it brings."""
+        await self.handle(call, identify=False)
 
     async def _barred(self, call: Call, route: Route | None) -> bool:
         """A calling device's restrictions refuse the number (the capture of the pattern that routed it, else as
@@ -116,7 +127,7 @@ class CallflowEngine:
             call.caller_id = await self.caller_ids.for_device(
                 call.account_id, call.caller_device, "internal", call.caller_id
             )
-        run = Execution(call, route, self.endpoints, self.callflows, run_flow, self.max_branches, self.predial)
+        run = Execution(call, route, self.endpoints, self.callflows, run_flow, self.max_branches, self.dialout)
         await run_flow(run, route.callflow.get("flow"))
         if not call.ended:
             await call.hangup(run.last_failure.cause if run.last_failure else "NORMAL_CLEARING")

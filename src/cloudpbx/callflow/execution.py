@@ -18,7 +18,7 @@ from cloudpbx.callflow.endpoints import Endpoints
 from cloudpbx.callflow.lookup import Route
 
 if TYPE_CHECKING:
-    from cloudpbx.callflow.predial import Predial
+    from cloudpbx.callflow.dialout import Dialout
 
 log = logging.getLogger("cloudpbx.callflow")
 
@@ -56,10 +56,10 @@ class Execution:
         callflows: Callflows,
         run_flow: Callable[[Execution, dict], Awaitable[None]],
         max_branches: int = MAX_BRANCHES,
-        predial: Predial | None = None,
+        dialout: Dialout | None = None,
     ):
         self.call = call
-        self._predial = predial
+        self._dialout = dialout
         self.route = route
         self.endpoints = endpoints
         self.callflows = callflows
@@ -76,11 +76,11 @@ class Execution:
         return self.call.account_id
 
     @property
-    def predial(self) -> Predial:
-        """The carrier side (route decision, trunks): engines built without it run no carrier action."""
-        if self._predial is None:
+    def dialout(self) -> Dialout:
+        """The carrier side (route plan, emergency calls): engines built without it run no carrier action."""
+        if self._dialout is None:
             raise RuntimeError("this callflow engine calls no carriers")
-        return self._predial
+        return self._dialout
 
     @property
     def caller_device_id(self) -> str | None:

@@ -13,7 +13,7 @@ takes nothing). The first step that ends the call decides the outcome.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cloudpbx.accounts.accounts import Accounts
@@ -44,6 +44,7 @@ class OnNet:
     same_account: bool
     delivered: bool
     reason: str
+    holder: str = field(default="", repr=False)  # the holder, for delivering the call; never explained
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ class Plans:
         visible = node is not None and node.is_within(account_id)
         forced = await self._forced(doc, force_outbound)
         reason = forced or ("held by this account" if holder == account_id else "held by an account of the platform")
-        return OnNet(number, holder if visible else None, holder == account_id, forced is None, reason)
+        return OnNet(number, holder if visible else None, holder == account_id, forced is None, reason, holder)
 
     async def _forced(self, doc: Doc, force_outbound: bool) -> str | None:
         """Why a number held on the platform is still called through a carrier, None when it is not."""

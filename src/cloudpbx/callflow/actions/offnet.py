@@ -7,4 +7,4 @@ from cloudpbx.callflow.execution import Execution, Next
 
 
 async def run(ctx: Execution, data: dict) -> Next:
-    return await dial_out(ctx, data, None)
+    return await dial_out(ctx, data, local=False)

@@ -14,10 +14,10 @@ log = logging.getLogger("cloudpbx.callflow")
 
 async def run(ctx: Execution, data: dict) -> Next:
     if data.get("use_local_resources") is False:
-        return await dial_out(ctx, data, None)
+        return await dial_out(ctx, data, local=False)
     hunt = text(data.get("hunt_account_id")) or ctx.account_id
-    if not await ctx.predial.may_hunt(ctx.account_id, hunt):
+    if not await ctx.dialout.may_hunt(ctx.account_id, hunt):
         log.info("call %s: hunt account %s is outside the caller's hierarchy", ctx.call.call_id, hunt)
         ctx.last_failure = BridgeResult(False, NO_ROUTE, NO_ROUTE_STATUS)
         return ctx.failure_branch(ctx.last_failure) or CONTINUE
-    return await dial_out(ctx, data, hunt)
+    return await dial_out(ctx, data, local=True, hunt=hunt)
