@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -60,17 +60,20 @@ async def in_use(tx: Tx, account_ids: Iterable[str], now: float) -> dict[str, Co
     return out
 
 
-async def add(tx: Tx, rows: list[LeaseRow]) -> None:
-    """Take leases in one statement; a row left by an earlier attempt of the same call is replaced."""
-    if not rows:
-        return
-    make = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
+def _upsert(make) -> Any:
+    """Insert leases; a row left by an earlier attempt of the same call is replaced."""
     upsert = make(trunk_leases)
     replaced = {column: upsert.excluded[column] for column in ("owner_id", "direction", "kind", "node", "expires")}
-    await tx.conn.execute(
-        upsert.on_conflict_do_update(index_elements=["account_id", "call_id"], set_=replaced),
-        [row._asdict() for row in rows],
-    )
+    return upsert.on_conflict_do_update(index_elements=["account_id", "call_id"], set_=replaced)
+
+
+_UPSERTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+
+
+async def add(tx: Tx, rows: list[LeaseRow]) -> None:
+    """Take leases in one statement; a row left by an earlier attempt of the same call is replaced."""
+    if rows:
+        await tx.conn.execute(_UPSERTS[tx.conn.dialect.name], [row._asdict() for row in rows])
 
 
 async def drop(tx: Tx, call_id: str, account_ids: Iterable[str]) -> None:
