@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,6 +80,10 @@ def sup_argv(served: tuple, *args: str) -> list[str]:
     return [sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(served[1]), "--db", served[2], *args]
 
 
+LOG_DIR = tempfile.TemporaryDirectory(
+    prefix="cloudpbx-test-serve-logs-"
+)  # outside data folders: their modes are tested
+LOG_NUMBERS = itertools.count()
 LOGS: dict[int, Path] = {}  # pid → the log file of each server `start_server` started
 RUNNING: set[int] = set()  # pids of those not stopped yet
 LOG_TAIL = 20_000  # characters of each running server's log shown with a failing test
@@ -129,7 +135,7 @@ def _start_server(
         **(extra_env or {}),
     }
     limit = ["prlimit", f"--nofile={file_limit}:{file_limit}", "--"] if file_limit else []
-    log = data_dir / f"serve-{port}.log"
+    log = Path(LOG_DIR.name) / f"serve-{next(LOG_NUMBERS)}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*limit, *serve_argv(data_dir, port, sip_port or free_sip_port(), url)],
