@@ -6,6 +6,11 @@ digest registrations per second, the call setup rate held without a failed call 
 largest number of concurrent calls held, and the largest number of relayed G.711 calls with <0.1% packet loss
 (Kamailio with rtpengine there). Each figure is printed with its ratio to Kamailio's, measured in the same run,
 and PASS/MISS against cloudpbx's goal. Timings are reported, never asserted.
+
+The offnet measure is cloudpbx's alone: callers dial a flat-rate number (+1NPANXXXXXX) that no callflow holds, so
+the account's default `no_match` callflow sends it to `offnet`, the route plan picks the global carrier and takes
+an outbound trunk (released at hangup), and a carrier leg calls the gateway, a SIPp UAS on 127.0.0.2. Its figures
+are printed beside the on-net ones of the same run, with the ratio offnet/on-net.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from tests.sip.sipp import Sipp, free_port  # noqa: E402  the test harness's SIP
 SCENARIOS = BENCH / "sipp"
 KAMAILIO_CFG = BENCH / "kamailio" / "kamailio.cfg"
 SIGNALLING_REALM, MEDIA_REALM = "signalling.bench.test", "media.bench.test"
+CARRIER_HOST = "127.0.0.2"  # the global carrier's gateway: a SIPp UAS on a loopback address of its own
+OFFNET_NUMBER = "+14155550142"  # flat rate (+1 and ten digits, not toll-free): calls take trunks
 CALLEE = "2000"  # the number dialled, and the SIP username of the SIPp UAS that answers
 ADMIN_PASSWORD = "bench-admin-pass-1"
 
@@ -62,6 +69,7 @@ SIPP_MEDIA_PORTS = (10000, 19990)  # SIPp's own media sockets (unused: the RTP g
 
 GOAL_REGS = 2000
 GOAL_CPS = 400
+GOAL_OFFNET_CPS = 300
 GOAL_P95_MS = 200.0
 GOAL_CONCURRENT = 2000
 GOAL_MEDIA_CALLS = 300
@@ -69,9 +77,10 @@ GOAL_LOSS = 0.001
 MIN_RATE_SHARE = 0.95  # the RTP generator must have kept 95% of the nominal packet rate for a level to count
 
 RATES = "100,200,300,400,500,600,800,1000,1500,2000"
+OFFNET_RATES = "100,200,300,400,500,600,800,1000"
 CONCURRENT_LEVELS = "1000,2000,3000,4000"
 MEDIA_LEVELS = "100,200,300,400,500,600"
-TESTS = ("reg", "calls", "concurrent", "media")
+TESTS = ("reg", "calls", "offnet", "concurrent", "media")
 SERVERS = ("cloudpbx", "kamailio")
 
 
@@ -280,29 +289,41 @@ class Target:
         return group_cpu(self.pgids)
 
 
-async def seed_cloudpbx(workdir: Path, db_url: str, devices: Devices) -> None:
-    """Both accounts, their devices (written straight to the store, as many as asked) and the callee's callflow.
+async def seed_cloudpbx(workdir: Path, db_url: str, devices: Devices, carrier_port: int, trunks: int) -> None:
+    """Both accounts, their devices (written straight to the store, as many as asked) and the callee's callflow;
+    the global carrier whose gateway is CARRIER_HOST:`carrier_port`, and `trunks` outbound trunks for the
+    signalling account (whose default `no_match` callflow sends other numbers to `offnet`).
 
     In the signalling realm every device has `bypass_media`, so calls are pure signalling; in the media realm
     media is anchored through the relay (the default).
     """
+    from cloudpbx.accounts import limits
     from cloudpbx.accounts.documents import checked
     from cloudpbx.accounts.kinds import CALLFLOW, DEVICE
+    from cloudpbx.accounts.resources import RESOURCE
     from cloudpbx.cli.bootstrap import ensure_master
     from cloudpbx.config import Settings
     from cloudpbx.platform import Platform
-    from cloudpbx.store import new_id
+    from cloudpbx.store import SYSTEM, new_id
 
     platform = await Platform.open(Settings(data_dir=workdir, db_url=db_url))
     try:
         await ensure_master(platform, ADMIN_PASSWORD)
         master_id = await platform.accounts.master_id()
+        carrier = {
+            "name": "Bench carrier",
+            "rules": [r"^\+1(\d{10})$"],
+            "gateways": [{"server": CARRIER_HOST, "port": carrier_port}],
+        }
+        await platform.documents.create(RESOURCE, SYSTEM, carrier)
         for realm, count, bypass in (
             (SIGNALLING_REALM, devices.count, True),
             (MEDIA_REALM, devices.media_count, False),
         ):
             account = await platform.accounts.create(master_id, {"name": f"Bench {realm}", "realm": realm})
             account_id = account["_id"]
+            if realm == SIGNALLING_REALM:
+                await limits.save(platform.store, account_id, {"outbound_trunks": trunks})
             media = {"bypass_media": bypass}
             template = checked(DEVICE, {"name": "Desk", "device_type": "sip_device", "media": media})
             async with platform.store.write() as tx:
@@ -499,11 +520,12 @@ class Bench:
     load_cpus: set[int] | None
     contact_port: int = field(default_factory=lambda: free_port("udp"))
     uas: dict[str, Sipp] = field(default_factory=dict)  # each target's answering SIPp, by target name
+    carrier: Sipp | None = None  # the carrier's gateway (cloudpbx's offnet calls)
 
     def load_cpu(self, target: Target) -> float:
-        """CPU seconds of SIPp: the client runs that ended, plus the target's answering SIPp."""
-        uas = self.uas.get(target.name)
-        return reaped_children_cpu() + (process_cpu(uas.proc.pid) if uas else 0.0)
+        """CPU seconds of SIPp: the client runs that ended, plus the target's answering SIPp and the carrier's."""
+        answering = [sipp for sipp in (self.uas.get(target.name), self.carrier) if sipp and sipp.proc]
+        return reaped_children_cpu() + sum(process_cpu(sipp.proc.pid) for sipp in answering)
 
     def sipp(self, scenario: str, target: Target | None, **options) -> Sipp:
         """A SIPp process for `scenario` (bench/sipp/), calling `target` unless it is a UAS; socket buffers as
@@ -562,11 +584,16 @@ class Bench:
             raise RuntimeError(f"the callee could not register with {target.name}:\n{result.describe()}")
 
     def answering(
-        self, port: int, scenario: str = "uas.xml", extra: tuple[str, ...] = (), keys: dict[str, str] | None = None
+        self,
+        port: int,
+        scenario: str = "uas.xml",
+        extra: tuple[str, ...] = (),
+        keys: dict[str, str] | None = None,
+        host: str = HOST,
     ) -> Sipp:
-        """A SIPp UAS on `port` answering every call (a background process)."""
+        """A SIPp UAS on `host`:`port` answering every call (a background process)."""
         return self.processes.sipp(
-            self.sipp(scenario, None, port=port, calls=10**8, keys=keys, extra=extra), self.load_cpus
+            self.sipp(scenario, None, port=port, calls=10**8, keys=keys, extra=extra, host=host), self.load_cpus
         )
 
 
@@ -655,15 +682,15 @@ class CallRun:
         )
 
 
-def call_run(bench: Bench, target: Target, rate: int, seconds: float) -> CallRun:
-    """`rate` calls/s for `seconds` (open loop: SIPp keeps starting calls whatever the answers)."""
+def call_run(bench: Bench, target: Target, rate: int, seconds: float, number: str = CALLEE) -> CallRun:
+    """`rate` calls/s to `number` for `seconds` (open loop: SIPp keeps starting calls whatever the answers)."""
     calls = max(1, round(rate * seconds))
     sipp = bench.sipp(
         "call.xml",
         target,
         calls=calls,
         rate=rate,
-        service=CALLEE,
+        service=number,
         keys={"domain": SIGNALLING_REALM},
         pause_ms=int(SETUP_TALK_S * 1000),
         extra=(
@@ -707,22 +734,26 @@ class CallsResult:
         return self.held.rate if self.held else 0
 
 
-def measure_calls(bench: Bench, target: Target, rates: list[int], probe_s: float, duration: float) -> CallsResult:
+def measure_calls(
+    bench: Bench, target: Target, rates: list[int], probe_s: float, duration: float, number: str = CALLEE
+) -> CallsResult:
     """Step the rate up with short probes until one fails twice (a failed call, p95 over the goal, or the rate
-    not kept), then hold the best rate for `duration` seconds, stepping down when a hold fails."""
+    not kept), then hold the best rate for `duration` seconds, stepping down when a hold fails. Calls go to
+    `number`: the on-net callee, or OFFNET_NUMBER through the carrier (shown as `offnet`)."""
+    name = target.name if number == CALLEE else "offnet"
     steps = []
     for rate in rates:
         for _ in range(ATTEMPTS):
-            run = call_run(bench, target, rate, probe_s)
-            show_call_run(target.name, "probe", run, run.passed)
+            run = call_run(bench, target, rate, probe_s, number)
+            show_call_run(name, "probe", run, run.passed)
             if run.passed:
                 break
         steps.append(run)
         if not run.passed:
             break
     for run in sorted((s for s in steps if s.passed), key=lambda s: -s.rate)[:HOLD_ATTEMPTS]:
-        held = call_run(bench, target, run.rate, duration)
-        show_call_run(target.name, "hold", held, held.passed)
+        held = call_run(bench, target, run.rate, duration, number)
+        show_call_run(name, "hold", held, held.passed)
         if held.passed:
             return CallsResult(steps, held, all(s.passed for s in steps) and held.rate == rates[-1])
     return CallsResult(steps, None, False)
@@ -1074,17 +1105,37 @@ def run_calls(bench: Bench, targets: list[Target], args, results: Results) -> No
             record_calls(target, measure_calls(bench, target, args.rates, args.probe_seconds, args.duration), results)
 
 
-def record_calls(target: Target, calls: CallsResult, results: Results) -> None:
+def record_calls(target: Target, calls: CallsResult, results: Results, measure: str = "cps") -> None:
     failing = next((step for step in calls.steps if not step.passed), None)
     bound = failing is not None and failing.sipp_cpu >= LOAD_BOUND
     results.put(
-        "cps",
+        measure,
         target.name,
         Figure(calls.rate, calls.capped or bound, "SIPp near its limit at the failing step" if bound else ""),
     )
-    results.put("cps_p95", target.name, Figure(calls.held.p95_ms if calls.held else None))
+    results.put(f"{measure}_p95", target.name, Figure(calls.held.p95_ms if calls.held else None))
     sample = calls.held or next((step for step in reversed(calls.steps) if step.passed), calls.steps[0])
-    results.put("cps_cpu", target.name, Figure(sample.cpu_ms, digits=2))
+    results.put(f"{measure}_cpu", target.name, Figure(sample.cpu_ms, digits=2))
+
+
+def run_offnet(bench: Bench, targets: list[Target], args, results: Results) -> None:
+    """cloudpbx's calls out through the global carrier (Kamailio has no carrier routing to compare with)."""
+    print(
+        f"\n2b. offnet call setups (signalling only) to {OFFNET_NUMBER}: no_match -> offnet -> the global carrier "
+        f"(SIPp UAS on {CARRIER_HOST}), an outbound trunk taken and released per call; probes of "
+        f"{args.probe_seconds:g} s, then {args.duration:g} s at the best rate",
+        flush=True,
+    )
+    for target in (target for target in targets if target.name == "cloudpbx"):
+        with reported_failure(results, "offnet call setups", target):
+            bench.carrier = bench.answering(args.carrier_port, host=CARRIER_HOST)
+            check = call_run(bench, target, 5, 1, OFFNET_NUMBER)
+            show_call_run("offnet", "check", check, check.failed == 0 and check.successful == check.calls)
+            if check.failed or check.successful != check.calls:
+                results.notes.append("offnet: calls through the carrier did not complete, so none was measured")
+                return
+            calls = measure_calls(bench, target, args.offnet_rates, args.probe_seconds, args.duration, OFFNET_NUMBER)
+            record_calls(target, calls, results, "offnet")
 
 
 def run_concurrent(bench: Bench, targets: list[Target], args, results: Results) -> None:
@@ -1134,7 +1185,9 @@ def run(args) -> Results:
             bench = Bench(processes, workdir, devices, devices.write_files(workdir), load_cpus)
             db_url = args.db or f"sqlite:///{workdir / 'cloudpbx.db'}"
             print(f"seeding {devices.count + devices.media_count} devices ...", flush=True)
-            asyncio.run(seed_cloudpbx(workdir, db_url, devices))
+            args.carrier_port = free_port("udp", CARRIER_HOST)
+            trunks = int(max(args.offnet_rates) * (SETUP_TALK_S + 5)) + 100  # as many as calls SIPp keeps open
+            asyncio.run(seed_cloudpbx(workdir, db_url, devices, args.carrier_port, trunks))
             cloudpbx = start_cloudpbx(processes, workdir, db_url, server_cpus)
             kamailio = (
                 start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children, media=False)
@@ -1150,11 +1203,13 @@ def run(args) -> Results:
             targets = [target for target in (cloudpbx, kamailio) if target is not None]
             if "reg" in args.only:
                 run_registrations(bench, targets, args, results)
-            if set(args.only) & {"calls", "concurrent", "media"}:
+            if set(args.only) & {"calls", "offnet", "concurrent", "media"}:
                 print("\nchecking that calls complete ...", flush=True)
                 targets = [target for target in targets if ready_for_calls(bench, target, results)]
             if "calls" in args.only:
                 run_calls(bench, targets, args, results)
+            if "offnet" in args.only:
+                run_offnet(bench, targets, args, results)
             if "concurrent" in args.only:
                 run_concurrent(bench, targets, args, results)
             if "media" in args.only:
@@ -1200,6 +1255,15 @@ def report(results: Results, args) -> None:
         ("cps_p95", "  p95 setup ms at that rate", f"< {GOAL_P95_MS:.0f}", lambda v: v < GOAL_P95_MS, False),
         ("cps_cpu", "  server CPU ms/call", "lower=better", None, True),
         (
+            "offnet",
+            f"offnet call setups/s, 0 failed, {args.duration:g} s",
+            f">= {GOAL_OFFNET_CPS}",
+            lambda v: v >= GOAL_OFFNET_CPS,
+            False,
+        ),
+        ("offnet_p95", "  p95 setup ms at that rate", f"< {GOAL_P95_MS:.0f}", lambda v: v < GOAL_P95_MS, False),
+        ("offnet_cpu", "  server CPU ms/call", "lower=better", None, False),
+        (
             "concurrent",
             f"concurrent calls held {args.duration:g} s",
             f">= {GOAL_CONCURRENT:,}",
@@ -1224,6 +1288,7 @@ def report(results: Results, args) -> None:
             f"{ratio(ours, reference) if with_ratio else '':>10}   {goal:<13}{verdict}"
             f"{'  (' + notes + ')' if notes else ''}"
         )
+    offnet_ratios(results)
     for note in results.notes:
         print(f"note: {note}")
     print(
@@ -1231,6 +1296,19 @@ def report(results: Results, args) -> None:
         f"(the bench itself keeps about two cores busy; anything else running skews the figures)"
     )
     print(">= marks a lower bound: every step offered passed, or the load generator ran out of CPU first.")
+
+
+def offnet_ratios(results: Results) -> None:
+    """cloudpbx's offnet figures over its on-net ones of the same run: what the carrier path costs."""
+    pairs = [("rate held", "offnet", "cps"), ("server CPU per call", "offnet_cpu", "cps_cpu")]
+    pairs.append(("p95 setup", "offnet_p95", "cps_p95"))
+    shown = []
+    for label, offnet, onnet in pairs:
+        ours = results.figures.get(offnet, {}).get("cloudpbx")
+        reference = results.figures.get(onnet, {}).get("cloudpbx")
+        shown.append(f"{label} {ratio(ours, reference)}")
+    if "offnet" in results.figures:
+        print(f"cloudpbx offnet / on-net in this run: {', '.join(shown)}")
 
 
 def parse_levels(text: str) -> list[int]:
@@ -1251,6 +1329,12 @@ def main() -> None:
     parser.add_argument("--reg-seconds", type=float, help="seconds of registrations (default 20; 5 with --quick)")
     parser.add_argument("--devices", type=int, default=10_000, help="devices registering and calling (default 10000)")
     parser.add_argument("--rates", type=parse_levels, default=RATES, help=f"call rates to step through ({RATES})")
+    parser.add_argument(
+        "--offnet-rates",
+        type=parse_levels,
+        default=OFFNET_RATES,
+        help=f"offnet call rates to step through ({OFFNET_RATES})",
+    )
     parser.add_argument(
         "--concurrent",
         type=parse_levels,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +75,38 @@ def serve_argv(data_dir: Path, http_port: int, sip_port: int, db_url: str | None
     ]
 
 
+def sup_argv(served: tuple, *args: str) -> list[str]:
+    """The command line of `cloudpbx sup ARGS` against a served platform's data directory and database."""
+    return [sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(served[1]), "--db", served[2], *args]
+
+
+LOG_DIR = tempfile.TemporaryDirectory(
+    prefix="cloudpbx-test-serve-logs-"
+)  # outside data folders: their modes are tested
+LOG_NUMBERS = itertools.count()
+LOGS: dict[int, Path] = {}  # pid → the log file of each server `start_server` started
+RUNNING: set[int] = set()  # pids of those not stopped yet
+LOG_TAIL = 20_000  # characters of each running server's log shown with a failing test
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    """What a server started by `start_server` has written to its stdout and stderr so far."""
+    return LOGS[proc.pid].read_text(errors="replace")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test shows the end of each running server's log: servers write to a file, never to a pipe that
+    nobody reads (a full pipe would block the server's next log line, and with it the server)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for pid in sorted(RUNNING):
+            report.sections.append(
+                (f"cloudpbx serve {pid} log (end)", LOGS[pid].read_text(errors="replace")[-LOG_TAIL:])
+            )
+
+
 def start_server(
     data_dir: Path, url: str, extra_env: dict | None = None, sip_port: int | None = None, file_limit: int | None = None
 ) -> tuple[subprocess.Popen, str]:
@@ -101,34 +135,40 @@ def _start_server(
         **(extra_env or {}),
     }
     limit = ["prlimit", f"--nofile={file_limit}:{file_limit}", "--"] if file_limit else []
-    proc = subprocess.Popen(
-        [*limit, *serve_argv(data_dir, port, sip_port or free_sip_port(), url)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = Path(LOG_DIR.name) / f"serve-{next(LOG_NUMBERS)}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*limit, *serve_argv(data_dir, port, sip_port or free_sip_port(), url)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    LOGS[proc.pid] = log
+    RUNNING.add(proc.pid)
     base = f"http://127.0.0.1:{port}/v2"
     deadline = time.time() + 30
     while time.time() < deadline:
         if proc.poll() is not None:
-            output = proc.stdout.read()
+            RUNNING.discard(proc.pid)
+            output = server_log(proc)
             raise (PortTaken if "address already in use" in output else RuntimeError)(f"server exited: {output}")
         try:
             httpx.get(f"{base}/about", timeout=1)
             return proc, base
         except httpx.TransportError:
             time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    stop_server(proc)
+    raise RuntimeError(f"server did not start: {server_log(proc)[-LOG_TAIL:]}")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
+    RUNNING.discard(proc.pid)
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="session")

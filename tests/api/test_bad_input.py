@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import db_url, start_server, stop_server
+from tests.conftest import db_url, server_log, start_server, stop_server
 
 NOUNS = ("users", "devices", "callflows", "groups", "vmboxes", "menus")
 MISSING = "0123456789abcdef0123456789abcdef"
@@ -230,7 +230,7 @@ def test_each_refused_deep_body_logs_one_line(tmp_path):
                 assert resp.status_code == 400
     finally:
         stop_server(proc)
-    log = proc.stdout.read()
+    log = server_log(proc)
     assert log.count("nested deeper than 64 levels") == 20, log[-2000:]
     assert "Traceback" not in log
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 
 from cloudpbx.numbers.classifiers import DEFAULT_CLASSIFIERS
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server, sup_argv
 from tests.helpers import ADMIN_PASSWORD, Client, unique
 
 CONFIG = "system_configs/number_manager"
@@ -27,20 +26,7 @@ def tenants(master):
 
 def sup_json(server, category: str, key: str):
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cloudpbx",
-            "sup",
-            "--data-dir",
-            str(server[1]),
-            "--db",
-            server[2],
-            "kapps_config",
-            "get_json",
-            category,
-            key,
-        ],
+        sup_argv(server, "kapps_config", "get_json", category, key),
         capture_output=True,
         text=True,
         timeout=60,

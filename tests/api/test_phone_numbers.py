@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
 from cloudpbx.numbers.classifiers import DEFAULT_CLASSIFIERS, classify
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server, sup_argv
 from tests.helpers import ADMIN_PASSWORD, Client, credentials, unique
 
 NPAS = [npa for npa in range(201, 990) if classify(f"+1{npa}2000000").name == "did_us" and npa % 100 != 11]
@@ -36,7 +35,7 @@ def block(count: int = 1) -> list[str]:
 def sup(server, *args: str) -> None:
     """Run a `cloudpbx sup` maintenance command against the session's database."""
     done = subprocess.run(
-        [sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(server[1]), "--db", server[2], *args],
+        sup_argv(server, *args),
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
+from tests.conftest import sup_argv
 from tests.helpers import Client, credentials, unique
 
 
 def reset(server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cloudpbx",
-            "sup",
-            "--data-dir",
-            str(server[1]),
-            "--db",
-            server[2],
-            "crossbar_maintenance",
-            "reset_password",
-            *args,
-        ],
+        sup_argv(server, "crossbar_maintenance", "reset_password", *args),
         check=False,
         input=stdin,
         capture_output=True,

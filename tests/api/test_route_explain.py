@@ -345,3 +345,61 @@ def test_a_number_of_a_sub_account_is_named_to_its_parent_but_the_parents_is_not
     assert down["account_id"] == child and down["same_account"] is False and down["delivered"] is True
     up = explain(master, child, above)["on_net"]
     assert up["account_id"] is None and up["reason"] == "held by an account of the platform"
+
+
+def raw_explain(client: Client, account: str, number: str, **params: str) -> tuple[str, dict]:
+    reply = client.get(f"accounts/{account}/route_explain", params={"number": number, **params})
+    assert reply.status_code == 200, reply.text
+    return reply.text, reply.json()["data"]
+
+
+def test_only_system_admins_see_where_global_gateways_are_and_no_one_sees_a_password(master):
+    """A global carrier's gateways are the platform's own settings: a reseller's or a sub-account's admins see the
+    carrier, its rules and the number sent, not its server, port, realm or username; an account's own carriers
+    stay whole to its admins; no gateway password is in any response."""
+    number, secrets = did(), {"global": unique("gw-pass").replace(" ", ""), "byoc": unique("byoc-pw").replace(" ", "")}
+    gateways = [
+        {"server": "127.0.0.41", "port": 5071, "realm": "sip.carrier-realm.test", "username": "gwuser41"},
+        {"server": "127.0.0.42", "invite_format": "username", "username": "gwuser42", "realm": "r42.test"},
+    ]
+    for gateway in gateways:
+        gateway["password"] = secrets["global"]
+    found = master.put("resources", {"name": unique("Platform"), "rules": [GLOBAL_RULE], "gateways": gateways})
+    assert found.status_code == 201, found.text
+    global_id = found.json()["data"]["id"]
+    reseller = master.create_account(master.account_id)["id"]
+    sub = master.create_account(reseller)["id"]
+    byoc = carrier(
+        master,
+        sub,
+        unique("Own"),
+        [GLOBAL_RULE],
+        "127.0.0.43",
+        **{"gateways": [{"server": "127.0.0.43", "port": 5072, "username": "byocuser", "password": secrets["byoc"]}]},
+    )
+    body, full = raw_explain(master, sub, number)
+    mine = [e for e in full["route"]["endpoints"] if e["carrier_id"] == global_id]
+    assert [(e["server"], e["port"], e["dial_string"], e["redacted"]) for e in mine] == [
+        ("127.0.0.41", 5071, f"sip:{number[2:]}@127.0.0.41:5071", False),
+        ("127.0.0.42", 5060, "sip:gwuser42@127.0.0.42", False),
+    ]
+    assert secrets["global"] not in body
+    admins = (master.admin_of(reseller, username=name("res")), master.admin_of(sub, username=name("sub")))
+    for admin in admins:
+        body, seen = raw_explain(admin, sub, number)
+        mine = [e for e in seen["route"]["endpoints"] if e["carrier_id"] == global_id]
+        assert [(e["server"], e["port"], e["dial_string"], e["redacted"]) for e in mine] == [
+            (None, None, f"sip:{number[2:]}@redacted", True),
+            (None, None, "sip:redacted", True),
+        ]
+        assert all(e["redacted"] for e in seen["route"]["endpoints"])  # every global carrier, not only this one
+        named = [c for c in seen["route"]["carriers"] if c["id"] == global_id]
+        assert named[0]["verdict"] == "chosen" and named[0]["rules"] == [{"rule": GLOBAL_RULE, "matched": True}]
+        for hidden in ("127.0.0.41", "gwuser4", "carrier-realm", "r42.test", secrets["global"]):
+            assert hidden not in body, hidden
+        body, own = raw_explain(admin, sub, number, use_local_resources="true")
+        assert [(e["server"], e["port"], e["dial_string"], e["redacted"]) for e in own["route"]["endpoints"]] == [
+            ("127.0.0.43", 5072, f"sip:{number[2:]}@127.0.0.43:5072", False)
+        ]
+        assert own["route"]["endpoints"][0]["carrier_id"] == byoc
+        assert secrets["byoc"] not in body and secrets["global"] not in body

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server, sup_argv
 from tests.helpers import ADMIN_PASSWORD, Client, unique
 
 PUBLIC = "https://pbx.example.test:8443"
@@ -22,7 +21,7 @@ ORIGINAL_CONFIG = b"define(function(require){ return { api: { 'default': 'http:/
 
 def sup(server, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cloudpbx", "sup", "--data-dir", str(server[1]), "--db", server[2], *args],
+        sup_argv(server, *args),
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cloudpbx.accounts import limits
 from cloudpbx.accounts.system_configs import SystemConfigs
@@ -110,6 +110,40 @@ async def test_twenty_simultaneous_calls_on_two_inbound_and_two_twoway_trunks_ge
     assert again.allowed and again.account.trunk == "inbound", "released trunks are free again"
     await trunks.close()
     assert (await trunks.usage(account))["calls"] == 0, "closing gives back what the process holds"
+
+
+def lease_statements(store) -> list[str]:
+    """What each statement touching the leases (or locking accounts) is, in order, as the store runs them."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:
+        text = " ".join(statement.split()).lower()
+        if "for update" in text or ("from accounts where" in text and "order by accounts.account_id" in text):
+            seen.append("lock")
+        elif "trunk_leases" in text:
+            seen.append(text.split()[0] if "count(" not in text else "count")
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+async def test_a_call_takes_its_trunk_in_one_count_and_one_insert_and_gives_it_back_in_one_delete(db):
+    """The statements a carrier call costs the database: PostgreSQL also locks the charged accounts' rows so
+    processes count one after another; SQLite's writer holds the whole database from BEGIN IMMEDIATE, so a lock
+    query there would only cost time."""
+    account, _ = await add_account(db.store, db.master)
+    await limits.save(db.store, account, {"outbound_trunks": 1})
+    trunks = trunks_of(db.store)
+    seen = lease_statements(db.store)
+    grant = await trunks.authorize(account, new_id(), OUTBOUND)
+    assert grant.allowed
+    lock = ["lock"] if db.store.engine.dialect.name == "postgresql" else []
+    assert seen == [*lock, "count", "insert"]
+    seen.clear()
+    await trunks.release(grant)
+    assert seen == ["delete"]
+    assert (await trunks.usage(account))["calls"] == 0
+    await trunks.close()
 
 
 async def test_two_processes_sharing_the_database_get_exactly_four_between_them(db):

@@ -28,7 +28,7 @@ from typing import Any
 from cloudpbx.numbers.classifiers import is_emergency, normalize
 from cloudpbx.numbers.dial_plans import apply_dial_plan
 from cloudpbx.routing.carriers import Carrier, Gateway
-from cloudpbx.routing.dialstring import dial_string
+from cloudpbx.routing.dialstring import dial_string, redacted_dial_string
 from cloudpbx.routing.pool import Pool
 
 NO_ROUTE = "NO_ROUTE_DESTINATION"
@@ -80,9 +80,10 @@ class Decision:
         """An emergency call: an emergency number, or one leaving through an emergency carrier or gateway."""
         return self.emergency_number or any(endpoint.emergency for endpoint in self.endpoints)
 
-    def explain(self) -> dict[str, Any]:
+    def explain(self, platform_view: bool = True) -> dict[str, Any]:
         """The decision as data: steps, class, every carrier of the pool with its verdict and each of its rules
-        matched or not, and the endpoints in order with their dial strings."""
+        matched or not, and the endpoints in order with their dial strings. Without `platform_view` the global
+        carriers' gateways hide where they are (see `_endpoint`)."""
         carriers = []
         for index, carrier in enumerate(self.pool.carriers):
             ids, count = self.pool.rule_ids[index], len(carrier.rules)
@@ -113,20 +114,26 @@ class Decision:
             "test": self.test,
             "cause": self.cause,
             "carriers": carriers,
-            "endpoints": [
-                {
-                    "carrier_id": e.carrier.id,
-                    "carrier_name": e.carrier.name,
-                    "gateway": e.gateway.index,
-                    "server": e.gateway.server,
-                    "port": e.gateway.port,
-                    "matched": e.matched,
-                    "dial_string": e.dial_string,
-                    "emergency": e.emergency,
-                }
-                for e in self.endpoints
-            ],
+            "endpoints": [_endpoint(e, platform_view) for e in self.endpoints],
         }
+
+
+def _endpoint(e: Endpoint, platform_view: bool) -> dict[str, Any]:
+    """One endpoint as data. A global carrier's gateway is the platform's configuration: outside the platform's
+    view its server, port and dial string host are left out (its carrier, rule and number sent are kept). An
+    account's own carriers are its admins' to see. No password is ever shown."""
+    hidden = e.carrier.is_global and not platform_view
+    return {
+        "carrier_id": e.carrier.id,
+        "carrier_name": e.carrier.name,
+        "gateway": e.gateway.index,
+        "server": None if hidden else e.gateway.server,
+        "port": None if hidden else e.gateway.port,
+        "matched": e.matched,
+        "dial_string": redacted_dial_string(e.gateway, e.matched) if hidden else e.dial_string,
+        "emergency": e.emergency,
+        "redacted": hidden,
+    }
 
 
 def normalised(request: Request, pool: Pool | None = None) -> tuple[str, tuple[tuple[str, str, str | None], ...]]:

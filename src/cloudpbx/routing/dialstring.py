@@ -44,3 +44,14 @@ def dial_string(gateway: Gateway, matched: str) -> str:
         return gateway.route
     port = f":{gateway.port}" if gateway.port != DEFAULT_PORT else ""
     return f"sip:{user_part(gateway, matched)}@{gateway.server}{port}"
+
+
+REDACTED = "redacted"
+
+
+def redacted_dial_string(gateway: Gateway, matched: str) -> str:
+    """The dial string as shown to those who may not see the platform's carrier settings: the number sent without
+    the host; a fixed `route` or a `username` user part is the settings themselves, so nothing of it is left."""
+    if gateway.route or (gateway.invite_format == "username" and gateway.username):
+        return f"sip:{REDACTED}"
+    return f"sip:{user_part(gateway, matched)}@{REDACTED}"

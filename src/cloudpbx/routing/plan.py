@@ -77,10 +77,11 @@ class Plan:
         404), None when it goes on inside or to the carriers."""
         return {RESTRICTED: BARRED, LIMITED: BARRED, NO_ROUTE_OUTCOME: NO_ROUTE}.get(self.outcome)
 
-    def explain(self) -> dict[str, Any]:
-        """The plan as data, in the order of its steps (see `api/endpoints/route_explain.py` for the schema)."""
+    def explain(self, platform_view: bool = True) -> dict[str, Any]:
+        """The plan as data, in the order of its steps (see `api/endpoints/route_explain.py` for the schema);
+        without `platform_view` (callers other than the platform's own admins) global gateways are redacted."""
         verdict = self.restriction
-        route = self.decision.explain() if self.decision is not None else None
+        route = self.decision.explain(platform_view) if self.decision is not None else None
         return {
             "account_id": self.account_id,
             "device_id": self.device_id,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -15,6 +15,20 @@ from cloudpbx.store.documents import Tx
 from cloudpbx.store.tables import accounts, trunk_leases
 
 L = trunk_leases.c
+# Built once: a call's authorization and release run them each time, so their construction and cache key are
+# not paid per call.
+_LOCK = (
+    select(accounts.c.account_id)
+    .where(accounts.c.account_id.in_(bindparam("ids", expanding=True)))
+    .order_by(accounts.c.account_id)
+    .with_for_update()
+)
+_IN_USE = (
+    select(L.account_id, L.kind, func.count())
+    .where(L.account_id.in_(bindparam("ids", expanding=True)), L.expires > bindparam("now"))
+    .group_by(L.account_id, L.kind)
+)
+_DROP = delete(trunk_leases).where(L.call_id == bindparam("call"), L.account_id.in_(bindparam("ids", expanding=True)))
 
 
 class LeaseRow(NamedTuple):
@@ -29,45 +43,41 @@ class LeaseRow(NamedTuple):
 
 async def lock_accounts(tx: Tx, account_ids: Iterable[str]) -> None:
     """Hold the accounts' tree rows until the transaction ends, always in id order so two callers never deadlock
-    (PostgreSQL row locks; SQLite writers hold the database lock already)."""
-    ids = sorted(set(account_ids))
-    await tx.conn.execute(
-        select(accounts.c.account_id)
-        .where(accounts.c.account_id.in_(ids))
-        .order_by(accounts.c.account_id)
-        .with_for_update()
-    )
+    (PostgreSQL row locks). SQLite writers hold the database lock from their BEGIN IMMEDIATE, and SQLite has no row
+    locks: nothing to ask there."""
+    if tx.conn.dialect.name == "sqlite":
+        return
+    await tx.conn.execute(_LOCK, {"ids": sorted(set(account_ids))})
 
 
 async def in_use(tx: Tx, account_ids: Iterable[str], now: float) -> dict[str, Counter[str]]:
     """Live leases of each account by kind; an expired lease (its process gone) counts for nothing."""
     ids = list(account_ids)
-    rows = await tx.conn.execute(
-        select(L.account_id, L.kind, func.count())
-        .where(L.account_id.in_(ids), L.expires > now)
-        .group_by(L.account_id, L.kind)
-    )
+    rows = await tx.conn.execute(_IN_USE, {"ids": ids, "now": now})
     out: dict[str, Counter[str]] = {account_id: Counter() for account_id in ids}
     for account_id, kind, number in rows:
         out[account_id][kind] = number
     return out
 
 
-async def add(tx: Tx, rows: list[LeaseRow]) -> None:
-    """Take leases in one statement; a row left by an earlier attempt of the same call is replaced."""
-    if not rows:
-        return
-    make = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
+def _upsert(make) -> Any:
+    """Insert leases; a row left by an earlier attempt of the same call is replaced."""
     upsert = make(trunk_leases)
     replaced = {column: upsert.excluded[column] for column in ("owner_id", "direction", "kind", "node", "expires")}
-    await tx.conn.execute(
-        upsert.on_conflict_do_update(index_elements=["account_id", "call_id"], set_=replaced),
-        [row._asdict() for row in rows],
-    )
+    return upsert.on_conflict_do_update(index_elements=["account_id", "call_id"], set_=replaced)
+
+
+_UPSERTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+
+
+async def add(tx: Tx, rows: list[LeaseRow]) -> None:
+    """Take leases in one statement; a row left by an earlier attempt of the same call is replaced."""
+    if rows:
+        await tx.conn.execute(_UPSERTS[tx.conn.dialect.name], [row._asdict() for row in rows])
 
 
 async def drop(tx: Tx, call_id: str, account_ids: Iterable[str]) -> None:
-    await tx.conn.execute(delete(trunk_leases).where(L.call_id == call_id, L.account_id.in_(list(account_ids))))
+    await tx.conn.execute(_DROP, {"call": call_id, "ids": list(account_ids)})
 
 
 async def drop_expired(tx: Tx, before: float) -> None:

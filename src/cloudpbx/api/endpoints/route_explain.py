@@ -1,7 +1,8 @@
 """/v2/accounts/{A}/route_explain?number=N[&device_id=D][&use_local_resources=true][&flags=a,b]: every decision a
 call from the account (or one of its devices) to a number would meet, without placing it. The answer is
 `Plans.plan`'s, the very plan the `offnet`/`resources` callflow actions follow. Account admins only (an ancestor's
-admins too, as for every account path); a device must be the account's own."""
+admins too, as for every account path); a device must be the account's own. Only system admins see where the
+platform's own (global) carriers' gateways are; an account's own carriers are shown in full."""
 
 from __future__ import annotations
 
@@ -74,16 +75,29 @@ CARRIER = {
 }
 GATEWAY = {
     "type": "object",
-    "required": ["carrier_id", "carrier_name", "gateway", "server", "port", "matched", "dial_string", "emergency"],
+    "description": "For callers other than system admins a global carrier's gateway is redacted: no server or port, "
+    "and its dial string keeps only the number sent",
+    "required": [
+        "carrier_id",
+        "carrier_name",
+        "gateway",
+        "server",
+        "port",
+        "matched",
+        "dial_string",
+        "emergency",
+        "redacted",
+    ],
     "properties": {
         "carrier_id": TEXT,
         "carrier_name": TEXT,
         "gateway": {"type": "integer", "description": "the gateway's position in the carrier's gateways"},
-        "server": TEXT,
-        "port": {"type": "integer"},
+        "server": MAYBE_TEXT,
+        "port": {"type": "integer", "nullable": True},
         "matched": TEXT,
         "dial_string": TEXT,
         "emergency": {"type": "boolean"},
+        "redacted": {"type": "boolean", "description": "the platform's gateway settings are left out"},
     },
 }
 ROUTE = {
@@ -220,7 +234,7 @@ class RouteExplain(Endpoint):
         number, flags, local = _number(ctx), _flags(ctx), _local(ctx)
         device = await _device(ctx)
         plan = await ctx.platform.plans.plan(ctx.account_id, number, device, use_local_resources=local, flags=flags)
-        return Reply(plan.explain())
+        return Reply(plan.explain(platform_view=ctx.who.superduper and ctx.who.is_admin))
 
 
 ENDPOINT = RouteExplain()
