@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.api.test_phone_numbers import E911, add
+from tests.callflow.test_emergency import stepswitch
 from tests.helpers import Client, unique
 
 
@@ -403,3 +405,25 @@ def test_only_system_admins_see_where_global_gateways_are_and_no_one_sees_a_pass
         ]
         assert own["route"]["endpoints"][0]["carrier_id"] == byoc
         assert secrets["byoc"] not in body and secrets["global"] not in body
+
+
+def test_an_emergency_call_names_the_caller_id_it_would_present_or_its_refusal(master, world):
+    """The emergency step of the call, as the call takes it: no E911 number in the account goes out flagged, or is
+    refused 486 when invalid IDs are denied; an E911 number of the account is presented. Only the global pool
+    validates, so the carrier is global for the test's length."""
+    psap = carrier(master, None, "PSAP explained", [r"^(911)$"], "127.0.0.98", emergency=True)
+    try:
+        flagged = explain(master, world.account, "911", device_id=world.device)["emergency"]
+        assert flagged["e911"] is False and flagged["refused"] is False and flagged["code"] is None
+        with stepswitch(master, deny_invalid_emergency_cid=True):
+            refused = explain(master, world.account, "911", device_id=world.device)
+        assert refused["outcome"] == "carriers", "the plan reaches carriers; the emergency step refuses"
+        assert refused["emergency"]["refused"] is True and refused["emergency"]["code"] == 486
+        assert refused["emergency"]["cause"] == "Emergency service not configured"
+        located = f"+1415{random.randrange(200, 999)}{random.randrange(1000, 9999)}"
+        add(master, world.account, located, e911=E911)
+        presented = explain(master, world.account, "911", device_id=world.device)["emergency"]
+        assert presented["caller_id_number"] == located and presented["e911"] is True and not presented["refused"]
+        assert explain(master, world.account, "+14155550123")["emergency"] is None
+    finally:
+        assert master.delete(f"resources/{psap}").status_code == 200

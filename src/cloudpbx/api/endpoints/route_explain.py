@@ -1,8 +1,9 @@
 """/v2/accounts/{A}/route_explain?number=N[&device_id=D][&use_local_resources=true][&flags=a,b]: every decision a
 call from the account (or one of its devices) to a number would meet, without placing it. The answer is
-`Plans.plan`'s, the very plan the `offnet`/`resources` callflow actions follow. Account admins only (an ancestor's
-admins too, as for every account path); a device must be the account's own. Only system admins see where the
-platform's own (global) carriers' gateways are; an account's own carriers are shown in full."""
+`Plans.plan`'s, the very plan the `offnet`/`resources` callflow actions follow, and for an emergency call the
+caller ID it would present or its refusal (`EmergencyCallerIds.choose`, as the call asks it). Account admins only
+(an ancestor's admins too, as for every account path); a device must be the account's own. Only system admins see
+where the platform's own (global) carriers' gateways are; an account's own carriers are shown in full."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
 from cloudpbx.api.paths import Op, Query, Shape
 from cloudpbx.errors import Invalid, Missing
+from cloudpbx.routing.plan import CARRIERS, LOCAL, Plan
 from cloudpbx.store import is_id
 
 DIALLED = re.compile(r"\+?[0-9*#]{1,64}")
@@ -134,6 +136,22 @@ LIMITS = {
     "required": ["allowed", "reason", "account", "reseller"],
     "properties": {"allowed": {"type": "boolean"}, "reason": MAYBE_TEXT, "account": LIMIT, "reseller": LIMIT},
 }
+EMERGENCY = {
+    "type": "object",
+    "nullable": True,
+    "description": "What an emergency call to carriers would present, or why it would be refused (null: no "
+    "emergency call reaches carriers)",
+    "required": ["caller_id_name", "caller_id_number", "e911", "refused", "reason", "code", "cause"],
+    "properties": {
+        "caller_id_name": TEXT,
+        "caller_id_number": TEXT,
+        "e911": {"type": "boolean", "description": "the number has an E911 address in the account (else flagged)"},
+        "refused": {"type": "boolean"},
+        "reason": TEXT,
+        "code": {"type": "integer", "nullable": True, "description": "the SIP status of a refusal"},
+        "cause": MAYBE_TEXT,
+    },
+}
 EXPLAINED = {
     "type": "object",
     "required": [
@@ -149,6 +167,7 @@ EXPLAINED = {
         "on_net",
         "route",
         "limits",
+        "emergency",
         "outcome",
         "cause",
     ],
@@ -165,6 +184,7 @@ EXPLAINED = {
         "on_net": ON_NET,
         "route": ROUTE,
         "limits": LIMITS,
+        "emergency": EMERGENCY,
         "outcome": {"type": "string", "enum": ["barred", "on_net", "no_route", "limits_denied", "carriers"]},
         "cause": {**MAYBE_TEXT, "description": "the hangup cause when the plan ends the call"},
     },
@@ -234,7 +254,25 @@ class RouteExplain(Endpoint):
         number, flags, local = _number(ctx), _flags(ctx), _local(ctx)
         device = await _device(ctx)
         plan = await ctx.platform.plans.plan(ctx.account_id, number, device, use_local_resources=local, flags=flags)
-        return Reply(plan.explain(platform_view=ctx.who.superduper and ctx.who.is_admin))
+        explained = plan.explain(platform_view=ctx.who.superduper and ctx.who.is_admin)
+        explained["emergency"] = await _emergency(ctx, plan, device)
+        return Reply(explained)
+
+
+async def _emergency(ctx: Context, plan: Plan, device: dict | None) -> dict | None:
+    """The identity an emergency call planned to carriers would get, chosen as the call chooses it."""
+    if plan.outcome != CARRIERS or plan.decision is None or not plan.decision.emergency:
+        return None
+    identity = await ctx.platform.emergency_caller_ids.choose(ctx.account_id, device, local=plan.pool == LOCAL)
+    return {
+        "caller_id_name": identity.caller_id.name,
+        "caller_id_number": identity.caller_id.number,
+        "e911": identity.e911,
+        "refused": identity.refused,
+        "reason": identity.reason,
+        "code": identity.code if identity.refused else None,
+        "cause": identity.cause if identity.refused else None,
+    }
 
 
 ENDPOINT = RouteExplain()
