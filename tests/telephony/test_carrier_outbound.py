@@ -380,3 +380,20 @@ def test_a_blind_transfer_out_through_a_carrier_holds_its_trunk_until_the_call_e
         out.wait("DISCONNECTED")
         wait_until(lambda: usage(master, office)["calls"] == 0, 5.0, "the trunk to be released")
     assert len(invites(gw)) == 1
+
+
+def test_a_callee_that_answers_and_hangs_up_at_once_ends_the_call_cleanly(phones, master, server):
+    """The callee's BYE right behind its 200 ends its leg (and media session) while the caller's answer is being
+    made: the caller gets a clean refusal (480, not 500), and both CDRs say the call was cleared normally."""
+    office = tenant(master, server)
+    phone = caller(master, office, phones)
+    with ExitStack() as stack:
+        gw = carrier_sipp("uas_answer_bye.xml", stack)
+        add_carrier(master, office, [r"^\+1(\d{10})$"], [gateway(gw)])
+        out = phone.call(f"{dial_out_flow(master, office)}4155550140").wait("DISCONNECTED")
+        assert out.code == 480, (out.code, out.reason)
+        assert gw.stop().ok, "the gateway's BYE was answered 200"
+    a, b = legs_of(master, office, out.call_id)
+    assert b["hangup_cause"] == "NORMAL_CLEARING", b
+    assert a["hangup_cause"] == "NORMAL_CLEARING", a
+    wait_until(lambda: usage(master, office)["calls"] == 0, 5.0, "the trunk to be released")
