@@ -106,10 +106,14 @@ def call(phone, number: str) -> None:
 
 def assert_new_accounts_wait_for_limits(admin: Client, master_id: str) -> None:
     """What the page (and the README) say of a new account: no trunks and no credit, so a carrier call out is
-    refused until its provider sets limits."""
+    refused until its provider sets limits (trunks, or postpay credit)."""
     account = admin.create_account(master_id, unique("No limits yet"))
     explained = admin.get(f"accounts/{account['id']}/route_explain?number=4155550123").json()["data"]
     assert (explained["outcome"], explained["cause"]) == ("limits_denied", "OUTGOING_CALL_BARRED"), explained
+    postpay = {"allow_postpay": True, "max_postpay_amount": 10}
+    assert admin.post(f"accounts/{account['id']}/limits", postpay).status_code == 200
+    explained = admin.get(f"accounts/{account['id']}/route_explain?number=4155550123").json()["data"]
+    assert (explained["outcome"], explained["limits"]["account"]["billing"]) == ("carriers", "per_minute"), explained
 
 
 def dial_and_end(phone, number: str) -> str:
