@@ -12,7 +12,7 @@ import pytest
 from cloudpbx.config import Settings, parse_port_range
 from cloudpbx.media import rtp, tones
 from cloudpbx.media.codecs import CodecPolicy, Incompatible
-from cloudpbx.media.relay import MediaRelay, NoPorts
+from cloudpbx.media.relay import MediaRelay, NoPorts, SessionClosed
 from cloudpbx.media.sdp import SessionDescription
 
 HOST = "127.0.0.1"
@@ -521,3 +521,18 @@ async def test_video_latches_to_a_phone_behind_nat_like_audio(relay, phones):
     finally:
         for sock in (sdp_video, nat_video, b_video):
             sock.close()
+
+
+async def test_a_session_closed_while_binding_its_ports_gives_them_back_and_says_so(relay, phones):
+    """A leg ending (its callee's BYE) while its offer binds ports: the offer fails with SessionClosed and the
+    ports bound meanwhile go back to the pool instead of outliving the session."""
+    free = len(relay.pool)
+    session = relay.open("call-closing")
+    offering = asyncio.ensure_future(session.offer_for_b(phones(440).sdp()))
+    await asyncio.sleep(0)  # the offer is binding its first port pair now
+    session.close()
+    with pytest.raises(SessionClosed):
+        await offering
+    with pytest.raises(SessionClosed):
+        await session.answer_for_a(phones(1000).sdp())
+    assert len(relay.pool) == free

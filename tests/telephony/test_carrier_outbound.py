@@ -380,3 +380,26 @@ def test_a_blind_transfer_out_through_a_carrier_holds_its_trunk_until_the_call_e
         out.wait("DISCONNECTED")
         wait_until(lambda: usage(master, office)["calls"] == 0, 5.0, "the trunk to be released")
     assert len(invites(gw)) == 1
+
+
+def test_a_callee_that_answers_and_hangs_up_at_once_ends_the_call_cleanly(phones, master, server):
+    """The callee's BYE right behind its 200 ends its leg (and media session) while the caller's answer is being
+    made: the caller gets a clean refusal (480) or the 200 and then a BYE, never a 500, and both CDRs say the call was
+    cleared normally. Which of the two a call meets depends on when the BYE lands, so several calls are made."""
+    office = tenant(master, server)
+    phone = caller(master, office, phones)
+    calls = 4
+    with ExitStack() as stack:
+        gw = stack.enter_context(Sipp("uas_answer_bye.xml", host=gateway_host(), calls=calls, tick=pump))
+        add_carrier(master, office, [r"^\+1(\d{10})$"], [gateway(gw)])
+        prefix = dial_out_flow(master, office)
+        for n in range(calls):
+            out = phone.call(f"{prefix}41555501{40 + n}").wait("DISCONNECTED")
+            # the BYE ends the leg before the caller is answered (480), or right after (the 200, then our BYE)
+            outcome = (out.code, "CONFIRMED" in out.states)
+            assert outcome in ((480, False), (200, True)), (out.code, out.reason, out.states)
+            a, b = legs_of(master, office, out.call_id)
+            assert (a["hangup_cause"], b["hangup_cause"]) == ("NORMAL_CLEARING", "NORMAL_CLEARING"), (a, b)
+        result = gw.stop()
+        assert result.ok and result.successful == calls, result.describe()
+    wait_until(lambda: usage(master, office)["calls"] == 0, 5.0, "the trunks to be released")

@@ -48,6 +48,10 @@ class NoPorts(Exception):
     """The RTP port range has no free pair left."""
 
 
+class SessionClosed(RuntimeError):
+    """The session closed (its leg ended) before or while SDP went through it: there is no media to set up."""
+
+
 class PortPool:
     """Even ports of a range whose odd neighbour is in it too; released ports go to the back, so a port is
     reused as late as possible and stray packets of an old call do not reach a new one."""
@@ -286,7 +290,7 @@ class RelaySession:
         if leg not in LEGS:
             raise ValueError(f"leg must be 'a' or 'b', not {leg!r}")
         if self.closed:
-            raise RuntimeError(f"media session {self.call_id} is closed")
+            raise SessionClosed(f"media session {self.call_id} is closed")
         parsed = SessionDescription.parse(sdp)
         shaped = conformed(parsed, self.layout) if answering and self.layout else completed(parsed, self.layout)
         filtered = negotiate(shaped, *self.codecs)
@@ -327,6 +331,10 @@ class RelaySession:
             except BaseException:
                 self.relay.release(a_side)
                 raise
+            if self.closed:  # closed while binding: these ports would outlive it
+                self.relay.release(a_side)
+                self.relay.release(b_side)
+                raise SessionClosed(f"media session {self.call_id} closed while binding its ports")
             stream = self.streams[index] = Stream(kind, {"a": a_side, "b": b_side})
             stream.pair()
         return stream

@@ -21,6 +21,7 @@ from cloudpbx.accounts.cdrs import new_interaction_id
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.media.codecs import Incompatible
+from cloudpbx.media.relay import SessionClosed
 from cloudpbx.media.sdp import SdpError
 from cloudpbx.routing.decision import Endpoint
 from cloudpbx.sip.dialog import Dialog
@@ -218,6 +219,8 @@ class InboundCall:
         """Answer the caller with what the callee answered, then wait for the conversation to end."""
         try:
             body = await leg.answer_body(response)
+        except SessionClosed:  # the callee's BYE came right behind its answer and ended its leg
+            return BridgeResult(False, causes.NORMAL_CLEARING)
         except (SdpError, Incompatible) as exc:
             log.info("call %s: the callee's answer is unusable: %s", self.call_id, exc)
             leg.bye(causes.INCOMPATIBLE_DESTINATION)
