@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import db_url, free_sip_port, start_server, stop_server
+from tests.conftest import free_sip_port, start_server, stop_server
 from tests.helpers import ADMIN_PASSWORD, Client, unique
 from tests.sip.phones import DEFAULT_CODECS, Phone, pump, wait_until
 
@@ -40,10 +40,11 @@ STEPS = (  # a piece of each block, in order: the test fails loudly when the pag
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
-    """(api base, SIP host:port) of a server of its own."""
+    """(api base, SIP host:port) of a server of its own, on a database of its own whatever the suite's: the page
+    starts from an empty platform, and the global carriers and numbers it adds must meet no other test's."""
     data_dir = tmp_path_factory.mktemp("carriers")
     sip_port = free_sip_port()
-    proc, base = start_server(data_dir, db_url(data_dir), sip_port=sip_port)
+    proc, base = start_server(data_dir, f"sqlite:///{data_dir / 'cloudpbx.db'}", sip_port=sip_port)
     try:
         yield base, f"127.0.0.1:{sip_port}"
     finally:
