@@ -1,9 +1,10 @@
 """Trunk limits benchmark: carrier-call authorizations (decision + lease) and releases per second, against a
-reference run in the same process: one bare write transaction that bumps a marker row, the least a shared counter
-costs.
+reference run in the same process: one bare write transaction through the store's pooled connections that bumps a
+marker row. Then the same with thousands of calls in progress for the account and its reseller, which must cost
+no more: a decision reads usage counters, never the calls themselves.
 
-Run with the project's interpreter: `.venv/bin/python bench/trunks.py [--calls N] [--concurrency C] [--db URL]`
-(SQLite in a temporary folder by default). Prints each rate, the cost per authorization and the ratio.
+Run with the project's interpreter: `.venv/bin/python bench/trunks.py [--calls N] [--concurrency C] [--held H]
+[--db URL]` (SQLite in a temporary folder by default). Prints each rate, the cost per call and the ratios.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cloudpbx.limits.trunks import Trunks  # noqa: E402
 from cloudpbx.store import new_id, open_store  # noqa: E402
 
 CALL = CarrierCall("inbound", "+14155550100", "did_us")
+GOAL_BUSY = 0.8  # the rate with thousands of calls up, over the rate with none
 
 
 async def seed(store) -> str:
@@ -65,7 +67,7 @@ async def rate(work, calls: int, concurrency: int) -> float:
     return per_task * concurrency / (time.perf_counter() - started)
 
 
-async def main(url: str, calls: int, concurrency: int) -> None:
+async def main(url: str, calls: int, concurrency: int, held: int) -> None:
     store = await open_store(url)
     customer = await seed(store)
     trunks = Trunks(store, AccountDirectory(store), SystemConfigs(store), "bench")
@@ -83,10 +85,16 @@ async def main(url: str, calls: int, concurrency: int) -> None:
         await authorize_and_release()
     bare = await rate(reference, calls, concurrency)
     real = await rate(authorize_and_release, calls, concurrency)
+    for _ in range(held):  # calls that stay up while the next round runs
+        assert (await trunks.authorize(customer, new_id(), CALL)).allowed
+    busy = await rate(authorize_and_release, calls, concurrency)
     print(f"database      {url.split('://')[0]}; {calls} calls, {concurrency} at a time")
     print(f"reference     {bare:9.0f} write transactions/s")
     print(f"trunks        {real:9.0f} authorize+release/s ({1000 / real:.2f} ms per call, account and reseller)")
+    print(f"  {held} held  {busy:9.0f} authorize+release/s ({1000 / busy:.2f} ms per call)")
     print(f"ratio         {real / bare:9.3f} of the reference (each call is two transactions: take and release)")
+    verdict = "PASS" if busy / real >= GOAL_BUSY else "MISS"
+    print(f"busy / idle   {busy / real:9.3f} goal >= {GOAL_BUSY} (calls in progress do not slow a decision)  {verdict}")
     await trunks.close()
     await store.dispose()
 
@@ -95,7 +103,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--held", type=int, default=5000, help="calls in progress during the busy round")
     parser.add_argument("--db", default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(main(args.db or f"sqlite:///{Path(folder) / 'bench.db'}", args.calls, args.concurrency))
+        asyncio.run(main(args.db or f"sqlite:///{Path(folder) / 'bench.db'}", args.calls, args.concurrency, args.held))

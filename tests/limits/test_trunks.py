@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from cloudpbx.accounts import limits
 from cloudpbx.accounts.system_configs import SystemConfigs
@@ -23,7 +23,7 @@ from cloudpbx.errors import Missing
 from cloudpbx.limits.decision import CarrierCall
 from cloudpbx.limits.trunks import Trunks
 from cloudpbx.store import new_id, open_store
-from cloudpbx.store.tables import trunk_leases
+from cloudpbx.store.tables import trunk_leases, trunk_usage
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("CLOUDPBX_TEST_DB_URL") else [])
@@ -112,37 +112,67 @@ async def test_twenty_simultaneous_calls_on_two_inbound_and_two_twoway_trunks_ge
     assert (await trunks.usage(account))["calls"] == 0, "closing gives back what the process holds"
 
 
-def lease_statements(store) -> list[str]:
-    """What each statement touching the leases (or locking accounts) is, in order, as the store runs them."""
-    seen: list[str] = []
+def quick_writes_of(store) -> list[tuple[list[str], list[tuple[str, int]]]]:
+    """Each quick write the store runs: the first word and table of its queries, and of its writes with the number
+    of rows each ran for (the store's own method, wrapped to record what passes through it)."""
+    seen: list[tuple[list[str], list[tuple[str, int]]]] = []
+    run = store.quick_write
 
-    def record(_conn, _cursor, statement: str, *_args) -> None:
-        text = " ".join(statement.split()).lower()
-        if "for update" in text or ("from accounts where" in text and "order by accounts.account_id" in text):
-            seen.append("lock")
-        elif "trunk_leases" in text:
-            seen.append(text.split()[0] if "count(" not in text else "count")
+    def name(sql: str) -> str:
+        words = sql.lower().replace("(", " ").split()
+        table = next(w for w in words if w in ("accounts", "trunk_leases", "trunk_usage"))
+        return f"{'lock' if 'for update' in sql.lower() else words[0]} {table}"
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    async def recorded(queries, then):
+        def then_recorded(results):
+            answer, writes = then(results)
+            seen.append(([name(sql) for sql, _ in queries], [(name(sql), len(rows)) for sql, rows in writes if rows]))
+            return answer, writes
+
+        return await run(queries, then_recorded)
+
+    store.quick_write = recorded
     return seen
 
 
-async def test_a_call_takes_its_trunk_in_one_count_and_one_insert_and_gives_it_back_in_one_delete(db):
-    """The statements a carrier call costs the database: PostgreSQL also locks the charged accounts' rows so
-    processes count one after another; SQLite's writer holds the whole database from BEGIN IMMEDIATE, so a lock
-    query there would only cost time."""
+async def test_a_call_takes_its_trunk_in_one_transaction_that_reads_counters_and_gives_it_back_in_another(db):
+    """What a carrier call costs the database: taking reads the call's own leases (none, unless an attempt whose
+    commit was in doubt left one) and the accounts' usage counters, a few rows whatever the number of calls, then
+    adds a lease and counts it; giving back deletes it and counts it down. PostgreSQL also locks the charged
+    accounts' rows so processes decide one after another; SQLite's writer holds the whole database from BEGIN
+    IMMEDIATE, so a lock query there would only cost time."""
     account, _ = await add_account(db.store, db.master)
     await limits.save(db.store, account, {"outbound_trunks": 1})
     trunks = trunks_of(db.store)
-    seen = lease_statements(db.store)
+    seen = quick_writes_of(db.store)
     grant = await trunks.authorize(account, new_id(), OUTBOUND)
     assert grant.allowed
-    lock = ["lock"] if db.store.engine.dialect.name == "postgresql" else []
-    assert seen == [*lock, "count", "insert"]
+    lock = ["lock accounts"] if db.store.dialect == "postgresql" else []
+    assert seen == [
+        ([*lock, "select trunk_leases", "select trunk_usage"], [("insert trunk_leases", 1), ("insert trunk_usage", 1)])
+    ]
     seen.clear()
     await trunks.release(grant)
-    assert seen == ["delete"]
+    assert seen == [(["delete trunk_leases"], [("update trunk_usage", 1)])]
     assert (await trunks.usage(account))["calls"] == 0
+    await trunks.close()
+
+
+async def test_taking_a_trunk_again_for_the_same_call_counts_it_once(db):
+    """An attempt whose commit was in doubt (the connection broke) is run again: the call's earlier lease is
+    replaced, not counted twice."""
+    account, _ = await add_account(db.store, db.master)
+    await limits.save(db.store, account, {"outbound_trunks": 1})
+    trunks = trunks_of(db.store)
+    call_id = new_id()
+    first = await trunks.authorize(account, call_id, OUTBOUND)
+    again = await trunks.authorize(account, call_id, OUTBOUND)
+    assert first.allowed and again.allowed, "the only trunk is this call's own"
+    assert (await trunks.usage(account))["outbound"] == 1
+    assert not (await trunks.authorize(account, new_id(), OUTBOUND)).allowed
+    await trunks.release(again)
+    assert (await trunks.usage(account))["calls"] == 0
+    await trunks.close()
     await trunks.close()
 
 
@@ -200,7 +230,7 @@ async def test_a_living_process_renews_its_leases(db):
 
     async def expiry() -> float:
         async with db.store.read() as tx:
-            query = select(trunk_leases.c.expires).where(trunk_leases.c.call_id == grant.call_id)
+            query = select(trunk_usage.c.expires).where(trunk_usage.c.account_id == account)
             return (await tx.conn.execute(query)).scalar_one()
 
     first = await expiry()

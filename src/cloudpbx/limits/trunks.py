@@ -1,7 +1,7 @@
 """Trunk leases: a carrier call is authorized against its account's limits and its reseller's in one database
-transaction that locks both accounts' rows, counts their live leases and takes new ones, so the count is exact
-whatever number of `cloudpbx serve` processes share the database. The process holding a call renews its leases
-while the call lives; a process that dies stops renewing, and its leases stop counting when they expire."""
+transaction that locks both accounts' rows, reads their live usage and takes new leases, so the count is exact
+whatever number of `cloudpbx serve` processes share the database. The process holding calls renews its usage
+counters while it holds any; a process that dies stops renewing, and its calls stop counting when they expire."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from cloudpbx.store import trunk_leases as leases
 log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 30.0  # a lease not renewed for this long stops counting: a dead process frees its trunks within it
-RENEW_CHUNK = 500  # call ids per renewal statement
 USAGE_KINDS = ("inbound", "outbound", "twoway", "burst", "per_minute", "limits_disabled", "soft_limit")
 
 
@@ -75,13 +74,17 @@ class Trunks:
         limits = {acc: await self.limits(acc) for acc in charged}
         credit = {acc: await available_credit_units(acc) for acc in charged}
         key = lease_key(call_id)
-        async with self._turns.of(charged), self.store.write() as tx:
+
+        def choose(used: leases.Counts) -> tuple[Grant, list[leases.LeaseRow]]:
+            grant = _granted(key, call, charged, limits, used, credit)
+            if not grant.allowed:
+                return grant, []
+            decided = zip(charged, (grant.account, grant.reseller)[: len(charged)], strict=True)
+            return grant, self._rows(key, account_id, call, decided)
+
+        async with self._turns.of(charged):
             now = time.time()
-            await leases.lock_accounts(tx, charged)
-            grant = _granted(key, call, charged, limits, await leases.in_use(tx, charged, now), credit)
-            if grant.allowed:
-                decided = zip(charged, (grant.account, grant.reseller)[: len(charged)], strict=True)
-                await leases.add(tx, self._rows(key, account_id, call, decided, now))
+            grant = await leases.take(self.store, charged, key, now, now + self.ttl_s, choose)
         if grant.allowed:
             self._hold(key, charged)
         return grant
@@ -98,10 +101,8 @@ class Trunks:
 
     async def release(self, grant: Grant) -> None:
         """The call ended: its trunks are free at once, for every process."""
-        if self._held.pop(grant.call_id, None) is None:
-            return
-        async with self.store.write() as tx:
-            await leases.drop(tx, grant.call_id, grant.charged)
+        if self._held.pop(grant.call_id, None) is not None:
+            await leases.give_back(self.store, grant.call_id, grant.charged)
 
     async def usage(self, account_id: str) -> dict[str, int]:
         """Live leases counted against the account's limits, by kind, and `calls` in all."""
@@ -123,8 +124,7 @@ class Trunks:
         held, self._held = self._held, {}
         if held:
             async with self.store.write() as tx:
-                for call_id, charged in held.items():
-                    await leases.drop(tx, call_id, charged)
+                await leases.drop_node(tx, self.node)
 
     async def _charged(self, account_id: str) -> tuple[str, ...]:
         """The accounts a call of this account is counted against: itself, and its limiting reseller if any."""
@@ -146,10 +146,9 @@ class Trunks:
                 return ancestor.id
         return None
 
-    def _rows(self, key: str, owner: str, call: CarrierCall, decided: Iterable, now: float) -> list[leases.LeaseRow]:
-        expires = now + self.ttl_s
+    def _rows(self, key: str, owner: str, call: CarrierCall, decided: Iterable) -> list[leases.LeaseRow]:
         return [
-            leases.LeaseRow(acc, key, owner, call.direction, decision.lease_kind, self.node, expires)
+            leases.LeaseRow(acc, key, owner, call.direction, decision.lease_kind, self.node)
             for acc, decision in decided
         ]
 
@@ -167,15 +166,10 @@ class Trunks:
                 log.warning("trunk leases not renewed: %s", exc)
 
     async def _renew(self) -> None:
-        """Push back this process's leases, and forget those of processes that died (any living one does it)."""
-        held = list(self._held)
+        """Push back this process's counters, and forget those of processes that died (any living one does it)."""
         now = time.time()
-        expires = now + self.ttl_s
         async with self.store.write() as tx:
-            await leases.drop_expired(tx, now)
-        for start in range(0, len(held), RENEW_CHUNK):
-            async with self.store.write() as tx:
-                await leases.renew(tx, self.node, held[start : start + RENEW_CHUNK], expires)
+            await leases.renew(tx, self.node, now, now + self.ttl_s)
 
 
 def _granted(

@@ -11,7 +11,7 @@ import builtins
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloudpbx.store.errors import BadId, Conflict, NotFound, UniqueViolation
 from cloudpbx.store.ids import gregorian_now, is_name, new_id, next_revision
 from cloudpbx.store.points import UNAVAILABLE, point_reader
+from cloudpbx.store.quick_writes import Statement, Then, on_pooled
 from cloudpbx.store.tables import accounts, attachments, cdrs, doc_keys, docs
 
 Doc = dict[str, Any]
 Key = tuple[str, str]
+T = TypeVar("T")
 
 SYSTEM = "system"  # the partition of platform-wide documents (system configs, phone numbers)
 
@@ -353,6 +355,25 @@ class Store:
                 yield Tx(conn)
         if self._points:  # the point reader may hold rows older than this commit
             self._points.recheck()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def quick_write(self, queries: list[Statement], then: Then[T]) -> T:
+        """A short transaction of the call path (`quick_writes`), on the point reader's connection when it can
+        run there (only for tables the point reads never return), else on a pooled one. On SQLite it holds this
+        process's write turn like any writer."""
+        if self._points is not None:
+            if self._write_lock is None:
+                answer = await self._points.write(queries, then)
+            else:
+                async with self._write_lock:
+                    answer = await self._points.write(queries, then)
+            if answer is not UNAVAILABLE:
+                return answer
+        async with self.write() as tx:
+            return await on_pooled(tx.conn, queries, then)
 
     async def get(self, account_id: str, doc_id: str) -> Doc:
         doc = await self.find(account_id, doc_id)

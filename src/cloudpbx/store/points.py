@@ -1,4 +1,5 @@
-"""Point reads (one row by primary key) without SQLAlchemy's async machinery, for the per-request hot path.
+"""Point reads (one row by primary key) without SQLAlchemy's async machinery, for the per-request hot path, and
+on the same connections the call path's quick writes (`quick_writes`).
 
 Through SQLAlchemy one such read costs about half a millisecond of CPU: on SQLite each statement is several
 hand-offs to aiosqlite's worker thread, on PostgreSQL a pooled read is four round trips (ping, BEGIN, SELECT,
@@ -14,12 +15,16 @@ import sqlite3
 import time
 from collections import namedtuple
 from enum import Enum
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, TypeVar
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cloudpbx.store import quick_writes
 from cloudpbx.store.database import COUNT_SQL, count_statement
+from cloudpbx.store.quick_writes import Statement, Then, numbered
+
+T = TypeVar("T")
 
 
 class Sentinel(Enum):
@@ -78,6 +83,10 @@ class PointReader:
             values[i] = bool(values[i])
         return AccountRow(*values)
 
+    async def write(self, queries: list[Statement], then: Then[T]) -> T | Unavailable:
+        """A quick write (see `quick_writes`), or UNAVAILABLE when this reader cannot run it: nothing was written."""
+        return UNAVAILABLE
+
     def recheck(self) -> None:
         """This process committed a write: reads from now on must see it."""
 
@@ -130,13 +139,22 @@ class SqlitePoints(PointReader):
         conn = self._conn
         if conn is None:
             conn = self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
-            conn.execute("PRAGMA query_only = 1")
+            conn.execute("PRAGMA synchronous = NORMAL")  # as the pooled connections: WAL commits without fsync
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints stay with the pooled writers, off this thread
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._memo.clear()
             self._version = version
         self._checked_at = now
         return conn
+
+    async def write(self, queries: list[Statement], then: Then[T]) -> T | Unavailable:
+        """Run on the loop's thread; when another connection is writing (another process: this one's writers are
+        held off by the store's write lock) it is left to the pooled connections, which wait their turn."""
+        try:
+            return quick_writes.on_sqlite(self._conn or self._check(time.monotonic()), queries, then)
+        except sqlite3.Error:
+            return UNAVAILABLE
 
     def recheck(self) -> None:
         self._checked_at = None
@@ -185,24 +203,26 @@ class PostgresPoints(PointReader):
         if COUNT_SQL:
             count_statement()
         try:
-            row = await pool.fetchrow(_NUMBERED[sql], *params)
+            row = await pool.fetchrow(numbered(sql), *params)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return UNAVAILABLE
         return tuple(row) if row is not None else None
+
+    async def write(self, queries: list[Statement], then: Then[T]) -> T | Unavailable:
+        """When the connection fails, the transaction may have committed or not: the caller's statements, run again
+        on a pooled connection, must give the same answer either way."""
+        pool = await self._ready()
+        if pool is None:
+            return UNAVAILABLE
+        try:
+            return await quick_writes.on_postgres(pool, queries, then)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return UNAVAILABLE
 
     async def close(self) -> None:
         if self._pool is not None and asyncio.get_running_loop() is self._loop:
             await self._pool.close()
         self._pool = None
-
-
-def _numbered(sql: str) -> str:
-    """`?` placeholders as asyncpg's `$1, $2, ...`."""
-    parts = sql.split("?")
-    return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, 1))
-
-
-_NUMBERED = {sql: _numbered(sql) for sql in (_DOC, _KEY, _ACCOUNT)}
 
 
 def point_reader(engine: AsyncEngine) -> PointReader | None:

@@ -109,8 +109,7 @@ login_failures = Table(
 # Trunk leases (limits/): one row per (charged account, call) while a carrier call holds a trunk or counts against a
 # hard limit. `account_id` is the account whose limits the row counts against (a call of a sub-account has a row for
 # the account and one for its reseller); `kind` is the trunk taken (inbound, outbound, twoway, burst) or the billing
-# that took none (per_minute, limits_disabled, soft_limit). The process holding the call renews `expires` (Unix
-# seconds) while the call lives, so the rows of a process that died stop counting once they expire.
+# that took none (per_minute, limits_disabled, soft_limit); `node` the process holding the call.
 trunk_leases = Table(
     "trunk_leases",
     metadata,
@@ -120,7 +119,20 @@ trunk_leases = Table(
     Column("direction", String(16), nullable=False),
     Column("kind", String(24), nullable=False),
     Column("node", String(128), nullable=False),
-    Column("expires", Float, nullable=False),
     Index("trunk_leases_by_node", "node", "call_id"),
-    Index("trunk_leases_by_expiry", "expires"),
+)
+
+# Trunk usage: the leases of each (account, process, kind), counted in the transactions that add and delete them,
+# so a decision reads a few rows whatever the number of calls. The process renews `expires` (Unix seconds) while it
+# holds calls: the counters of a process that died stop counting once they expire.
+trunk_usage = Table(
+    "trunk_usage",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("node", String(128), primary_key=True),
+    Column("kind", String(24), primary_key=True),
+    Column("calls", Integer, nullable=False),
+    Column("expires", Float, nullable=False),
+    Index("trunk_usage_by_node", "node"),
+    Index("trunk_usage_by_expiry", "expires"),
 )

@@ -1,34 +1,23 @@
-"""The `trunk_leases` table: carrier calls in progress per charged account, counted and changed under a row lock on
-the accounts so every process sharing the database counts the same calls."""
+"""Trunk leases and usage: the carrier calls in progress per charged account, counted and changed under a row lock on
+the accounts so every process sharing the database counts the same calls.
+
+A call holds one `trunk_leases` row per charged account, and adds one to its process's `trunk_usage` counter of that
+account and kind in the same transaction; a decision sums the live counters (a few rows, whatever the number of
+calls). Taking and giving back run as quick writes (`Store.quick_write`). Taking first undoes a lease the same
+call may hold from an attempt whose commit was in doubt, so running it again gives the same answer."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import NamedTuple, TypeVar
 
-from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from cloudpbx.store.documents import Store, Tx
+from cloudpbx.store.quick_writes import Statement, Writes, driver_sql
 
-from cloudpbx.store.documents import Tx
-from cloudpbx.store.tables import accounts, trunk_leases
-
-L = trunk_leases.c
-# Built once: a call's authorization and release run them each time, so their construction and cache key are
-# not paid per call.
-_LOCK = (
-    select(accounts.c.account_id)
-    .where(accounts.c.account_id.in_(bindparam("ids", expanding=True)))
-    .order_by(accounts.c.account_id)
-    .with_for_update()
-)
-_IN_USE = (
-    select(L.account_id, L.kind, func.count())
-    .where(L.account_id.in_(bindparam("ids", expanding=True)), L.expires > bindparam("now"))
-    .group_by(L.account_id, L.kind)
-)
-_DROP = delete(trunk_leases).where(L.call_id == bindparam("call"), L.account_id.in_(bindparam("ids", expanding=True)))
+T = TypeVar("T")
+Counts = dict[str, Counter[str]]  # account id → live calls by kind
 
 
 class LeaseRow(NamedTuple):
@@ -38,53 +27,123 @@ class LeaseRow(NamedTuple):
     direction: str
     kind: str
     node: str
-    expires: float
 
 
-async def lock_accounts(tx: Tx, account_ids: Iterable[str]) -> None:
-    """Hold the accounts' tree rows until the transaction ends, always in id order so two callers never deadlock
-    (PostgreSQL row locks). SQLite writers hold the database lock from their BEGIN IMMEDIATE, and SQLite has no row
-    locks: nothing to ask there."""
-    if tx.conn.dialect.name == "sqlite":
-        return
-    await tx.conn.execute(_LOCK, {"ids": sorted(set(account_ids))})
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
 
 
-async def in_use(tx: Tx, account_ids: Iterable[str], now: float) -> dict[str, Counter[str]]:
-    """Live leases of each account by kind; an expired lease (its process gone) counts for nothing."""
+# Statements per number of accounts (a call is charged to one or two), built once.
+@lru_cache(maxsize=8)
+def _lock(n: int) -> str:
+    return f"SELECT account_id FROM accounts WHERE account_id IN ({_marks(n)}) ORDER BY account_id FOR UPDATE"
+
+
+@lru_cache(maxsize=8)
+def _held(n: int) -> str:
+    return f"SELECT account_id, node, kind FROM trunk_leases WHERE call_id = ? AND account_id IN ({_marks(n)})"
+
+
+@lru_cache(maxsize=8)
+def _in_use(n: int) -> str:
+    return (
+        f"SELECT account_id, kind, sum(calls) FROM trunk_usage WHERE account_id IN ({_marks(n)}) AND expires > ?"
+        " GROUP BY account_id, kind"
+    )
+
+
+@lru_cache(maxsize=8)
+def _drop(n: int) -> str:
+    return (
+        f"DELETE FROM trunk_leases WHERE call_id = ? AND account_id IN ({_marks(n)}) RETURNING account_id, node, kind"
+    )
+
+
+_ADD = f"INSERT INTO trunk_leases ({', '.join(LeaseRow._fields)}) VALUES ({_marks(len(LeaseRow._fields))})"
+_DROP_ONE = "DELETE FROM trunk_leases WHERE call_id = ? AND account_id = ?"
+_COUNT_UP = (
+    "INSERT INTO trunk_usage (account_id, node, kind, calls, expires) VALUES (?, ?, ?, 1, ?)"
+    " ON CONFLICT (account_id, node, kind) DO UPDATE SET calls = trunk_usage.calls + 1, expires = excluded.expires"
+)
+_COUNT_DOWN = "UPDATE trunk_usage SET calls = calls - 1 WHERE account_id = ? AND node = ? AND kind = ? AND calls > 0"
+_EXPIRED = "DELETE FROM trunk_usage WHERE expires <= ? RETURNING account_id, node, kind"
+_DROP_EXPIRED = "DELETE FROM trunk_leases WHERE node = ? AND account_id = ? AND kind = ?"
+_RENEW = {
+    "sqlite": "UPDATE trunk_usage SET expires = ? WHERE node = ?",
+    # in key order, as every other writer of these rows, so a renewal and a release never deadlock
+    "postgresql": "UPDATE trunk_usage SET expires = ? WHERE (account_id, node, kind) IN (SELECT account_id, node, kind"
+    " FROM trunk_usage WHERE node = ? ORDER BY account_id, node, kind FOR UPDATE)",
+}
+_PRUNE = "DELETE FROM trunk_usage WHERE node = ? AND calls <= 0"
+_DROP_NODE = ("DELETE FROM trunk_leases WHERE node = ?", "DELETE FROM trunk_usage WHERE node = ?")
+
+
+async def take(
+    store: Store,
+    account_ids: Iterable[str],
+    call_id: str,
+    now: float,
+    expires: float,
+    choose: Callable[[Counts], tuple[T, list[LeaseRow]]],
+) -> T:
+    """One transaction: lock the accounts, sum their live usage (without this call's), and add the leases `choose`
+    returns with its answer for those counts (none when it refuses the call), each counted in its process's usage."""
+    ids = sorted(set(account_ids))
+    queries: list[Statement] = [(_held(len(ids)), [call_id, *ids]), (_in_use(len(ids)), [*ids, now])]
+    if store.dialect == "postgresql":  # SQLite has no row locks: a writer holds the database from BEGIN IMMEDIATE
+        queries.insert(0, (_lock(len(ids)), ids))
+
+    def then(results: list[list[tuple]]) -> tuple[T, Writes]:
+        held, live = results[-2], results[-1]
+        used = _counts(ids, live)
+        for account_id, _node, kind in held:
+            used[account_id][kind] = max(0, used[account_id][kind] - 1)
+        answer, rows = choose(used)
+        writes = _uncounted(held) + [(_DROP_ONE, [(call_id, account_id) for account_id, _, _ in held])]
+        writes.append((_ADD, [tuple(row) for row in rows]))
+        writes.append((_COUNT_UP, sorted((row.account_id, row.node, row.kind, expires) for row in rows)))
+        return answer, writes
+
+    return await store.quick_write(queries, then)
+
+
+async def give_back(store: Store, call_id: str, account_ids: Iterable[str]) -> None:
+    """The call's leases are gone, and uncounted, for every process."""
+    ids = sorted(set(account_ids))
+    await store.quick_write([(_drop(len(ids)), [call_id, *ids])], lambda results: (None, _uncounted(results[0])))
+
+
+def _uncounted(leases: list[tuple]) -> Writes:
+    """Take the leases (account, node, kind) off their usage counters, in key order."""
+    return [(_COUNT_DOWN, sorted(leases))]
+
+
+async def in_use(tx: Tx, account_ids: Iterable[str], now: float) -> Counts:
+    """Live calls of each account by kind; the counters of a process gone count for nothing once expired."""
     ids = list(account_ids)
-    rows = await tx.conn.execute(_IN_USE, {"ids": ids, "now": now})
-    out: dict[str, Counter[str]] = {account_id: Counter() for account_id in ids}
+    rows = await tx.conn.exec_driver_sql(driver_sql(tx.conn.dialect.name, _in_use(len(ids))), (*ids, now))
+    return _counts(ids, rows)
+
+
+def _counts(account_ids: list[str], rows: Iterable) -> Counts:
+    out: Counts = {account_id: Counter() for account_id in account_ids}
     for account_id, kind, number in rows:
-        out[account_id][kind] = number
+        out[account_id][kind] = int(number)
     return out
 
 
-def _upsert(make) -> Any:
-    """Insert leases; a row left by an earlier attempt of the same call is replaced."""
-    upsert = make(trunk_leases)
-    replaced = {column: upsert.excluded[column] for column in ("owner_id", "direction", "kind", "node", "expires")}
-    return upsert.on_conflict_do_update(index_elements=["account_id", "call_id"], set_=replaced)
+async def renew(tx: Tx, node: str, now: float, expires: float) -> None:
+    """Forget the counters of processes that died (and their leases), push back this process's, and drop those
+    of its counters that count nothing."""
+    dialect = tx.conn.dialect.name
+    expired = [tuple(row) for row in await tx.conn.exec_driver_sql(driver_sql(dialect, _EXPIRED), (now,))]
+    if expired:
+        await tx.conn.exec_driver_sql(driver_sql(dialect, _DROP_EXPIRED), [(n, a, k) for a, n, k in expired])
+    await tx.conn.exec_driver_sql(driver_sql(dialect, _RENEW[dialect]), (expires, node))
+    await tx.conn.exec_driver_sql(driver_sql(dialect, _PRUNE), (node,))
 
 
-_UPSERTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
-
-
-async def add(tx: Tx, rows: list[LeaseRow]) -> None:
-    """Take leases in one statement; a row left by an earlier attempt of the same call is replaced."""
-    if rows:
-        await tx.conn.execute(_UPSERTS[tx.conn.dialect.name], [row._asdict() for row in rows])
-
-
-async def drop(tx: Tx, call_id: str, account_ids: Iterable[str]) -> None:
-    await tx.conn.execute(_DROP, {"call": call_id, "ids": list(account_ids)})
-
-
-async def drop_expired(tx: Tx, before: float) -> None:
-    """Forget leases that stopped counting (their process died without releasing them)."""
-    await tx.conn.execute(delete(trunk_leases).where(L.expires <= before))
-
-
-async def renew(tx: Tx, node: str, call_ids: list[str], expires: float) -> None:
-    """Push back the expiry of the leases this process holds."""
-    await tx.conn.execute(update(trunk_leases).where(L.node == node, L.call_id.in_(call_ids)).values(expires=expires))
+async def drop_node(tx: Tx, node: str) -> None:
+    """Every lease and counter of a process that stops."""
+    for sql in _DROP_NODE:
+        await tx.conn.exec_driver_sql(driver_sql(tx.conn.dialect.name, sql), (node,))

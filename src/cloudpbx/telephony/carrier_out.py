@@ -106,6 +106,13 @@ class CarrierLeg(OutboundLeg):
         self._ringing = ringing
         super().ring(body, ringing)
 
+    async def _received(self, response: Response, ringing: Ringing) -> None:
+        """Past the final response (and the INVITE resent after a challenge) the bridge is no longer needed here:
+        holding it would keep the whole call in a reference cycle for the garbage collector to find."""
+        await super()._received(response, ringing)
+        if response.status >= 200:
+            self._ringing = None
+
     def _refused(self, response: Response) -> None:
         """A challenge is answered once, while the leg still rings; anything else ends the leg."""
         if response.status in _CHALLENGES and self.state in RINGING:
