@@ -106,20 +106,31 @@ class CallerIds:
         self, account_id: str, device: Doc, call_type: str = "internal", fallback: CallerId | None = None
     ) -> CallerId:
         """`call_type` is internal, external or emergency; `fallback` (what the phone sent) fills missing parts."""
+        return (await self.for_device_types(account_id, device, (call_type,), fallback))[0]
+
+    async def for_device_types(
+        self, account_id: str, device: Doc, call_types: tuple[str, ...], fallback: CallerId | None = None
+    ) -> list[CallerId]:
+        """The device's caller ID for each call type, its owner and accounts read once for all."""
         fallback = fallback or CallerId()
         owner = await self._owner(account_id, device)
         endpoints = [device, owner] if owner else [device]
         accounts = await self.accounts.chain(account_id)
-        entry = _entry(await resolve(self.configs, "caller_id", endpoints, accounts), call_type)
+        resolved = await resolve(self.configs, "caller_id", endpoints, accounts)
         hide_name, hide_number = PRIVACY_MODES[_privacy(endpoints + accounts)]
-        return CallerId(
-            name=entry.get("name") or fallback.name,
-            number=entry.get("number") or fallback.number,
-            hide_name=hide_name,
-            hide_number=hide_number,
-            anonymous_name=await self.configs.value("privacy", "privacy_name", ANONYMOUS_NAME),
-            anonymous_number=await self.configs.value("privacy", "privacy_number", ANONYMOUS_NUMBER),
-        )
+        anonymous_name = await self.configs.value("privacy", "privacy_name", ANONYMOUS_NAME)
+        anonymous_number = await self.configs.value("privacy", "privacy_number", ANONYMOUS_NUMBER)
+        return [
+            CallerId(
+                name=entry.get("name") or fallback.name,
+                number=entry.get("number") or fallback.number,
+                hide_name=hide_name,
+                hide_number=hide_number,
+                anonymous_name=anonymous_name,
+                anonymous_number=anonymous_number,
+            )
+            for entry in (_entry(resolved, call_type) for call_type in call_types)
+        ]
 
     async def _owner(self, account_id: str, device: Doc) -> Doc | None:
         owner_id = devices.owner_id(device)

@@ -68,8 +68,9 @@ class EmergencyCallerIds:
         """The identity of an emergency call from `device` (None: no calling device, the account's settings
         alone); `fallback` is what the caller sent; `local` calls leave through the account's own carriers."""
         settings = await self.configs.current(CATEGORY)
-        emergency = await self.caller_ids.for_device(account_id, device or {}, "emergency", fallback)
-        outbound = await self.caller_ids.for_device(account_id, device or {}, "external", fallback)
+        emergency, outbound = await self.caller_ids.for_device_types(
+            account_id, device or {}, ("emergency", "external"), fallback
+        )
         enabled = {doc["_id"]: doc for doc in await self.numbers.emergency_enabled(account_id)}
         name = emergency.name or outbound.name
         if local:

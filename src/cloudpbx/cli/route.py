@@ -4,7 +4,6 @@ the store as `sup` does and asks the same `Plans.plan` that route explain and ca
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -13,8 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cloudpbx.accounts.kinds import DEVICE
-from cloudpbx.cli.sup import existing, fail, run
-from cloudpbx.config import Settings
+from cloudpbx.cli.sup import existing, fail, run, store_options
 from cloudpbx.platform import Platform
 from cloudpbx.store import is_id
 
@@ -22,13 +20,7 @@ route_app = typer.Typer(help="Outbound routes: why a call goes where it goes", n
 out = Console(width=160)
 
 
-@route_app.callback()
-def options(
-    ctx: typer.Context,
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR]"),
-    db: str | None = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL]"),
-) -> None:
-    ctx.obj = Settings.from_env(str(data_dir) if data_dir else None, db)
+route_app.callback()(store_options)
 
 
 @route_app.command("explain")

@@ -34,13 +34,15 @@ out = Console(width=220)
 err = Console(stderr=True)
 
 
-@sup_app.callback()
-def options(
+def store_options(
     ctx: typer.Context,
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR]"),
     db: str | None = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL]"),
 ) -> None:
     ctx.obj = Settings.from_env(str(data_dir) if data_dir else None, db)
+
+
+sup_app.callback()(store_options)  # the options every command that opens the store takes (also `route`)
 
 
 def run(ctx: typer.Context, action: Callable[[Platform], Awaitable[Any]]) -> Any:
