@@ -2,8 +2,13 @@
 
 pjsua2 allows one Endpoint per process, so all phones share a lazily created one (destroyed at exit). It runs
 with no worker threads: SIP events are handled only while a test waits (`wait_until`, `pump`, or any blocking
-Phone method), in the test's own thread. Each phone has its own account and its own SIP transport on a random
-127.0.0.1 port, sends tones and hears them (WAV recording + Goertzel). Set CLOUDPBX_PJSUA_LOG=1..6 for logs.
+Phone method), in the test's own thread. Each phone has its own account and, while it lives, its own SIP transport
+on a random 127.0.0.1 port, sends tones and hears them (WAV recording + Goertzel). Set CLOUDPBX_PJSUA_LOG=1..6 for
+logs.
+
+Transports are kept by the Lab and handed to the next phone once a phone closes: pjsua frees a closed transport's
+slot only when its last transaction ends (up to 32 s later), and it has eight slots, so closing them would make a
+test fail with PJ_ETOOMANY whenever the tests before it opened many phones in a short time.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ class Lab:
         for codec in self.ep.codecEnum2():  # every codec stays usable; each phone's SDP picks its own list
             self.ep.codecSetPriority(codec.codecId, 0 if codec.codecId.startswith("L16") else 128)
         self.phones: list[Phone] = []
+        self.transports: dict[str, list[tuple[int, int]]] = {kind: [] for kind in _TRANSPORTS}  # free: (id, port)
         self.errors: list[BaseException] = []  # raised inside pjsua2 callbacks, re-raised by pump
         self.dir = Path(tempfile.mkdtemp(prefix="phones-"))
 
@@ -79,6 +85,14 @@ class Lab:
         if self.errors:
             error = self.errors.pop(0)
             raise RuntimeError("error in a pjsua2 callback") from error
+
+    def take_transport(self, kind: str) -> tuple[int, int]:
+        """A free transport of `kind` (its id and port), opened when none is free."""
+        free = self.transports[kind]
+        return free.pop(0) if free else _open_transport(self.ep, kind)  # the longest closed first
+
+    def give_back_transport(self, kind: str, transport: tuple[int, int]) -> None:
+        self.transports[kind].append(transport)
 
     def destroy(self) -> None:
         """Hang up and close every phone, then destroy the library (pjsua2 crashes if left to the GC)."""
@@ -207,7 +221,7 @@ class Phone:
         self.reg_expires = 0
         self._reg_results = 0
         self._reg_settings: tuple | None = None
-        self._transport_id, self.port = _open_transport(self.lab.ep, transport)
+        self._transport_id, self.port = self.lab.take_transport(transport)
         self.transport = transport
         self._account = _Account(self)
         self._account.create(self._config())
@@ -298,8 +312,8 @@ class Phone:
     def _switch_transport(self, kind: str) -> None:
         """A new account on a new transport: pjsua mishandles an account modified onto another transport."""
         self._account.shutdown()
-        self.lab.ep.transportClose(self._transport_id)
-        self._transport_id, self.port = _open_transport(self.lab.ep, kind)
+        self.lab.give_back_transport(self.transport, (self._transport_id, self.port))
+        self._transport_id, self.port = self.lab.take_transport(kind)
         self.transport = kind
         self._reg_settings = None
         self._account = _Account(self)
@@ -376,7 +390,7 @@ class Phone:
         return self.current.reason
 
     def close(self) -> None:
-        """Hang up every call, drop the registration and the account, close the transport."""
+        """Hang up every call, drop the registration and the account, give the transport back to the Lab."""
         live = [c for c in self.calls if c.state != "DISCONNECTED"]
         for call in live:
             call._hangup_now()
@@ -390,7 +404,7 @@ class Phone:
             # Free the account now: pjsua2's destructor deletes whatever account holds its id by then, so a
             # closed phone collected later (Phone and _Account form a cycle) would delete a newer phone's account.
             self._account = None
-            self.lab.ep.transportClose(self._transport_id)
+            self.lab.give_back_transport(self.transport, (self._transport_id, self.port))
             self.lab.phones.remove(self)
 
 

@@ -18,8 +18,13 @@ from tests.sip.uac import SipSocket, authorization, challenges
 
 @pytest.fixture(scope="module")
 def office(master, server):
-    account = master.create_account(master.account_id, unique("Calls"))
-    numbers = iter(range(3000, 4000))
+    return phone_office(master.create_account(master.account_id, unique("Calls")), server, 3000)
+
+
+def phone_office(account: dict, server, first: int) -> SimpleNamespace:
+    """An account as phone tests use it: its id and realm, the server's SIP address, and fresh extension numbers
+    from `first` on."""
+    numbers = iter(range(first, first + 1000))
     return SimpleNamespace(
         id=account["id"],
         realm=account["realm"],

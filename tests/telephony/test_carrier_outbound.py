@@ -17,7 +17,7 @@ import pytest
 from tests.helpers import unique
 from tests.sip.phones import phones, pump, wait_until  # noqa: F401 - phones is a fixture
 from tests.sip.sipp import Sipp
-from tests.telephony.test_calls import legs_of, new_device, registered
+from tests.telephony.test_calls import legs_of, new_device, phone_office, registered
 
 _hosts = itertools.count()
 CALLER_ID = {"external": {"name": "Acme Sales", "number": "+14155550100"}, "internal": {"number": "2001"}}
@@ -58,14 +58,7 @@ def tenant(master, server, **limits) -> SimpleNamespace:
     account = master.create_account(master.account_id, unique("Carrier calls"))
     resp = master.post(f"accounts/{account['id']}/limits", limits or {"twoway_trunks": 5})
     assert resp.status_code == 200, resp.text
-    numbers = iter(range(7000, 8000))
-    return SimpleNamespace(
-        id=account["id"],
-        realm=account["realm"],
-        server=f"127.0.0.1:{server.sip_port}",
-        port=server.sip_port,
-        next_number=lambda: str(next(numbers)),
-    )
+    return phone_office(account, server, 7000)
 
 
 def add_carrier(master, office, rules: list[str], gateways: list[dict], *, local: bool = True, **fields) -> str:

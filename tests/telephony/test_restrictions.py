@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from tests.helpers import unique
 from tests.sip.phones import phones, wait_until  # noqa: F401 - phones is a fixture
-from tests.telephony.test_calls import legs_of, new_callflow, new_device, registered, ring_device
+from tests.telephony.test_calls import legs_of, new_callflow, new_device, phone_office, registered, ring_device
 
 UK = "+442079460000"  # international
 FRANCE = "+33144556677"  # international, and no callflow routes it
@@ -20,14 +20,7 @@ def tenant(master, server, **fields) -> SimpleNamespace:
     callflow, so a number the restrictions let through and no callflow holds ends 404 whatever carriers exist."""
     account = master.create_account(master.account_id, unique("Restricted"), **fields)
     master.drop_no_match(account["id"])
-    numbers = iter(range(5000, 6000))
-    return SimpleNamespace(
-        id=account["id"],
-        realm=account["realm"],
-        server=f"127.0.0.1:{server.sip_port}",
-        port=server.sip_port,
-        next_number=lambda: str(next(numbers)),
-    )
+    return phone_office(account, server, 5000)
 
 
 def deny(*classes: str) -> dict:

@@ -14,21 +14,21 @@ from cloudpbx.sip.transaction import make_response
 from tests.helpers import unique
 from tests.sip.phones import phones, pump, wait_until  # noqa: F401 - phones is a fixture
 from tests.sip.uac import SipSocket, authorization, challenges
-from tests.telephony.test_calls import header, legs_of, new_callflow, new_device, registered, ring_device
+from tests.telephony.test_calls import (
+    header,
+    legs_of,
+    new_callflow,
+    new_device,
+    phone_office,
+    registered,
+    ring_device,
+)
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
 
 
 def new_office(master, server, name: str, first: int = 5000) -> SimpleNamespace:
-    account = master.create_account(master.account_id, unique(name))
-    numbers = iter(range(first, first + 1000))
-    return SimpleNamespace(
-        id=account["id"],
-        realm=account["realm"],
-        server=f"127.0.0.1:{server.sip_port}",
-        port=server.sip_port,
-        next_number=lambda: str(next(numbers)),
-    )
+    return phone_office(master.create_account(master.account_id, unique(name)), server, first)
 
 
 @pytest.fixture(scope="module")
