@@ -18,6 +18,24 @@ from tests.conformance import RECORDER
 from tests.helpers import ADMIN_PASSWORD, Client, reset_database
 
 ROOT = Path(__file__).resolve().parents[1]
+ON_POSTGRESQL = bool(os.environ.get("CLOUDPBX_TEST_DB_URL"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "same_on_every_database: what the test checks does not depend on the suite's database (a timer, a server on "
+        "a database of its own), so the PostgreSQL run leaves it to the SQLite run",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not ON_POSTGRESQL:
+        return
+    left = pytest.mark.skip(reason="does not depend on the database: the SQLite run has it")
+    for item in items:
+        if item.get_closest_marker("same_on_every_database"):
+            item.add_marker(left)
 
 
 def free_port() -> int:

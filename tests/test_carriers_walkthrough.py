@@ -17,6 +17,8 @@ from tests.conftest import free_sip_port, start_server, stop_server
 from tests.helpers import ADMIN_PASSWORD, Client, unique
 from tests.sip.phones import DEFAULT_CODECS, Phone, pump, wait_until
 
+pytestmark = pytest.mark.same_on_every_database  # its server has a SQLite database of its own on every run
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "carriers.md"
 ASSIGNED = re.compile(r"^\s*([A-Z][A-Z_]*)=", re.M)

@@ -7,6 +7,8 @@ import secrets
 import time
 from collections.abc import Callable
 
+import pytest
+
 from cloudpbx.sip.message import Response
 from tests.sip.phones import phones, pump, wait_until  # noqa: F401 - phones is a fixture
 from tests.sip.sipp import Sipp
@@ -222,6 +224,7 @@ def test_a_prack_naming_no_reliable_response_gets_481_and_the_right_one_200(offi
     assert uas.result().successful == 1, uas.result().describe()
 
 
+@pytest.mark.same_on_every_database  # 32 s of SIP timers (64*T1)
 def test_a_reliable_18x_never_pracked_is_retransmitted_then_the_invite_fails_with_500(office, master):
     caller = new_device(master, office, "raw")
     callee, port = sipp_callee(master, office, "ringing")
