@@ -84,6 +84,11 @@ class RawPeer(asyncio.DatagramProtocol):
         self.transport.close()
 
 
+def acknowledgement(invite: Request, failure: Response, port: int) -> Request:
+    """The ACK a phone sends for a failure response to its INVITE (same branch: part of the INVITE's transaction)."""
+    return request("ACK", port, branch=invite.via.branch, call_id=invite.call_id, to_tag=failure.to.tag)
+
+
 def request(
     method: str,
     port: int,
@@ -391,8 +396,12 @@ async def test_unknown_and_unavailable_methods_extensions_and_bodies(cores):
     phone.send(odd_body, core.port)
     unsupported = await phone.next()
     assert unsupported.status == 415 and unsupported.get("accept") == "application/sdp"
-    phone.send(request("INVITE", phone.port, body=SDP, headers=(("Accept", "text/html"),)), core.port)
-    assert (await phone.next()).status == 406
+    phone.send(acknowledgement(odd_body, unsupported, phone.port), core.port)  # else timer G resends the 415
+    html_only = request("INVITE", phone.port, body=SDP, headers=(("Accept", "text/html"),))
+    phone.send(html_only, core.port)
+    not_acceptable = await phone.next()
+    assert not_acceptable.status == 406
+    phone.send(acknowledgement(html_only, not_acceptable, phone.port), core.port)
     phone.send(request("BYE", phone.port, to_tag="nobody"), core.port)
     assert (await phone.next()).status == 481, "no such dialog, whether or not BYE has a handler (12.2.2)"
     core.on("BYE", lambda req, tx: tx.reply(200))
