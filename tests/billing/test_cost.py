@@ -32,12 +32,14 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("pricing", "seconds", "discount", "billed", "units", "why"), CASES, ids=[c[-1] for c in CASES])
+@pytest.mark.parametrize(
+    ("pricing", "seconds", "discount", "billed", "units", "why"), CASES, ids=[c[-1] for c in CASES]
+)
 def test_cost_formula(pricing, seconds, discount, billed, units, why):
     assert billed_seconds(pricing, seconds) == billed, why
     assert call_cost(pricing, seconds, discount) == units, why
 
 
 def test_a_discount_outside_0_to_100_percent_is_refused():
-    with pytest.raises(ValueError, match="within 0..100"):
+    with pytest.raises(ValueError, match=r"within 0\.\.100"):
         call_cost(Pricing(DOLLAR_A_MINUTE), 60, 101)
