@@ -4,7 +4,8 @@ Each deck is held in memory as two dictionaries, one per call direction, from a 
 direction gets there (a rate of the call's own direction before one for both, then the lowest weight, then the
 lowest id): a lookup tries the number's prefixes from the longest down, one dictionary probe per digit. An index
 belongs to a revision of the deck's marker (`decks.py`), read by primary key per lookup, so a deck changed through
-any process sharing the database is rated anew at the next call; one build serves every lookup waiting for it.
+any process sharing the database is rated anew at the next call; lookups arriving while a read of the marker is in
+flight share it (so a change may be seen one read later), and one build serves every lookup waiting for it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Rates:
         self.store = store
         self._built: dict[str, tuple[str, DeckIndex]] = {}  # deck → (marker revision, index)
         self._building: dict[tuple[str, str], asyncio.Future] = {}
+        self._reading: dict[str, asyncio.Future] = {}  # deck → its marker read in flight
 
     async def rate(self, deck: str, number: str, direction: str = "outbound") -> Rate:
         """The rate for an E.164 number (with or without +) called in `direction`; NoRate when none applies."""
@@ -76,8 +78,7 @@ class Rates:
 
     async def index(self, deck: str) -> DeckIndex:
         """The deck's index at its marker's current revision."""
-        row = await self.store.find_row(SYSTEM, marker_id(deck))
-        revision = row.rev if row else ""
+        revision = await self._revision(deck)
         built = self._built.get(deck)
         if built is not None and built[0] == revision:
             return built[1]
@@ -87,6 +88,16 @@ class Rates:
             build = self._building[key] = asyncio.ensure_future(self._build(deck, revision))
             build.add_done_callback(lambda _: self._building.pop(key, None))
         return await asyncio.shield(build)
+
+    async def _revision(self, deck: str) -> str:
+        """The marker's revision ("" for a deck never made), by one point read that every lookup of the deck
+        arriving while it is in flight shares: on PostgreSQL a read is a round trip, and calls come together."""
+        reading = self._reading.get(deck)
+        if reading is None:
+            reading = self._reading[deck] = asyncio.ensure_future(self.store.find_row(SYSTEM, marker_id(deck)))
+            reading.add_done_callback(lambda _: self._reading.pop(deck, None))
+        row = await asyncio.shield(reading)
+        return row.rev if row else ""
 
     async def _build(self, deck: str, revision: str) -> DeckIndex:
         async with self.store.read() as tx:
