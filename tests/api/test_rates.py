@@ -248,6 +248,9 @@ def test_an_accounts_deck_is_set_by_its_reseller_or_a_system_admin(world):
 
     assert world.r_admin.post(path, {"ratedeck_id": mine}).json()["data"] == {"ratedeck_id": mine}
     assert world.c_admin.get(path).json()["data"] == {"ratedeck_id": mine}
+    renamed = world.c_admin.patch(f"accounts/{world.c['id']}", {"name": unique("Rates Customer renamed")})
+    assert renamed.status_code == 200 and "ratedeck_id" not in str(renamed.json()["data"]), "kept private"
+    assert world.c_admin.get(path).json()["data"] == {"ratedeck_id": mine}, "an account's own edit keeps its deck"
     assert world.r_admin.post(path, {"ratedeck_id": theirs}).status_code == 403, "another reseller's deck"
     assert world.c_admin.post(path, {"ratedeck_id": None}).status_code == 403, "never the account itself"
     assert world.q_admin.post(path, {"ratedeck_id": theirs}).status_code == 403, "not its reseller"

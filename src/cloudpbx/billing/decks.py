@@ -18,7 +18,7 @@ from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.billing import rate_csv
 from cloudpbx.billing.rates import FIELDS, FieldError, Rate, checked, deck_id
-from cloudpbx.errors import Forbidden, Invalid, Missing
+from cloudpbx.errors import Conflicting, Forbidden, Invalid, Missing
 from cloudpbx.store import SYSTEM, Conflict, Doc, Store, Tx, new_id
 from cloudpbx.store import rates as table
 
@@ -142,7 +142,10 @@ class RateDecks:
             doc.pop("pvt_ratedeck_id", None)
             if deck is not None:
                 doc["pvt_ratedeck_id"] = deck
-            await tx.save(doc)
+            try:
+                await tx.save(doc)
+            except Conflict:  # the account changed meanwhile (PostgreSQL runs writers side by side)
+                raise Conflicting() from None
         return deck if deck is not None else await self.default_deck()
 
     # --- helpers
