@@ -9,7 +9,7 @@ from cloudpbx.api.endpoints.rates import DECK_QUERY, manager
 from cloudpbx.api.paths import Op, Shape
 
 DECK = {"type": "object", "properties": {"ratedeck_id": DECK_QUERY.schema}, "required": ["ratedeck_id"]}
-DECK_IN = {"type": "object", "properties": {"ratedeck_id": {"type": ["string", "null"]}}}
+DECK_IN = {"type": "object", "properties": {"ratedeck_id": {"type": "string", "nullable": True}}}
 
 
 class RateDeck(Endpoint):
