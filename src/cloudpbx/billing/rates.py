@@ -20,6 +20,7 @@ MAX_DOLLARS = Decimal(100_000)  # per minute or per call: anything above is a ty
 MAX_SECONDS = 86_400
 DECK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}")
 DECK_RULE = "1 to 50 letters, digits, '_', '.' or '-', starting with a letter or digit"
+AMOUNT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")  # as text (a CSV cell): plain decimal dollars
 PREFIX = re.compile(r"\+?[0-9]{1,20}")
 DIRECTIONS = ("inbound", "outbound", "both")
 TEXT_LIMIT = 256
@@ -74,6 +75,8 @@ class FieldError(ValueError):
 def _money(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise FieldError("type", "must be an amount in dollars")
+    if isinstance(value, str) and not AMOUNT.fullmatch(value.strip()):
+        raise FieldError("type", "must be an amount in dollars, such as 0.0125")
     try:
         amount = Decimal(value.strip() if isinstance(value, str) else str(value))
     except InvalidOperation:

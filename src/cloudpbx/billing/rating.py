@@ -102,7 +102,7 @@ class Rates:
     async def _build(self, deck: str, revision: str) -> DeckIndex:
         async with self.store.read() as tx:
             rows = await table.deck_rows(tx, deck) if revision else []
-        index = await asyncio.to_thread(DeckIndex.of, [Rate(*row) for row in rows])
+        index = await asyncio.to_thread(lambda: DeckIndex.of([Rate(*row) for row in rows]))
         if deck not in self._built and len(self._built) >= KEPT_DECKS:
             self._built.pop(next(iter(self._built)))
         self._built[deck] = (revision, index)
