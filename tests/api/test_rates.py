@@ -227,6 +227,15 @@ def test_a_number_is_rated_by_the_callers_deck(world):
     assert rated("4155550100") == "sf-out-preferred", "a number as dialled is normalised first"
     assert rated("+14155550100", "inbound") == "sf-in-only", "the longest prefix for the direction"
     assert rated("+14165550100") == "us"
+    kazoo = world.c_admin.get("rates/number/4155550100").json()["data"]
+    assert {k: kazoo[k] for k in ("E164-Number", "Prefix", "Rate", "Rate-Minimum", "Base-Cost", "Rate-Name")} == {
+        "E164-Number": "+14155550100",
+        "Prefix": "1415",
+        "Rate": 0.04,
+        "Rate-Minimum": 60,
+        "Base-Cost": 0.04,
+        "Rate-Name": "sf-out-preferred",
+    }, "the keys KAZOO answers with"
     assert rated("+442071234567") == "uk"
     missing = world.c_admin.get("rates/number/+33123456789")
     assert missing.status_code == 404 and missing.json()["message"] == "no_rate_found"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudpbx.billing.cost import Pricing, billed_seconds, call_cost
+from cloudpbx.billing.cost import Pricing, base_cost, billed_seconds, call_cost
 
 DOLLAR_A_MINUTE = 10_000  # units
 
@@ -43,3 +43,16 @@ def test_cost_formula(pricing, seconds, discount, billed, units, why):
 def test_a_discount_outside_0_to_100_percent_is_refused():
     with pytest.raises(ValueError, match=r"within 0\.\.100"):
         call_cost(Pricing(DOLLAR_A_MINUTE), 60, 101)
+
+
+@pytest.mark.parametrize(
+    ("pricing", "units"),
+    [
+        (Pricing(DOLLAR_A_MINUTE, 60, 60), 10_000),
+        (Pricing(DOLLAR_A_MINUTE, 6, 30, 2_500), 7_500),
+        (Pricing(DOLLAR_A_MINUTE, 60, 0, 2_500, 30), 2_500),
+        (Pricing(1, 60, 30), 1),
+    ],
+)
+def test_base_cost_is_a_minimum_calls_cost(pricing, units):
+    assert base_cost(pricing) == units

@@ -47,5 +47,10 @@ def call_cost(pricing: Pricing, seconds: int, discount_percent: int = 0) -> int:
     return _half_up(numerator, 6000)
 
 
+def base_cost(pricing: Pricing) -> int:
+    """Units a call of the minimum length costs, no-charge time aside (KAZOO's `Base-Cost` of a rated number)."""
+    return _half_up(pricing.rate_surcharge * 60 + pricing.rate_minimum * pricing.rate_cost, 60)
+
+
 def _half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)

@@ -14,8 +14,9 @@ from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import Endpoint
 from cloudpbx.api.endpoints.uploads import read_upload
 from cloudpbx.api.paths import Arg, Op, Query, Shape
+from cloudpbx.billing.cost import base_cost
 from cloudpbx.billing.decks import Manager
-from cloudpbx.billing.rates import DECK, FIELDS, Rate
+from cloudpbx.billing.rates import DECK, FIELDS, Rate, dollars
 from cloudpbx.errors import Invalid
 from cloudpbx.numbers.classifiers import is_did, normalize
 
@@ -43,6 +44,12 @@ RATE: dict[str, Any] = {
         "weight": {"type": "integer", "minimum": 1, "maximum": 100},
     },
     "required": ["id", *FIELDS, "ratedeck_id"],
+}
+RATED = {
+    "allOf": [RATE],
+    "description": "the rate, and KAZOO's keys: E164-Number, Prefix, Rate, Rate-Increment, Rate-Minimum, "
+    "Surcharge, Rate-Name, Rate-Description, Base-Cost (a minimum call's cost in dollars)",
+    "required": ["E164-Number", "Base-Cost"],
 }
 RATE_IN = {"type": "object", "required": ["prefix", "rate_cost"], "description": "a rate: the fields of a rate"}
 DECKS = {
@@ -86,7 +93,7 @@ class Rates(Endpoint):
         Shape("rates/ratedecks", {"GET": Op("The decks the caller manages, with their rates", reply=DECKS)}),
         Shape(
             "rates/number/{number}",
-            {"GET": Op("Rate a number by the caller's deck", reply=RATE, query=(DIRECTION_QUERY,))},
+            {"GET": Op("Rate a number by the caller's deck", reply=RATED, query=(DIRECTION_QUERY,))},
         ),
     )
 
@@ -138,7 +145,7 @@ class Rates(Endpoint):
             raise Invalid.field("number", "format", "Number is un-rateable", value=number)
         deck = await ctx.platform.ratedecks.deck_of(ctx.who.account_id)
         rate = await ctx.platform.rates.rate(deck, e164, direction)
-        return Reply({**rate.view(), "e164_number": e164})
+        return Reply({**rate.view(), **_kazoo_fields(rate, e164)})
 
 
 async def manager(ctx: Context) -> Manager:
@@ -151,6 +158,21 @@ def _data(ctx: Context) -> Any:
     if "data" not in ctx.envelope:
         raise Invalid.field("data", "required", "Field is required but missing")
     return ctx.data
+
+
+def _kazoo_fields(rate: Rate, e164: str) -> dict[str, Any]:
+    """The keys KAZOO's `rates/number` answers with, beside the rate's own: scripts written for it read these."""
+    return {
+        "E164-Number": e164,
+        "Prefix": rate.prefix,
+        "Rate": dollars(rate.rate_cost),
+        "Rate-Increment": rate.rate_increment,
+        "Rate-Minimum": rate.rate_minimum,
+        "Surcharge": dollars(rate.rate_surcharge),
+        "Rate-Name": rate.rate_name,
+        "Rate-Description": rate.description,
+        "Base-Cost": dollars(base_cost(rate.pricing)),
+    }
 
 
 def _row(rate: Rate) -> dict:
