@@ -14,6 +14,8 @@ from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.resources import Resources
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
+from cloudpbx.billing.decks import RateDecks
+from cloudpbx.billing.rating import Rates
 from cloudpbx.callflow.emergency import EmergencyCallerIds
 from cloudpbx.callflow.emergency_bridge import EmergencyBridge
 from cloudpbx.callflow.engine import CallflowEngine
@@ -50,6 +52,8 @@ class Services:
     emergency_caller_ids: EmergencyCallerIds  # who an emergency call presents, or why it is refused
     emergency_bridge: EmergencyBridge  # the alert (and later deliveries) of every emergency call
     plans: Plans  # outbound route plans: route explain and carrier calls
+    ratedecks: RateDecks  # rate decks: who manages them, their rates, each account's deck
+    rates: Rates  # rating a number by a deck
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -83,6 +87,8 @@ class Services:
             emergency_caller_ids=callflows.dialout.emergency.caller_ids,
             emergency_bridge=callflows.dialout.emergency.bridge,
             plans=plans,
+            ratedecks=RateDecks(store, directory, configs),
+            rates=Rates(store),
         )
 
     async def close(self) -> None:

@@ -136,3 +136,26 @@ trunk_usage = Table(
     Index("trunk_usage_by_node", "node"),
     Index("trunk_usage_by_expiry", "expires"),
 )
+
+# Rate decks (billing/): one row per rate, a deck being every row with its `ratedeck_id` (100,000 rows are usual, so
+# not JSON documents). Money columns are integer units (1 dollar = 10000 units), times are seconds. `direction` is
+# inbound, outbound or both. Each deck's owner and revision marker is the `ratedeck_<id>` document of the system
+# partition, renewed in the transaction that changes the deck's rows.
+rates = Table(
+    "rates",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("ratedeck_id", String(64), nullable=False),
+    Column("prefix", String(20), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("iso_country_code", String(8), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("rate_name", Text, nullable=False),
+    Column("rate_cost", BigInteger, nullable=False),
+    Column("rate_increment", Integer, nullable=False),
+    Column("rate_minimum", Integer, nullable=False),
+    Column("rate_surcharge", BigInteger, nullable=False),
+    Column("rate_nocharge_time", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Index("rates_by_deck", "ratedeck_id", "prefix", "id"),
+)
