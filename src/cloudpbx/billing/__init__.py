@@ -1,0 +1,1 @@
+"""Money: ledgers and balances (and, beside them, rating and billing)."""
