@@ -73,7 +73,7 @@ async def _write(ctx: Context, ledger_type: str) -> Reply:
     twin = await _twin(ctx) if ctx.flag("impact_reseller") else None
     ledgers.may_write(node, who.account_id, who.superduper, twin)
     written = await ledgers.write(ctx.platform.store, node.id, change, twin.id if twin else None)
-    reply = Reply(ledgers.view(written.entry, node), status=201 if written.new else 200)
+    reply = Reply(ledgers.view(written.entry, node), status=201)  # a retry gets the answer the first write got
     if written.twin is not None:
         reply.extra["reseller_entry"] = {"account_id": written.twin.account_id, "id": written.twin.id}
     return reply
