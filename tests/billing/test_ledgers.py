@@ -23,7 +23,7 @@ from cloudpbx.limits.decision import CarrierCall
 from cloudpbx.limits.trunks import Trunks
 from cloudpbx.store import gregorian_now, new_id, open_store
 from cloudpbx.store.tables import ledger_balances, ledger_entries
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sup_argv
 from tests.helpers import Client, unique
 
 
@@ -371,3 +371,29 @@ async def test_concurrent_credits_from_two_processes_sum_exactly(world, master, 
         assert (count, units, row.balance) == (120, 120, 120)
     finally:
         await store.dispose()
+
+
+async def credit_last_month(url: str, account_id: str, units: int) -> None:
+    store = await open_store(url)
+    try:
+        past = ledgers.month_bounds(ledgers.month_of(gregorian_now() - 40 * 86400))[0] + 100
+        change = ledgers.Change("payments", new_id(), "credit", units, usage=("c", 1, "u"))
+        await ledgers.write(store, account_id, change, now=past)
+    finally:
+        await store.dispose()
+
+
+def test_the_rollover_command_carries_each_balance_once(world, master, server):
+    acc = fresh_account(master, world.r["id"])
+    asyncio.run(credit_last_month(server[2], acc["id"], 70_000))
+    first = subprocess.run(sup_argv(server, "kazoo_ledgers", "rollover"), capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert int(first.stdout.split()[0]) >= 1, first.stdout
+    again = subprocess.run(sup_argv(server, "kazoo_ledgers", "rollover"), capture_output=True, text=True, timeout=60)
+    assert (again.returncode, again.stdout.strip()) == (0, "0 accounts rolled over")
+    rolled = master.get(f"accounts/{acc['id']}/ledgers/rollovers").json()["data"]
+    month_start = ledgers.month_bounds(ledgers.month_of(gregorian_now()))[0]
+    assert [(row["amount"], row["created"], row["source"]["id"]) for row in rolled] == [
+        (7, month_start, ledgers.month_of(month_start))
+    ]
+    assert balance(master, acc) == 7

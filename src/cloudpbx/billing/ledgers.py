@@ -113,6 +113,14 @@ async def roll_over(store: Store, account_id: str, *, now: int | None = None) ->
     return entry
 
 
+async def roll_over_all(store: Store, *, now: int | None = None) -> int:
+    """This month's rollover for every account whose balance row was last rolled over earlier; how many were written."""
+    now = gregorian_now() if now is None else now
+    async with store.read() as tx:
+        due = await rows.not_rolled_over(tx, month_of(now))
+    return sum([await roll_over(store, account_id, now=now) is not None for account_id in due])
+
+
 def _entries(account_id: str, change: Change, now: int, twin_account_id: str | None) -> tuple[Entry, Entry | None]:
     usage_type, quantity, unit = change.usage
     entry = Entry(

@@ -99,6 +99,12 @@ async def _locked(tx: Tx, account_id: str) -> BalanceRow | None:
     return BalanceRow(*found) if found else None
 
 
+async def not_rolled_over(tx: Tx, month: str) -> list[str]:
+    """Accounts whose balance row was last rolled over before `month`."""
+    query = select(ledger_balances.c.account_id).where(ledger_balances.c.month < month)
+    return [row[0] for row in await tx.conn.execute(query.order_by(ledger_balances.c.account_id))]
+
+
 async def set_balance(tx: Tx, row: BalanceRow) -> None:
     await tx.conn.execute(
         update(ledger_balances)
