@@ -397,3 +397,32 @@ def test_the_rollover_command_carries_each_balance_once(world, master, server):
         (7, month_start, ledgers.month_of(month_start))
     ]
     assert balance(master, acc) == 7
+
+
+async def test_fake_money_limits_the_sub_account_and_real_money_the_reseller(master, server):
+    """A sub-account spends the credit its reseller gave it (fake money) and is cut off at its own reserve while the
+    reseller still has money; a reseller without money of its own stops its sub-accounts' per-minute calls."""
+    reseller = fresh_account(master)
+    assert master.put(f"accounts/{reseller['id']}/reseller").status_code == 200
+    sub = fresh_account(master, reseller["id"])
+    r_admin = master.admin_of(reseller["id"])
+    store = await open_store(server[2])
+    trunks = Trunks(store, AccountDirectory(store), SystemConfigs(store), "ledger-test")
+    call = CarrierCall("outbound", "+442071234567", "international")
+
+    async def outcome() -> tuple[bool, str | None, str | None]:
+        grant = await trunks.authorize(sub["id"], new_id(), call)
+        await trunks.release(grant)
+        return grant.allowed, grant.reason, grant.reseller.billing if grant.reseller else None
+
+    try:
+        assert put(r_admin, sub, "credit", entry(20)).status_code == 201
+        assert await outcome() == (False, "insufficient_balance", "insufficient_balance"), "the reseller has none"
+        assert put(master, reseller, "credit", entry(100)).status_code == 201
+        assert await outcome() == (True, None, "per_minute")
+        assert put(r_admin, sub, "debit", entry(19.6, "per-minute-voip"), impact_reseller=True).status_code == 201
+        assert (balance(master, sub), balance(master, reseller)) == (0.4, 80.4)
+        assert await outcome() == (False, "insufficient_balance", None), "cut off at its own reserve"
+    finally:
+        await trunks.close()
+        await store.dispose()
