@@ -32,27 +32,28 @@ LEDGERS = f"{ACCOUNT}/ledgers"
 class Ledgers(Endpoint):
     noun = "ledgers"
     args: ClassVar[Mapping[str, Arg]] = {"source": Arg(choices=ledgers.SOURCES, description="a ledger source")}
-    shapes = (
-        Shape(LEDGERS, {"GET": Op("Totals per source for the month (or created_from, created_to)", reply=SUMMARY)}),
-        Shape(f"{LEDGERS}/total", {"GET": Op("The account's balance", reply=BALANCE)}),
-        Shape(f"{LEDGERS}/available", {"GET": Op("The account's balance", reply=BALANCE)}),
-        Shape(f"{LEDGERS}/{CREDIT}", {"PUT": Op("Credit the account", "ledgers", ENTRY, status=201)}),
-        Shape(f"{LEDGERS}/{DEBIT}", {"PUT": Op("Debit the account", "ledgers", ENTRY, status=201)}),
-        Shape(
-            f"{LEDGERS}/{{source}}", {"GET": Op("Entries of a source (created range, CSV)", reply=ENTRY, listing=True)}
-        ),
-        Shape(f"{LEDGERS}/{{source}}/{{id}}", {"GET": Op("One entry", reply=ENTRY)}),
+    summary = Shape(
+        LEDGERS, {"GET": Op("Totals per source for the month (or created_from, created_to)", reply=SUMMARY)}
     )
+    total = Shape(f"{LEDGERS}/total", {"GET": Op("The account's balance", reply=BALANCE)})
+    available = Shape(f"{LEDGERS}/available", {"GET": Op("The account's balance", reply=BALANCE)})
+    credit = Shape(f"{LEDGERS}/{CREDIT}", {"PUT": Op("Credit the account", "ledgers", ENTRY, status=201)})
+    debit = Shape(f"{LEDGERS}/{DEBIT}", {"PUT": Op("Debit the account", "ledgers", ENTRY, status=201)})
+    entries = Shape(
+        f"{LEDGERS}/{{source}}", {"GET": Op("Entries of a source (created range, CSV)", reply=ENTRY, listing=True)}
+    )
+    one = Shape(f"{LEDGERS}/{{source}}/{{id}}", {"GET": Op("One entry", reply=ENTRY)})
+    shapes = (summary, total, available, credit, debit, entries, one)
 
     async def handle(self, ctx: Context) -> Reply:
         store, shape = ctx.platform.store, ctx.shape
-        if shape in (self.shapes[1], self.shapes[2]):
+        if shape is self.total or shape is self.available:
             return Reply({"amount": ledgers.dollars(await ledgers.balance_units(store, ctx.account_id))})
-        if shape is self.shapes[0]:
+        if shape is self.summary:
             return Reply(await ledgers.summary(store, ctx.account_id, await _span(ctx, monthly=True)))
-        if ctx.method == "PUT":
-            return await _write(ctx, CREDIT if shape is self.shapes[3] else DEBIT)
-        if len(ctx.args) == 2:
+        if shape is self.credit or shape is self.debit:
+            return await _write(ctx, CREDIT if shape is self.credit else DEBIT)
+        if shape is self.one:
             found = await ledgers.entry(store, ctx.account_id, ctx.args[1])
             if found is None or found.source != ctx.args[0]:
                 raise Missing(ctx.args[1])
