@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cloudpbx.accounts import apps, recovery, tree
 from cloudpbx.accounts.login import find_account
+from cloudpbx.billing import ledgers
 from cloudpbx.cli.bootstrap import create_account_with_admin
 from cloudpbx.config import Settings
 from cloudpbx.errors import Failure
@@ -30,6 +31,8 @@ crossbar = typer.Typer(help="Accounts and API maintenance", no_args_is_help=True
 kapps_config = typer.Typer(help="Read and write system configuration", no_args_is_help=True)
 sup_app.add_typer(crossbar, name="crossbar_maintenance")
 sup_app.add_typer(kapps_config, name="kapps_config")
+kazoo_ledgers = typer.Typer(help="Ledgers and balances", no_args_is_help=True)
+sup_app.add_typer(kazoo_ledgers, name="kazoo_ledgers")
 out = Console(width=220)
 err = Console(stderr=True)
 
@@ -267,3 +270,14 @@ def read_app(app_json: Path) -> tuple[dict, dict[str, tuple[str, bytes]], str]:
         if path.is_file():
             images[name] = (mimetypes.guess_type(name)[0] or "application/octet-stream", path.read_bytes())
     return metadata, images, ""
+
+
+@kazoo_ledgers.command("rollover")
+def rollover(ctx: typer.Context) -> None:
+    """Write this month's `rollovers` entry of every account that has none yet (safe to run again, and while
+    servers run: each account's is written once); prints how many were written."""
+
+    async def action(platform: Platform) -> int:
+        return await ledgers.roll_over_all(platform.store)
+
+    out.print(f"{run(ctx, action)} accounts rolled over", highlight=False)

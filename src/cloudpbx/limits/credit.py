@@ -1,10 +1,12 @@
-"""Per-minute credit. Balances (ledgers, top-ups) come with the billing work; until then every account's available
-credit is zero, so a call that needs per-minute credit depends only on `allow_postpay` and `max_postpay_amount`."""
+"""Per-minute credit: what the limits decision weighs a per-minute call against."""
 
 from __future__ import annotations
 
+from cloudpbx.billing import ledgers
+from cloudpbx.store import Store
 
-async def available_credit_units(account_id: str) -> int:
-    """The account's balance less the estimated cost of its per-minute calls in progress, in currency units."""
-    del account_id  # every account's balance is zero until ledgers supply it
-    return 0
+
+async def available_credit_units(store: Store, account_id: str) -> int:
+    """The account's balance in currency units (one point read of its balance row); the decision takes off the
+    reserve. Per-minute billing will also take off the estimated cost of the account's calls in progress here."""
+    return await ledgers.balance_units(store, account_id)

@@ -72,7 +72,7 @@ class Trunks:
         `release` (or until this process stops renewing it)."""
         charged = await self._charged(account_id)
         limits = {acc: await self.limits(acc) for acc in charged}
-        credit = {acc: await available_credit_units(acc) for acc in charged}
+        credit = {acc: await available_credit_units(self.store, acc) for acc in charged}
         key = lease_key(call_id)
 
         def choose(used: leases.Counts) -> tuple[Grant, list[leases.LeaseRow]]:
@@ -94,7 +94,7 @@ class Trunks:
         no lock (route explanations): a call placed a moment later may find the last trunk taken meanwhile."""
         charged = await self._charged(account_id)
         limits = {acc: await self.limits(acc) for acc in charged}
-        credit = {acc: await available_credit_units(acc) for acc in charged}
+        credit = {acc: await available_credit_units(self.store, acc) for acc in charged}
         async with self.store.read() as tx:
             used = await leases.in_use(tx, charged, time.time())
         return _granted("", call, charged, limits, used, credit)

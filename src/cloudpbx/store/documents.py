@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloudpbx.store.errors import BadId, Conflict, NotFound, UniqueViolation
 from cloudpbx.store.ids import gregorian_now, is_name, new_id, next_revision
 from cloudpbx.store.points import UNAVAILABLE, point_reader
-from cloudpbx.store.quick_writes import Statement, Then, on_pooled
+from cloudpbx.store.quick_writes import Statement, Then, driver_sql, on_pooled
 from cloudpbx.store.tables import accounts, attachments, cdrs, doc_keys, docs
 
 Doc = dict[str, Any]
@@ -405,6 +405,15 @@ class Store:
         if row is UNAVAILABLE:
             async with self.read() as tx:
                 return await tx.account_row(account_id)
+        return row
+
+    async def point(self, sql: str, params: tuple) -> tuple | None:
+        """One row by primary key of any table (SQL with `?` placeholders), through the point reader when it can."""
+        row = await self._points.one(sql, params) if self._points else UNAVAILABLE
+        if row is UNAVAILABLE:
+            async with self.read() as tx:
+                found = (await tx.conn.exec_driver_sql(driver_sql(self.dialect, sql), params)).first()
+            return tuple(found) if found else None
         return row
 
     async def dispose(self) -> None:

@@ -83,6 +83,10 @@ class PointReader:
             values[i] = bool(values[i])
         return AccountRow(*values)
 
+    async def one(self, sql: str, params: tuple) -> tuple | Unavailable | None:
+        """Any other row by primary key (a balance), fresh as the three lookups are."""
+        return await self._row(sql, params)
+
     async def write(self, queries: list[Statement], then: Then[T]) -> T | Unavailable:
         """A quick write (see `quick_writes`), or UNAVAILABLE when this reader cannot run it: nothing was written."""
         return UNAVAILABLE

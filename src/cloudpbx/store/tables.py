@@ -159,3 +159,43 @@ rates = Table(
     Column("weight", Integer, nullable=False),
     Index("rates_by_deck", "ratedeck_id", "prefix", "id"),
 )
+
+# Ledger entries (billing/ledgers.py): every balance change is one row, written in the transaction that moves the
+# account's `ledger_balances` row. `amount` is a positive number of currency units (1 dollar = 10,000) and
+# `ledger_type` says credit or debit. `idem_key` (a call id, a payment, a month's rollover) is unique per account so a
+# retry never writes twice; `linked_*` names the twin entry a reseller's ledger holds for a sub-account's (each points
+# at the other).
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("source", String(24), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("ledger_type", String(8), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("usage_type", String(64), nullable=False),
+    Column("usage_quantity", BigInteger, nullable=False),
+    Column("usage_unit", String(32), nullable=False),
+    Column("period_start", BigInteger, nullable=True),
+    Column("period_end", BigInteger, nullable=True),
+    Column("metadata", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("idem_key", String(255), nullable=True),
+    Column("linked_account_id", String(40), nullable=True),
+    Column("linked_id", String(32), nullable=True),
+    Index("ledger_entries_by_source", "account_id", "source", "created", "id"),
+    Index("ledger_entries_by_key", "account_id", "idem_key", unique=True),
+)
+
+# One row per account with ledger entries: its balance in units, kept by the transactions that add entries (under a
+# row lock on PostgreSQL), so reading a balance is one point read whatever the number of entries. `month` (YYYYMM)
+# is the last month whose `rollovers` entry the account has.
+ledger_balances = Table(
+    "ledger_balances",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("balance", BigInteger, nullable=False),
+    Column("month", String(6), nullable=False),
+)
