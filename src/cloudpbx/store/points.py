@@ -99,12 +99,16 @@ class PointReader:
 
 
 class SqlitePoints(PointReader):
-    """One read-only connection used on the loop's thread, which keeps the rows it read while nothing changes.
+    """One connection used on the loop's thread, which keeps the rows it read while nothing changes.
 
     SQLite's `data_version` of a connection changes whenever another connection commits: this process's writer or
     another process. The reader checks it before a read when the last check is over CHECK_S old, and at once after
     this process committed, and drops its memo of rows when it moved. So a read sees this process's writes at once
     and other processes' within a millisecond, and under a read-mostly load most reads are a dictionary lookup.
+
+    Quick writes run on this connection too. Its own commits leave its `data_version` alone, so they keep the memo:
+    they may only change tables whose rows point reads never return (not docs, doc_keys, accounts or
+    ledger_balances).
     """
 
     CHECK_S = 0.001
