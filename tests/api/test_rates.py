@@ -189,6 +189,11 @@ def test_a_csv_that_is_not_a_deck_gets_a_clear_error(world):
     assert rows(world.master, deck) == []
 
 
+def test_the_api_document_says_a_deck_is_uploaded_as_csv(world):
+    upload_body = world.master.get("openapi.json").json()["paths"]["/rates"]["post"]["requestBody"]["content"]
+    assert {"text/csv", "multipart/form-data"} <= set(upload_body) and "application/octet-stream" not in upload_body
+
+
 def test_an_upload_of_100000_rates_replaces_the_deck_whole(world):
     deck = deck_name("big")
     assert upload(world.master, deck, "prefix,rate_cost\n999,1\n").status_code == 200

@@ -83,6 +83,7 @@ class Op:
     public: bool = False
     listing: bool = False
     upload: bool = False  # the body is a file (binary, multipart form or base64 data URL)
+    upload_types: tuple[str, ...] = ("application/octet-stream",)  # the media types a binary upload body takes
     files: tuple[str, ...] = ()  # the reply is a file of these media types (ranges like `audio/*`), not an envelope
     body_optional: bool = False
     query: tuple[Query, ...] = ()  # the query parameters it reads, for the document

@@ -139,13 +139,9 @@ THROTTLED = {
 CSV = {"schema": {"type": "string", "description": "with `Accept: text/csv` or `accept=csv`: the data as CSV"}}
 ROW = {"type": "object", "description": "a summary row"}
 BINARY = {"type": "string", "format": "binary"}
-UPLOAD = {
-    "content": {
-        "application/octet-stream": {"schema": BINARY},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": BINARY}}},
-        "application/x-base64": {"schema": {"type": "string", "description": "a data URL"}},
-    },
-    "required": True,
+UPLOAD_FORMS = {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": BINARY}}},
+    "application/x-base64": {"schema": {"type": "string", "description": "a data URL"}},
 }
 
 
@@ -181,7 +177,7 @@ def _parameters(endpoint: Endpoint, shape: Shape) -> list[dict]:
 
 def _request(op: Op) -> dict | None:
     if op.upload:
-        return UPLOAD
+        return {"content": {**{kind: {"schema": BINARY} for kind in op.upload_types}, **UPLOAD_FORMS}, "required": True}
     if op.body is None:
         return None
     body = {"type": "object", "required": ["data"], "properties": {"data": _schema(op.body)}}

@@ -78,7 +78,13 @@ class Rates(Endpoint):
             {
                 "GET": Op("List the rates of the decks the caller manages", listing=True, query=(DECK_QUERY,)),
                 "PUT": Op("Add a rate to a deck", body=RATE_IN, reply=RATE, status=201),
-                "POST": Op("Replace a deck by a CSV file", reply=UPLOADED, upload=True, query=(DECK_QUERY,)),
+                "POST": Op(
+                    "Replace a deck by a CSV file",
+                    reply=UPLOADED,
+                    upload=True,
+                    upload_types=CSV_TYPES,
+                    query=(DECK_QUERY,),
+                ),
             },
         ),
         Shape(
