@@ -17,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH.parent / "src"), str(BENCH)]
 
 from sqlalchemy import case, func, insert, select  # noqa: E402
+from trunks import rate  # noqa: E402  operations per second of a coroutine run by concurrent tasks
 
 from cloudpbx.billing import ledgers  # noqa: E402
 from cloudpbx.store import gregorian_now, new_id, open_store  # noqa: E402
@@ -73,18 +74,6 @@ def _row(account_id: str, i: int, ledger_type: str, amount: int, created: int) -
         "linked_account_id": None,
         "linked_id": None,
     }
-
-
-async def rate(work, reads: int, concurrency: int) -> float:
-    per_task = reads // concurrency
-
-    async def worker() -> None:
-        for _ in range(per_task):
-            await work()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return per_task * concurrency / (time.perf_counter() - started)
 
 
 async def summed(store, account_id: str) -> int:

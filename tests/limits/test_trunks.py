@@ -298,17 +298,3 @@ async def test_an_unknown_account_is_refused_and_nothing_is_held(db):
     with pytest.raises(Missing):
         await trunks.authorize(new_id(), new_id(), OUTBOUND)
     await trunks.close()
-
-
-async def test_a_call_authorized_again_holds_one_lease_not_two(db):
-    account, _ = await add_account(db.store, db.master)
-    await limits.save(db.store, account, {"twoway_trunks": 2})
-    trunks = trunks_of(db.store)
-    call_id = new_id()
-    first = await trunks.authorize(account, call_id, OUTBOUND)
-    again = await trunks.authorize(account, call_id, OUTBOUND)
-    assert first.allowed and again.allowed
-    assert (await trunks.usage(account))["twoway"] == 1
-    await trunks.release(again)
-    assert (await trunks.usage(account))["calls"] == 0
-    await trunks.close()
