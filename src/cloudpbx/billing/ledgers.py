@@ -23,15 +23,16 @@ from cloudpbx.store import Store, Tx, gregorian_now, new_id
 from cloudpbx.store import ledgers as rows
 from cloudpbx.store.ledgers import CREDIT, DEBIT, BalanceRow, Entry
 
-PER_MINUTE, SERVICES, PAYMENTS, PRORATIONS, ROLLOVERS, ADJUSTMENTS = (
+PER_MINUTE, SERVICES, PAYMENTS, PRORATIONS, ROLLOVERS, ADJUSTMENTS, MOBILE_DATA = (
     "per-minute-voip",
     "services",
     "payments",
     "prorations",
     "rollovers",
     "adjustments",
+    "mobile-data",  # data used by mobile devices and SMS, as an operator's mobile carrier reports it
 )
-SOURCES = (PER_MINUTE, SERVICES, PAYMENTS, PRORATIONS, ROLLOVERS, ADJUSTMENTS)
+SOURCES = (PER_MINUTE, SERVICES, PAYMENTS, PRORATIONS, ROLLOVERS, ADJUSTMENTS, MOBILE_DATA)
 UNITS_PER_DOLLAR = 10_000
 MAX_ENTRY_UNITS = 1_000_000_000 * UNITS_PER_DOLLAR
 # $100 billion either way: every balance stays exact as a JSON number of dollars (below 2**53 hundredths of a cent).

@@ -16,7 +16,7 @@ from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cloudpbx.store.documents import Tx
-from cloudpbx.store.tables import ledger_balances, ledger_entries
+from cloudpbx.store.tables import accounts, ledger_balances, ledger_entries
 
 CREDIT, DEBIT = "credit", "debit"
 Key = tuple[int, str]  # (created, id) where a page starts
@@ -69,7 +69,7 @@ class Total(NamedTuple):
 
 
 def _entry(row) -> Entry:
-    values = dict(row._mapping)
+    values = {column.name: row._mapping[column.name] for column in ledger_entries.c}
     values["metadata"] = orjson.loads(values["metadata"])
     return Entry(**values)
 
@@ -150,11 +150,78 @@ async def page(
 async def totals(tx: Tx, account_id: str, span: tuple[int, int]) -> list[Total]:
     """Per source, usage type and unit: the signed sum of the entries created within `span`, and their quantity."""
     c = ledger_entries.c
-    amount = func.sum(c.amount * case((c.ledger_type == CREDIT, 1), else_=-1))
     query = (
-        select(c.source, c.usage_type, c.usage_unit, amount, func.sum(c.usage_quantity))
+        select(c.source, c.usage_type, c.usage_unit, func.sum(_signed()), func.sum(c.usage_quantity))
         .where(c.account_id == account_id, c.created.between(*span))
         .group_by(c.source, c.usage_type, c.usage_unit)
         .order_by(c.source, c.usage_type, c.usage_unit)
     )
     return [Total(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in await tx.conn.execute(query)]
+
+
+class Scope(NamedTuple):
+    """Whose entries a usage report reads: the account at `path`, with its descendants when `below`."""
+
+    path: str
+    below: bool
+
+
+def _in_scope(scope: Scope):
+    path = accounts.c.path
+    if not scope.below:
+        return path == scope.path
+    return or_(path == scope.path, path.startswith(scope.path + "/", autoescape=True))
+
+
+def _signed():
+    c = ledger_entries.c
+    return c.amount * case((c.ledger_type == CREDIT, 1), else_=-1)
+
+
+async def usage_page(
+    tx: Tx,
+    scope: Scope,
+    sources: tuple[str, ...],
+    span: tuple[int, int],
+    order: tuple[str, bool],
+    page: tuple[int, int],
+) -> list[tuple[Entry, str]]:
+    """Entries of `sources` created within `span` by the accounts in `scope`, each with its account's name, sorted
+    by one column (`created`, `account`, `amount`, `quantity`, `description`) then newest first; `page` is (offset,
+    limit). Each account's rows come from the (account, source, created) index."""
+    c = ledger_entries.c
+    columns = {"created": c.created, "account": accounts.c.name, "amount": _signed(), "quantity": c.usage_quantity}
+    column = columns.get(order[0], c.description)
+    query = (
+        select(ledger_entries, accounts.c.name)
+        .join(accounts, accounts.c.account_id == c.account_id)
+        .where(_in_scope(scope), c.source.in_(sources), c.created.between(*span))
+        .order_by(column.desc() if order[1] else column.asc(), c.created.desc(), c.id.desc())
+        .offset(page[0])
+        .limit(page[1])
+    )
+    return [(_entry(row), row.name) for row in await tx.conn.execute(query)]
+
+
+class AccountUsage(NamedTuple):
+    """One account's sums of one source within a span."""
+
+    account_id: str
+    name: str
+    source: str
+    amount: int
+    quantity: int
+    entries: int
+
+
+async def usage_totals(tx: Tx, scope: Scope, sources: tuple[str, ...], span: tuple[int, int]) -> list[AccountUsage]:
+    """Per account in `scope` and source: the signed sum, the usage quantity and the number of entries."""
+    c = ledger_entries.c
+    query = (
+        select(c.account_id, accounts.c.name, c.source, func.sum(_signed()), func.sum(c.usage_quantity), func.count())
+        .join(accounts, accounts.c.account_id == c.account_id)
+        .where(_in_scope(scope), c.source.in_(sources), c.created.between(*span))
+        .group_by(c.account_id, accounts.c.name, c.source)
+    )
+    rows = await tx.conn.execute(query)
+    return [AccountUsage(row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5])) for row in rows]

@@ -50,7 +50,7 @@ class Ledgers(Endpoint):
         if shape is self.total or shape is self.available:
             return Reply({"amount": ledgers.dollars(await ledgers.balance_units(store, ctx.account_id))})
         if shape is self.summary:
-            return Reply(await ledgers.summary(store, ctx.account_id, await _span(ctx, monthly=True)))
+            return Reply(await ledgers.summary(store, ctx.account_id, await span(ctx, monthly=True)))
         if shape is self.credit or shape is self.debit:
             return await _write(ctx, CREDIT if shape is self.credit else DEBIT)
         if shape is self.one:
@@ -108,7 +108,7 @@ async def _twin(ctx: Context):
     return reseller
 
 
-async def _span(ctx: Context, *, monthly: bool = False) -> tuple[int, int]:
+async def span(ctx: Context, *, monthly: bool = False) -> tuple[int, int]:
     """The created range asked; without one, the summary covers this month and a listing the last 31 days."""
     if monthly and "created_from" not in ctx.query and "created_to" not in ctx.query:
         return ledgers.month_bounds(ledgers.month_of(gregorian_now()))
@@ -119,7 +119,7 @@ async def _span(ctx: Context, *, monthly: bool = False) -> tuple[int, int]:
 async def _list(ctx: Context, source: str) -> Reply:
     size = None if ctx.wants_csv else listing.page_size(ctx)
     start = _start_key(ctx)
-    found, following = await ledgers.entries(ctx.platform.store, ctx.account_id, source, await _span(ctx), start, size)
+    found, following = await ledgers.entries(ctx.platform.store, ctx.account_id, source, await span(ctx), start, size)
     paging: dict[str, int | str] = {"page_size": len(found)}
     if start is not None:
         paging["start_key"] = ctx.query["start_key"]
