@@ -314,6 +314,31 @@ async def test_the_charge_seam_writes_a_payments_credit_or_nothing(world, server
         await store.dispose()
 
 
+def test_a_misconfigured_gateway_is_a_clear_503_never_a_crash(world, master, braintree_on):
+    acc = world.master.create_account(world.r["id"], unique("Pay Misconfigured"))
+    admin = world.master.admin_of(acc["id"])
+    good = {
+        "merchant_id": MERCHANT,
+        "public_key": PUBLIC_KEY,
+        "private_key": PRIVATE_KEY,
+        "environment": braintree_on.url,
+    }
+    for braintree, payments_config, reason in (
+        ({**good, "private_key": "wrong"}, {"gateway": "braintree"}, "authentication"),
+        ({**good, "environment": "ftp://127.0.0.1:1"}, {"gateway": "braintree"}, "configuration"),
+        ({**good, "environment": "https://127.0.0.1:8443"}, {"gateway": "braintree"}, "configuration"),
+        ({**good, "merchant_id": ""}, {"gateway": "braintree"}, "configuration"),
+        ({**good, "timeout_s": "soon"}, {"gateway": "braintree"}, "configuration"),
+        (good, {"gateway": "cash-register"}, "configuration"),
+    ):
+        configure(master, "braintree", {"default": braintree})
+        configure(master, "payments", {"default": payments_config})
+        resp = admin.get(f"accounts/{acc['id']}/braintree/customer")
+        assert resp.status_code == 503 and resp.json()["data"]["reason"] == reason, (braintree, resp.text)
+        assert credit(admin, acc, 5).status_code == 503
+    assert balance(admin, acc) == 0
+
+
 async def test_no_card_number_in_the_store_or_the_logs(world, server, peer, braintree_on):
     """After every test above: the gateway got the card numbers, the platform kept none of them anywhere."""
     acc, admin = customer_with_card(world)

@@ -45,10 +45,9 @@ class Transactions(Endpoint):
     shapes = (payments, sale, refund, one)
 
     def user_may(self, ctx: Context) -> bool:
-        return False
+        return False  # payments are admins' business: the account's or an ancestor's
 
     async def handle(self, ctx: Context) -> Reply:
-        ctx.require_admin()
         store = ctx.platform.store
         if ctx.shape is self.sale or ctx.shape is self.refund:
             return await _act(ctx, CREDIT if ctx.shape is self.sale else DEBIT)

@@ -36,6 +36,13 @@ def gateways_of(store: Store) -> Gateways:
     return found
 
 
+def close(store: Store) -> None:
+    """Let the gateways of the platform on this store go (their SDK threads end once idle)."""
+    found = _GATEWAYS.pop(store, None)
+    if found is not None:
+        found.close()
+
+
 @dataclass(frozen=True)
 class Asked:
     """One gateway operation under an idempotency key: what to ask, and how to find an earlier try's result."""
@@ -122,8 +129,11 @@ async def _run(store: Store, account_id: str, gateway: Gateway, asked: Asked) ->
     except GatewayUnavailable:
         await _release(store, attempt, forget=False)
         raise
-    except (Failure, ValueError):
+    except Failure:  # the gateway said no: nothing was charged, the key may be used again
         await _release(store, attempt, forget=True)
+        raise
+    except Exception:  # an answer we could not read: the next try asks the gateway first
+        await _release(store, attempt, forget=False)
         raise
     written = await ledgers.write(store, account_id, _change(gateway, asked, payment))
     async with store.write() as tx:

@@ -25,8 +25,10 @@ class Gateways:
 
     async def current(self) -> Gateway:
         chosen = setting(await self.configs.current("payments"), "gateway", LOCAL)
-        if chosen != BRAINTREE:
+        if chosen == LOCAL:
             return self._local
+        if chosen != BRAINTREE:
+            raise _misconfigured(f"system config payments.gateway is {LOCAL!r} or {BRAINTREE!r}")
         wanted = _settings(await self.configs.current(BRAINTREE))
         if self._braintree is None or self._braintree.settings != wanted:
             if self._braintree is not None:
@@ -59,4 +61,4 @@ def _settings(doc: dict[str, Any] | None) -> BraintreeSettings:
 
 
 def _misconfigured(text: str) -> GatewayUnavailable:
-    return GatewayUnavailable({"reason": "configuration", "message": text}, "braintree_misconfigured")
+    return GatewayUnavailable({"reason": "configuration", "message": text}, "gateway_misconfigured")
