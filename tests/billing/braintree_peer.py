@@ -78,6 +78,7 @@ class BraintreePeer:
         self.transactions: dict[str, dict[str, Any]] = {}
         self.bodies: list[bytes] = []
         self.stall_sales_s = 0.0
+        self.garble_sales = False  # make the sale, answer something that is not XML
         self.ids = itertools.count(1)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -251,6 +252,8 @@ class BraintreePeer:
             finally:
                 self.lock.acquire()
         transaction = render("transaction", self._transaction(tid))
+        if self.garble_sales:
+            return 201, "<transaction><id>" + tid
         if declined:
             errors = render("errors", {"errors": []})
             return 422, f"<api-error-response>{errors}<message>Do Not Honor</message>{transaction}</api-error-response>"

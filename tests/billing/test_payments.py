@@ -195,6 +195,20 @@ def test_a_gateway_that_does_not_answer_in_time_writes_nothing_and_a_retry_charg
     assert balance(admin, acc) == 15
 
 
+def test_an_unreadable_answer_writes_nothing_and_a_retry_charges_once(world, braintree_on):
+    peer = braintree_on
+    acc, admin = customer_with_card(world)
+    peer.garble_sales = True
+    try:
+        resp = credit(admin, acc, 8, "order-garbled")
+    finally:
+        peer.garble_sales = False
+    assert resp.status_code == 503 and "Unreadable" in resp.json()["data"]["message"], resp.text
+    assert balance(admin, acc) == 0 and payments(admin, acc) == []
+    assert credit(admin, acc, 8, "order-garbled").status_code == 201
+    assert len(peer.sales(acc["id"])) == 1 and balance(admin, acc) == 8
+
+
 def test_no_card_and_bad_cards_are_clear_errors(world, braintree_on):
     acc = world.master.create_account(world.r["id"], unique("Pay No Card"))
     admin = world.master.admin_of(acc["id"])

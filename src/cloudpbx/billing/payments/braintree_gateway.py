@@ -115,6 +115,8 @@ class BraintreeGateway:
         except BraintreeError as exc:
             text = f"Unable to complete the request with the card processor: {_kind(exc)}"
             raise _unavailable("io_fault", text) from exc
+        except Exception as exc:  # an answer the SDK could not read (not XML, missing fields)
+            raise _unavailable("io_fault", f"Unreadable answer from the card processor: {_kind(exc)}") from exc
 
     async def customer(self, account_id: str) -> Customer | None:
         try:

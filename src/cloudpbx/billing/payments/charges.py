@@ -126,14 +126,11 @@ async def _run(store: Store, account_id: str, gateway: Gateway, asked: Asked) ->
     try:
         payment = await asked.find() if asked.find is not None and not fresh else None
         payment = payment or await asked.ask()
-    except GatewayUnavailable:
+    except GatewayUnavailable:  # down, slow or unreadable: the next try asks the gateway first
         await _release(store, attempt, forget=False)
         raise
     except Failure:  # the gateway said no: nothing was charged, the key may be used again
         await _release(store, attempt, forget=True)
-        raise
-    except Exception:  # an answer we could not read: the next try asks the gateway first
-        await _release(store, attempt, forget=False)
         raise
     written = await ledgers.write(store, account_id, _change(gateway, asked, payment))
     async with store.write() as tx:
