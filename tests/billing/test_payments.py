@@ -245,10 +245,12 @@ def test_cards_and_addresses(world, braintree_on):
     cards = admin.get(f"{base}/cards").json()["data"]
     assert len(cards) == 1 and set(cards[0]) >= {"id", "last_four", "card_type", "expiration_month", "expiration_year"}
     assert admin.get(f"{base}/cards/{cards[0]['id']}").json()["data"]["last_four"] == "1111"
-    assert admin.delete(f"{base}/cards/{cards[0]['id']}").status_code == 200
+    removed = admin.delete(f"{base}/cards/{cards[0]['id']}")
+    assert removed.status_code == 200 and removed.json()["data"]["last_four"] == "1111", "the card removed"
     assert admin.get(f"{base}/cards/{cards[0]['id']}").status_code == 404
     assert admin.delete(f"{base}/cards/{cards[0]['id']}").status_code == 404
-    assert admin.delete(f"{base}/addresses/{aid}").status_code == 200
+    assert admin.delete(f"{base}/addresses/{aid}").json()["data"]["id"] == aid
+    assert admin.delete(f"{base}/addresses/{aid}").status_code == 404
     assert admin.get(f"{base}/addresses").json()["data"] == []
     assert credit(admin, acc, 5).status_code == 402, "no card left"
 

@@ -48,7 +48,9 @@ class Braintree(Endpoint):
             "PUT": Op("Add a card", body=OBJECT, reply=OBJECT, status=201),
         },
     )
-    card = Shape(f"{BT}/cards/{{card_id}}", {"GET": Op("A card", reply=OBJECT), "DELETE": Op("Remove a card")})
+    card = Shape(
+        f"{BT}/cards/{{card_id}}", {"GET": Op("A card", reply=OBJECT), "DELETE": Op("Remove a card", reply=OBJECT)}
+    )
     addresses = Shape(
         f"{BT}/addresses",
         {
@@ -57,7 +59,8 @@ class Braintree(Endpoint):
         },
     )
     address = Shape(
-        f"{BT}/addresses/{{address_id}}", {"GET": Op("An address", reply=OBJECT), "DELETE": Op("Remove an address")}
+        f"{BT}/addresses/{{address_id}}",
+        {"GET": Op("An address", reply=OBJECT), "DELETE": Op("Remove an address", reply=OBJECT)},
     )
     transactions = Shape(
         f"{BT}/transactions", {"GET": Op("The customer's gateway transactions", reply=OBJECT, listing=True)}
@@ -87,11 +90,9 @@ class Braintree(Endpoint):
         if shape is self.addresses and ctx.method == "PUT":
             return Reply(address_view(await gateway.add_address(account_id, forms.address(ctx.data))), status=201)
         if shape is self.card and ctx.method == "DELETE":
-            await gateway.delete_card(account_id, ctx.args[-1])
-            return Reply({})
+            return Reply(card_view(await gateway.delete_card(account_id, ctx.args[-1])))
         if shape is self.address and ctx.method == "DELETE":
-            await gateway.delete_address(account_id, ctx.args[-1])
-            return Reply({})
+            return Reply(address_view(await gateway.delete_address(account_id, ctx.args[-1])))
         if shape is self.transactions:
             return Reply([payment_view(p) for p in await gateway.transactions(account_id)])
         if shape is self.transaction:

@@ -141,11 +141,13 @@ class BraintreeGateway:
         result = await self._call(self._sdk.credit_card.create, {**fields, "customer_id": account_id})
         return _card(_checked(result).credit_card)
 
-    async def delete_card(self, account_id: str, token: str) -> None:
+    async def delete_card(self, account_id: str, token: str) -> Card:
         customer = await self.customer(account_id)
-        if customer is None or all(card.token != token for card in customer.cards):
+        card = next((c for c in customer.cards if c.token == token), None) if customer else None
+        if card is None:
             raise Missing(token)
         await self._call(self._sdk.credit_card.delete, token)
+        return card
 
     async def add_address(self, account_id: str, fields: Fields) -> Address:
         if await self.customer(account_id) is None:
@@ -153,11 +155,13 @@ class BraintreeGateway:
         result = await self._call(self._sdk.address.create, {**fields, "customer_id": account_id})
         return _address(_checked(result).address)
 
-    async def delete_address(self, account_id: str, address_id: str) -> None:
-        try:
-            await self._call(self._sdk.address.delete, account_id, address_id)
-        except NotFoundError as exc:
-            raise Missing(address_id) from exc
+    async def delete_address(self, account_id: str, address_id: str) -> Address:
+        customer = await self.customer(account_id)
+        address = next((a for a in customer.addresses if a.id == address_id), None) if customer else None
+        if address is None:
+            raise Missing(address_id)
+        await self._call(self._sdk.address.delete, account_id, address_id)
+        return address
 
     async def transactions(self, account_id: str) -> list[Payment]:
         return await self._search(braintree.TransactionSearch.customer_id == account_id)

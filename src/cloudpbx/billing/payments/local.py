@@ -25,13 +25,13 @@ class LocalGateway:
     async def add_card(self, account_id: str, fields: Fields) -> Card:
         _refuse()
 
-    async def delete_card(self, account_id: str, token: str) -> None:
+    async def delete_card(self, account_id: str, token: str) -> Card:
         _refuse()
 
     async def add_address(self, account_id: str, fields: Fields) -> Address:
         _refuse()
 
-    async def delete_address(self, account_id: str, address_id: str) -> None:
+    async def delete_address(self, account_id: str, address_id: str) -> Address:
         _refuse()
 
     async def transactions(self, account_id: str) -> list[Payment]:
