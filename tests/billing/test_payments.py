@@ -322,6 +322,19 @@ async def test_the_charge_seam_writes_a_payments_credit_or_nothing(world, server
         assert await ledgers.balance_units(store, acc["id"]) == 70_000
         assert await ledgers.balance_units(store, declining["id"]) == 0
         assert len(peer.sales(acc["id"])) == 1
+
+        other, other_admin = customer_with_card(world)  # the same order from the server and from this process at once
+        peer.stall_sales_s = GATEWAY_TIMEOUT_S / 2
+        here, there = await asyncio.gather(
+            charges.charge(store, other["id"], 90_000, "Top-up", "both-1"),
+            asyncio.to_thread(credit, other_admin, other, 9, "both-1"),
+            return_exceptions=True,
+        )
+        peer.stall_sales_s = 0
+        assert isinstance(here, ledgers.Written) or getattr(here, "code", None) == 409, here
+        assert there.status_code in (201, 409), there.text
+        assert len(peer.sales(other["id"])) == 1 and await ledgers.balance_units(store, other["id"]) == 90_000
+
         await asyncio.to_thread(configure, master, "payments", {"default": {"gateway": "local"}})
         with pytest.raises(NoGateway):
             await charges.charge(store, acc["id"], 70_000, "Auto-recharge", "seam-3")
