@@ -15,6 +15,7 @@ from cloudpbx.accounts.resources import Resources
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.billing.decks import RateDecks
+from cloudpbx.billing.payments import charges
 from cloudpbx.billing.rating import Rates
 from cloudpbx.callflow.emergency import EmergencyCallerIds
 from cloudpbx.callflow.emergency_bridge import EmergencyBridge
@@ -93,4 +94,5 @@ class Services:
 
     async def close(self) -> None:
         await self.trunks.close()
+        charges.close(self.store)
         await self.store.dispose()

@@ -199,3 +199,18 @@ ledger_balances = Table(
     Column("balance", BigInteger, nullable=False),
     Column("month", String(6), nullable=False),
 )
+
+# One row per charge of a card asked under an idempotency key (`billing/payments`): claimed while the gateway is asked
+# (`claimed_until`, so a process that died mid-charge does not hold the key for ever), then `done` with the gateway's
+# transaction id and the ledger entry. Its primary key makes two processes asking the same charge take turns.
+payment_attempts = Table(
+    "payment_attempts",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("idem_key", String(255), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("claimed_until", BigInteger, nullable=False),
+    Column("transaction_id", String(64), nullable=True),
+    Column("entry_id", String(32), nullable=True),
+)
