@@ -62,9 +62,9 @@ async def _page(store: Store, after: str | None) -> list[Doc]:
 async def check(store: Store, run: Run) -> None:
     """The job: every account with threshold alerts, a page at a time, resuming after the last page done."""
     config = await store.find(SYSTEM, "notify") or {}
-    system_threshold = ((config.get("default") or config).get("low_balance") or {}).get("threshold")
+    system_threshold = ({**config, **(config.get("default") or {})}.get("low_balance") or {}).get("threshold")
     tasks_config = await store.find(SYSTEM, "tasks") or {}
-    repeat_s = _number((tasks_config.get("default") or tasks_config).get("low_balance_repeat_s")) or REPEAT_S
+    repeat_s = _number({**tasks_config, **(tasks_config.get("default") or {})}.get("low_balance_repeat_s")) or REPEAT_S
     after = run.cursor
     while page := await _page(store, after):
         for account in page:

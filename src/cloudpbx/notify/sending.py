@@ -49,7 +49,7 @@ async def _recipients(store: Store, account_id: str, template: Doc, data: Mappin
 
 async def _sender(store: Store, template: Doc) -> str:
     configured = await store.find(SYSTEM, CONFIG) or {}
-    default = (configured.get("default") or configured).get("default_from")
+    default = {**configured, **(configured.get("default") or {})}.get("default_from")
     for candidate in (template.get("from"), default):
         if emails(candidate):
             return emails(candidate)[0]

@@ -44,7 +44,7 @@ def _text(value: Any, default: str | None) -> str | None:
 
 async def relay(store: Store) -> Relay:
     doc = await store.find(SYSTEM, CONFIG) or {}
-    config = doc.get("default", doc) if isinstance(doc.get("default"), dict) else doc
+    config = {**doc, **(doc.get("default") or {})}  # KAZOO keeps settings under `default`; top-level keys too
     tls = config["tls"] if config.get("tls") in STARTTLS else "if_available"
     implicit = config.get("ssl") is True
     port = config.get("port")

@@ -60,7 +60,7 @@ class _Run:
 
 
 def _setting(config: dict | None, key: str, default: Any) -> Any:
-    node: Any = (config or {}).get("default", config or {})
+    node: Any = {**(config or {}), **((config or {}).get("default") or {})}  # under `default`, or top level
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             return default

@@ -162,7 +162,8 @@ async def _preview(ctx: Context, template_id: str) -> Reply:
     changes = ctx.data if isinstance(ctx.data, dict) else {}
     if changes:
         template = {**template, **templates.checked({**template, **changes}, template_id)}
-    data = {**templates.sample(template), **await _real(ctx)}
+    samples = {k: v for k, v in templates.sample(template).items() if k != "account"}  # the account is the real one
+    data = {**samples, **await _real(ctx)}
     try:
         message = await sending.compose(store, ctx.account_id, template, data, gregorian_now())
     except render.RenderError as exc:
@@ -193,7 +194,7 @@ async def _real(ctx: Context) -> dict[str, Any]:
 async def _log(ctx: Context, one: bool) -> Reply:
     store = ctx.platform.store
     if one:
-        ident = ctx.args[0]
+        ident = ctx.args[-1]  # after the literal `smtplog`
         found = await outbox.entry(store, ctx.account_id, ident) if is_id(ident) else None
         if found is None:
             raise Missing(ident)
