@@ -88,7 +88,7 @@ def test_overrides_inherit_from_the_reseller_then_the_system(server, master, smt
 
 
 def test_unsafe_templates_are_refused_when_saved(server, master, smtp):
-    reseller, reseller_admin, customer, _ = _reseller_and_customer(master)
+    _, reseller_admin, customer, _ = _reseller_and_customer(master)
     path = f"accounts/{customer['id']}/notifications"
     for body, field in [
         ("{{ range(100000) }}", "plain"),
