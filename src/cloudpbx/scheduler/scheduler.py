@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.scheduler import runs
 from cloudpbx.scheduler.jobs import Every, Job, Schedule
 from cloudpbx.store import SYSTEM, Store, gregorian_now
@@ -154,6 +156,7 @@ class Scheduler:
     async def _ticks(self) -> None:
         while True:
             tick_s = 10
+            config = None
             try:
                 config = await self._config()
                 tick_s = _positive(_setting(config, "tick_s", None), 10)
@@ -162,7 +165,14 @@ class Scheduler:
                 await self._prune()
             except Exception:
                 log.exception("scheduler tick failed")
-            await asyncio.sleep(tick_s)
+            await asyncio.sleep(self._until_next(config, tick_s))
+
+    def _until_next(self, config: dict | None, tick_s: int) -> float:
+        """Seconds to the next period start of any job (at most `tick_s`, for retaking expired leases), plus a
+        random fraction of a second: processes wake together at a period's start and a different one may win."""
+        now = time.time() + GREGORIAN_OFFSET
+        starts = [self._schedule(job, config).next_start(int(now)) for job in self.jobs.values()]
+        return max(min([tick_s, *(start - now for start in starts)]), 0.0) + random.uniform(0.0, 0.25)
 
     def _start_due(self, config: dict | None) -> None:
         """Try each enabled job not already running here; taking the run decides whether anything happens."""
