@@ -28,6 +28,7 @@ DEFAULT_THRESHOLD = 5
 REPEAT_S = 86400  # system config tasks.low_balance_repeat_s
 PAGE = 200
 L = low_balance_alerts.c
+LAST_SENT_SQL = "SELECT last_sent FROM low_balance_alerts WHERE account_id = ?"
 
 
 def _number(value: Any) -> float | None:
@@ -79,9 +80,13 @@ async def check_account(store: Store, account: Doc, threshold: int, now: int, re
     outbox id of the alert sent."""
     account_id = account["_id"]
     balance = await ledgers.balance_units(store, account_id)
+    last = await store.point(LAST_SENT_SQL, (account_id,))  # reads first: most checks change nothing
     if balance > threshold:
-        async with store.write() as tx:
-            await tx.conn.execute(delete(low_balance_alerts).where(L.account_id == account_id))
+        if last is not None:
+            async with store.write() as tx:
+                await tx.conn.execute(delete(low_balance_alerts).where(L.account_id == account_id))
+        return None
+    if last is not None and last[0] > now - repeat_s:
         return None
     template = await templates.resolve(store, account_id, TEMPLATE)
     if template is None or template.get("enabled") is False:

@@ -13,7 +13,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 
 from cloudpbx.ids import GREGORIAN_OFFSET, random_hex
 from cloudpbx.notify import smtp
@@ -26,6 +26,7 @@ QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
 MAX_ATTEMPTS = 8
 RETRY_BASE_S = 60  # 1, 2, 4 ... minutes between attempts, at most an hour
 RETRY_MAX_S = 3600
+KEEP_S = 90 * 86400  # how long the delivery log keeps a finished delivery
 CLAIM_S = 120  # longer than the relay's timeout: a claim older than this belongs to a process that died
 
 
@@ -146,8 +147,13 @@ async def deliver(store: Store, account_id: str, ident: str, now: int | None = N
 
 
 async def deliver_due(store: Store, now: int | None = None, limit: int = 100) -> int:
-    """Deliver what is due at `now` (and what a dead process left claimed); how many were sent."""
+    """Deliver what is due at `now` (and what a dead process left claimed); how many were sent. Log rows of
+    finished deliveries older than `KEEP_S` are forgotten on the way."""
     now = gregorian_now() if now is None else now
+    async with store.write() as tx:
+        await tx.conn.execute(
+            delete(notify_outbox).where(C.status.in_((SENT, FAILED)), C.created < gregorian_now() - KEEP_S)
+        )
     query = (
         select(C.account_id, C.id)
         .where(

@@ -27,8 +27,11 @@ def doc_id(template_id: str) -> str:
     return f"{TYPE}.{template_id}"
 
 
+RESERVED = {"smtplog"}  # a path word of the notifications endpoint, never a notification
+
+
 def check_id(template_id: Any) -> str:
-    if not isinstance(template_id, str) or not ID.fullmatch(template_id):
+    if not isinstance(template_id, str) or not ID.fullmatch(template_id) or template_id in RESERVED:
         raise Invalid.field("id", "pattern", "A notification id is 1 to 64 of a-z, 0-9 and _", value=template_id)
     return template_id
 
