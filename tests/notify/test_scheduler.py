@@ -73,6 +73,16 @@ def test_servers_sharing_the_database_run_each_period_once(server, master, two_m
     assert all(row.attempts == 1 for row in rows), "no period was taken twice"
     assert all(row.status in ("done", "running") for row in rows)
 
+    two_more_servers[0].kill()  # SIGKILL: the others go on taking every period
+    two_more_servers[0].wait()
+    killed_at = int(time.time()) + 62167219200
+
+    def after_the_kill():
+        query = "SELECT * FROM task_runs WHERE job = 'notify_retry' AND started > :s AND status = 'done'"
+        return sql(server, query, s=killed_at + 2) if len(sql(server, query, s=killed_at + 2)) >= 3 else None
+
+    assert all(row.attempts <= 2 for row in wait_until(after_the_kill, what="runs after a server was killed"))
+
 
 def test_a_killed_run_is_taken_over_and_listed(server, master, smtp, two_more_servers):
     held = address("held")

@@ -97,6 +97,17 @@ async def finish(store: Store, job: str, period: str, node: str, error: str | No
         )
 
 
+async def abandon(store: Store, job: str, current: str) -> None:
+    """Close the runs of past periods whose holder died: nobody retakes a period once the next has begun."""
+    now = gregorian_now()
+    async with store.write() as tx:
+        await tx.conn.execute(
+            update(task_runs)
+            .where(T.account_id == SYSTEM, T.job == job, T.status == RUNNING, T.lease_until < now, T.period != current)
+            .values(status=FAILED, finished=now, error="abandoned: its process stopped before the period ended")
+        )
+
+
 async def recent(store: Store, limit: int, job: str | None = None) -> list[Record]:
     query = select(task_runs).where(T.account_id == SYSTEM)
     if job is not None:

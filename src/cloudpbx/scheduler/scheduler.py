@@ -26,7 +26,7 @@ log = logging.getLogger("cloudpbx.scheduler")
 
 CONFIG = "scheduler"
 KEEP_RUNS_S = 7 * 86400
-PRUNE_EVERY_S = 3600.0
+PRUNE_EVERY_S = 60.0
 
 
 class LeaseLost(RuntimeError):
@@ -162,7 +162,7 @@ class Scheduler:
                 tick_s = _positive(_setting(config, "tick_s", None), 10)
                 if _setting(config, "enabled", True) is not False:
                     self._start_due(config)
-                await self._prune()
+                await self._tidy(config)
             except Exception:
                 log.exception("scheduler tick failed")
             await asyncio.sleep(self._until_next(config, tick_s))
@@ -188,7 +188,12 @@ class Scheduler:
         if not task.cancelled() and task.exception() is not None:
             log.error("job %s: %s", name, task.exception())
 
-    async def _prune(self) -> None:
-        if time.monotonic() - self._pruned >= PRUNE_EVERY_S:
-            self._pruned = time.monotonic()
-            await runs.prune(self.store, gregorian_now() - KEEP_RUNS_S)
+    async def _tidy(self, config: dict | None) -> None:
+        """Every minute: close past periods' runs left by dead processes, forget week-old runs."""
+        if time.monotonic() - self._pruned < PRUNE_EVERY_S:
+            return
+        self._pruned = time.monotonic()
+        now = gregorian_now()
+        for job in self.jobs.values():
+            await runs.abandon(self.store, job.name, self._schedule(job, config).period(now))
+        await runs.prune(self.store, now - KEEP_RUNS_S)
