@@ -103,3 +103,28 @@ def test_without_a_billing_contact_the_admins_are_alerted_and_disabled_accounts_
     (mail,) = [m for m in smtp.to(admin) if m.date == now - GREGORIAN_OFFSET]
     assert "has $0 left" in mail.subject and "threshold of $5" in mail.text  # the system's default threshold
     assert smtp.to(quiet_admin) == []
+
+
+def test_two_processes_checking_at_once_send_one_alert(server, master, smtp):
+    billing = address("race")
+    account = master.create_account(
+        master.account_id,
+        notifications={"low_balance": {"enabled": True, "threshold": 5}},
+        contact={"billing": {"email": billing}},
+    )
+    now = int(time.time() + 50 * DAY) // 900 * 900 + GREGORIAN_OFFSET
+    moments = (now, now + 900)  # two periods of the job, so both processes run it, on the same day
+    runners = [
+        subprocess.Popen(
+            sup_argv(server, "tasks", "run", "low_balance", "--now", str(moment)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for moment in moments
+    ]
+    for runner in runners:
+        output, _ = runner.communicate(timeout=120)
+        assert runner.returncode == 0 and "done" in output, output
+    sent = [m for m in smtp.to(billing) if m.date in {moment - GREGORIAN_OFFSET for moment in moments}]
+    assert len(sent) == 1, f"{len(sent)} alerts for {account['name']}"
