@@ -113,4 +113,5 @@ def test_a_killed_run_is_taken_over_and_listed(server, master, smtp, two_more_se
     assert listed.returncode == 0, listed.stderr
     line = next(line for line in listed.stdout.splitlines() if taken.period in line)
     assert "done" in line and done.node in line and "│ 2 " in line
-    assert account["id"]  # the account whose alert the killed run was sending
+    log = master.get(f"accounts/{account['id']}/notifications/smtplog").json()["data"]
+    assert len(log) == 1, "the retaken run found the alert claimed by the killed one: no second email queued"
