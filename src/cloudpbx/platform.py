@@ -6,14 +6,18 @@ only starts and stops what was built here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cloudpbx.accounts.cdrs import CdrWriter
+from cloudpbx.billing import ledgers, low_balance
+from cloudpbx.callflow import emergency_email
 from cloudpbx.config import Settings
 from cloudpbx.connections import ConnectionGuard
 from cloudpbx.media.relay import MediaRelay
+from cloudpbx.notify import outbox
 from cloudpbx.numbers.inbound import InboundNumbers
 from cloudpbx.routing.gateways import GatewayIndex
+from cloudpbx.scheduler import Every, Job, Monthly, Run, Scheduler
 from cloudpbx.services import Services
 from cloudpbx.sip.core import SipCore
 from cloudpbx.sip.digest import Digest
@@ -38,13 +42,38 @@ def sip_endpoint(settings: Settings, max_tcp_connections: int) -> SipCore:
 @dataclass
 class Platform(Services):
     sip: SipService | None = None  # built when the platform is opened on a SIP endpoint
+    scheduler: Scheduler = field(init=False)  # periodic jobs, run once per period by the processes on the database
 
     @classmethod
     async def open(cls, settings: Settings, sip_core: SipCore | None = None) -> Platform:
         platform = await super().open(settings)
         if sip_core is not None:
             platform.sip = platform._sip_service(sip_core)
+        platform.scheduler = platform._scheduler()
+        platform.emergency_bridge.subscribe(emergency_email.subscriber(platform.store))
         return platform
+
+    def _scheduler(self) -> Scheduler:
+        """The periodic jobs (`cloudpbx sup tasks list` shows their runs); started only by `serve`."""
+        store = self.store
+        scheduler = Scheduler(store, self.trunks.node)
+
+        async def rollover(run: Run) -> None:
+            await ledgers.roll_over_all(store, now=run.now)
+
+        async def threshold_alerts(run: Run) -> None:
+            await low_balance.check(store, run)
+
+        async def notify_retry(run: Run) -> None:
+            await outbox.deliver_due(store, run.now)
+
+        for job in (
+            Job("ledger_rollover", Monthly(), rollover, "each account's monthly rollovers entry"),
+            Job("low_balance", Every(900), threshold_alerts, "threshold alerts: the low_balance email"),
+            Job("notify_retry", Every(30), notify_retry, "deliver the notifications whose retry is due"),
+        ):
+            scheduler.register(job)
+        return scheduler
 
     def _sip_service(self, core: SipCore) -> SipService:
         """Registrar and B2BUA on `core`, sharing this platform's registrations, channels and callflows."""
@@ -75,11 +104,14 @@ class Platform(Services):
         return SipService(core, registrar, B2BUA(context, auth, carriers), relay, cdrs)
 
     async def start(self) -> None:
-        """Start the background work of what was built (the SIP side's registrar expiry and CDR writer)."""
+        """Start the background work of what was built (the SIP side's registrar expiry and CDR writer, the
+        scheduler)."""
         if self.sip is not None:
             await self.sip.start()
+        await self.scheduler.start()
 
     async def close(self) -> None:
+        await self.scheduler.stop()
         if self.sip is not None:
             await self.sip.stop()
         await super().close()

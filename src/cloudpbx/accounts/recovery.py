@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from cloudpbx import notify
 from cloudpbx.accounts.credentials import apply_password
 from cloudpbx.accounts.kinds import USER
 from cloudpbx.accounts.login import account_usable
@@ -23,13 +24,16 @@ def _doc_id(secret: str) -> str:
 
 
 async def start(store: Store, account_id: str, username: str, ui_url: str) -> str | None:
-    """Record a reset for the user; the email carrying `ui_url?recovery=<reset_id>` is the notify service's job."""
+    """Record a reset for the user and email them the link `ui_url?recovery=<reset_id>` (the `password_recovery`
+    notification, to the user's email, else the username when it is an address, else the account's admins)."""
     hit = await store.lookup(*keys.username(account_id, username))
     if hit is None:
         return None
     secret = secrets.token_urlsafe(48)
     reset_id = account_id + secret
+    link = f"{ui_url}?recovery={reset_id}"
     async with store.write() as tx:
+        user = await tx.get(account_id, hit[1])
         await tx.save(
             {
                 "_id": _doc_id(secret),
@@ -37,10 +41,20 @@ async def start(store: Store, account_id: str, username: str, ui_url: str) -> st
                 "pvt_account_id": account_id,
                 "pvt_user_id": hit[1],
                 "pvt_expires": gregorian_now() + RESET_TTL_S,
-                "pvt_link": f"{ui_url}?recovery={reset_id}",
+                "pvt_link": link,
             }
         )
+    await notify.send(store, account_id, "password_recovery", _recovery_data(user, link))
     return reset_id
+
+
+def _recovery_data(user: Doc, link: str) -> dict:
+    names = ("first_name", "last_name", "username", "email")
+    return {
+        "user": {name: user[name] for name in names if isinstance(user.get(name), str)},
+        "link": link,
+        "to": [user.get("email") or user.get("username")],
+    }
 
 
 async def finish(store: Store, reset_id: str, password: str | None) -> tuple[str, Doc]:

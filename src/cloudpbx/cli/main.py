@@ -19,6 +19,7 @@ from cloudpbx.cli import http_server
 from cloudpbx.cli.bootstrap import Created, ensure_master
 from cloudpbx.cli.route import route_app
 from cloudpbx.cli.sup import sup_app
+from cloudpbx.cli.tasks import tasks_app
 from cloudpbx.config import Settings
 from cloudpbx.connections import fit_caps, raise_file_limit
 from cloudpbx.platform import Platform, sip_endpoint
@@ -26,6 +27,7 @@ from cloudpbx.sip.core import SipCore
 from cloudpbx.store import Unavailable
 
 app = typer.Typer(help="cloudpbx: hosted telephony platform", no_args_is_help=True, add_completion=False)
+sup_app.add_typer(tasks_app, name="tasks")
 app.add_typer(sup_app, name="sup")
 app.add_typer(route_app, name="route")
 err = Console(stderr=True)

@@ -214,3 +214,53 @@ payment_attempts = Table(
     Column("transaction_id", String(64), nullable=True),
     Column("entry_id", String(32), nullable=True),
 )
+
+# Runs of the scheduler's periodic jobs (scheduler/): one row per job and period, whose primary key makes every
+# process sharing the database take a period's run at most once. `node` holds the run while `lease_until` (Gregorian
+# seconds) is ahead; a run whose holder died is retaken once its lease has expired and resumes from `cursor`.
+task_runs = Table(
+    "task_runs",
+    metadata,
+    Column("account_id", String(40), primary_key=True),  # always "system": jobs are platform-wide
+    Column("job", String(64), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("node", String(255), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("started", BigInteger, nullable=False),
+    Column("finished", BigInteger, nullable=True),
+    Column("lease_until", BigInteger, nullable=False),
+    Column("cursor", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("task_runs_by_start", "started"),
+)
+
+# The notification outbox and delivery log (notify/): one row per email, rendered when it was sent, delivered by
+# whichever process claims it (`status` sending with a lease), retried with backoff (`next_attempt`) after a failure.
+notify_outbox = Table(
+    "notify_outbox",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("template_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", BigInteger, nullable=False),
+    Column("lease_until", BigInteger, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("last_attempt", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("receipt", Text, nullable=True),
+    Index("notify_outbox_due", "status", "next_attempt"),
+    Index("notify_outbox_by_created", "account_id", "created", "id"),
+)
+
+# Low-balance alert state per account (billing/low_balance.py): when the last alert went out while the balance
+# stayed at or below its threshold. Claimed by a conditional update, so two processes never both send.
+low_balance_alerts = Table(
+    "low_balance_alerts",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("last_sent", BigInteger, nullable=False),
+)
