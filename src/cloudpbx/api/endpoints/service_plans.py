@@ -1,0 +1,88 @@
+"""/v2/accounts/{A}/service_plans: a reseller's plans (list, create, read, replace, change, delete in its own
+account), the plans its sub-accounts may hold (`available`), an account's merged plan (`current`); on an account
+that does not own the plan, `POST /{id}` assigns it (with `overrides`) and `DELETE /{id}` removes it, which only an
+account above it (or a system admin) may do."""
+
+from __future__ import annotations
+
+from cloudpbx.accounts.documents import row
+from cloudpbx.api.context import Context, Reply
+from cloudpbx.api.endpoints.base import ACCOUNT, DocumentEndpoint, doc_reply
+from cloudpbx.api.paths import Op, Shape
+from cloudpbx.billing.plans import SERVICE_PLAN
+from cloudpbx.errors import Forbidden, Missing
+
+PLANS = f"{ACCOUNT}/service_plans"
+MERGED = {"type": "object", "description": "category -> item -> pricing, the assigned plans merged"}
+ASSIGNED = {"type": "object", "description": "the account's services: assigned plans and overrides"}
+
+
+class ServicePlans(DocumentEndpoint):
+    def __init__(self):
+        super().__init__(
+            SERVICE_PLAN,
+            Shape(f"{PLANS}/available", {"GET": Op("Plans the account may be given", reply="service_plans")}),
+            Shape(f"{PLANS}/available/{{id}}", {"GET": Op("One plan the account may be given", reply="service_plans")}),
+            Shape(f"{PLANS}/current", {"GET": Op("The account's plans merged, with overrides", reply=MERGED)}),
+        )
+
+    async def handle(self, ctx: Context) -> Reply:
+        plans, args = ctx.platform.service_plans, ctx.args
+        if args and args[0] == "current":
+            return Reply((await plans.invoice(ctx.node)).plan)
+        if args and args[0] == "available":
+            return await self._available(ctx, args[1] if len(args) == 2 else None)
+        if ctx.method in ("PUT", "POST", "PATCH", "DELETE") and not args:
+            await self._may_sell(ctx)
+        if args and not await self._owns(ctx, args[0]):
+            return await self._held(ctx, args[0])
+        if args and ctx.method != "GET":
+            await self._may_sell(ctx)
+        return await super().handle(ctx)
+
+    async def _owns(self, ctx: Context, plan_id: str) -> bool:
+        return await ctx.platform.documents.find(SERVICE_PLAN, ctx.account_id, plan_id) is not None
+
+    async def _may_sell(self, ctx: Context) -> None:
+        """Plans are sold by resellers (and the master account), edited by their admins or a system admin."""
+        ctx.require_admin()
+        node = ctx.node
+        if not (node.reseller or not node.tree or ctx.who.superduper):
+            raise Forbidden({"message": "only resellers keep service plans"})
+
+    async def _available(self, ctx: Context, plan_id: str | None) -> Reply:
+        found = await ctx.platform.service_plans.available(ctx.node)
+        if plan_id is None:
+            return Reply([row(SERVICE_PLAN, doc) for doc in found])
+        for doc in found:
+            if doc["_id"] == plan_id:
+                return doc_reply(doc)
+        raise Missing(plan_id)
+
+    async def _held(self, ctx: Context, plan_id: str) -> Reply:
+        """A plan of the account's vendor: read it, or assign it to or remove it from the account."""
+        plans = ctx.platform.service_plans
+        if ctx.method == "GET":
+            return await self._available(ctx, plan_id)
+        if ctx.method == "PATCH":
+            raise Missing(plan_id)
+        self._above(ctx)
+        who = ctx.who.owner_id or ctx.who.account_id
+        if ctx.method == "DELETE":
+            return Reply(_view(await plans.remove(ctx.node, plan_id, who)))
+        data = ctx.data if isinstance(ctx.data, dict) else {}
+        return Reply(_view(await plans.assign(ctx.node, plan_id, data.get("overrides"), who)))
+
+    @staticmethod
+    def _above(ctx: Context) -> None:
+        """Only an account above (its reseller or an ancestor) or a system admin gives an account its plans."""
+        ctx.require_admin()
+        if not ctx.who.superduper and ctx.who.account_id not in ctx.node.tree:
+            raise Forbidden({"message": "an account's plans are given by its reseller"})
+
+
+def _view(services: dict) -> dict:
+    return {"plans": services.get("plans", {}), "overrides": services.get("overrides", {})}
+
+
+ENDPOINT = ServicePlans()

@@ -1,0 +1,192 @@
+"""An account's services (KAZOO's `kz_services`): its plans, quantities and invoice; assigning and removing plans;
+pricing a change before it is made (the 402 handshake) and recording each change of quantities or plans in the
+audit, with what it adds to the month (for prorations) and at once (activation charges).
+
+Recording locks the account's `services_state` row, counts, compares and writes the audit entry in one
+transaction, so processes sharing the database record each change once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cloudpbx.accounts.documents import Documents, merge_patch, public
+from cloudpbx.accounts.tree import AccountDirectory, AccountNode
+from cloudpbx.billing import invoice as invoices
+from cloudpbx.billing import plans
+from cloudpbx.billing.items import Line
+from cloudpbx.billing.quantities import count, number_item
+from cloudpbx.errors import Invalid, Missing
+from cloudpbx.numbers.classification import Classifiers
+from cloudpbx.numbers.classifiers import is_did, normalize
+from cloudpbx.store import Doc, Store, Tx, gregorian_now, keys, new_id
+from cloudpbx.store import services as rows
+
+Additions = dict[tuple[str, str], int]
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """The account's merged plan priced against its quantities."""
+
+    plan: dict
+    lines: list[Line]
+    counted: Any  # quantities.Counted
+    services: Doc
+    assigned: list[invoices.Assigned]
+
+    @property
+    def recurring(self) -> int:
+        return invoices.recurring(self.lines)
+
+
+class ServicePlans:
+    def __init__(self, store: Store, directory: AccountDirectory, documents: Documents, classifiers: Classifiers):
+        self.store, self.directory, self.documents, self.classifiers = store, directory, documents, classifiers
+
+    async def vendor_id(self, node: AccountNode) -> str:
+        """Whose plans the account may hold: its reseller (the closest above it), else the master account."""
+        return await self.directory.reseller_id(node)
+
+    async def owned(self, account_id: str) -> list[Doc]:
+        return await self.documents.list(plans.SERVICE_PLAN, account_id)
+
+    async def available(self, node: AccountNode) -> list[Doc]:
+        vendor = await self.vendor_id(node)
+        return [] if vendor == node.id else await self.owned(vendor)
+
+    async def invoice(self, node: AccountNode, extra: list[invoices.Assigned] | None = None) -> Invoice:
+        """Priced with the assigned plans, or with `extra` instead when given (a quote)."""
+        async with self.store.read() as tx:
+            services, held = await plans.assigned(tx, node.id)
+        chosen = held if extra is None else extra
+        plan = invoices.merged(chosen, services.get("overrides") if extra is None else None)
+        counted = await count(self.store, node, await self.classifiers.current())
+        return Invoice(plan, invoices.lines(plan, counted.own, counted.cascade), counted, services, chosen)
+
+    async def charges(self, node: AccountNode, additions: Additions) -> list[invoices.Charge]:
+        """What a change adding `additions` to the account would cost (nothing when its plans do not bill it)."""
+        current = await self.invoice(node)
+        after = invoices.lines(
+            current.plan,
+            invoices.plus(current.counted.own, additions),
+            invoices.plus(current.counted.cascade, additions),
+        )
+        return invoices.charges(current.lines, after)
+
+    async def number_additions(self, account_id: str, numbers: list[str]) -> Additions:
+        """The numbers the account would add (those it does not hold yet), by classifier."""
+        rules = await self.classifiers.current()
+        out: Additions = {}
+        for number in {normalize(n) for n in numbers if isinstance(n, str)}:
+            if is_did(number) and await self.store.lookup(*keys.number(number)) != (account_id, number):
+                item = number_item(number, rules)
+                out[item] = out.get(item, 0) + 1
+        return out
+
+    async def assign(self, node: AccountNode, plan_id: str, overrides: Any, who: str) -> Doc:
+        """Give the account one of its vendor's plans (or change the overrides it holds it with)."""
+        if overrides is not None and not isinstance(overrides, dict):
+            raise Invalid.field("overrides", "type", "Value did not match type(s): object")
+        vendor = await self.vendor_id(node)
+        if vendor == node.id or await self.documents.find(plans.SERVICE_PLAN, vendor, plan_id) is None:
+            raise Missing(plan_id)
+        held = {"vendor_id": vendor, "overrides": overrides or {}}
+        return await self._change(
+            node, lambda s: {**s, "plans": {**s.get("plans", {}), plan_id: held}}, "plan_added", who
+        )
+
+    async def remove(self, node: AccountNode, plan_id: str, who: str) -> Doc:
+        async with self.store.read() as tx:
+            services = plans.services_doc(node.id, await tx.find(node.id, plans.SERVICES_ID))
+        if plan_id not in services.get("plans", {}):
+            raise Missing(plan_id)
+        kept = {k: v for k, v in services["plans"].items() if k != plan_id}
+        return await self._change(node, lambda s: {**s, "plans": kept}, "plan_removed", who)
+
+    async def configure(self, node: AccountNode, data: dict, who: str) -> Doc:
+        """Set the billing mode and the account-wide overrides."""
+        change: dict[str, Any] = {}
+        if "billing_mode" in data:
+            change["billing_mode"] = plans.checked_mode(data["billing_mode"])
+        if "overrides" in data:
+            if not isinstance(data["overrides"], dict):
+                raise Invalid.field("overrides", "type", "Value did not match type(s): object")
+            change["overrides"] = data["overrides"]
+        return await self._change(node, lambda s: merge_patch(s, change), "services_changed", who)
+
+    async def _change(self, node: AccountNode, edit, reason: str, who: str) -> Doc:
+        async with self.store.write() as tx:
+            services = plans.services_doc(node.id, await tx.find(node.id, plans.SERVICES_ID))
+            saved = await tx.save(edit(services))
+        await self.record(node, reason, who)
+        return saved
+
+    async def record(self, node: AccountNode, reason: str, who: str, now: int | None = None) -> None:
+        """Audit what changed for the account and for every reseller above it (whose cascade items count it)."""
+        now = gregorian_now() if now is None else now
+        resellers = [a for a in await self.directory.ancestors(node) if a.reseller or not a.tree]
+        for account in [node, *resellers]:
+            await self._record_one(account, reason, who, now)
+
+    async def _record_one(self, node: AccountNode, reason: str, who: str, now: int) -> None:
+        async with self.store.write() as tx:
+            old_quantities, old_lines = await rows.lock_state(tx, node.id, now)
+            priced = await self._priced(tx, node)
+            quantities, lines = priced
+            if quantities == old_quantities and lines == old_lines and reason == "quantities":
+                return
+            body = _audit_body(old_quantities, old_lines, quantities, lines)
+            if body["changes"] or reason != "quantities":
+                await rows.add_audit(tx, rows.Audit(node.id, new_id(), now, reason, who, body))
+            await rows.set_state(tx, node.id, quantities, lines, now)
+
+    async def _priced(self, tx: Tx, node: AccountNode) -> tuple[dict, dict]:
+        """The account's quantities and its lines by `category.item`, counted within the recording transaction."""
+        services, held = await plans.assigned(tx, node.id)
+        plan = invoices.merged(held, services.get("overrides"))
+        counted = await count(self.store, node, await self.classifiers.current())
+        lines = invoices.lines(plan, counted.own, counted.cascade)
+        return counted.own, {f"{ln.category}.{ln.item}": _stored(ln) for ln in lines}
+
+    async def audit(self, node: AccountNode, span: tuple[int, int], limit: int | None = None) -> list[rows.Audit]:
+        async with self.store.read() as tx:
+            return await rows.audits(tx, node.id, span, limit)
+
+
+def _stored(line: Line) -> dict:
+    return {
+        "quantity": line.quantity,
+        "total": line.total,
+        "activation_charge": line.activation_charge,
+        "prorate": line.prorate_additions,
+    }
+
+
+def _audit_body(old_q: dict, old_lines: dict, new_q: dict, new_lines: dict) -> dict:
+    """What changed: quantities per `category.item`, the recurring total before and after, and the monthly increase
+    that prorates and the activation charges the change brings (units)."""
+    changes = {}
+    for category in sorted(set(old_q) | set(new_q)):
+        items_old, items_new = old_q.get(category, {}), new_q.get(category, {})
+        for item in sorted(set(items_old) | set(items_new)):
+            if items_old.get(item, 0) != items_new.get(item, 0):
+                changes[f"{category}.{item}"] = {"before": items_old.get(item, 0), "after": items_new.get(item, 0)}
+    prorated, activation = 0, 0
+    for key, line in new_lines.items():
+        before = old_lines.get(key, {"quantity": 0, "total": 0})
+        if line["prorate"]:
+            prorated += max(0, line["total"] - before["total"])
+        activation += max(0, line["quantity"] - before["quantity"]) * line["activation_charge"]
+    return {
+        "changes": changes,
+        "recurring_before": sum(line["total"] for line in old_lines.values()),
+        "recurring_after": sum(line["total"] for line in new_lines.values()),
+        "prorated_units": prorated,
+        "activation_units": activation,
+    }
+
+
+def plan_view(doc: Doc) -> Doc:
+    return public(doc)
