@@ -8,6 +8,7 @@ transaction, so processes sharing the database record each change once.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,7 +140,7 @@ class ServicePlans:
                 return
             body = _audit_body(old_quantities, old_lines, quantities, lines)
             if body["changes"] or reason != "quantities":
-                await rows.add_audit(tx, rows.Audit(node.id, new_id(), now, reason, who, body))
+                await rows.add_audit(tx, rows.Audit(node.id, _audit_id(), now, reason, who, body))
             await rows.set_state(tx, node.id, quantities, lines, now)
 
     async def _priced(self, tx: Tx, node: AccountNode) -> tuple[dict, dict]:
@@ -153,6 +154,11 @@ class ServicePlans:
     async def audit(self, node: AccountNode, span: tuple[int, int], limit: int | None = None) -> list[rows.Audit]:
         async with self.store.read() as tx:
             return await rows.audits(tx, node.id, span, limit)
+
+
+def _audit_id() -> str:
+    """Time-ordered (nanoseconds, then random), so changes within one second list in the order they were made."""
+    return f"{time.time_ns():016x}{new_id()[:16]}"
 
 
 def _stored(line: Line) -> dict:

@@ -19,10 +19,28 @@ ASSIGNED = {"type": "object", "description": "the account's services: assigned p
 
 class ServicePlans(DocumentEndpoint):
     def __init__(self):
-        super().__init__(
-            SERVICE_PLAN,
-            Shape(f"{PLANS}/available", {"GET": Op("Plans the account may be given", reply="service_plans")}),
-            Shape(f"{PLANS}/available/{{id}}", {"GET": Op("One plan the account may be given", reply="service_plans")}),
+        super().__init__(SERVICE_PLAN)
+        plan, listed = "service_plans", {"listing": True}
+        either = {"anyOf": [{"$ref": "#/components/schemas/service_plans"}, ASSIGNED]}
+        self.shapes = (
+            Shape(
+                PLANS,
+                {
+                    "GET": Op("The reseller's own plans", reply=plan, **listed),
+                    "PUT": Op("Create a plan (resellers)", body=plan, reply=plan, status=201),
+                },
+            ),
+            Shape(
+                f"{PLANS}/{{id}}",
+                {
+                    "GET": Op("One of the account's plans, or of the plans it may be given", reply=plan),
+                    "POST": Op("Replace an own plan, or assign a plan (with `overrides`) to the account", plan, either),
+                    "PATCH": Op("Change fields of an own plan", body={"type": "object"}, reply=plan),
+                    "DELETE": Op("Delete an own plan, or remove a plan from the account", reply=either),
+                },
+            ),
+            Shape(f"{PLANS}/available", {"GET": Op("Plans the account may be given", reply=plan, **listed)}),
+            Shape(f"{PLANS}/available/{{id}}", {"GET": Op("One plan the account may be given", reply=plan)}),
             Shape(f"{PLANS}/current", {"GET": Op("The account's plans merged, with overrides", reply=MERGED)}),
         )
 
@@ -66,19 +84,24 @@ class ServicePlans(DocumentEndpoint):
             return await self._available(ctx, plan_id)
         if ctx.method == "PATCH":
             raise Missing(plan_id)
-        self._above(ctx)
+        await may_price(ctx)
         who = ctx.who.owner_id or ctx.who.account_id
         if ctx.method == "DELETE":
             return Reply(_view(await plans.remove(ctx.node, plan_id, who)))
         data = ctx.data if isinstance(ctx.data, dict) else {}
         return Reply(_view(await plans.assign(ctx.node, plan_id, data.get("overrides"), who)))
 
-    @staticmethod
-    def _above(ctx: Context) -> None:
-        """Only an account above (its reseller or an ancestor) or a system admin gives an account its plans."""
-        ctx.require_admin()
-        if not ctx.who.superduper and ctx.who.account_id not in ctx.node.tree:
-            raise Forbidden({"message": "an account's plans are given by its reseller"})
+
+async def may_price(ctx: Context) -> None:
+    """An account's plans and prices are set by its vendor (the reseller whose plans it holds), an account above
+    that, or a system admin; never by the account itself or a customer between it and its reseller."""
+    ctx.require_admin()
+    if ctx.who.superduper:
+        return
+    tree, caller = ctx.node.tree, ctx.who.account_id
+    vendor = await ctx.platform.service_plans.vendor_id(ctx.node)
+    if caller not in tree or vendor not in tree or tree.index(caller) > tree.index(vendor):
+        raise Forbidden({"message": "an account's plans are given by its reseller"})
 
 
 def _view(services: dict) -> dict:

@@ -10,13 +10,14 @@ from typing import Any
 from cloudpbx.api import listing
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
+from cloudpbx.api.endpoints.service_plans import may_price
 from cloudpbx.api.paths import Op, Shape
 from cloudpbx.billing import plans
 from cloudpbx.billing.invoice import Assigned
 from cloudpbx.billing.items import Line
 from cloudpbx.billing.ledgers import dollars
 from cloudpbx.billing.services import Invoice
-from cloudpbx.errors import Forbidden, Invalid, Missing
+from cloudpbx.errors import Invalid, Missing
 
 SERVICES = f"{ACCOUNT}/services"
 OBJECT = {"type": "object"}
@@ -45,7 +46,9 @@ class Services(Endpoint):
         },
     )
     summary = Shape(f"{SERVICES}/summary", {"GET": Op("The invoice: items, recurring total (CSV too)", reply=OBJECT)})
-    audit = Shape(f"{SERVICES}/audit", {"GET": Op("Changes of quantities and plans (created range)", reply=OBJECT)})
+    audit = Shape(
+        f"{SERVICES}/audit", {"GET": Op("Changes of quantities and plans (created range)", reply=OBJECT, listing=True)}
+    )
     quote = Shape(f"{SERVICES}/quote", {"POST": Op("Price plans against what the account holds", QUOTE, OBJECT)})
     shapes = (overview, summary, audit, quote)
 
@@ -72,8 +75,8 @@ async def _configure(ctx: Context) -> None:
     data = ctx.data if isinstance(ctx.data, dict) else None
     if data is None:
         raise Invalid.field("data", "type", "Value did not match type(s): object")
-    if "overrides" in data and not ctx.who.superduper and ctx.who.account_id not in ctx.node.tree:
-        raise Forbidden({"message": "an account's prices are set by its reseller"})
+    if "overrides" in data:
+        await may_price(ctx)
     await ctx.platform.service_plans.configure(ctx.node, data, ctx.who.owner_id or ctx.who.account_id)
 
 
