@@ -20,13 +20,13 @@ ASSIGNED = {"type": "object", "description": "the account's services: assigned p
 class ServicePlans(DocumentEndpoint):
     def __init__(self):
         super().__init__(SERVICE_PLAN)
-        plan, listed = "service_plans", {"listing": True}
+        plan = "service_plans"
         either = {"anyOf": [{"$ref": "#/components/schemas/service_plans"}, ASSIGNED]}
         self.shapes = (
             Shape(
                 PLANS,
                 {
-                    "GET": Op("The reseller's own plans", reply=plan, **listed),
+                    "GET": Op("The reseller's own plans", reply=plan, listing=True),
                     "PUT": Op("Create a plan (resellers)", body=plan, reply=plan, status=201),
                 },
             ),
@@ -39,7 +39,7 @@ class ServicePlans(DocumentEndpoint):
                     "DELETE": Op("Delete an own plan, or remove a plan from the account", reply=either),
                 },
             ),
-            Shape(f"{PLANS}/available", {"GET": Op("Plans the account may be given", reply=plan, **listed)}),
+            Shape(f"{PLANS}/available", {"GET": Op("Plans the account may be given", reply=plan, listing=True)}),
             Shape(f"{PLANS}/available/{{id}}", {"GET": Op("One plan the account may be given", reply=plan)}),
             Shape(f"{PLANS}/current", {"GET": Op("The account's plans merged, with overrides", reply=MERGED)}),
         )
