@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cloudpbx.accounts.documents import row
 from cloudpbx.api.context import Context, Reply
-from cloudpbx.api.endpoints.base import ACCOUNT, DocumentEndpoint, doc_reply
+from cloudpbx.api.endpoints.base import ACCOUNT, DocumentEndpoint, Endpoint, doc_reply
 from cloudpbx.api.paths import Op, Shape
 from cloudpbx.billing.plans import SERVICE_PLAN
 from cloudpbx.errors import Forbidden, Missing
@@ -17,9 +17,14 @@ MERGED = {"type": "object", "description": "category -> item -> pricing, the ass
 ASSIGNED = {"type": "object", "description": "the account's services: assigned plans and overrides"}
 
 
-class ServicePlans(DocumentEndpoint):
+class ServicePlans(Endpoint):
+    """Not a plain document noun: who may write depends on who sells the plan, so writes to own plans are handed
+    to a document endpoint only after that check."""
+
+    noun = "service_plans"
+
     def __init__(self):
-        super().__init__(SERVICE_PLAN)
+        self.documents = DocumentEndpoint(SERVICE_PLAN)
         plan = "service_plans"
         either = {"anyOf": [{"$ref": "#/components/schemas/service_plans"}, ASSIGNED]}
         self.shapes = (
@@ -56,7 +61,7 @@ class ServicePlans(DocumentEndpoint):
             return await self._held(ctx, args[0])
         if args and ctx.method != "GET":
             await self._may_sell(ctx)
-        return await super().handle(ctx)
+        return await self.documents.handle(ctx)
 
     async def _owns(self, ctx: Context, plan_id: str) -> bool:
         return await ctx.platform.documents.find(SERVICE_PLAN, ctx.account_id, plan_id) is not None
