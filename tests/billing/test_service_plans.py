@@ -323,3 +323,18 @@ def test_isolation_matrix(world, master):
     finer = world.r_admin.put(url, {"name": "Finer", "plan": {"users": {"user": {"rate": 0.00001}}}})
     assert finer.status_code == 400 and "plan.users.user.rate" in finer.json()["data"], finer.text
     assert world.r_admin.get(url).json()["data"], "the reseller lists its plans"
+
+
+def test_trunks_are_billable_quantity(world, master):
+    acc = master.create_account(world.r["id"], unique("Plans Trunks"))
+    plan = make_plan(world.r_admin, world.r, {"limits": {"twoway_trunks": {"rate": 20, "minimum": 1}}})
+    assert assign(world.r_admin, acc, plan["id"]).status_code == 200
+    url = f"accounts/{acc['id']}/limits"
+    refused = world.r_admin.post(url, {"twoway_trunks": 3})
+    assert refused.status_code == 402, refused.text
+    assert refused.json()["data"]["limits"]["twoway_trunks"]["quantity"] == 3
+    assert refused.json()["data"]["limits"]["twoway_trunks"]["recurring_charges"] == 40, "the minimum was billed already"
+    assert world.r_admin.get(url).json()["data"]["twoway_trunks"] == 0, "nothing changed before acceptance"
+    assert world.r_admin.post(url, {"twoway_trunks": 3}, params=ACCEPT).status_code == 200
+    assert items(summary(world.r_admin, acc)) == {("limits", "twoway_trunks"): (3, 60)}
+    assert world.r_admin.post(url, {"twoway_trunks": 1}).status_code == 200, "fewer trunks cost nothing more"

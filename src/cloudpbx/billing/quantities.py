@@ -100,3 +100,13 @@ def change(doc_type: str, old: Doc | None, new: Doc) -> dict[tuple[str, str], in
         if item is not None:
             out[item] = out.get(item, 0) + delta
     return out
+
+
+def trunk_change(old: Doc | None, new: Doc) -> dict[tuple[str, str], int]:
+    """What new limits add to the `limits` items (trunks a limits document sets; absent is none)."""
+    out = {}
+    for field in counts.TRUNK_FIELDS:
+        before, after = (old or {}).get(field, 0), new.get(field, 0)
+        if isinstance(before, int) and isinstance(after, int) and after != before:
+            out[("limits", field)] = max(after, 0) - max(before, 0)
+    return out
