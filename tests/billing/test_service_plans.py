@@ -333,8 +333,28 @@ def test_trunks_are_billable_quantity(world, master):
     refused = world.r_admin.post(url, {"twoway_trunks": 3})
     assert refused.status_code == 402, refused.text
     assert refused.json()["data"]["limits"]["twoway_trunks"]["quantity"] == 3
-    assert refused.json()["data"]["limits"]["twoway_trunks"]["recurring_charges"] == 40, "the minimum was billed already"
+    assert refused.json()["data"]["limits"]["twoway_trunks"]["recurring_charges"] == 40, (
+        "the minimum was billed already"
+    )
     assert world.r_admin.get(url).json()["data"]["twoway_trunks"] == 0, "nothing changed before acceptance"
     assert world.r_admin.post(url, {"twoway_trunks": 3}, params=ACCEPT).status_code == 200
     assert items(summary(world.r_admin, acc)) == {("limits", "twoway_trunks"): (3, 60)}
     assert world.r_admin.post(url, {"twoway_trunks": 1}).status_code == 200, "fewer trunks cost nothing more"
+
+
+def test_overrides_are_checked_like_plans(world, master):
+    acc = master.create_account(world.r["id"], unique("Plans Overrides"))
+    plan = make_plan(world.r_admin, world.r, {"users": {"user": {"rate": 2}}})
+    for overrides, where in (
+        ({"users": {"user": {"rate": "cheap"}}}, "overrides.users.user.rate"),
+        ({"users": {"user": {"rate": 0.00001}}}, "overrides.users.user.rate"),
+        ({"users": 5}, "overrides.users"),
+    ):
+        refused = assign(world.r_admin, acc, plan["id"], overrides)
+        assert refused.status_code == 400 and where in refused.json()["data"], refused.text
+    assert master.get(f"accounts/{acc['id']}/services").json()["data"]["plans"] == {}, "nothing assigned"
+    assert assign(world.r_admin, acc, plan["id"], {"users": {"user": {"rate": 1.5}}}).status_code == 200
+    wide = world.r_admin.post(f"accounts/{acc['id']}/services", {"overrides": {"devices": {"_all": {"step": 0}}}})
+    assert wide.status_code == 400 and "overrides.devices._all.step" in wide.json()["data"], wide.text
+    assert user(master, acc).status_code == 201
+    assert summary(master, acc)["recurring"] == 1.5

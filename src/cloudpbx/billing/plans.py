@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudpbx import schemas
 from cloudpbx.accounts.documents import Kind
 from cloudpbx.billing.invoice import Assigned
 from cloudpbx.billing.ledgers import to_units
@@ -21,7 +22,11 @@ TIERED = ("rates", "flat_rates")
 
 async def _check_money(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> None:
     """Every amount of the plan converts exactly to units (4 decimals at most), so pricing never fails later."""
-    for category, items in doc.get("plan", {}).items():
+    _amounts(doc.get("plan", {}))
+
+
+def _amounts(plan: dict) -> None:
+    for category, items in plan.items():
         for name, item in items.items():
             path = f"plan.{category}.{name}"
             amounts = [(field, item.get(field)) for field in MONEY]
@@ -32,6 +37,19 @@ async def _check_money(tx: Tx, account_id: str, doc: Doc, old: Doc | None) -> No
             for where, value in amounts:
                 if value:
                     to_units(value, f"{path}.{where}")
+
+
+def checked_plan(plan: Any, path: str) -> None:
+    """A `plan` object (a plan's, or one with overrides merged in) as the plan schema and exact amounts allow;
+    errors are named under `path` (e.g. `overrides.users.user.rate`)."""
+    _, errors = schemas.validate(SERVICE_PLAN.name, {"name": "-", "plan": plan})
+    try:
+        if not errors:
+            _amounts(plan)
+    except Invalid as exc:
+        errors = exc.data
+    if errors:
+        raise Invalid({path + key.removeprefix("plan"): rule for key, rule in errors.items()})
 
 
 SERVICE_PLAN = Kind(

@@ -91,8 +91,10 @@ class ServicePlans:
         if overrides is not None and not isinstance(overrides, dict):
             raise Invalid.field("overrides", "type", "Value did not match type(s): object")
         vendor = await self.vendor_id(node)
-        if vendor == node.id or await self.documents.find(plans.SERVICE_PLAN, vendor, plan_id) is None:
+        found = None if vendor == node.id else await self.documents.find(plans.SERVICE_PLAN, vendor, plan_id)
+        if found is None:
             raise Missing(plan_id)
+        plans.checked_plan(merge_patch(found.get("plan", {}), overrides or {}), "overrides")
         held = {"vendor_id": vendor, "overrides": overrides or {}}
         return await self._change(
             node, lambda s: {**s, "plans": {**s.get("plans", {}), plan_id: held}}, "plan_added", who
@@ -115,6 +117,9 @@ class ServicePlans:
             if not isinstance(data["overrides"], dict):
                 raise Invalid.field("overrides", "type", "Value did not match type(s): object")
             change["overrides"] = data["overrides"]
+            async with self.store.read() as tx:
+                _, held = await plans.assigned(tx, node.id)
+            plans.checked_plan(invoices.merged(held, data["overrides"]), "overrides")
         return await self._change(node, lambda s: merge_patch(s, change), "services_changed", who)
 
     async def _change(self, node: AccountNode, edit, reason: str, who: str) -> Doc:
