@@ -61,14 +61,15 @@ def _present(value: object) -> bool:
     return value not in (None, "", 0, False, "false", "0", "null", "{}")
 
 
-async def count(store: Store, node: AccountNode, rules: list[dict]) -> Counted:
-    """The account's own quantities and its tree's (cascade), by category and item."""
+async def count(store: Store, node: AccountNode, rules: list[dict], tree: bool = True) -> Counted:
+    """The account's own quantities and its tree's (cascade), by category and item; without `tree` only the
+    account's own are counted (cascade then holds the same), which is all a plan without cascade items needs."""
     found = Counted({}, {})
     async with store.read() as tx:
-        docs = await counts.documents(tx, node.path)
-        numbers = await counts.numbers(tx, node.path)
-        trunks = await counts.trunks(tx, node.path)
-        apps = await counts.app_installs(tx, node.path, CONFIG_ID)
+        docs = await counts.documents(tx, node.path, tree)
+        numbers = await counts.numbers(tx, node.path, tree)
+        trunks = await counts.trunks(tx, node.path, tree)
+        apps = await counts.app_installs(tx, node.path, tree, CONFIG_ID)
     for account_id, doc_type, value, n in docs:
         category, namer = DOCUMENTS[doc_type]
         _set(found, account_id, node.id, category, namer(value if isinstance(value, str) and value else None), n)

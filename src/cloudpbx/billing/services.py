@@ -21,7 +21,7 @@ from cloudpbx.billing.quantities import count, number_item
 from cloudpbx.errors import Invalid, Missing
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.classifiers import is_did, normalize
-from cloudpbx.store import Doc, Store, Tx, gregorian_now, keys, new_id
+from cloudpbx.store import Doc, Store, gregorian_now, keys, new_id
 from cloudpbx.store import services as rows
 
 Additions = dict[tuple[str, str], int]
@@ -57,18 +57,22 @@ class ServicePlans:
         vendor = await self.vendor_id(node)
         return [] if vendor == node.id else await self.owned(vendor)
 
-    async def invoice(self, node: AccountNode, extra: list[invoices.Assigned] | None = None) -> Invoice:
-        """Priced with the assigned plans, or with `extra` instead when given (a quote)."""
+    async def invoice(
+        self, node: AccountNode, extra: list[invoices.Assigned] | None = None, tree: bool | None = True
+    ) -> Invoice:
+        """Priced with the assigned plans, or with `extra` instead when given (a quote). `tree=None` counts the
+        account's tree only when its plan has cascade items (what pricing needs, not what a summary shows)."""
         async with self.store.read() as tx:
             services, held = await plans.assigned(tx, node.id)
         chosen = held if extra is None else extra
         plan = invoices.merged(chosen, services.get("overrides") if extra is None else None)
-        counted = await count(self.store, node, await self.classifiers.current())
+        whole = cascades(plan) if tree is None else tree
+        counted = await count(self.store, node, await self.classifiers.current(), whole)
         return Invoice(plan, invoices.lines(plan, counted.own, counted.cascade), counted, services, chosen)
 
     async def charges(self, node: AccountNode, additions: Additions) -> list[invoices.Charge]:
         """What a change adding `additions` to the account would cost (nothing when its plans do not bill it)."""
-        current = await self.invoice(node)
+        current = await self.invoice(node, tree=None)
         after = invoices.lines(
             current.plan,
             invoices.plus(current.counted.own, additions),
@@ -130,17 +134,24 @@ class ServicePlans:
         return saved
 
     async def record(self, node: AccountNode, reason: str, who: str, now: int | None = None) -> None:
-        """Audit what changed for the account and for every reseller above it (whose cascade items count it)."""
+        """Audit what changed for the account and for every account above it whose plan has cascade items."""
         now = gregorian_now() if now is None else now
-        resellers = [a for a in await self.directory.ancestors(node) if a.reseller or not a.tree]
-        for account in [node, *resellers]:
-            await self._record_one(account, reason, who, now)
+        await self._record_one(node, reason, who, now)
+        for account in await self.directory.ancestors(node):
+            await self._record_one(account, reason, who, now, cascading_only=True)
 
-    async def _record_one(self, node: AccountNode, reason: str, who: str, now: int) -> None:
+    async def _record_one(
+        self, node: AccountNode, reason: str, who: str, now: int, cascading_only: bool = False
+    ) -> None:
+        """Record one account's change; an account above it changed only through its cascade items, so one whose
+        plan has none is left alone."""
         async with self.store.write() as tx:
+            services, held = await plans.assigned(tx, node.id)
+            plan = invoices.merged(held, services.get("overrides"))
+            if cascading_only and not cascades(plan):
+                return
             old_quantities, old_lines = await rows.lock_state(tx, node.id, now)
-            priced = await self._priced(tx, node)
-            quantities, lines = priced
+            quantities, lines = await self._priced(node, plan)
             if quantities == old_quantities and lines == old_lines and reason == "quantities":
                 return
             body = _audit_body(old_quantities, old_lines, quantities, lines)
@@ -148,17 +159,20 @@ class ServicePlans:
                 await rows.add_audit(tx, rows.Audit(node.id, _audit_id(), now, reason, who, body))
             await rows.set_state(tx, node.id, quantities, lines, now)
 
-    async def _priced(self, tx: Tx, node: AccountNode) -> tuple[dict, dict]:
-        """The account's quantities and its lines by `category.item`, counted within the recording transaction."""
-        services, held = await plans.assigned(tx, node.id)
-        plan = invoices.merged(held, services.get("overrides"))
-        counted = await count(self.store, node, await self.classifiers.current())
+    async def _priced(self, node: AccountNode, plan: dict) -> tuple[dict, dict]:
+        """The account's quantities and its lines by `category.item`, counted while its state row is locked."""
+        counted = await count(self.store, node, await self.classifiers.current(), cascades(plan))
         lines = invoices.lines(plan, counted.own, counted.cascade)
         return counted.own, {f"{ln.category}.{ln.item}": _stored(ln) for ln in lines}
 
     async def audit(self, node: AccountNode, span: tuple[int, int], limit: int | None = None) -> list[rows.Audit]:
         async with self.store.read() as tx:
             return await rows.audits(tx, node.id, span, limit)
+
+
+def cascades(plan: dict) -> bool:
+    """Whether any item of the merged plan counts the account's whole tree."""
+    return any(item.get("cascade") for items in plan.values() for item in items.values())
 
 
 def _audit_id() -> str:

@@ -1,6 +1,6 @@
 """Aggregate reads that count what an account tree holds, for service plans (`billing/quantities.py`).
 
-Each read is one grouped query over the tree's accounts (the account at `path` and every account below it), so
+Each read is one grouped query over the account at `path`, or its tree (it and every account below it), so
 counting costs a few queries whatever the number of documents; JSON fields are read by the database (SQLite's
 `json_extract`, PostgreSQL's `jsonb_extract_path_text`), never by loading documents one by one.
 """
@@ -33,14 +33,17 @@ def _field(tx: Tx, column, *path: str):
     return func.jsonb_extract_path_text(cast(column, JSONB), *path)
 
 
-def _tree(path: str):
-    """The accounts at `path` and below it."""
-    return select(accounts.c.account_id).where(
+def _scope(column, path: str, tree: bool):
+    """The account at `path` alone, or with every account below it (its tree)."""
+    if not tree:
+        return column == path.rsplit("/", 1)[-1]
+    below = select(accounts.c.account_id).where(
         or_(accounts.c.path == path, accounts.c.path.startswith(path + "/", autoescape=True))
     )
+    return column.in_(below)
 
 
-async def documents(tx: Tx, path: str) -> list[tuple[str, str, str | None, int]]:
+async def documents(tx: Tx, path: str, tree: bool) -> list[tuple[str, str, str | None, int]]:
     """(account, type, grouping value, count) of the live counted documents in the tree."""
     grouping = case(
         *(
@@ -51,38 +54,38 @@ async def documents(tx: Tx, path: str) -> list[tuple[str, str, str | None, int]]
     ).label("grouping")
     query = (
         select(docs.c.account_id, docs.c.type, grouping, func.count().label("n"))
-        .where(docs.c.account_id.in_(_tree(path)), docs.c.type.in_(COUNTED), docs.c.deleted.is_(False))
+        .where(_scope(docs.c.account_id, path, tree), docs.c.type.in_(COUNTED), docs.c.deleted.is_(False))
         .group_by(docs.c.account_id, docs.c.type, grouping)
     )
     return [(row.account_id, row.type, row.grouping, row.n) for row in await tx.conn.execute(query)]
 
 
-async def numbers(tx: Tx, path: str) -> list[tuple[str, str, dict[str, object]]]:
+async def numbers(tx: Tx, path: str, tree: bool) -> list[tuple[str, str, dict[str, object]]]:
     """(account, E.164, feature -> stored value) of every number the tree's accounts hold."""
     fields = [_field(tx, docs.c.body, *where).label(name) for name, where in FEATURE_FIELDS.items()]
     query = (
         select(doc_keys.c.account_id, doc_keys.c.key, *fields)
         .join(docs, and_(docs.c.account_id == SYSTEM, docs.c.id == doc_keys.c.key))
-        .where(doc_keys.c.kind == NUMBER_KEY, doc_keys.c.account_id.in_(_tree(path)), docs.c.deleted.is_(False))
+        .where(doc_keys.c.kind == NUMBER_KEY, _scope(doc_keys.c.account_id, path, tree), docs.c.deleted.is_(False))
     )
     rows = await tx.conn.execute(query)
     return [(row.account_id, row.key, {name: getattr(row, name) for name in FEATURE_FIELDS}) for row in rows]
 
 
-async def trunks(tx: Tx, path: str) -> list[tuple[str, dict[str, object]]]:
+async def trunks(tx: Tx, path: str, tree: bool) -> list[tuple[str, dict[str, object]]]:
     """(account, trunk field -> stored value) of each limits document in the tree."""
     fields = [_field(tx, docs.c.body, name).label(name) for name in TRUNK_FIELDS]
     query = select(docs.c.account_id, *fields).where(
-        docs.c.account_id.in_(_tree(path)), docs.c.type == "limits", docs.c.deleted.is_(False)
+        _scope(docs.c.account_id, path, tree), docs.c.type == "limits", docs.c.deleted.is_(False)
     )
     return [
         (row.account_id, {name: getattr(row, name) for name in TRUNK_FIELDS}) for row in await tx.conn.execute(query)
     ]
 
 
-async def app_installs(tx: Tx, path: str, config_id: str) -> list[tuple[str, str | None]]:
+async def app_installs(tx: Tx, path: str, tree: bool, config_id: str) -> list[tuple[str, str | None]]:
     """(account, its installed apps as JSON text) of each apps configuration in the tree."""
     query = select(docs.c.account_id, cast(_field(tx, docs.c.body, "apps"), String).label("apps")).where(
-        docs.c.account_id.in_(_tree(path)), docs.c.id == config_id, docs.c.deleted.is_(False)
+        _scope(docs.c.account_id, path, tree), docs.c.id == config_id, docs.c.deleted.is_(False)
     )
     return [(row.account_id, row.apps) for row in await tx.conn.execute(query)]
