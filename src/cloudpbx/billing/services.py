@@ -18,10 +18,10 @@ from cloudpbx.billing import invoice as invoices
 from cloudpbx.billing import plans
 from cloudpbx.billing.items import Line
 from cloudpbx.billing.quantities import count, number_item
-from cloudpbx.errors import Invalid, Missing
+from cloudpbx.errors import Conflicting, Invalid, Missing
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.classifiers import is_did, normalize
-from cloudpbx.store import Doc, Store, gregorian_now, keys, new_id
+from cloudpbx.store import Conflict, Doc, Store, gregorian_now, keys, new_id
 from cloudpbx.store import services as rows
 
 Additions = dict[tuple[str, str], int]
@@ -127,9 +127,13 @@ class ServicePlans:
         return await self._change(node, lambda s: merge_patch(s, change), "services_changed", who)
 
     async def _change(self, node: AccountNode, edit, reason: str, who: str) -> Doc:
-        async with self.store.write() as tx:
-            services = plans.services_doc(node.id, await tx.find(node.id, plans.SERVICES_ID))
-            saved = await tx.save(edit(services))
+        """Edit the account's services document (a concurrent edit from another process is a 409), then record."""
+        try:
+            async with self.store.write() as tx:
+                services = plans.services_doc(node.id, await tx.find(node.id, plans.SERVICES_ID))
+                saved = await tx.save(edit(services))
+        except Conflict as exc:
+            raise Conflicting() from exc
         await self.record(node, reason, who)
         return saved
 
