@@ -10,11 +10,14 @@ import csv
 import io
 import random
 import subprocess
+import sys
 from decimal import ROUND_HALF_UP, Decimal
 from types import SimpleNamespace
 
 import pytest
 
+from cloudpbx.accounts.documents import Documents
+from cloudpbx.accounts.kinds import DEVICE
 from cloudpbx.billing import ledgers
 from cloudpbx.billing.plans import ratedeck_of
 from cloudpbx.store import gregorian_now, open_store
@@ -358,3 +361,29 @@ def test_overrides_are_checked_like_plans(world, master):
     assert wide.status_code == 400 and "overrides.devices._all.step" in wide.json()["data"], wide.text
     assert user(master, acc).status_code == 201
     assert summary(master, acc)["recurring"] == 1.5
+
+
+def test_processes_sharing_the_database_record_a_change_once(world, master, server):
+    acc = master.create_account(world.r["id"], unique("Plans Shared"))
+    plan = make_plan(world.r_admin, world.r, {"devices": {"sip_device": {"rate": 1, "activation_charge": 2}}})
+    assert assign(world.r_admin, acc, plan["id"]).status_code == 200
+
+    async def unrecorded_device() -> None:  # a change the server has not settled: as if made by another node
+        store = await open_store(server[2])
+        try:
+            await Documents(store).create(DEVICE, acc["id"], {"name": "Elsewhere"})
+        finally:
+            await store.dispose()
+
+    asyncio.run(unrecorded_device())
+    argv = [sys.executable, "-m", "tests.billing.recorder", server[2], acc["id"], "4"]
+    procs = [subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    assert [proc.communicate(timeout=60)[0].strip() for proc in procs] == ["done", "done"]
+    audit = master.get(f"accounts/{acc['id']}/services/audit").json()["data"]
+    recorded = [a for a in audit if a["reason"] == "quantities"]
+    assert [(a["changes"], a["activation_charges"], a["who"]) for a in recorded] == [
+        ({"devices.sip_device": {"before": 0, "after": 1}}, 2, "recorder")
+    ], "eight recorders in two processes wrote the change once"
