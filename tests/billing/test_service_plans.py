@@ -18,7 +18,7 @@ import pytest
 
 from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.kinds import DEVICE
-from cloudpbx.billing import ledgers
+from cloudpbx.billing import ledgers, monthly
 from cloudpbx.billing.plans import ratedeck_of
 from cloudpbx.store import gregorian_now, open_store
 from tests.conftest import sup_argv
@@ -387,3 +387,32 @@ def test_processes_sharing_the_database_record_a_change_once(world, master, serv
     assert [(a["changes"], a["activation_charges"], a["who"]) for a in recorded] == [
         ({"devices.sip_device": {"before": 0, "after": 1}}, 2, "recorder")
     ], "eight recorders in two processes wrote the change once"
+
+
+def test_card_billing_mode_hands_the_new_charges_to_the_payment_seam_once(world, master, server):
+    acc = master.create_account(world.r["id"], unique("Plans Card"))
+    plan = make_plan(world.r_admin, world.r, {"users": {"admin": {"rate": 9.99}}})
+    master.admin_of(acc["id"])
+    assert assign(world.r_admin, acc, plan["id"]).status_code == 200
+    assert master.post(f"accounts/{acc['id']}/services", {"billing_mode": "card"}).status_code == 200
+    paid: list[tuple[str, int, str]] = []
+
+    async def bill(month: str) -> monthly.Bill:
+        store = await open_store(server[2])
+
+        async def pay(account_id: str, units: int, reason: str) -> None:  # what a gateway does once it has charged
+            paid.append((account_id, units, reason))
+            change = ledgers.Change(ledgers.PAYMENTS, f"card-{month}", "credit", units, reason, ("card", 1, "charge"))
+            await ledgers.write(store, account_id, change)
+
+        try:
+            return await monthly.bill_month(store, acc["id"], month, pay)
+        finally:
+            await store.dispose()
+
+    first = asyncio.run(bill("2031-05"))
+    assert (first.mode, first.total, first.paid_by_card) == ("card", 99_900, True)
+    assert paid == [(acc["id"], 99_900, "services 2031-05")]
+    again = asyncio.run(bill("2031-05"))
+    assert (again.total, again.paid_by_card, len(paid)) == (0, False, 1), "a rerun charges nothing again"
+    assert master.get(f"accounts/{acc['id']}/ledgers/available").json()["data"]["amount"] == 0
