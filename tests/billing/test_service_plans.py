@@ -416,3 +416,26 @@ def test_card_billing_mode_hands_the_new_charges_to_the_payment_seam_once(world,
     again = asyncio.run(bill("2031-05"))
     assert (again.total, again.paid_by_card, len(paid)) == (0, False, 1), "a rerun charges nothing again"
     assert master.get(f"accounts/{acc['id']}/ledgers/available").json()["data"]["amount"] == 0
+
+
+def test_mailboxes_conferences_branding_and_apps_are_counted(world, master):
+    acc = master.create_account(world.r["id"], unique("Plans Counted"))
+    admin = master.admin_of(acc["id"])
+    base = f"accounts/{acc['id']}"
+    assert admin.put(f"{base}/vmboxes", {"name": "Main", "mailbox": "100"}).status_code == 201
+    assert admin.put(f"{base}/vmboxes", {"name": "Sales", "mailbox": "101"}).status_code == 201
+    assert admin.put(f"{base}/faxboxes", {"name": "Fax"}).status_code == 201
+    assert admin.put(f"{base}/conferences", {"name": "Bridge"}).status_code == 201
+    assert (
+        admin.put(f"{base}/whitelabel", {"domain": f"{unique('brand').replace(' ', '')}.example.com"}).status_code
+        == 201
+    )
+    catalog = {a["name"]: a["id"] for a in admin.get(f"{base}/apps_store").json()["data"]}
+    assert admin.put(f"{base}/apps_store/{catalog['accounts']}", {"allowed_users": "admins"}).status_code == 201
+    quantities = admin.get(f"{base}/services").json()["data"]["quantities"]["account"]
+    assert quantities["voicemails"] == {"mailbox": 2}
+    assert quantities["faxes"] == {"mailbox": 1}
+    assert quantities["conferences"] == {"conference": 1}
+    assert quantities["branding"] == {"whitelabel": 1}
+    assert quantities["account_apps"]["accounts"] == 1
+    assert quantities["users"] == {"admin": 1}
