@@ -63,28 +63,37 @@ def _discount(rule: Any, quantity: int, path: str) -> int:
     return _units(rule.get("rate") if rate is None else rate, path)
 
 
-def price(category: str, name: str, item: dict, quantity: int) -> Line:
-    """The month's line for `quantity` of the item."""
-    path = f"plan.{category}.{name}"
-    charged = billable(item, quantity)
+def _base(item: dict, charged: int, path: str) -> tuple[int, int, bool]:
+    """(rate, subtotal, flat) before discounts: a flat tier or `flat_rate` is one amount, else a rate per unit."""
     flat = tier(item.get("flat_rates"), charged)
     if flat is None and item.get("flat_rate"):
         flat = item["flat_rate"]
     if flat is not None:
-        rate, subtotal = _units(flat, f"{path}.flat_rates"), _units(flat, f"{path}.flat_rates") if charged else 0
-    else:
-        tiered = tier(item.get("rates"), charged)
-        rate = _units(item.get("rate") if tiered is None else tiered, f"{path}.rate")
-        subtotal = rate * charged
+        amount = _units(flat, f"{path}.flat_rates")
+        return amount, amount if charged else 0, True
+    tiered = tier(item.get("rates"), charged)
+    rate = _units(item.get("rate") if tiered is None else tiered, f"{path}.rate")
+    return rate, rate * charged, False
+
+
+def _discounts(item: dict, charged: int, subtotal: int, path: str) -> tuple[int, int, int]:
+    """(single, cumulative, units the cumulative one covers), never more in all than the subtotal."""
     discounts: dict = item["discounts"] if isinstance(item.get("discounts"), dict) else {}
     single = _discount(discounts.get("single"), charged, f"{path}.discounts.single") if charged else 0
-    cumulative_rule = discounts.get("cumulative")
-    cumulative_rate = _discount(cumulative_rule, charged, f"{path}.discounts.cumulative")
-    limit = cumulative_rule.get("maximum") if isinstance(cumulative_rule, dict) else None
-    discounted_units = min(charged, limit) if isinstance(limit, int) and limit > 0 else charged
-    cumulative = cumulative_rate * discounted_units
+    rule = discounts.get("cumulative")
+    per_unit = _discount(rule, charged, f"{path}.discounts.cumulative")
+    limit = rule.get("maximum") if isinstance(rule, dict) else None
+    units = min(charged, limit) if isinstance(limit, int) and limit > 0 else charged
     single = min(single, subtotal)
-    cumulative = min(cumulative, subtotal - single)
+    return single, min(per_unit * units, subtotal - single), units if per_unit else 0
+
+
+def price(category: str, name: str, item: dict, quantity: int) -> Line:
+    """The month's line for `quantity` of the item."""
+    path = f"plan.{category}.{name}"
+    charged = billable(item, quantity)
+    rate, subtotal, flat = _base(item, charged, path)
+    single, cumulative, units = _discounts(item, charged, subtotal, path)
     prorate: dict = item["prorate"] if isinstance(item.get("prorate"), dict) else {}
     return Line(
         category,
@@ -93,10 +102,10 @@ def price(category: str, name: str, item: dict, quantity: int) -> Line:
         quantity,
         charged,
         rate,
-        flat is not None,
+        flat,
         single,
         cumulative,
-        discounted_units if cumulative_rate else 0,
+        units,
         subtotal - single - cumulative,
         _units(item.get("activation_charge"), f"{path}.activation_charge"),
         prorate.get("additions", True) is not False,
