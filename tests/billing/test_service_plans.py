@@ -439,3 +439,28 @@ def test_mailboxes_conferences_branding_and_apps_are_counted(world, master):
     assert quantities["branding"] == {"whitelabel": 1}
     assert quantities["account_apps"]["accounts"] == 1
     assert quantities["users"] == {"admin": 1}
+
+
+def test_removals_are_refunded_prorated_when_the_item_says_so(world, master, server):
+    acc = master.create_account(world.r["id"], unique("Plans Refund"))
+    plan = make_plan(world.r_admin, world.r, {"users": {"user": {"rate": 30, "prorate": {"removals": True}}}})
+    assert assign(world.r_admin, acc, plan["id"]).status_code == 200
+    made = [user(master, acc).json()["data"]["id"] for _ in range(2)]
+    assert master.delete(f"accounts/{acc['id']}/users/{made[0]}").status_code == 200
+    audit = master.get(f"accounts/{acc['id']}/services/audit").json()["data"]
+    removal = next(a for a in audit if a["changes"] == {"users.user": {"before": 2, "after": 1}})
+    assert (removal["refunded_monthly"], removal["prorated_monthly"]) == (30, 0)
+    this_month = ledgers.month_of(gregorian_now())
+    year, mon = int(this_month[:4]), int(this_month[4:])
+    following = f"{year + 1}-01" if mon == 12 else f"{year}-{mon + 1:02d}"
+    billed = subprocess.run(
+        sup_argv(server, "kazoo_services", "bill", acc["id"], following), capture_output=True, text=True, timeout=60
+    )
+    assert billed.returncode == 0, billed.stderr
+    span = ledgers.month_bounds(this_month)
+    entries = master.get(f"accounts/{acc['id']}/ledgers/prorations").json()["data"]
+    credits = [Decimal(str(e["amount"])) for e in entries if e["amount"] > 0]
+    assert credits == [expected_proration(Decimal(30), removal["created"], span)]
+    charged = sum(Decimal(str(e["amount"])) for e in entries if e["amount"] < 0)
+    added = [a for a in audit if a["prorated_monthly"] == 30]
+    assert -charged == sum((expected_proration(Decimal(30), a["created"], span) for a in added), Decimal(0))

@@ -33,6 +33,7 @@ class Line:
     total: int
     activation_charge: int  # per unit added
     prorate_additions: bool
+    prorate_removals: bool
 
 
 def _units(value: Any, path: str) -> int:
@@ -109,4 +110,5 @@ def price(category: str, name: str, item: dict, quantity: int) -> Line:
         subtotal - single - cumulative,
         _units(item.get("activation_charge"), f"{path}.activation_charge"),
         prorate.get("additions", True) is not False,
+        prorate.get("removals") is True,
     )

@@ -1,9 +1,9 @@
 """The monthly bill (KAZOO's services billing cycle): on the first of a month each account is charged its
-recurring services for the month ahead, the prorations of what it added during the month before and the
-activation charges of those additions, each as one ledger entry keyed so the bill is written once however often
-it runs. Then the account's billing mode says how it is paid: `card` hands the amount to the payment seam (the
-card on file), `credit` is paid by the debit itself (the account's credit), `self_manage` (the default) leaves it
-for the account to settle."""
+recurring services for the month ahead, the prorations of what it added during the month before (and refunds of
+what it removed, for items with `prorate.removals`) and the activation charges of those additions, each as one
+ledger entry keyed so the bill is written once however often it runs. Then the account's billing mode says how it
+is paid: `card` hands the amount to the payment seam (the card on file), `credit` is paid by the debit itself (the
+account's credit), `self_manage` (the default) leaves it for the account to settle."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from cloudpbx.billing.services import ServicePlans
 from cloudpbx.errors import Invalid, Missing
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.store import Store
-from cloudpbx.store.ledgers import DEBIT
+from cloudpbx.store.ledgers import CREDIT, DEBIT
 
 Pay = Callable[[str, int, str], Awaitable[None]]  # (account id, amount in units, reason): charges the card on file
 MONTH = re.compile(r"^(\d{4})-?(0[1-9]|1[0-2])$")
@@ -27,13 +27,13 @@ MONTH = re.compile(r"^(\d{4})-?(0[1-9]|1[0-2])$")
 
 @dataclass
 class Bill:
-    """What one run wrote: entries new this run (a rerun writes none), their total, and how it was paid."""
+    """What one run wrote: entries new this run (a rerun writes none), their net charge, and how it was paid."""
 
     account_id: str
     month: str
     mode: str
     written: list[ledgers.Written] = field(default_factory=list)
-    total: int = 0  # units newly charged
+    total: int = 0  # units newly charged (refunds taken off)
     paid_by_card: bool = False
 
 
@@ -112,6 +112,20 @@ async def _audit_charges(store: Store, bill: Bill, audit, span: tuple[int, int])
             key=f"prorations:{audit.id}",
         )
         await _write(store, bill, change)
+    refund = prorated(int(audit.body.get("refunded_units", 0)), audit.created, span)
+    if refund > 0:
+        change = ledgers.Change(
+            ledgers.PRORATIONS,
+            f"{audit.id}-refund",
+            CREDIT,
+            refund,
+            "Prorated refund of services removed mid-month",
+            usage,
+            (audit.created, span[1]),
+            {"changes": audit.body.get("changes", {})},
+            key=f"refunds:{audit.id}",
+        )
+        await _write(store, bill, change)
     activation = int(audit.body.get("activation_units", 0))
     if activation > 0:
         change = ledgers.Change(
@@ -133,4 +147,4 @@ async def _write(store: Store, bill: Bill, change: ledgers.Change) -> None:
     written = await ledgers.write(store, bill.account_id, change)
     if written.new:
         bill.written.append(written)
-        bill.total += written.entry.amount
+        bill.total += -written.entry.signed

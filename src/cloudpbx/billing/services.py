@@ -190,29 +190,34 @@ def _stored(line: Line) -> dict:
         "total": line.total,
         "activation_charge": line.activation_charge,
         "prorate": line.prorate_additions,
+        "refund": line.prorate_removals,
     }
 
 
 def _audit_body(old_q: dict, old_lines: dict, new_q: dict, new_lines: dict) -> dict:
-    """What changed: quantities per `category.item`, the recurring total before and after, and the monthly increase
-    that prorates and the activation charges the change brings (units)."""
+    """What changed: quantities per `category.item`, the recurring total before and after, the monthly increase that
+    prorates, the monthly decrease refunded (items with `prorate.removals`) and the activation charges (units)."""
     changes = {}
     for category in sorted(set(old_q) | set(new_q)):
         items_old, items_new = old_q.get(category, {}), new_q.get(category, {})
         for item in sorted(set(items_old) | set(items_new)):
             if items_old.get(item, 0) != items_new.get(item, 0):
                 changes[f"{category}.{item}"] = {"before": items_old.get(item, 0), "after": items_new.get(item, 0)}
-    prorated, activation = 0, 0
+    prorated, activation, refunded = 0, 0, 0
     for key, line in new_lines.items():
         before = old_lines.get(key, {"quantity": 0, "total": 0})
         if line["prorate"]:
             prorated += max(0, line["total"] - before["total"])
         activation += max(0, line["quantity"] - before["quantity"]) * line["activation_charge"]
+    for key, line in old_lines.items():
+        if line.get("refund"):
+            refunded += max(0, line["total"] - new_lines.get(key, {"total": 0})["total"])
     return {
         "changes": changes,
         "recurring_before": sum(line["total"] for line in old_lines.values()),
         "recurring_after": sum(line["total"] for line in new_lines.values()),
         "prorated_units": prorated,
+        "refunded_units": refunded,
         "activation_units": activation,
     }
 

@@ -110,6 +110,7 @@ def _audit_view(entry) -> dict[str, Any]:
         "recurring_before": dollars(body.get("recurring_before", 0)),
         "recurring_after": dollars(body.get("recurring_after", 0)),
         "prorated_monthly": dollars(body.get("prorated_units", 0)),
+        "refunded_monthly": dollars(body.get("refunded_units", 0)),
         "activation_charges": dollars(body.get("activation_units", 0)),
     }
 
