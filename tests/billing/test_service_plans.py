@@ -134,8 +134,13 @@ def test_all_with_exceptions_discounts_numbers_and_features(world, master):
     for number in numbers:
         assert master.put(f"accounts/{acc['id']}/phone_numbers/{number}", params=ACCEPT).status_code == 201
     e911 = {"street_address": "140 Main St", "locality": "San Francisco", "region": "CA", "postal_code": "94105"}
-    changed = master.patch(f"accounts/{acc['id']}/phone_numbers/{numbers[0]}", {"e911": e911})
+    asked = master.patch(f"accounts/{acc['id']}/phone_numbers/{numbers[0]}", {"e911": e911})
+    assert asked.status_code == 402, asked.text
+    assert asked.json()["data"]["number_services"]["e911"]["recurring_charges"] == 2
+    changed = master.patch(f"accounts/{acc['id']}/phone_numbers/{numbers[0]}", {"e911": e911}, params=ACCEPT)
     assert changed.status_code == 200, changed.text
+    again = master.patch(f"accounts/{acc['id']}/phone_numbers/{numbers[0]}", {"e911": {**e911, "locality": "Oakland"}})
+    assert again.status_code == 200, "changing a feature already on adds nothing"
     for _ in range(3):
         assert user(master, acc).status_code == 201
     found = summary(master, acc)

@@ -111,3 +111,15 @@ def trunk_change(old: Doc | None, new: Doc) -> dict[tuple[str, str], int]:
         if isinstance(before, int) and isinstance(after, int) and after != before:
             out[("limits", field)] = max(after, 0) - max(before, 0)
     return out
+
+
+def features(doc: Doc) -> set[str]:
+    """The billable number features a number document has on (as the counting queries read them)."""
+    found = set()
+    for name, path in counts.FEATURE_FIELDS.items():
+        value: object = doc
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if _present(value) and value != {}:
+            found.add(name)
+    return found

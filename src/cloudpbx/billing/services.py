@@ -17,11 +17,11 @@ from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.billing import invoice as invoices
 from cloudpbx.billing import plans
 from cloudpbx.billing.items import Line
-from cloudpbx.billing.quantities import count, number_item
+from cloudpbx.billing.quantities import count, features, number_item
 from cloudpbx.errors import Conflicting, Invalid, Missing
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.classifiers import is_did, normalize
-from cloudpbx.store import Conflict, Doc, Store, gregorian_now, keys, new_id
+from cloudpbx.store import SYSTEM, Conflict, Doc, Store, gregorian_now, keys, new_id
 from cloudpbx.store import services as rows
 
 Additions = dict[tuple[str, str], int]
@@ -89,6 +89,15 @@ class ServicePlans:
                 item = number_item(number, rules)
                 out[item] = out.get(item, 0) + 1
         return out
+
+    async def feature_additions(self, account_id: str, number: str, data: dict, patch: bool) -> Additions:
+        """The number features a change of the account's number turns on (`number_services.<feature>`)."""
+        e164 = normalize(number)
+        old = await self.store.find(SYSTEM, e164) if is_did(e164) else None
+        if old is None or old.get("pvt_assigned_to") != account_id:
+            return {}
+        new = merge_patch(old, data) if patch else data
+        return {("number_services", name): 1 for name in features(new) - features(old)}
 
     async def assign(self, node: AccountNode, plan_id: str, overrides: Any, who: str) -> Doc:
         """Give the account one of its vendor's plans (or change the overrides it holds it with)."""
