@@ -469,3 +469,24 @@ def test_removals_are_refunded_prorated_when_the_item_says_so(world, master, ser
     charged = sum(Decimal(str(e["amount"])) for e in entries if e["amount"] < 0)
     added = [a for a in audit if a["prorated_monthly"] == 30]
     assert -charged == sum((expected_proration(Decimal(30), a["created"], span) for a in added), Decimal(0))
+
+
+def test_services_add_and_delete_plans_all_or_nothing(world, master):
+    acc = master.create_account(world.r["id"], unique("Plans Add"))
+    one = make_plan(world.r_admin, world.r, {"users": {"admin": {"rate": 1}}})
+    two = make_plan(world.r_admin, world.r, {"users": {"user": {"rate": 2}}})
+    url = f"accounts/{acc['id']}/services"
+    missing = world.r_admin.post(url, {"add": [one["id"], "f" * 32]})
+    assert missing.status_code == 404, missing.text
+    assert master.get(url).json()["data"]["plans"] == {}, "nothing is assigned when one plan is missing"
+    assert world.c_admin.post(f"accounts/{world.c['id']}/services", {"add": [one["id"]]}).status_code == 403
+    both = world.r_admin.post(
+        url, {"add": [one["id"], {"id": two["id"], "overrides": {"users": {"user": {"rate": 3}}}}]}
+    )
+    assert both.status_code == 200, both.text
+    held = both.json()["data"]["plans"]
+    assert set(held) == {one["id"], two["id"]} and held[two["id"]]["overrides"] == {"users": {"user": {"rate": 3}}}
+    bad = world.r_admin.post(url, {"add": [{"plan": one["id"]}]})
+    assert bad.status_code == 400 and "add" in bad.json()["data"]
+    removed = world.r_admin.post(url, {"delete": [one["id"]]})
+    assert removed.status_code == 200 and set(removed.json()["data"]["plans"]) == {two["id"]}

@@ -101,17 +101,26 @@ class ServicePlans:
 
     async def assign(self, node: AccountNode, plan_id: str, overrides: Any, who: str) -> Doc:
         """Give the account one of its vendor's plans (or change the overrides it holds it with)."""
-        if overrides is not None and not isinstance(overrides, dict):
-            raise Invalid.field("overrides", "type", "Value did not match type(s): object")
+        return await self.change_plans(node, {plan_id: overrides}, [], who)
+
+    async def change_plans(self, node: AccountNode, add: dict[str, Any], delete: list[str], who: str) -> Doc:
+        """Add plans of the account's vendor (id -> overrides) and remove held ones, all or nothing."""
         vendor = await self.vendor_id(node)
-        found = None if vendor == node.id else await self.documents.find(plans.SERVICE_PLAN, vendor, plan_id)
-        if found is None:
-            raise Missing(plan_id)
-        plans.checked_plan(merge_patch(found.get("plan", {}), overrides or {}), "overrides")
-        held = {"vendor_id": vendor, "overrides": overrides or {}}
-        return await self._change(
-            node, lambda s: {**s, "plans": {**s.get("plans", {}), plan_id: held}}, "plan_added", who
-        )
+        held = {}
+        for plan_id, overrides in add.items():
+            if overrides is not None and not isinstance(overrides, dict):
+                raise Invalid.field("overrides", "type", "Value did not match type(s): object")
+            found = None if vendor == node.id else await self.documents.find(plans.SERVICE_PLAN, vendor, plan_id)
+            if found is None:
+                raise Missing(plan_id)
+            plans.checked_plan(merge_patch(found.get("plan", {}), overrides or {}), "overrides")
+            held[plan_id] = {"vendor_id": vendor, "overrides": overrides or {}}
+
+        def edit(services: Doc) -> Doc:
+            kept = {k: v for k, v in services.get("plans", {}).items() if k not in delete}
+            return {**services, "plans": {**kept, **held}}
+
+        return await self._change(node, edit, "plan_added" if held else "plan_removed", who)
 
     async def remove(self, node: AccountNode, plan_id: str, who: str) -> Doc:
         async with self.store.read() as tx:

@@ -26,6 +26,8 @@ SETTINGS = {
     "properties": {
         "billing_mode": {"type": "string", "enum": list(plans.BILLING_MODES)},
         "overrides": {"type": "object"},
+        "add": {"type": "array", "description": "plan ids, or {id, overrides}, to give the account"},
+        "delete": {"type": "array", "items": {"type": "string"}, "description": "plan ids to take away"},
     },
 }
 QUOTE = {
@@ -42,7 +44,7 @@ class Services(Endpoint):
         SERVICES,
         {
             "GET": Op("Plans, quantities, billing mode and items", reply=OBJECT),
-            "POST": Op("Set the billing mode (the account) or overrides (its reseller)", SETTINGS, OBJECT),
+            "POST": Op("Billing mode (the account); overrides, add and delete plans (its reseller)", SETTINGS, OBJECT),
         },
     )
     summary = Shape(f"{SERVICES}/summary", {"GET": Op("The invoice: items, recurring total (CSV too)", reply=OBJECT)})
@@ -75,9 +77,30 @@ async def _configure(ctx: Context) -> None:
     data = ctx.data if isinstance(ctx.data, dict) else None
     if data is None:
         raise Invalid.field("data", "type", "Value did not match type(s): object")
-    if "overrides" in data:
+    who = ctx.who.owner_id or ctx.who.account_id
+    if "overrides" in data or "add" in data or "delete" in data:
         await may_price(ctx)
-    await ctx.platform.service_plans.configure(ctx.node, data, ctx.who.owner_id or ctx.who.account_id)
+    if "add" in data or "delete" in data:
+        add, delete = _plan_changes(data)
+        await ctx.platform.service_plans.change_plans(ctx.node, add, delete, who)
+    if "billing_mode" in data or "overrides" in data:
+        await ctx.platform.service_plans.configure(ctx.node, data, who)
+
+
+def _plan_changes(data: dict) -> tuple[dict[str, Any], list[str]]:
+    """KAZOO's `add` (plan ids, or `{"id", "overrides"}`) and `delete` (plan ids)."""
+    add, delete = data.get("add", []), data.get("delete", [])
+    if not isinstance(add, list) or not isinstance(delete, list) or not all(isinstance(d, str) for d in delete):
+        raise Invalid.field("add", "type", "add and delete are arrays of plan ids")
+    wanted: dict[str, Any] = {}
+    for entry in add:
+        if isinstance(entry, str):
+            wanted[entry] = None
+        elif isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            wanted[entry["id"]] = entry.get("overrides")
+        else:
+            raise Invalid.field("add", "type", "each addition is a plan id or {id, overrides}")
+    return wanted, delete
 
 
 async def _quoted(ctx: Context) -> list[Assigned]:
