@@ -17,6 +17,7 @@ from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.billing.decks import RateDecks
 from cloudpbx.billing.payments import charges
 from cloudpbx.billing.rating import Rates
+from cloudpbx.billing.services import ServicePlans
 from cloudpbx.callflow.emergency import EmergencyCallerIds
 from cloudpbx.callflow.emergency_bridge import EmergencyBridge
 from cloudpbx.callflow.engine import CallflowEngine
@@ -55,6 +56,7 @@ class Services:
     plans: Plans  # outbound route plans: route explain and carrier calls
     ratedecks: RateDecks  # rate decks: who manages them, their rates, each account's deck
     rates: Rates  # rating a number by a deck
+    service_plans: ServicePlans  # plans, quantities, invoices, the 402 handshake's prices, the services audit
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -90,6 +92,7 @@ class Services:
             plans=plans,
             ratedecks=RateDecks(store, directory, configs),
             rates=Rates(store),
+            service_plans=ServicePlans(store, directory, documents, classifiers),
         )
 
     async def close(self) -> None:

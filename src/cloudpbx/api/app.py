@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from cloudpbx.accounts import login_guard
 from cloudpbx.accounts.login import check_credentials
 from cloudpbx.accounts.tree import AccountNode
-from cloudpbx.api import envelope
+from cloudpbx.api import charges, envelope
 from cloudpbx.api.context import Caller, Context, Query, Reply
 from cloudpbx.api.endpoints import ENDPOINTS
 from cloudpbx.api.envelope import Answer
@@ -199,7 +199,11 @@ class Api:
             if ctx.caller.priv_level != "admin" and not ctx.caller.superduper and not endpoint.user_may(ctx):
                 raise Forbidden({"message": "this action needs an account administrator"})
         try:
-            return await endpoint.handle(ctx)
+            billable = await charges.gate(ctx, endpoint)
+            reply = await endpoint.handle(ctx)
+            if billable and reply.status < 300:
+                await charges.settle(ctx)
+            return reply
         finally:
             if ctx.method != "GET":  # the write may have disabled, removed or demoted a user, or revoked a token
                 self.owners.forget()

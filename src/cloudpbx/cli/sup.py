@@ -18,7 +18,7 @@ from rich.table import Table
 
 from cloudpbx.accounts import apps, recovery, tree
 from cloudpbx.accounts.login import find_account
-from cloudpbx.billing import ledgers
+from cloudpbx.billing import ledgers, monthly
 from cloudpbx.cli.bootstrap import create_account_with_admin
 from cloudpbx.config import Settings
 from cloudpbx.errors import Failure
@@ -33,6 +33,8 @@ sup_app.add_typer(crossbar, name="crossbar_maintenance")
 sup_app.add_typer(kapps_config, name="kapps_config")
 kazoo_ledgers = typer.Typer(help="Ledgers and balances", no_args_is_help=True)
 sup_app.add_typer(kazoo_ledgers, name="kazoo_ledgers")
+kazoo_services = typer.Typer(help="Service plans and the monthly bill", no_args_is_help=True)
+sup_app.add_typer(kazoo_services, name="kazoo_services")
 out = Console(width=220)
 err = Console(stderr=True)
 
@@ -281,3 +283,19 @@ def rollover(ctx: typer.Context) -> None:
         return await ledgers.roll_over_all(platform.store)
 
     out.print(f"{run(ctx, action)} accounts rolled over", highlight=False)
+
+
+@kazoo_services.command("bill")
+def bill(ctx: typer.Context, account: str, month: str) -> None:
+    """Write ACCOUNT's monthly bill for MONTH (YYYY-MM): recurring services, last month's prorations and activation
+    charges, once (a rerun writes nothing new); prints what this run wrote."""
+
+    async def action(platform: Platform) -> monthly.Bill:
+        await existing(platform, account)
+        return await monthly.bill_month(platform.store, account, month)
+
+    done = run(ctx, action)
+    for written in done.written:
+        entry = written.entry
+        out.print(f"{entry.source}\t{ledgers.dollars(entry.amount)}\t{entry.description}", highlight=False)
+    out.print(f"{len(done.written)} entries, {ledgers.dollars(done.total)} charged ({done.mode})", highlight=False)

@@ -264,3 +264,27 @@ low_balance_alerts = Table(
     Column("account_id", String(40), primary_key=True),
     Column("last_sent", BigInteger, nullable=False),
 )
+
+# Service plans (billing/services.py): the last quantities and priced lines of each account, locked by whoever
+# records a change so processes sharing the database see each change once; `services_audit` keeps every change
+# of quantities or plans with what it cost (`body`: changes, the recurring total, proration and activation units),
+# which the monthly bill reads for prorations.
+services_state = Table(
+    "services_state",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("quantities", Text, nullable=False),
+    Column("lines", Text, nullable=False),
+    Column("modified", BigInteger, nullable=False),
+)
+services_audit = Table(
+    "services_audit",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("who", String(80), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("services_audit_by_created", "account_id", "created", "id"),
+)

@@ -9,6 +9,7 @@ from cloudpbx.accounts.documents import Kind, public, row
 from cloudpbx.api import listing, secrets
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.paths import Arg, Op, Shape
+from cloudpbx.billing import quantities
 from cloudpbx.errors import Invalid
 
 ACCOUNT = "accounts/{account_id}"
@@ -41,6 +42,11 @@ class Endpoint:
 
     async def handle(self, ctx: Context) -> Reply:
         raise NotImplementedError
+
+    async def additions(self, ctx: Context) -> dict[tuple[str, str], int] | None:
+        """What a write adds to the account's service plan quantities ((category, item) -> count), for the 402
+        handshake; None when this endpoint's writes change no quantity."""
+        return None
 
 
 def crud(noun: str, schema: str, parent: str = ACCOUNT) -> tuple[Shape, Shape]:
@@ -105,6 +111,17 @@ class DocumentEndpoint(Endpoint):
         reply = doc_reply(deleted)
         reply.data["_read_only"] = {"deleted": True}
         return reply
+
+    async def additions(self, ctx: Context) -> dict[tuple[str, str], int] | None:
+        """A created document adds its item; a changed one moves from its old item to its new one."""
+        doc_type = quantities.NOUNS.get(self.noun)
+        if doc_type is None:
+            return None
+        if ctx.method == "DELETE" or not isinstance(ctx.data, dict):
+            return {}
+        old = await ctx.platform.documents.find(self.kind, self.partition(ctx), ctx.args[0]) if ctx.args else None
+        new = {**old, **ctx.data} if old is not None and ctx.method == "PATCH" else ctx.data
+        return quantities.change(doc_type, old, new)
 
     def partition(self, ctx: Context) -> str:
         """Where the documents live: the account of the path."""

@@ -7,6 +7,7 @@ from cloudpbx.accounts import limits
 from cloudpbx.api.context import Context, Reply
 from cloudpbx.api.endpoints.base import ACCOUNT, Endpoint
 from cloudpbx.api.paths import Op, Shape
+from cloudpbx.billing import quantities
 from cloudpbx.limits.trunks import USAGE_KINDS
 
 COUNT = {"type": "integer", "minimum": 0}
@@ -31,6 +32,12 @@ class Limits(Endpoint):
         ),
         Shape(f"{ACCOUNT}/limits/usage", {"GET": Op("Trunks and calls in use now, across every node", reply=USAGE)}),
     )
+
+    async def additions(self, ctx: Context) -> dict[tuple[str, str], int] | None:
+        """More trunks are billable quantity (`limits.twoway_trunks` ...)."""
+        if ctx.shape is not self.shapes[0] or not isinstance(ctx.data, dict):
+            return None
+        return quantities.trunk_change(await limits.stored(ctx.platform.store, ctx.account_id), ctx.data)
 
     async def handle(self, ctx: Context) -> Reply:
         platform = ctx.platform

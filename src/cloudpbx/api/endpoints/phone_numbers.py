@@ -187,6 +187,24 @@ class PhoneNumbers(Endpoint):
         ),
     )
 
+    async def additions(self, ctx: Context) -> dict[tuple[str, str], int] | None:
+        """Numbers added to an account (one, or a collection's `numbers`) count by their classifier; a changed
+        number adds the features it turns on."""
+        args = ctx.args
+        if not args or args[0] == "classifiers":
+            return None
+        data = ctx.data if isinstance(ctx.data, dict) else {}
+        if ctx.method in ("POST", "PATCH") and len(args) == 1 and args[0] != "collection":
+            return await ctx.platform.service_plans.feature_additions(
+                ctx.account_id, args[0], data, ctx.method == "PATCH"
+            )
+        if ctx.method != "PUT" or args[-1] in ("reserve", "identify"):
+            return {}
+        numbers = data.get("numbers", []) if args[0] == "collection" else [args[0]]
+        if not isinstance(numbers, list):
+            return {}
+        return await ctx.platform.service_plans.number_additions(ctx.account_id, numbers)
+
     async def handle(self, ctx: Context) -> Reply:
         args = ctx.args
         if not args:
