@@ -69,7 +69,9 @@ class Platform(Services):
 
         for job in (
             Job("ledger_rollover", Monthly(), rollover, "each account's monthly rollovers entry"),
-            Job("low_balance", Every(900), threshold_alerts, "threshold alerts: the low_balance email"),
+            Job(
+                "low_balance", Every(900), threshold_alerts, "auto-recharge, then threshold alerts (low_balance email)"
+            ),
             Job("notify_retry", Every(30), notify_retry, "deliver the notifications whose retry is due"),
         ):
             scheduler.register(job)

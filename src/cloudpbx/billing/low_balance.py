@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from cloudpbx.billing import ledgers
+from cloudpbx.billing import ledgers, topup
 from cloudpbx.notify import outbox, sending, templates
 from cloudpbx.scheduler import Run
 from cloudpbx.store import SYSTEM, Doc, Store, Tx, load_row
@@ -61,14 +61,18 @@ async def _page(store: Store, after: str | None) -> list[Doc]:
 
 
 async def check(store: Store, run: Run) -> None:
-    """The job: every account with threshold alerts, a page at a time, resuming after the last page done."""
+    """The job: every account's auto-recharge, then its threshold alert, a page at a time, resuming after the last
+    page done."""
     config = await store.find(SYSTEM, "notify") or {}
     system_threshold = ({**config, **(config.get("default") or {})}.get("low_balance") or {}).get("threshold")
     tasks_config = await store.find(SYSTEM, "tasks") or {}
     repeat_s = _number({**tasks_config, **(tasks_config.get("default") or {})}.get("low_balance_repeat_s")) or REPEAT_S
+    topping_up = await topup.enabled(store)
     after = run.cursor
     while page := await _page(store, after):
         for account in page:
+            if topping_up:  # top-up first, as KAZOO's crawler: a balance it restores needs no alert
+                await topup.check_account(store, account, run.now)
             if enabled(account):
                 await check_account(store, account, threshold_units(account, system_threshold), run.now, int(repeat_s))
         after = page[-1]["_id"]

@@ -82,7 +82,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     ),
     "topup": _template(
         "Automatic Top-up",
-        "admins",
+        "original",
         "{{ account.name }} was topped up with ${{ amount }}",
         "The balance of {{ account.name }} fell to its top-up threshold, so ${{ amount }} was charged and "
         "credited. The balance is now ${{ balance }}.",
@@ -90,7 +90,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     ),
     "topup_failed": _template(
         "Automatic Top-up Failed",
-        "admins",
+        "original",
         "The automatic top-up of {{ account.name }} failed",
         "Charging ${{ amount }} to top up {{ account.name }} failed: {{ reason }}.\n\nIt is not retried today; "
         "update the payment method or add credit by hand.",

@@ -288,3 +288,15 @@ services_audit = Table(
     Column("body", Text, nullable=False),
     Index("services_audit_by_created", "account_id", "created", "id"),
 )
+
+# Auto-recharge state per account (billing/topup.py): when its last top-up was asked, claimed by a conditional
+# statement so that several processes charge at most once a day, and the idempotency key of a charge whose outcome
+# is not known yet (the gateway did not answer, or the process died) with its amount, which the next check settles.
+topup_attempts = Table(
+    "topup_attempts",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("last_attempt", BigInteger, nullable=False),
+    Column("pending_key", String(255), nullable=True),
+    Column("pending_amount", BigInteger, nullable=True),
+)
