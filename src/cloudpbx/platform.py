@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cloudpbx.accounts.cdrs import CdrWriter
-from cloudpbx.billing import ledgers, low_balance
+from cloudpbx.billing import ledgers, low_balance, monthly
 from cloudpbx.callflow import emergency_email
 from cloudpbx.config import Settings
 from cloudpbx.connections import ConnectionGuard
@@ -64,6 +64,9 @@ class Platform(Services):
         async def threshold_alerts(run: Run) -> None:
             await low_balance.check(store, run)
 
+        async def services_bill(run: Run) -> None:
+            await monthly.bill_all(store, run)
+
         async def notify_retry(run: Run) -> None:
             await outbox.deliver_due(store, run.now)
 
@@ -72,6 +75,7 @@ class Platform(Services):
             Job(
                 "low_balance", Every(900), threshold_alerts, "auto-recharge, then threshold alerts (low_balance email)"
             ),
+            Job("services_bill", Monthly(), services_bill, "each account's monthly bill, paid as its mode says"),
             Job("notify_retry", Every(30), notify_retry, "deliver the notifications whose retry is due"),
         ):
             scheduler.register(job)

@@ -394,20 +394,22 @@ def test_processes_sharing_the_database_record_a_change_once(world, master, serv
     ], "eight recorders in two processes wrote the change once"
 
 
-def test_card_billing_mode_hands_the_new_charges_to_the_payment_seam_once(world, master, server):
+def test_card_billing_mode_charges_the_month_once_through_the_payment_seam(world, master, server):
     acc = master.create_account(world.r["id"], unique("Plans Card"))
     plan = make_plan(world.r_admin, world.r, {"users": {"admin": {"rate": 9.99}}})
     master.admin_of(acc["id"])
     assert assign(world.r_admin, acc, plan["id"]).status_code == 200
     assert master.post(f"accounts/{acc['id']}/services", {"billing_mode": "card"}).status_code == 200
-    paid: list[tuple[str, int, str]] = []
+    paid: list[tuple[str, int, str, str]] = []
 
     async def bill(month: str) -> monthly.Bill:
         store = await open_store(server[2])
 
-        async def pay(account_id: str, units: int, reason: str) -> None:  # what a gateway does once it has charged
-            paid.append((account_id, units, reason))
-            change = ledgers.Change(ledgers.PAYMENTS, f"card-{month}", "credit", units, reason, ("card", 1, "charge"))
+        async def pay(account_id: str, units: int, reason: str, key: str) -> None:  # a gateway keyed as charges is
+            paid.append((account_id, units, reason, key))
+            change = ledgers.Change(
+                ledgers.PAYMENTS, key, "credit", units, reason, ("card", 1, "charge"), key=f"paid:{key}"
+            )
             await ledgers.write(store, account_id, change)
 
         try:
@@ -416,10 +418,11 @@ def test_card_billing_mode_hands_the_new_charges_to_the_payment_seam_once(world,
             await store.dispose()
 
     first = asyncio.run(bill("2031-05"))
-    assert (first.mode, first.total, first.paid_by_card) == ("card", 99_900, True)
-    assert paid == [(acc["id"], 99_900, "services 2031-05")]
+    assert (first.mode, first.total, first.due, first.paid_by_card) == ("card", 99_900, 99_900, True)
+    assert paid == [(acc["id"], 99_900, "services 2031-05", "services:203105")]
     again = asyncio.run(bill("2031-05"))
-    assert (again.total, again.paid_by_card, len(paid)) == (0, False, 1), "a rerun charges nothing again"
+    assert (again.total, again.due) == (0, 99_900), "a rerun writes nothing, and asks the same keyed charge"
+    assert paid[1] == paid[0], "so a bill whose payment a crash interrupted is paid by the rerun, and only once"
     assert master.get(f"accounts/{acc['id']}/ledgers/available").json()["data"]["amount"] == 0
 
 

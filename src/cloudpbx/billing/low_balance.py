@@ -49,7 +49,8 @@ def enabled(account: Doc) -> bool:
     return settings.get("enabled") is True and account.get("enabled") is not False
 
 
-async def _page(store: Store, after: str | None) -> list[Doc]:
+async def account_page(store: Store, after: str | None) -> list[Doc]:
+    """Up to PAGE account documents after the id `after`, in id order: the crawl of the periodic jobs."""
     query = select(docs.c.account_id, docs.c.id, docs.c.rev, docs.c.body).where(
         docs.c.type == "account", docs.c.deleted.is_(False), docs.c.account_id == docs.c.id
     )
@@ -69,7 +70,7 @@ async def check(store: Store, run: Run) -> None:
     repeat_s = _number({**tasks_config, **(tasks_config.get("default") or {})}.get("low_balance_repeat_s")) or REPEAT_S
     topping_up = await topup.enabled(store)
     after = run.cursor
-    while page := await _page(store, after):
+    while page := await account_page(store, after):
         for account in page:
             if topping_up:  # top-up first, as KAZOO's crawler: a balance it restores needs no alert
                 await topup.check_account(store, account, run.now)

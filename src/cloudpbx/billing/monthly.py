@@ -7,6 +7,7 @@ account's credit), `self_manage` (the default) leaves it for the account to sett
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,13 +16,18 @@ from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.billing import ledgers, plans
+from cloudpbx.billing.low_balance import account_page
+from cloudpbx.billing.payments import charges
 from cloudpbx.billing.services import ServicePlans
-from cloudpbx.errors import Invalid, Missing
+from cloudpbx.errors import Failure, Invalid, Missing
 from cloudpbx.numbers.classification import Classifiers
+from cloudpbx.scheduler import Run
 from cloudpbx.store import Store
 from cloudpbx.store.ledgers import CREDIT, DEBIT
 
-Pay = Callable[[str, int, str], Awaitable[None]]  # (account id, amount in units, reason): charges the card on file
+# (account id, amount in units, reason, idempotency key): charges the card on file, once per key
+Pay = Callable[[str, int, str, str], Awaitable[object]]
+log = logging.getLogger(__name__)
 MONTH = re.compile(r"^(\d{4})-?(0[1-9]|1[0-2])$")
 
 
@@ -34,6 +40,7 @@ class Bill:
     mode: str
     written: list[ledgers.Written] = field(default_factory=list)
     total: int = 0  # units newly charged (refunds taken off)
+    due: int = 0  # units the month's bill comes to, written this run or before: what the card is charged
     paid_by_card: bool = False
 
 
@@ -89,10 +96,33 @@ async def bill_month(store: Store, account_id: str, month: str, pay: Pay | None 
     before = ledgers.month_bounds(previous(month))
     for audit in reversed(await service.audit(node, before)):
         await _audit_charges(store, bill, audit, before)
-    if bill.mode == "card" and bill.total > 0 and pay is not None:
-        await pay(account_id, bill.total, f"services {month[:4]}-{month[4:]}")
+    if bill.mode == "card" and bill.due > 0 and pay is not None:  # keyed: a rerun finds the charge made
+        await pay(account_id, bill.due, f"services {month[:4]}-{month[4:]}", f"services:{month}")
         bill.paid_by_card = True
     return bill
+
+
+def card_payment(store: Store) -> Pay:
+    """The card on file, through the payment gateway (`charges.charge`: keyed, credited to `payments`)."""
+
+    async def pay(account_id: str, units: int, reason: str, key: str) -> object:
+        return await charges.charge(store, account_id, units, reason, key)
+
+    return pay
+
+
+async def bill_all(store: Store, run: Run) -> None:
+    """The monthly job: every account's bill for the month of the run, a page of accounts at a time, resuming
+    after the last page done. An account whose card fails keeps its bill in the ledger (it owes it) and is logged."""
+    month, pay, after = ledgers.month_of(run.now), card_payment(store), run.cursor
+    while page := await account_page(store, after):
+        for account in page:
+            try:
+                await bill_month(store, account["_id"], month, pay)
+            except Failure as exc:
+                log.warning("monthly bill %s of %s: %s %s", month, account["_id"], exc.message, exc.data)
+        after = page[-1]["_id"]
+        await run.checkpoint(after)
 
 
 async def _audit_charges(store: Store, bill: Bill, audit, span: tuple[int, int]) -> None:
@@ -145,6 +175,7 @@ async def _audit_charges(store: Store, bill: Bill, audit, span: tuple[int, int])
 async def _write(store: Store, bill: Bill, change: ledgers.Change) -> None:
     """One entry, dated now (its period says which month it pays); a rerun finds its key and writes nothing."""
     written = await ledgers.write(store, bill.account_id, change)
+    bill.due += -written.entry.signed
     if written.new:
         bill.written.append(written)
         bill.total += -written.entry.signed

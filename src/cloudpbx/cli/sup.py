@@ -292,7 +292,7 @@ def bill(ctx: typer.Context, account: str, month: str) -> None:
 
     async def action(platform: Platform) -> monthly.Bill:
         await existing(platform, account)
-        return await monthly.bill_month(platform.store, account, month)
+        return await monthly.bill_month(platform.store, account, month, monthly.card_payment(platform.store))
 
     done = run(ctx, action)
     for written in done.written:
