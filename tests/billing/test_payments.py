@@ -19,6 +19,7 @@ from cloudpbx.store.tables import metadata
 from tests.billing.braintree_peer import DECLINING, GOOD_CARD, MERCHANT, PRIVATE_KEY, PUBLIC_KEY, BraintreePeer
 from tests.conftest import LOGS
 from tests.helpers import Client, unique
+from tests.notify.smtp_sink import address
 
 GATEWAY_TIMEOUT_S = 1
 
@@ -386,3 +387,17 @@ async def test_no_card_number_in_the_store_or_the_logs(world, server, peer, brai
     for log in LOGS.values():
         text = log.read_text(errors="replace")
         assert GOOD_CARD not in text and DECLINING not in text, log
+
+
+def test_a_card_credit_mails_one_receipt_to_the_billing_contact(world, braintree_on, smtp):
+    acc, admin = customer_with_card(world)
+    billing = address("billing")
+    assert world.master.patch(f"accounts/{acc['id']}", {"contact": {"billing": {"email": billing}}}).status_code == 200
+    assert credit(admin, acc, 40, "order-receipt").status_code == 201
+    (receipt,) = smtp.wait_for(billing)
+    sale = braintree_on.sales(acc["id"])[0]
+    assert receipt.subject == f"Payment receipt: $40 for {acc['name']}"
+    assert sale["id"] in receipt.text and "card ending 1111" in receipt.text
+    assert credit(admin, acc, 40, "order-receipt").status_code == 201
+    log = world.master.get(f"accounts/{acc['id']}/notifications/smtplog").json()["data"]
+    assert [row["template_id"] for row in log] == ["transaction"], "a repeat queues no second receipt (queued first)"

@@ -98,7 +98,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     ),
     "transaction": _template(
         "Payment Receipt",
-        "admins",
+        "original",
         "Payment receipt: ${{ amount }} for {{ account.name }}",
         "Thank you: ${{ amount }} was received for {{ account.name }} ({{ description }}).\n\n"
         "Transaction: {{ transaction_id }}{% if card_last_four %}, card ending {{ card_last_four }}{% endif %}.",

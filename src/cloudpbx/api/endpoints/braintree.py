@@ -133,6 +133,7 @@ async def _credits(ctx: Context) -> Reply:
     amount = ledgers.to_units(body.get("amount"))
     order_id, reason = _text(body, "order_id") or new_id(), _text(body, "description") or "Credit card payment"
     written = await charges.charge(store, account_id, amount, reason, order_id)
+    await charges.receipt(store, written)
     return Reply(ledgers.view(written.entry, ctx.node), status=201)
 
 

@@ -80,6 +80,7 @@ async def _act(ctx: Context, ledger_type: str) -> Reply:
         written = await charges.manual(store, account_id, ledger_type, amount, reason, order_id)
     elif ledger_type == CREDIT:
         written = await charges.charge(store, account_id, ledgers.to_units(body.get("amount")), reason, order_id)
+        await charges.receipt(store, written)
     else:
         transaction_id = _text(body, "transaction_id")
         if transaction_id is None:

@@ -19,6 +19,7 @@ from cloudpbx.billing import ledgers
 from cloudpbx.billing.payments.gateway import Gateway, GatewayUnavailable, NoGateway, Payment
 from cloudpbx.billing.payments.settings import LOCAL, Gateways
 from cloudpbx.errors import Conflicting, Failure, Invalid
+from cloudpbx.notify import sending
 from cloudpbx.store import Store, gregorian_now
 from cloudpbx.store import ledgers as ledger_rows
 from cloudpbx.store import payments as attempts
@@ -110,6 +111,26 @@ async def _card_gateway(store: Store) -> Gateway:
     if gateway.name == LOCAL:
         raise NoGateway()
     return gateway
+
+
+async def receipt(store: Store, written: ledgers.Written) -> None:
+    """The payment receipt (`transaction` email, to the billing contact, else the admins) of a card charge that this
+    request made; a repeated request, whose charge was made before, sends none."""
+    entry = written.entry
+    if not written.new or entry.ledger_type != CREDIT:
+        return
+    card = entry.metadata.get("card") or {}
+    data: dict[str, Any] = {
+        "amount": str(ledgers.dollars(entry.amount)),
+        "description": entry.description,
+        "transaction_id": entry.metadata.get("transaction_id", ""),
+        "card_last_four": card.get("last_four", "") if isinstance(card, dict) else "",
+    }
+    account = await store.find(entry.account_id, entry.account_id) or {}
+    billing = sending.emails(((account.get("contact") or {}).get("billing") or {}).get("email"))
+    if billing:
+        data["to"] = billing
+    await sending.send(store, entry.account_id, "transaction", data)
 
 
 def whole_cents(amount_units: int) -> None:
