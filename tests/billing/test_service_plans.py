@@ -23,6 +23,7 @@ from cloudpbx.billing.plans import ratedeck_of
 from cloudpbx.store import gregorian_now, open_store
 from tests.conftest import sup_argv
 from tests.helpers import unique
+from tests.notify.smtp_sink import address
 
 
 @pytest.fixture(scope="module")
@@ -493,3 +494,20 @@ def test_services_add_and_delete_plans_all_or_nothing(world, master):
     assert bad.status_code == 400 and "add" in bad.json()["data"]
     removed = world.r_admin.post(url, {"delete": [one["id"]]})
     assert removed.status_code == 200 and set(removed.json()["data"]["plans"]) == {two["id"]}
+
+
+def test_a_change_that_raises_the_monthly_total_mails_the_accounts_admins(world, master, smtp):
+    acc = master.create_account(world.r["id"], unique("Plans Told"))
+    plan = make_plan(world.r_admin, world.r, {"devices": {"sip_device": {"rate": 4}}})
+    assert assign(world.r_admin, acc, plan["id"]).status_code == 200
+    admin_email = address("plans-admin")
+    body = {"first_name": "A", "last_name": "D", "username": admin_email, "password": "pass-word-1"}
+    assert master.put(f"accounts/{acc['id']}/users", {**body, "priv_level": "admin"}).status_code == 201
+    device = {"name": "Desk", "device_type": "sip_device"}
+    assert master.put(f"accounts/{acc['id']}/devices", device, params=ACCEPT).status_code == 201
+    (told,) = smtp.wait_for(admin_email)
+    assert told.subject == f"The services of {acc['name']} changed"
+    assert "devices.sip_device 0 to 1" in told.text and "now $4" in told.text
+    assert master.put(f"accounts/{acc['id']}/vmboxes", {"name": "Box", "mailbox": "77"}).status_code == 201
+    log = master.get(f"accounts/{acc['id']}/notifications/smtplog").json()["data"]
+    assert [row["template_id"] for row in log] == ["service_added"], "a change that costs nothing more mails nobody"

@@ -15,10 +15,11 @@ from typing import Any
 from cloudpbx.accounts.documents import Documents, merge_patch, public
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.billing import invoice as invoices
-from cloudpbx.billing import plans
+from cloudpbx.billing import ledgers, plans
 from cloudpbx.billing.items import Line
 from cloudpbx.billing.quantities import count, features, number_item
 from cloudpbx.errors import Conflicting, Invalid, Missing
+from cloudpbx.notify import sending
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.classifiers import is_did, normalize
 from cloudpbx.store import SYSTEM, Conflict, Doc, Store, gregorian_now, keys, new_id
@@ -158,28 +159,30 @@ class ServicePlans:
     async def record(self, node: AccountNode, reason: str, who: str, now: int | None = None) -> None:
         """Audit what changed for the account and for every account above it whose plan has cascade items."""
         now = gregorian_now() if now is None else now
-        await self._record_one(node, reason, who, now)
-        for account in await self.directory.ancestors(node):
-            await self._record_one(account, reason, who, now, cascading_only=True)
+        for account, cascading_only in [(node, False), *((a, True) for a in await self.directory.ancestors(node))]:
+            body = await self._record_one(account, reason, who, now, cascading_only)
+            if body is not None and body["recurring_after"] > body["recurring_before"]:
+                await _tell_added(self.store, account.id, body)
 
     async def _record_one(
         self, node: AccountNode, reason: str, who: str, now: int, cascading_only: bool = False
-    ) -> None:
-        """Record one account's change; an account above it changed only through its cascade items, so one whose
-        plan has none is left alone."""
+    ) -> dict | None:
+        """Record one account's change (the audit body, None when nothing changed); an account above it changed only
+        through its cascade items, so one whose plan has none is left alone."""
         async with self.store.write() as tx:
             services, held = await plans.assigned(tx, node.id)
             plan = invoices.merged(held, services.get("overrides"))
             if cascading_only and not cascades(plan):
-                return
+                return None
             old_quantities, old_lines = await rows.lock_state(tx, node.id, now)
             quantities, lines = await self._priced(node, plan)
             if quantities == old_quantities and lines == old_lines and reason == "quantities":
-                return
+                return None
             body = _audit_body(old_quantities, old_lines, quantities, lines)
             if body["changes"] or reason != "quantities":
                 await rows.add_audit(tx, rows.Audit(node.id, _audit_id(), now, reason, who, body))
             await rows.set_state(tx, node.id, quantities, lines, now)
+            return body
 
     async def _priced(self, node: AccountNode, plan: dict) -> tuple[dict, dict]:
         """The account's quantities and its lines by `category.item`, counted while its state row is locked."""
@@ -190,6 +193,14 @@ class ServicePlans:
     async def audit(self, node: AccountNode, span: tuple[int, int], limit: int | None = None) -> list[rows.Audit]:
         async with self.store.read() as tx:
             return await rows.audits(tx, node.id, span, limit)
+
+
+async def _tell_added(store: Store, account_id: str, body: dict) -> None:
+    """The `service_added` email (the account's admins): what it holds now costs more each month."""
+    changes = body["changes"]
+    summary = ", ".join(f"{key} {c['before']} to {c['after']}" for key, c in list(changes.items())[:20]) or "plans"
+    total = str(ledgers.dollars(body["recurring_after"]))
+    await sending.send(store, account_id, "service_added", {"summary": summary, "recurring_total": total})
 
 
 def cascades(plan: dict) -> bool:
