@@ -75,7 +75,9 @@ class Platform(Services):
         return SipService(core, registrar, B2BUA(context, auth, carriers), relay, cdrs)
 
     async def start(self) -> None:
-        """Start the background work of what was built (the SIP side's registrar expiry and CDR writer)."""
+        """Start the background work of what was built (the SIP side's registrar expiry and CDR writer; the balance
+        crawler)."""
+        self.crawler.start()
         if self.sip is not None:
             await self.sip.start()
 

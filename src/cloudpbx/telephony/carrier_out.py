@@ -23,6 +23,7 @@ from typing import cast
 
 from cloudpbx.callflow.call import BridgeResult
 from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.limits.metering import Meter
 from cloudpbx.media.codecs import CodecPolicy, Incompatible
 from cloudpbx.media.relay import NoPorts
 from cloudpbx.routing.carriers import Gateway
@@ -56,7 +57,8 @@ class CarrierLeg(OutboundLeg):
         account_id: str,
         endpoint: Endpoint,
         peer: Peer,
-        channel_vars: Mapping[str, str],
+        channel_vars: Mapping[str, object],
+        meter: Meter | None = None,
     ):
         gateway = endpoint.gateway
         self.from_host = (gateway.from_uri_realm or origin.realm) if gateway.format_from_uri else ctx.core.address
@@ -85,8 +87,36 @@ class CarrierLeg(OutboundLeg):
             **channel_vars,
         }
         self.challenged = False
+        self.meter = meter
         self._ringing: Ringing | None = None
         self._signalling(origin, peer)
+
+    def mark_answered(self, other_call_id: str) -> None:
+        """A metered call's running cost starts now; the balance crawler may end it from here on."""
+        super().mark_answered(other_call_id)
+        if self.meter is not None and self.answered_at is not None:
+            self.meter.answered(self.answered_at, self.call_id, self._cut_off)
+
+    def _cut_off(self, cause: str) -> None:
+        """Out of money: BYE to both sides, the CDRs saying why."""
+        if self.controller is not None:
+            self.controller.hang_up(cause)
+        else:
+            self.bye(cause)
+
+    def cdr(self) -> dict[str, object]:
+        """A metered leg's CDR carries its cost, the one its ledger entry is debited."""
+        leg = super().cdr()
+        answered = leg.get("answer_timestamp")
+        if self.meter is not None and isinstance(answered, float):
+            end = leg["end_timestamp"]
+            assert isinstance(end, float)
+            channel_vars = leg.get("custom_channel_vars")
+            leg["custom_channel_vars"] = {
+                **(channel_vars if isinstance(channel_vars, dict) else {}),
+                **self.meter.settle(answered, end),
+            }
+        return leg
 
     def codecs(self) -> CodecPolicy:
         """The gateway's `codecs`, any audio codec when it names none."""
@@ -186,9 +216,11 @@ class CarrierBridging:
         endpoints: Sequence[Endpoint],
         caller_id: CallerId,
         timeout_s: int,
-        channel_vars: Mapping[str, str],
+        channel_vars: Mapping[str, object],
+        meter: Meter | None = None,
     ):
         self.ctx, self.call, self.account_id = ctx, call, account_id
+        self.meter = meter
         self.origin = replace(call.origin(), identity=caller_id.sip())
         self.endpoints = list(endpoints)
         self.timeout_s = timeout_s
@@ -225,7 +257,7 @@ class CarrierBridging:
         leg = (
             None
             if peer is None
-            else CarrierLeg(self.ctx, self.origin, self.account_id, endpoint, peer, self.channel_vars)
+            else CarrierLeg(self.ctx, self.origin, self.account_id, endpoint, peer, self.channel_vars, self.meter)
         )
         if leg is None or not leg.reachable:
             return (causes.NORMAL_TEMPORARY_FAILURE, 503)
