@@ -15,8 +15,9 @@ async def available_credit_units(store: Store, account_id: str) -> int:
 
 def running_cost_units(rate: int, offset: int, now: float) -> int:
     """The estimated cost so far of calls whose counters hold `rate` (units a minute, summed) and `offset` (summed
-    `rate * answered - 60 * surcharge`): each call's surcharge plus its rate for the seconds since its answer, rounded
-    up to a unit."""
+    `rate * answered - 60 * surcharge`, answered rounded up to a second): each call's surcharge plus its rate for
+    the whole seconds since its answer (less than a second short of the truth, never ahead of it), rounded up to a
+    unit."""
     exact = rate * int(now) - offset
     return max(0, -(-exact // 60))
 

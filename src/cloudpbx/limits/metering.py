@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -56,7 +57,7 @@ class Meter:
         self.metering.live[self.charge.key] = self
         self._ended = asyncio.get_running_loop().create_future()
         charge = self.charge
-        offset = charge.rate_cost * int(at) - 60 * charge.rate_surcharge
+        offset = charge.rate_cost * math.ceil(at) - 60 * charge.rate_surcharge  # whole seconds, never ahead
         self._marking = asyncio.ensure_future(
             leases.answer(self.metering.store, charge.key, self.charged, at, charge.rate_cost, offset, charge.dumps())
         )
