@@ -70,7 +70,7 @@ class Platform(Services):
             InboundNumbers(self.store),
             self.directory,
             self.classifiers,
-            Admission(self.trunks, relay),
+            Admission(self.trunks, self.metering, relay),
         )
         return SipService(core, registrar, B2BUA(context, auth, carriers), relay, cdrs)
 

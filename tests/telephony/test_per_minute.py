@@ -24,9 +24,10 @@ from cloudpbx.store import open_store
 from cloudpbx.store.tables import trunk_leases, trunk_usage
 from tests.conftest import free_sip_port, start_server, stop_server
 from tests.helpers import Client, unique
-from tests.sip.phones import pump, wait_until
+from tests.sip.phones import phones, pump, wait_until  # noqa: F401 - phones is a fixture
 from tests.sip.sipp import Sipp
-from tests.telephony.test_calls import new_device, phone_office
+from tests.telephony.test_calls import new_device, phone_office, registered, ring_device
+from tests.telephony.test_carrier_inbound import add_number, route
 from tests.telephony.test_carrier_outbound import add_carrier, gateway, gateway_host
 
 FAST = {"CLOUDPBX_BALANCE_CRAWLER_S": "0.3", "CLOUDPBX_TRUNK_LEASE_TTL_S": "3"}
@@ -315,3 +316,30 @@ def test_a_killed_server_bills_each_of_its_20_calls_once_to_its_last_known_time(
     assert sum(units(-entry["amount"]) for entry in billed) == total
     assert units(balance(master, world.sub)) == units(500) - total
     assert units(balance(master, world.reseller)) == units(100) - total
+
+
+def test_an_inbound_per_minute_call_is_rated_by_the_number_called_and_billed_once(phones, master, node):
+    """A call in from the sub-account's own carrier to its number, with no inbound trunk: per minute at the rate of
+    the number called (inbound), debited on both ledgers when it ends."""
+    world = priced(master, node, sub_credit=20)
+    address = gateway_host()
+    add_carrier(master, world.office, [r"^\+1(\d{10})$"], [{"server": address}])
+    number = add_number(master, world.sub)
+    device = new_device(master, world.office, "did")
+    route(master, world.sub, number, ring_device(device))
+    phone = registered(phones, world.office, device)
+    keys = {"caller": "+12125550100", "caller_name": "Carrier Caller", "asserted": "+12125550100"}
+    with Sipp("carrier_call.xml", remote=world.office.server, host=address, service=number, keys=keys, tick=pump):
+        incoming = phone.wait_incoming(10.0)
+        incoming.answer()
+        pump(1.5)  # the call's length: what is billed is read back from its CDR
+        incoming.hangup()
+    wait_until(lambda: len(entries(node.api, world.sub)) == 1, 15.0, "the call's bill")
+    [entry] = entries(node.api, world.sub)
+    rows = node.api.get(f"accounts/{world.sub}/cdrs?paginate=false").json()["data"]
+    [leg] = [row for row in rows if row["direction"] == "inbound" and row["call_type"] == "per_minute"]
+    assert leg["billing_seconds"] >= 1 and int(leg["cost"]) == call_cost(PRICING, leg["billing_seconds"])
+    assert (leg["rate_name"], entry["metadata"]["direction"]) == ("to-1", "inbound")
+    assert units(-entry["amount"]) == int(leg["cost"])
+    [twin] = entries(master, world.reseller)
+    assert units(-twin["amount"]) == int(leg["cost"])

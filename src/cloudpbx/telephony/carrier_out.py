@@ -91,33 +91,6 @@ class CarrierLeg(OutboundLeg):
         self._ringing: Ringing | None = None
         self._signalling(origin, peer)
 
-    def mark_answered(self, other_call_id: str) -> None:
-        """A metered call's running cost starts now; the balance crawler may end it from here on."""
-        super().mark_answered(other_call_id)
-        if self.meter is not None and self.answered_at is not None:
-            self.meter.answered(self.answered_at, self.call_id, self._cut_off)
-
-    def _cut_off(self, cause: str) -> None:
-        """Out of money: BYE to both sides, the CDRs saying why."""
-        if self.controller is not None:
-            self.controller.hang_up(cause)
-        else:
-            self.bye(cause)
-
-    def cdr(self) -> dict[str, object]:
-        """A metered leg's CDR carries its cost, the one its ledger entry is debited."""
-        leg = super().cdr()
-        answered = leg.get("answer_timestamp")
-        if self.meter is not None and isinstance(answered, float):
-            end = leg["end_timestamp"]
-            assert isinstance(end, float)
-            channel_vars = leg.get("custom_channel_vars")
-            leg["custom_channel_vars"] = {
-                **(channel_vars if isinstance(channel_vars, dict) else {}),
-                **self.meter.settle(answered, end),
-            }
-        return leg
-
     def codecs(self) -> CodecPolicy:
         """The gateway's `codecs`, any audio codec when it names none."""
         return CodecPolicy.from_media({"audio": {"codecs": list(self.endpoint.gateway.codecs)}})
