@@ -17,12 +17,14 @@ from dataclasses import replace
 from cloudpbx.billing.decks import RateDecks
 from cloudpbx.billing.rating import NoRate, Rates
 from cloudpbx.limits.decision import PER_MINUTE
-from cloudpbx.limits.per_minute import Charge, bill, cost_of
+from cloudpbx.limits.per_minute import Biller, Charge, cost_of
 from cloudpbx.limits.trunks import Grant
 from cloudpbx.store import Store
 from cloudpbx.store import trunk_leases as leases
 
 log = logging.getLogger(__name__)
+
+BILL_ATTEMPTS, BILL_RETRY_S = 5, 2.0  # a bill the database refuses is tried again, then logged as not billed
 
 
 class Meter:
@@ -81,12 +83,20 @@ class Meter:
             await self._marking
         except Exception:  # billing does not need the mark; only recovery after a crash would
             log.exception("call %s: its answer was not marked on its leases", self.charge.call_id)
-        await bill(self.metering.store, self.charge, self.seconds or 0)
+        for attempt in range(BILL_ATTEMPTS):
+            try:
+                await self.metering.biller.bill(self.charge, self.seconds or 0)
+                return
+            except Exception:
+                log.exception("call %s: bill not written (attempt %d)", self.charge.call_id, attempt + 1)
+                await asyncio.sleep(BILL_RETRY_S)
+        log.error("call %s: NOT BILLED (%s s at %s)", self.charge.call_id, self.seconds, self.charge.rate_name)
 
 
 class Metering:
     def __init__(self, store: Store, rates: Rates, decks: RateDecks):
         self.store, self.rates, self.decks = store, rates, decks
+        self.biller = Biller(store)
         self.live: dict[str, Meter] = {}  # lease key → meter of this process's answered per-minute calls
 
     async def deck_of(self, account_id: str) -> str:
