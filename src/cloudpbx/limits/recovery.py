@@ -13,7 +13,7 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 
 from cloudpbx.accounts import cdrs
-from cloudpbx.errors import Conflicting
+from cloudpbx.errors import Conflicting, Failure
 from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.limits.per_minute import Charge, bill, cost_of
 from cloudpbx.store import Store, StoreError
@@ -34,7 +34,7 @@ async def bill_dead_calls(store: Store, now: float | None = None) -> int:
     for answered, billing, renewed in found.values():
         try:
             await _settle(store, Charge.loads(billing), answered, max(answered, renewed))
-        except (ValueError, TypeError, OSError, StoreError, SQLAlchemyError):
+        except (ValueError, TypeError, OSError, StoreError, SQLAlchemyError, Failure):
             log.exception("a call of a process gone was not billed; the next round tries again")
     return len(found)
 
