@@ -11,6 +11,13 @@ The offnet measure is cloudpbx's alone: callers dial a flat-rate number (+1NPANX
 the account's default `no_match` callflow sends it to `offnet`, the route plan picks the global carrier and takes
 an outbound trunk (released at hangup), and a carrier leg calls the gateway, a SIPp UAS on 127.0.0.2. Its figures
 are printed beside the on-net ones of the same run, with the ratio offnet/on-net.
+
+The per-minute measure (`perminute`) is the offnet path with balance checks on: callers dial a Caribbean number
+(+1876..., never a flat-rate trunk's) that the signalling account pays per minute from a credited balance, so each
+call's limits decision reads the balance and the running cost of the calls in progress, the call is rated by the
+default deck before it rings, its answer marks its lease, and its hangup writes one ledger debit. After the run the
+books are checked: the sum of the debits equals the sum of the carrier legs' CDR costs to the unit, and the balance
+moved by exactly that sum (PASS/MISS).
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ KAMAILIO_CFG = BENCH / "kamailio" / "kamailio.cfg"
 SIGNALLING_REALM, MEDIA_REALM = "signalling.bench.test", "media.bench.test"
 CARRIER_HOST = "127.0.0.2"  # the global carrier's gateway: a SIPp UAS on a loopback address of its own
 OFFNET_NUMBER = "+14155550142"  # flat rate (+1 and ten digits, not toll-free): calls take trunks
+PER_MINUTE_NUMBER = "+18765550142"  # Caribbean: never a trunk's, so per minute against the balance
+PER_MINUTE_CREDIT_UNITS = 10**12  # $100 million: no run spends it
 CALLEE = "2000"  # the number dialled, and the SIP username of the SIPp UAS that answers
 ADMIN_PASSWORD = "bench-admin-pass-1"
 
@@ -80,7 +89,7 @@ RATES = "100,200,300,400,500,600,800,1000,1500,2000"
 OFFNET_RATES = "100,200,300,400,500,600,800,1000"
 CONCURRENT_LEVELS = "1000,2000,3000,4000"
 MEDIA_LEVELS = "100,200,300,400,500,600"
-TESTS = ("reg", "calls", "offnet", "concurrent", "media")
+TESTS = ("reg", "calls", "offnet", "perminute", "concurrent", "media")
 SERVERS = ("cloudpbx", "kamailio")
 
 
@@ -289,10 +298,11 @@ class Target:
         return group_cpu(self.pgids)
 
 
-async def seed_cloudpbx(workdir: Path, db_url: str, devices: Devices, carrier_port: int, trunks: int) -> None:
+async def seed_cloudpbx(workdir: Path, db_url: str, devices: Devices, carrier_port: int, trunks: int) -> str:
     """Both accounts, their devices (written straight to the store, as many as asked) and the callee's callflow;
     the global carrier whose gateway is CARRIER_HOST:`carrier_port`, and `trunks` outbound trunks for the
-    signalling account (whose default `no_match` callflow sends other numbers to `offnet`).
+    signalling account (whose default `no_match` callflow sends other numbers to `offnet`), its credit for
+    per-minute calls and the default deck's rate for them. Returns the signalling account's id.
 
     In the signalling realm every device has `bypass_media`, so calls are pure signalling; in the media realm
     media is anchored through the relay (the default).
@@ -301,6 +311,8 @@ async def seed_cloudpbx(workdir: Path, db_url: str, devices: Devices, carrier_po
     from cloudpbx.accounts.documents import checked
     from cloudpbx.accounts.kinds import CALLFLOW, DEVICE
     from cloudpbx.accounts.resources import RESOURCE
+    from cloudpbx.billing import ledgers
+    from cloudpbx.billing.decks import DEFAULT_DECK, Manager
     from cloudpbx.cli.bootstrap import ensure_master
     from cloudpbx.config import Settings
     from cloudpbx.platform import Platform
@@ -324,6 +336,7 @@ async def seed_cloudpbx(workdir: Path, db_url: str, devices: Devices, carrier_po
             account_id = account["_id"]
             if realm == SIGNALLING_REALM:
                 await limits.save(platform.store, account_id, {"outbound_trunks": trunks})
+                signalling = account_id
             media = {"bypass_media": bypass}
             template = checked(DEVICE, {"name": "Desk", "device_type": "sip_device", "media": media})
             async with platform.store.write() as tx:
@@ -357,6 +370,13 @@ async def seed_cloudpbx(workdir: Path, db_url: str, devices: Devices, carrier_po
                     "flow": {"module": "device", "data": {"id": callee["_id"]}, "children": {}},
                 },
             )
+        credit = ledgers.Change(ledgers.PAYMENTS, "bench", "credit", PER_MINUTE_CREDIT_UNITS)
+        await ledgers.write(platform.store, signalling, credit)
+        deck = "prefix,rate_cost,rate_increment,rate_minimum,rate_surcharge,rate_name\n1876,0.0125,6,6,0.01,jm\n"
+        await platform.ratedecks.upload(
+            Manager(master_id, superduper=True, reseller=False), DEFAULT_DECK, deck.encode()
+        )
+        return signalling
     finally:
         await platform.close()
 
@@ -740,7 +760,7 @@ def measure_calls(
     """Step the rate up with short probes until one fails twice (a failed call, p95 over the goal, or the rate
     not kept), then hold the best rate for `duration` seconds, stepping down when a hold fails. Calls go to
     `number`: the on-net callee, or OFFNET_NUMBER through the carrier (shown as `offnet`)."""
-    name = target.name if number == CALLEE else "offnet"
+    name = target.name if number == CALLEE else "perminute" if number == PER_MINUTE_NUMBER else "offnet"
     steps = []
     for rate in rates:
         for _ in range(ATTEMPTS):
@@ -1138,6 +1158,78 @@ def run_offnet(bench: Bench, targets: list[Target], args, results: Results) -> N
             record_calls(target, calls, results, "offnet")
 
 
+def run_perminute(bench: Bench, targets: list[Target], args, results: Results) -> None:
+    """cloudpbx's per-minute calls through the global carrier, each debited at hangup; then the books."""
+    print(
+        f"\n2c. per-minute call setups (signalling only) to {PER_MINUTE_NUMBER}: no_match -> offnet, the limits "
+        "decision against the balance less the running cost, rated, the answer marked on the lease, one ledger debit "
+        f"per call at hangup; probes of {args.probe_seconds:g} s, then {args.duration:g} s at the best rate",
+        flush=True,
+    )
+    for target in (target for target in targets if target.name == "cloudpbx"):
+        with reported_failure(results, "per-minute call setups", target):
+            bench.carrier = bench.carrier or bench.answering(args.carrier_port, host=CARRIER_HOST)
+            before = asyncio.run(books(args.db_url, args.signalling))
+            calls = measure_calls(
+                bench, target, args.offnet_rates, args.probe_seconds, args.duration, PER_MINUTE_NUMBER
+            )
+            record_calls(target, calls, results, "perminute")
+            after = asyncio.run(books(args.db_url, args.signalling, settle_s=30))
+            debits, cdr_costs, calls_billed = (
+                after.debits - before.debits,
+                after.cdr_costs - before.cdr_costs,
+                after.billed - before.billed,
+            )
+            moved = before.balance - after.balance
+            exact = debits == cdr_costs == moved and calls_billed > 0
+            print(
+                f"  books: {calls_billed} calls billed, debits {debits} units, CDR costs {cdr_costs} units, balance "
+                f"moved {moved} units: {'exact' if exact else 'NOT EXACT'}",
+                flush=True,
+            )
+            results.put("perminute_books", target.name, Figure(1 if exact else 0))
+
+
+@dataclass
+class Books:
+    balance: int
+    debits: int  # per-minute-voip debits, units
+    billed: int  # how many
+    cdr_costs: int  # the carrier legs' per_minute_cost, units
+
+
+async def books(db_url: str, account_id: str, settle_s: float = 0) -> Books:
+    """The account's balance, per-minute debits and CDR costs, once its calls are over (their leases gone: each
+    call's bill is written before its lease goes) and its CDRs stored, waiting up to `settle_s`."""
+    from sqlalchemy import func, select
+
+    from cloudpbx.billing import ledgers
+    from cloudpbx.store import open_store
+    from cloudpbx.store.tables import cdrs, ledger_entries, trunk_leases
+
+    store = await open_store(db_url)
+    try:
+        deadline = time.monotonic() + settle_s
+        while True:
+            async with store.read() as tx:
+                live = (
+                    await tx.conn.execute(select(func.count()).where(trunk_leases.c.account_id == account_id))
+                ).scalar_one()
+                e = ledger_entries.c
+                query = select(func.coalesce(func.sum(e.amount), 0), func.count()).where(
+                    e.account_id == account_id, e.source == ledgers.PER_MINUTE
+                )
+                debits, billed = (await tx.conn.execute(query)).one()
+                bodies = (await tx.conn.execute(select(cdrs.c.body).where(cdrs.c.account_id == account_id))).scalars()
+                cdr_costs = sum(json.loads(body)["custom_channel_vars"].get("per_minute_cost", 0) for body in bodies)
+            if (not live and cdr_costs == debits) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        return Books(await ledgers.balance_units(store, account_id), int(debits), int(billed), int(cdr_costs))
+    finally:
+        await store.dispose()
+
+
 def run_concurrent(bench: Bench, targets: list[Target], args, results: Results) -> None:
     print(
         f"\n3a. concurrent calls (signalling only), started at {args.ramp_rate}/s, all up for {args.duration:g} s",
@@ -1187,7 +1279,8 @@ def run(args) -> Results:
             print(f"seeding {devices.count + devices.media_count} devices ...", flush=True)
             args.carrier_port = free_port("udp", CARRIER_HOST)
             trunks = int(max(args.offnet_rates) * (SETUP_TALK_S + 5)) + 100  # as many as calls SIPp keeps open
-            asyncio.run(seed_cloudpbx(workdir, db_url, devices, args.carrier_port, trunks))
+            args.db_url = db_url
+            args.signalling = asyncio.run(seed_cloudpbx(workdir, db_url, devices, args.carrier_port, trunks))
             cloudpbx = start_cloudpbx(processes, workdir, db_url, server_cpus)
             kamailio = (
                 start_kamailio(processes, workdir, devices, server_cpus, args.kamailio_children, media=False)
@@ -1203,13 +1296,15 @@ def run(args) -> Results:
             targets = [target for target in (cloudpbx, kamailio) if target is not None]
             if "reg" in args.only:
                 run_registrations(bench, targets, args, results)
-            if set(args.only) & {"calls", "offnet", "concurrent", "media"}:
+            if set(args.only) & {"calls", "offnet", "perminute", "concurrent", "media"}:
                 print("\nchecking that calls complete ...", flush=True)
                 targets = [target for target in targets if ready_for_calls(bench, target, results)]
             if "calls" in args.only:
                 run_calls(bench, targets, args, results)
             if "offnet" in args.only:
                 run_offnet(bench, targets, args, results)
+            if "perminute" in args.only:
+                run_perminute(bench, targets, args, results)
             if "concurrent" in args.only:
                 run_concurrent(bench, targets, args, results)
             if "media" in args.only:
@@ -1263,6 +1358,16 @@ def report(results: Results, args) -> None:
         ),
         ("offnet_p95", "  p95 setup ms at that rate", f"< {GOAL_P95_MS:.0f}", lambda v: v < GOAL_P95_MS, False),
         ("offnet_cpu", "  server CPU ms/call", "lower=better", None, False),
+        (
+            "perminute",
+            f"per-minute call setups/s, 0 failed, {args.duration:g} s",
+            f">= {GOAL_OFFNET_CPS}",
+            lambda v: v >= GOAL_OFFNET_CPS,
+            False,
+        ),
+        ("perminute_p95", "  p95 setup ms at that rate", f"< {GOAL_P95_MS:.0f}", lambda v: v < GOAL_P95_MS, False),
+        ("perminute_cpu", "  server CPU ms/call", "lower=better", None, False),
+        ("perminute_books", "  debits == CDR costs == balance moved", "1 = exact", lambda v: v == 1, False),
         (
             "concurrent",
             f"concurrent calls held {args.duration:g} s",

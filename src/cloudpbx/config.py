@@ -67,6 +67,8 @@ class Settings:
     sip_tcp_max_per_address: int = 100
     public_url: str | None = None  # where clients reach the API (scheme://host[:port]), for apps' absolute api_url
     ui_dir: Path | None = None  # a Monster UI build served at / (cloudpbx serve --ui)
+    balance_crawler_s: float = 60.0  # how often each process hangs up its calls of accounts out of money
+    trunk_lease_ttl_s: float = 30.0  # a dead process's calls stop counting (and are billed) this long after it died
     node: str = field(default_factory=lambda: f"cloudpbx@{os.uname().nodename}")
 
     def __post_init__(self) -> None:
@@ -125,6 +127,8 @@ CONNECTION_LIMITS = {  # variable → (setting, type): positive numbers
     "CLOUDPBX_SIP_TCP_IDLE_TIMEOUT": ("sip_tcp_idle_s", float),
     "CLOUDPBX_SIP_TCP_MAX_CONNECTIONS": ("sip_tcp_max_connections", int),
     "CLOUDPBX_SIP_TCP_MAX_PER_ADDRESS": ("sip_tcp_max_per_address", int),
+    "CLOUDPBX_BALANCE_CRAWLER_S": ("balance_crawler_s", float),
+    "CLOUDPBX_TRUNK_LEASE_TTL_S": ("trunk_lease_ttl_s", float),
 }
 
 

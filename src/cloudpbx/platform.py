@@ -105,13 +105,14 @@ class Platform(Services):
             InboundNumbers(self.store),
             self.directory,
             self.classifiers,
-            Admission(self.trunks, relay),
+            Admission(self.trunks, self.metering, relay),
         )
         return SipService(core, registrar, B2BUA(context, auth, carriers), relay, cdrs)
 
     async def start(self) -> None:
-        """Start the background work of what was built (the SIP side's registrar expiry and CDR writer, the
-        scheduler)."""
+        """Start the background work of what was built (the SIP side's registrar expiry and CDR writer; the balance
+        crawler; the scheduler)."""
+        self.crawler.start()
         if self.sip is not None:
             await self.sip.start()
         await self.scheduler.start()

@@ -22,6 +22,8 @@ from cloudpbx.callflow.emergency import EmergencyCallerIds
 from cloudpbx.callflow.emergency_bridge import EmergencyBridge
 from cloudpbx.callflow.engine import CallflowEngine
 from cloudpbx.config import Settings
+from cloudpbx.limits.crawler import BalanceCrawler
+from cloudpbx.limits.metering import Metering
 from cloudpbx.limits.trunks import Trunks
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.numbers.manager import Numbers
@@ -57,6 +59,8 @@ class Services:
     ratedecks: RateDecks  # rate decks: who manages them, their rates, each account's deck
     rates: Rates  # rating a number by a deck
     service_plans: ServicePlans  # plans, quantities, invoices, the 402 handshake's prices, the services audit
+    metering: Metering  # per-minute calls: rated, marked when answered, billed at hangup
+    crawler: BalanceCrawler  # hangs up this process's calls of accounts out of money; bills dead processes' calls
 
     @classmethod
     async def open(cls, settings: Settings):
@@ -67,9 +71,13 @@ class Services:
         classifiers = Classifiers(configs)
         restrictions = Restrictions(documents, accounts, classifiers)
         routes, numbers = Routes(Resources(store), classifiers), Numbers(store)
-        trunks = Trunks(store, directory, configs, settings.node)
+        trunks = Trunks(store, directory, configs, settings.node, ttl_s=settings.trunk_lease_ttl_s)
         plans = Plans(routes, restrictions, numbers, trunks, accounts, directory, configs)
-        callflows = CallflowEngine(Callflows(store), documents, accounts, configs, restrictions, plans, numbers)
+        ratedecks, rates = RateDecks(store, directory, configs), Rates(store)
+        metering = Metering(store, rates, ratedecks)
+        callflows = CallflowEngine(
+            Callflows(store), documents, accounts, configs, restrictions, plans, numbers, metering
+        )
         return cls(
             settings=settings,
             store=store,
@@ -90,12 +98,15 @@ class Services:
             emergency_caller_ids=callflows.dialout.emergency.caller_ids,
             emergency_bridge=callflows.dialout.emergency.bridge,
             plans=plans,
-            ratedecks=RateDecks(store, directory, configs),
-            rates=Rates(store),
+            ratedecks=ratedecks,
+            rates=rates,
             service_plans=ServicePlans(store, directory, documents, classifiers),
+            metering=metering,
+            crawler=BalanceCrawler(trunks, metering, settings.balance_crawler_s),
         )
 
     async def close(self) -> None:
+        await self.crawler.close()
         await self.trunks.close()
         charges.close(self.store)
         await self.store.dispose()

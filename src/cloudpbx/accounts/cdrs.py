@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import re
 from collections import deque
 from collections.abc import Callable
@@ -274,16 +273,11 @@ def _dollars(units: int) -> str:
     return f"{units / 10000:.4f}".rstrip("0").rstrip(".")
 
 
-def call_cost(channel_vars: Doc, seconds: int) -> int:
-    """Units a per-minute leg costs: the surcharge, the minimum, then whole increments (KAZOO's formula)."""
-    if channel_vars.get("account_billing") != "per_minute" or seconds <= channel_vars.get("rate_nocharge_time", 0):
-        return 0
-    rate, minimum = channel_vars.get("rate", 0), channel_vars.get("rate_minimum", 0)
-    increment = channel_vars.get("rate_increment", 60)
-    cost = channel_vars.get("surcharge", 0) + minimum / 60 * rate
-    if seconds > minimum:
-        cost += math.ceil((seconds - minimum) / increment) * increment / 60 * rate
-    return int(cost)
+def call_cost(channel_vars: Doc) -> int:
+    """Units a leg cost: what per-minute billing debited for it when it ended (`per_minute_cost`, the cost formula
+    on its billing seconds at its rate), so the listing and the ledgers agree to the unit."""
+    cost = channel_vars.get("per_minute_cost", 0)
+    return cost if isinstance(cost, int) and not isinstance(cost, bool) else 0
 
 
 def listing_row(doc: Doc) -> Doc:
@@ -316,7 +310,7 @@ def listing_row(doc: Doc) -> Doc:
         "direction": doc["call_direction"],
         "request": text("request"),
         "authorizing_id": "" if authorizing == ccv["account_id"] else authorizing,
-        "cost": str(call_cost(ccv, doc["billing_seconds"])),
+        "cost": str(call_cost(ccv)),
         "dialed_number": _user_part(text("request") if inbound else text("to")),
         "calling_from": text("caller_id_number") if inbound else _user_part(text("from_uri")),
         "datetime": f"{moment:%Y-%m-%d %H:%M:%S}",

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cloudpbx.accounts.tree import AccountNode
-from cloudpbx.errors import Conflicting, Forbidden, Invalid
+from cloudpbx.errors import Conflicting, Failure, Forbidden, Invalid
 from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.store import Store, Tx, gregorian_now, new_id
 from cloudpbx.store import ledgers as rows
@@ -74,25 +74,70 @@ async def write(
     store: Store, account_id: str, change: Change, twin_account_id: str | None = None, *, now: int | None = None
 ) -> Written:
     """Add the entry (and the twin in `twin_account_id`'s ledger) and move the balances, in one transaction."""
+    [result] = await write_many(store, [(account_id, change, twin_account_id)], now=now)
+    if isinstance(result, Failure):
+        raise result
+    return result
+
+
+Item = tuple[str, Change, str | None]  # the account, its change, the twin's account
+
+
+async def write_many(store: Store, items: list[Item], *, now: int | None = None) -> list[Written | Failure]:
+    """Several writes in one transaction (per-minute bills committed together): each item is written as `write`
+    writes it, or answered with its own failure (a key reused for another entry, a balance out of bounds) without
+    failing the others."""
     now = gregorian_now() if now is None else now
     month = month_of(now)
-    accounts = [account_id] if twin_account_id is None else [account_id, twin_account_id]
+    accounts = {acc for account_id, _, twin in items for acc in (account_id, twin) if acc is not None}
     async with store.write() as tx:
         locked = await rows.lock_balances(tx, accounts, month)
+        batch = _Batch({acc: row.balance for acc, (row, _) in locked.items()})
+        results = [await batch.add(tx, account_id, change, twin, now) for account_id, change, twin in items]
+        carried = [_carry(row, created, month) for row, created in locked.values()]
+        for row, _ in locked.values():
+            await rows.set_balance(
+                tx, BalanceRow(row.account_id, batch.balances[row.account_id], max(row.month, month))
+            )
+        written = [e for e in carried if e is not None] + batch.entries
+        if written:
+            await rows.insert_entries(tx, written)
+    return results
+
+
+@dataclass
+class _Batch:
+    """The entries of one transaction and the balances they leave, item by item."""
+
+    balances: dict[str, int]
+    entries: list[Entry] = field(default_factory=list)
+    keyed: dict[tuple[str, str], Written] = field(default_factory=dict)
+
+    async def add(
+        self, tx: Tx, account_id: str, change: Change, twin_account_id: str | None, now: int
+    ) -> Written | Failure:
+        try:
+            return await self._add(tx, account_id, change, twin_account_id, now)
+        except (Conflicting, Invalid) as exc:
+            return exc
+
+    async def _add(self, tx: Tx, account_id: str, change: Change, twin_account_id: str | None, now: int) -> Written:
         if change.key is not None:
-            found = await rows.by_key(tx, account_id, change.key)
+            earlier = self.keyed.get((account_id, change.key))
+            found = earlier.entry if earlier else await rows.by_key(tx, account_id, change.key)
             if found is not None:
                 _same(found, change)
-                twin = await _twin_of(tx, found)
-                return Written(found, twin, new=False)
+                return Written(found, earlier.twin if earlier else await _twin_of(tx, found), new=False)
         entry, twin = _entries(account_id, change, now, twin_account_id)
-        carried = [_carry(row, created, month) for row, created in locked.values()]
-        written = [e for e in carried if e is not None] + [entry] + ([twin] if twin else [])
-        for row, _ in locked.values():
-            moved = sum(e.signed for e in (entry, twin) if e is not None and e.account_id == row.account_id)
-            await rows.set_balance(tx, BalanceRow(row.account_id, _bounded(row.balance + moved), max(row.month, month)))
-        await rows.insert_entries(tx, written)
-    return Written(entry, twin, new=True)
+        moved = [(e.account_id, self.balances[e.account_id] + e.signed) for e in (entry, twin) if e is not None]
+        for _acc, balance in moved:  # every bound checked before any balance moves: the twin fails with its entry
+            _bounded(balance)
+        self.balances.update(moved)
+        self.entries += [entry] + ([twin] if twin else [])
+        written = Written(entry, twin, new=True)
+        if change.key is not None:
+            self.keyed[(account_id, change.key)] = written
+        return written
 
 
 async def _twin_of(tx: Tx, entry: Entry) -> Entry | None:

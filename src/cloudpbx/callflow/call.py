@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from cloudpbx.accounts import devices
 from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.limits.metering import Meter
 from cloudpbx.routing.decision import Endpoint
 from cloudpbx.store import Doc
 
@@ -91,14 +92,20 @@ class Call(Protocol):
         ...
 
     async def bridge_carriers(
-        self, endpoints: Sequence[Endpoint], caller_id: CallerId, timeout_s: int, channel_vars: Mapping[str, str]
+        self,
+        endpoints: Sequence[Endpoint],
+        caller_id: CallerId,
+        timeout_s: int,
+        channel_vars: Mapping[str, object],
+        meter: Meter | None = None,
     ) -> BridgeResult:
         """Call out through carriers' gateways, one after the other in the given order, presenting `caller_id`.
 
         A gateway that fails (5xx, 408, 480, 404, any other refusal, no 18x within its `progress_timeout`, no
         response) hands over to the next; busy and decline (486, 600, 603) end the attempt at once, and so does
-        `timeout_s` passing. Failure: the last gateway's cause. `channel_vars` (the billing classification) go into
-        the carrier legs' CDRs. On answer it returns when the conversation is over, with `ended` set.
+        `timeout_s` passing. Failure: the last gateway's cause. `channel_vars` (the billing classification, the
+        rate) go into the carrier legs' CDRs; `meter` hears the answering leg's answer and end (per-minute calls).
+        On answer it returns when the conversation is over, with `ended` set.
         """
         ...
 

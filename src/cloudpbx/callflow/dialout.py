@@ -7,9 +7,10 @@ route plan that route explain prints (`routing/plan.py`), and the call does what
 - `on_net`: delivered inside, to the callflow of the number's holder account (`on_net.py`), with no trunk taken;
 - `no_route`: a failed bridge (NO_ROUTE_DESTINATION, 404) that a failure branch may catch;
 - `carriers`: the gateways one after the other; an emergency call first gets its caller ID, CDR facts and alert
-  (`emergency_dial.py`) or is refused 486.
+  (`emergency_dial.py`) or is refused 486. A call some charged account pays per minute is metered
+  (`limits/metering.py`): rated before it rings, billed once when its carrier leg ends.
 
-The trunks the plan took are released when the call ends, whichever way it ends.
+The trunks the plan took are released when the call ends, whichever way it ends, after its bill is written.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from cloudpbx.callflow.emergency_dial import EmergencyDialling, channel_vars
 from cloudpbx.callflow.endpoints import DEFAULT_TIMEOUT_S, non_negative
 from cloudpbx.callflow.execution import CONTINUE, STOP, Execution, Next, text
 from cloudpbx.callflow.on_net import MAX_HOPS, OnNetCall, hops
+from cloudpbx.limits.decision import OUTBOUND
+from cloudpbx.limits.metering import Meter, Metering
 from cloudpbx.limits.trunks import Grant
 from cloudpbx.numbers.restrictions import BARRED
 from cloudpbx.routing.decision import NO_ROUTE, Decision
@@ -50,6 +53,7 @@ class Dialout:
     emergency: EmergencyDialling
     directory: AccountDirectory
     deliver: Callable[[Call], Awaitable[object]]
+    metering: Metering
 
     async def may_hunt(self, account_id: str, hunt_account_id: str) -> bool:
         """A `resources` action may use the carriers of the account itself or of one of its ancestors (KAZOO's
@@ -91,7 +95,8 @@ async def dial_out(run: Execution, data: dict, local: bool, hunt: str | None = N
     """Plan and act on the plan: STOP once answered, refused or delivered inside, else the failure branch or `_`."""
     call, dialout = run.call, run.dialout
     caller_id = await dialout.caller_id(run, text(data.get("caller_id_type")) or "external")
-    plan = None
+    plan: Plan | None = None
+    meter: list[Meter] = []  # the call's meter once opened, closed (billed) before its trunks go back
     try:
         plan = await dialout.plans.plan(
             call.account_id,
@@ -104,12 +109,14 @@ async def dial_out(run: Execution, data: dict, local: bool, hunt: str | None = N
             caller_id_number=caller_id.number or None,
             call_id=lease_id(call),
         )
-        return await _act(run, plan, caller_id, data)
+        return await _act(run, plan, caller_id, data, meter)
     finally:
+        for opened in meter:
+            await opened.close()
         await dialout.release(plan)
 
 
-async def _act(run: Execution, plan: Plan, caller_id: CallerId, data: dict) -> Next:
+async def _act(run: Execution, plan: Plan, caller_id: CallerId, data: dict, meter: list[Meter]) -> Next:
     call, outcome = run.call, plan.outcome
     log.info("call %s: %s planned %s (%s)", call.call_id, plan.request.number, outcome, plan.number)
     if outcome in (RESTRICTED, LIMITED):
@@ -120,7 +127,7 @@ async def _act(run: Execution, plan: Plan, caller_id: CallerId, data: dict) -> N
         return STOP
     if outcome != CARRIERS or plan.decision is None:
         return _failed(run, BridgeResult(False, NO_ROUTE, NO_ROUTE_STATUS))
-    return await _to_carriers(run, plan, plan.decision, caller_id, data)
+    return await _to_carriers(run, plan, plan.decision, caller_id, data, meter)
 
 
 async def _delivered(run: Execution, on_net: OnNet, caller_id: CallerId) -> bool:
@@ -135,9 +142,13 @@ async def _delivered(run: Execution, on_net: OnNet, caller_id: CallerId) -> bool
     return True
 
 
-async def _to_carriers(run: Execution, plan: Plan, decision: Decision, caller_id: CallerId, data: dict) -> Next:
-    """Bridge the decision's gateways; an emergency call first takes its identity, or is refused."""
-    call, carried = run.call, billing_vars(plan.limits)
+async def _to_carriers(
+    run: Execution, plan: Plan, decision: Decision, caller_id: CallerId, data: dict, meter: list[Meter]
+) -> Next:
+    """Bridge the decision's gateways, metered when per-minute; an emergency call first takes its identity, or is
+    refused."""
+    call = run.call
+    carried: dict[str, object] = dict(billing_vars(plan.limits))
     if decision.emergency:
         identity = await run.dialout.emergency.identify(call, plan, caller_id)
         if identity.refused:
@@ -147,7 +158,13 @@ async def _to_carriers(run: Execution, plan: Plan, decision: Decision, caller_id
         carried |= channel_vars(identity)
     call.note(**billing_vars(plan.limits))
     timeout_s = non_negative(data.get("timeout"), 0) or DEFAULT_TIMEOUT_S
-    result = await call.bridge_carriers(decision.endpoints, caller_id, timeout_s, carried)
+    if plan.limits is not None:
+        opened = await run.dialout.metering.open(plan.limits, call.call_id, OUTBOUND, plan.number, caller_id.number)
+        if opened is not None:
+            meter.append(opened)
+            carried |= opened.channel_vars()
+    metered = meter[0] if meter else None
+    result = await call.bridge_carriers(decision.endpoints, caller_id, timeout_s, carried, metered)
     if result.answered or call.ended:
         return STOP
     return _failed(run, result)

@@ -24,6 +24,7 @@ from cloudpbx.callflow.emergency_dial import EmergencyDialling
 from cloudpbx.callflow.endpoints import Endpoints
 from cloudpbx.callflow.execution import CONTINUE, MAX_BRANCHES, Execution, Next
 from cloudpbx.callflow.lookup import Route, Router
+from cloudpbx.limits.metering import Metering
 from cloudpbx.numbers.manager import Numbers
 from cloudpbx.numbers.restrictions import BARRED, Restrictions
 from cloudpbx.routing.plan import Plans
@@ -77,6 +78,7 @@ class CallflowEngine:
         restrictions: Restrictions,
         plans: Plans,
         numbers: Numbers,
+        metering: Metering,
         max_branches: int = MAX_BRANCHES,
     ):
         self.callflows = callflows
@@ -87,7 +89,7 @@ class CallflowEngine:
         emergency = EmergencyDialling(
             EmergencyCallerIds(self.caller_ids, numbers, configs), EmergencyBridge(documents, accounts.directory)
         )
-        self.dialout = Dialout(plans, self.caller_ids, emergency, accounts.directory, self.deliver)
+        self.dialout = Dialout(plans, self.caller_ids, emergency, accounts.directory, self.deliver, metering)
         self.max_branches = max_branches
 
     async def handle(self, call: Call, *, identify: bool = True) -> Route | None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from cloudpbx.callflow.call import BridgeResult, Call, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.limits.metering import Meter
 from cloudpbx.routing.decision import Endpoint
 from cloudpbx.store import Doc
 
@@ -44,9 +45,14 @@ class OnNetCall:
         return await self.call.bridge(targets, strategy, timeout_s)
 
     async def bridge_carriers(
-        self, endpoints: Sequence[Endpoint], caller_id: CallerId, timeout_s: int, channel_vars: Mapping[str, str]
+        self,
+        endpoints: Sequence[Endpoint],
+        caller_id: CallerId,
+        timeout_s: int,
+        channel_vars: Mapping[str, object],
+        meter: Meter | None = None,
     ) -> BridgeResult:
-        return await self.call.bridge_carriers(endpoints, caller_id, timeout_s, channel_vars)
+        return await self.call.bridge_carriers(endpoints, caller_id, timeout_s, channel_vars, meter)
 
     def note(self, **channel_vars: str) -> None:
         self.call.note(**channel_vars)

@@ -19,8 +19,9 @@ from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.errors import Missing
 from cloudpbx.limits import rules
-from cloudpbx.limits.credit import available_credit_units
+from cloudpbx.limits.credit import available_credit_units, available_units
 from cloudpbx.limits.decision import CarrierCall, Decision, decide
+from cloudpbx.limits.recovery import bill_dead_calls
 from cloudpbx.limits.turns import Turns
 from cloudpbx.store import Store, StoreError, new_id
 from cloudpbx.store import trunk_leases as leases
@@ -72,10 +73,11 @@ class Trunks:
         `release` (or until this process stops renewing it)."""
         charged = await self._charged(account_id)
         limits = {acc: await self.limits(acc) for acc in charged}
-        credit = {acc: await available_credit_units(self.store, acc) for acc in charged}
+        balance = {acc: await available_credit_units(self.store, acc) for acc in charged}
         key = lease_key(call_id)
 
-        def choose(used: leases.Counts) -> tuple[Grant, list[leases.LeaseRow]]:
+        def choose(used: leases.Counts, running: leases.Running) -> tuple[Grant, list[leases.LeaseRow]]:
+            credit = {acc: available_units(balance[acc], running[acc], now) for acc in charged}
             grant = _granted(key, call, charged, limits, used, credit)
             if not grant.allowed:
                 return grant, []
@@ -94,9 +96,11 @@ class Trunks:
         no lock (route explanations): a call placed a moment later may find the last trunk taken meanwhile."""
         charged = await self._charged(account_id)
         limits = {acc: await self.limits(acc) for acc in charged}
-        credit = {acc: await available_credit_units(self.store, acc) for acc in charged}
+        balance = {acc: await available_credit_units(self.store, acc) for acc in charged}
+        now = time.time()
         async with self.store.read() as tx:
-            used = await leases.in_use(tx, charged, time.time())
+            used, running = await leases.in_use(tx, charged, now)
+        credit = {acc: available_units(balance[acc], running[acc], now) for acc in charged}
         return _granted("", call, charged, limits, used, credit)
 
     async def release(self, grant: Grant) -> None:
@@ -104,10 +108,18 @@ class Trunks:
         if self._held.pop(grant.call_id, None) is not None:
             await leases.give_back(self.store, grant.call_id, grant.charged)
 
+    async def available(self, account_id: str) -> int:
+        """The account's balance less the running cost of its answered per-minute calls in every process (units)."""
+        balance = await available_credit_units(self.store, account_id)
+        now = time.time()
+        async with self.store.read() as tx:
+            running = (await leases.in_use(tx, [account_id], now))[1][account_id]
+        return available_units(balance, running, now)
+
     async def usage(self, account_id: str) -> dict[str, int]:
         """Live leases counted against the account's limits, by kind, and `calls` in all."""
         async with self.store.read() as tx:
-            used = (await leases.in_use(tx, [account_id], time.time()))[account_id]
+            used = (await leases.in_use(tx, [account_id], time.time()))[0][account_id]
         out = {kind: used.get(kind, 0) for kind in USAGE_KINDS}
         out["calls"] = sum(used.values())
         return out
@@ -161,13 +173,15 @@ class Trunks:
         while self._held:
             await asyncio.sleep(self.ttl_s / 3)
             try:
-                await self._renew()
+                await self.renew()
             except (OSError, StoreError, SQLAlchemyError) as exc:  # the database is away: try again next round
                 log.warning("trunk leases not renewed: %s", exc)
 
-    async def _renew(self) -> None:
-        """Push back this process's counters, and forget those of processes that died (any living one does it)."""
+    async def renew(self) -> None:
+        """Push back this process's counters, and forget those of processes that died (any living one does it),
+        after billing their answered per-minute calls to their last known time."""
         now = time.time()
+        await bill_dead_calls(self.store, now)
         async with self.store.write() as tx:
             await leases.renew(tx, self.node, now, now + self.ttl_s)
 

@@ -59,7 +59,8 @@ async def on_pooled(conn: AsyncConnection, queries: list[Statement], then: Then[
     """The same statements in a transaction the caller opened on a pooled SQLAlchemy connection."""
     results = []
     for sql, params in queries:
-        results.append([tuple(row) for row in await conn.exec_driver_sql(driver_sql(conn.dialect.name, sql), params)])
+        found = await conn.exec_driver_sql(driver_sql(conn.dialect.name, sql), tuple(params))  # one row of parameters
+        results.append([tuple(row) for row in found])
     answer, writes = then(results)
     for sql, rows in writes:
         if rows:

@@ -119,6 +119,12 @@ trunk_leases = Table(
     Column("direction", String(16), nullable=False),
     Column("kind", String(24), nullable=False),
     Column("node", String(128), nullable=False),
+    # a per-minute call once answered: when (Unix seconds), its rate (units a minute), its share of the usage
+    # counter's offset, and what billing it needs if its process dies (JSON)
+    Column("answered", Float, nullable=True),
+    Column("rate", BigInteger, nullable=False, server_default="0"),
+    Column("rate_offset", BigInteger, nullable=False, server_default="0"),
+    Column("billing", Text, nullable=True),
     Index("trunk_leases_by_node", "node", "call_id"),
 )
 
@@ -133,6 +139,10 @@ trunk_usage = Table(
     Column("kind", String(24), primary_key=True),
     Column("calls", Integer, nullable=False),
     Column("expires", Float, nullable=False),
+    # the running cost of the counted answered per-minute calls: (rate * now - rate_offset) / 60 units
+    Column("rate", BigInteger, nullable=False, server_default="0"),
+    Column("rate_offset", BigInteger, nullable=False, server_default="0"),
+    Column("renewed", Float, nullable=False, server_default="0"),  # the process's last renewal: its last known time
     Index("trunk_usage_by_node", "node"),
     Index("trunk_usage_by_expiry", "expires"),
 )

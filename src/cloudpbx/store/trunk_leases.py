@@ -4,7 +4,11 @@ the accounts so every process sharing the database counts the same calls.
 A call holds one `trunk_leases` row per charged account, and adds one to its process's `trunk_usage` counter of that
 account and kind in the same transaction; a decision sums the live counters (a few rows, whatever the number of
 calls). Taking and giving back run as quick writes (`Store.quick_write`). Taking first undoes a lease the same
-call may hold from an attempt whose commit was in doubt, so running it again gives the same answer."""
+call may hold from an attempt whose commit was in doubt, so running it again gives the same answer.
+
+An answered per-minute call adds its rate to its counters' `rate` and `rate * answered - 60 * surcharge` to their
+`rate_offset`, so the running cost of every counted call is `(rate * now - rate_offset) / 60` units from the same
+few rows; giving the lease back takes both off again."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from cloudpbx.store.quick_writes import Statement, Writes, driver_sql
 
 T = TypeVar("T")
 Counts = dict[str, Counter[str]]  # account id → live calls by kind
+Running = dict[str, tuple[int, int]]  # account id → (rate, rate_offset) of its counted answered per-minute calls
 
 
 class LeaseRow(NamedTuple):
@@ -41,13 +46,17 @@ def _lock(n: int) -> str:
 
 @lru_cache(maxsize=8)
 def _held(n: int) -> str:
-    return f"SELECT account_id, node, kind FROM trunk_leases WHERE call_id = ? AND account_id IN ({_marks(n)})"
+    return (
+        "SELECT account_id, node, kind, rate, rate_offset FROM trunk_leases"
+        f" WHERE call_id = ? AND account_id IN ({_marks(n)})"
+    )
 
 
 @lru_cache(maxsize=8)
 def _in_use(n: int) -> str:
     return (
-        f"SELECT account_id, kind, sum(calls) FROM trunk_usage WHERE account_id IN ({_marks(n)}) AND expires > ?"
+        "SELECT account_id, kind, sum(calls), sum(rate), sum(rate_offset) FROM trunk_usage"
+        f" WHERE account_id IN ({_marks(n)}) AND expires > ?"
         " GROUP BY account_id, kind"
     )
 
@@ -55,23 +64,49 @@ def _in_use(n: int) -> str:
 @lru_cache(maxsize=8)
 def _drop(n: int) -> str:
     return (
-        f"DELETE FROM trunk_leases WHERE call_id = ? AND account_id IN ({_marks(n)}) RETURNING account_id, node, kind"
+        f"DELETE FROM trunk_leases WHERE call_id = ? AND account_id IN ({_marks(n)})"
+        " RETURNING account_id, node, kind, rate, rate_offset"
+    )
+
+
+@lru_cache(maxsize=8)
+def _unanswered(n: int) -> str:
+    return (
+        "SELECT account_id, node FROM trunk_leases WHERE call_id = ? AND kind = 'per_minute' AND answered IS NULL"
+        f" AND account_id IN ({_marks(n)})"
     )
 
 
 _ADD = f"INSERT INTO trunk_leases ({', '.join(LeaseRow._fields)}) VALUES ({_marks(len(LeaseRow._fields))})"
 _DROP_ONE = "DELETE FROM trunk_leases WHERE call_id = ? AND account_id = ?"
 _COUNT_UP = (
-    "INSERT INTO trunk_usage (account_id, node, kind, calls, expires) VALUES (?, ?, ?, 1, ?)"
-    " ON CONFLICT (account_id, node, kind) DO UPDATE SET calls = trunk_usage.calls + 1, expires = excluded.expires"
+    "INSERT INTO trunk_usage (account_id, node, kind, calls, expires, renewed) VALUES (?, ?, ?, 1, ?, ?)"
+    " ON CONFLICT (account_id, node, kind) DO UPDATE SET calls = trunk_usage.calls + 1, expires = excluded.expires,"
+    " renewed = excluded.renewed"
 )
-_COUNT_DOWN = "UPDATE trunk_usage SET calls = calls - 1 WHERE account_id = ? AND node = ? AND kind = ? AND calls > 0"
+_COUNT_DOWN = (
+    "UPDATE trunk_usage SET calls = calls - 1, rate = rate - ?, rate_offset = rate_offset - ?"
+    " WHERE account_id = ? AND node = ? AND kind = ? AND calls > 0"
+)
+_ANSWER = (
+    "UPDATE trunk_leases SET answered = ?, rate = ?, rate_offset = ?, billing = ? WHERE call_id = ? AND account_id = ?"
+)
+_RUN = (
+    "UPDATE trunk_usage SET rate = rate + ?, rate_offset = rate_offset + ?"
+    " WHERE account_id = ? AND node = ? AND kind = 'per_minute'"
+)
+_DEAD = (
+    "SELECT l.call_id, l.answered, l.billing, u.renewed FROM trunk_leases l JOIN trunk_usage u"
+    " ON u.account_id = l.account_id AND u.node = l.node AND u.kind = l.kind"
+    " WHERE u.expires <= ? AND l.answered IS NOT NULL AND l.billing IS NOT NULL"
+)
 _EXPIRED = "DELETE FROM trunk_usage WHERE expires <= ? RETURNING account_id, node, kind"
 _DROP_EXPIRED = "DELETE FROM trunk_leases WHERE node = ? AND account_id = ? AND kind = ?"
 _RENEW = {
-    "sqlite": "UPDATE trunk_usage SET expires = ? WHERE node = ?",
+    "sqlite": "UPDATE trunk_usage SET expires = ?, renewed = ? WHERE node = ?",
     # in key order, as every other writer of these rows, so a renewal and a release never deadlock
-    "postgresql": "UPDATE trunk_usage SET expires = ? WHERE (account_id, node, kind) IN (SELECT account_id, node, kind"
+    "postgresql": "UPDATE trunk_usage SET expires = ?, renewed = ? WHERE (account_id, node, kind) IN"
+    " (SELECT account_id, node, kind"
     " FROM trunk_usage WHERE node = ? ORDER BY account_id, node, kind FOR UPDATE)",
 }
 _PRUNE = "DELETE FROM trunk_usage WHERE node = ? AND calls <= 0"
@@ -84,10 +119,11 @@ async def take(
     call_id: str,
     now: float,
     expires: float,
-    choose: Callable[[Counts], tuple[T, list[LeaseRow]]],
+    choose: Callable[[Counts, Running], tuple[T, list[LeaseRow]]],
 ) -> T:
-    """One transaction: lock the accounts, sum their live usage (without this call's), and add the leases `choose`
-    returns with its answer for those counts (none when it refuses the call), each counted in its process's usage."""
+    """One transaction: lock the accounts, sum their live usage and running cost (without this call's), and add the
+    leases `choose` returns with its answer for those (none when it refuses the call), each counted in its process's
+    usage."""
     ids = sorted(set(account_ids))
     queries: list[Statement] = [(_held(len(ids)), [call_id, *ids]), (_in_use(len(ids)), [*ids, now])]
     if store.dialect == "postgresql":  # SQLite has no row locks: a writer holds the database from BEGIN IMMEDIATE
@@ -95,13 +131,14 @@ async def take(
 
     def then(results: list[list[tuple]]) -> tuple[T, Writes]:
         held, live = results[-2], results[-1]
-        used = _counts(ids, live)
-        for account_id, _node, kind in held:
+        used, running = _counts(ids, live), _running(ids, live)
+        for account_id, _node, kind, rate, offset in held:
             used[account_id][kind] = max(0, used[account_id][kind] - 1)
-        answer, rows = choose(used)
-        writes = _uncounted(held) + [(_DROP_ONE, [(call_id, account_id) for account_id, _, _ in held])]
+            running[account_id] = (running[account_id][0] - rate, running[account_id][1] - offset)
+        answer, rows = choose(used, running)
+        writes = _uncounted(held) + [(_DROP_ONE, [(call_id, held_row[0]) for held_row in held])]
         writes.append((_ADD, [tuple(row) for row in rows]))
-        writes.append((_COUNT_UP, sorted((row.account_id, row.node, row.kind, expires) for row in rows)))
+        writes.append((_COUNT_UP, sorted((row.account_id, row.node, row.kind, expires, now) for row in rows)))
         return answer, writes
 
     return await store.quick_write(queries, then)
@@ -113,23 +150,55 @@ async def give_back(store: Store, call_id: str, account_ids: Iterable[str]) -> N
     await store.quick_write([(_drop(len(ids)), [call_id, *ids])], lambda results: (None, _uncounted(results[0])))
 
 
+async def answer(
+    store: Store, call_id: str, account_ids: Iterable[str], answered: float, rate: int, offset: int, billing: str
+) -> None:
+    """The call's unanswered per-minute leases are answered: they keep its rate and billing, and their counters count
+    its running cost, for every process."""
+    ids = sorted(set(account_ids))
+
+    def then(results: list[list[tuple]]) -> tuple[None, Writes]:
+        found = sorted(results[0])
+        return None, [
+            (_ANSWER, [(answered, rate, offset, billing, call_id, account_id) for account_id, _ in found]),
+            (_RUN, [(rate, offset, account_id, node) for account_id, node in found]),
+        ]
+
+    await store.quick_write([(_unanswered(len(ids)), [call_id, *ids])], then)
+
+
 def _uncounted(leases: list[tuple]) -> Writes:
-    """Take the leases (account, node, kind) off their usage counters, in key order."""
-    return [(_COUNT_DOWN, sorted(leases))]
+    """Take the leases (account, node, kind, rate, offset) off their usage counters, in key order."""
+    return [(_COUNT_DOWN, [(rate, offset, a, n, k) for a, n, k, rate, offset in sorted(leases)])]
 
 
-async def in_use(tx: Tx, account_ids: Iterable[str], now: float) -> Counts:
-    """Live calls of each account by kind; the counters of a process gone count for nothing once expired."""
+async def in_use(tx: Tx, account_ids: Iterable[str], now: float) -> tuple[Counts, Running]:
+    """Live calls of each account by kind, and their running cost; the counters of a process gone count for nothing
+    once expired."""
     ids = list(account_ids)
-    rows = await tx.conn.exec_driver_sql(driver_sql(tx.conn.dialect.name, _in_use(len(ids))), (*ids, now))
-    return _counts(ids, rows)
+    sql = driver_sql(tx.conn.dialect.name, _in_use(len(ids)))
+    rows = [tuple(row) for row in await tx.conn.exec_driver_sql(sql, (*ids, now))]
+    return _counts(ids, rows), _running(ids, rows)
 
 
 def _counts(account_ids: list[str], rows: Iterable) -> Counts:
     out: Counts = {account_id: Counter() for account_id in account_ids}
-    for account_id, kind, number in rows:
+    for account_id, kind, number, *_ in rows:
         out[account_id][kind] = int(number)
     return out
+
+
+def _running(account_ids: list[str], rows: Iterable) -> Running:
+    out = dict.fromkeys(account_ids, (0, 0))
+    for account_id, _kind, _calls, rate, offset in rows:
+        out[account_id] = (out[account_id][0] + int(rate or 0), out[account_id][1] + int(offset or 0))
+    return out
+
+
+async def dead(tx: Tx, now: float) -> list[tuple[str, float, str, float]]:
+    """Answered per-minute calls of processes whose counters expired: (lease call id, answered, billing JSON, the
+    process's last renewal), one row per charged account."""
+    return [tuple(row) for row in await tx.conn.exec_driver_sql(driver_sql(tx.conn.dialect.name, _DEAD), (now,))]
 
 
 async def renew(tx: Tx, node: str, now: float, expires: float) -> None:
@@ -139,7 +208,7 @@ async def renew(tx: Tx, node: str, now: float, expires: float) -> None:
     expired = [tuple(row) for row in await tx.conn.exec_driver_sql(driver_sql(dialect, _EXPIRED), (now,))]
     if expired:
         await tx.conn.exec_driver_sql(driver_sql(dialect, _DROP_EXPIRED), [(n, a, k) for a, n, k in expired])
-    await tx.conn.exec_driver_sql(driver_sql(dialect, _RENEW[dialect]), (expires, node))
+    await tx.conn.exec_driver_sql(driver_sql(dialect, _RENEW[dialect]), (expires, now, node))
     await tx.conn.exec_driver_sql(driver_sql(dialect, _PRUNE), (node,))
 
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from cloudpbx.accounts.cdrs import new_interaction_id
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.limits.metering import Meter
 from cloudpbx.media.codecs import Incompatible
 from cloudpbx.media.relay import SessionClosed
 from cloudpbx.media.sdp import SdpError
@@ -156,12 +157,19 @@ class InboundCall:
         return await self._connect(*outcome)
 
     async def bridge_carriers(
-        self, endpoints: Sequence[Endpoint], caller_id: CallerId, timeout_s: int, channel_vars: Mapping[str, str]
+        self,
+        endpoints: Sequence[Endpoint],
+        caller_id: CallerId,
+        timeout_s: int,
+        channel_vars: Mapping[str, object],
+        meter: Meter | None = None,
     ) -> BridgeResult:
         if self.ended:
             return BridgeResult(False, causes.ORIGINATOR_CANCEL, 487)
         self.a.caller = (self.caller_id.name, self.caller_id.number)
-        bridging = CarrierBridging(self.ctx, self, self.account_id, endpoints, caller_id, timeout_s, channel_vars)
+        bridging = CarrierBridging(
+            self.ctx, self, self.account_id, endpoints, caller_id, timeout_s, channel_vars, meter
+        )
         outcome = await bridging.run()
         if isinstance(outcome, BridgeResult):
             return outcome

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
 from cloudpbx.callflow.caller_id import CallerId
 from cloudpbx.limits.decision import INBOUND, CarrierCall
+from cloudpbx.limits.metering import Meter, Metering
 from cloudpbx.limits.trunks import Grant, Trunks
 from cloudpbx.media.announcement import Announcement
 from cloudpbx.media.codecs import CodecPolicy
@@ -47,9 +48,11 @@ ANNOUNCEMENT_S = 1.5  # how long a caller refused for its trunks hears the tone 
 
 @dataclass
 class Admission:
-    """What admitting carrier calls needs: the trunk limits and, for the refusal's tone, the relay's ports."""
+    """What admitting carrier calls needs: the trunk limits, per-minute metering and, for the refusal's tone, the
+    relay's ports."""
 
     trunks: Trunks
+    metering: Metering
     relay: MediaRelay
     announcement_s: float = ANNOUNCEMENT_S
 
@@ -65,6 +68,7 @@ class CarrierIdentity:
     caller: CallerId
     admission: Admission
     grant: Grant | None = field(default=None, init=False)
+    meter: Meter | None = field(default=None, init=False)
 
     @property
     def realm(self) -> str:
@@ -105,11 +109,20 @@ class CarrierIdentity:
         if any(decision and decision.soft_limit for decision in (grant.account, grant.reseller)):
             call.a.channel_vars["soft_limit"] = True  # let through over its limits (jonny5's Soft-Limit)
         if grant.allowed:
+            await self._metered(call, grant)
             return True
         log.info("call %s to %s refused by trunk limits: %s", call.call_id, self.number.e164, grant.reason)
         await self._announce(call)
         await call.hangup(causes.USER_BUSY)
         return False
+
+    async def _metered(self, call: Admitted, grant: Grant) -> None:
+        """A call some charged account pays per minute is rated by the number called and billed when it ends."""
+        metering = self.admission.metering
+        self.meter = await metering.open(grant, call.call_id, INBOUND, self.number.e164, self.caller.number)
+        if self.meter is not None:
+            call.a.meter = self.meter
+            call.a.channel_vars.update(self.meter.channel_vars())
 
     async def _announce(self, call: Admitted) -> None:
         if not call.offer:
@@ -129,6 +142,9 @@ class CarrierIdentity:
             announcement.close()
 
     async def finish(self) -> None:
+        """Bill the call (when metered), then give its trunks back."""
+        if self.meter is not None:
+            await self.meter.close()
         if self.grant is not None and self.grant.allowed:
             await self.admission.trunks.release(self.grant)
 

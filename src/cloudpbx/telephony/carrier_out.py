@@ -23,6 +23,7 @@ from typing import cast
 
 from cloudpbx.callflow.call import BridgeResult
 from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.limits.metering import Meter
 from cloudpbx.media.codecs import CodecPolicy, Incompatible
 from cloudpbx.media.relay import NoPorts
 from cloudpbx.routing.carriers import Gateway
@@ -56,7 +57,8 @@ class CarrierLeg(OutboundLeg):
         account_id: str,
         endpoint: Endpoint,
         peer: Peer,
-        channel_vars: Mapping[str, str],
+        channel_vars: Mapping[str, object],
+        meter: Meter | None = None,
     ):
         gateway = endpoint.gateway
         self.from_host = (gateway.from_uri_realm or origin.realm) if gateway.format_from_uri else ctx.core.address
@@ -85,6 +87,7 @@ class CarrierLeg(OutboundLeg):
             **channel_vars,
         }
         self.challenged = False
+        self.meter = meter
         self._ringing: Ringing | None = None
         self._signalling(origin, peer)
 
@@ -186,9 +189,11 @@ class CarrierBridging:
         endpoints: Sequence[Endpoint],
         caller_id: CallerId,
         timeout_s: int,
-        channel_vars: Mapping[str, str],
+        channel_vars: Mapping[str, object],
+        meter: Meter | None = None,
     ):
         self.ctx, self.call, self.account_id = ctx, call, account_id
+        self.meter = meter
         self.origin = replace(call.origin(), identity=caller_id.sip())
         self.endpoints = list(endpoints)
         self.timeout_s = timeout_s
@@ -225,7 +230,7 @@ class CarrierBridging:
         leg = (
             None
             if peer is None
-            else CarrierLeg(self.ctx, self.origin, self.account_id, endpoint, peer, self.channel_vars)
+            else CarrierLeg(self.ctx, self.origin, self.account_id, endpoint, peer, self.channel_vars, self.meter)
         )
         if leg is None or not leg.reachable:
             return (causes.NORMAL_TEMPORARY_FAILURE, 503)

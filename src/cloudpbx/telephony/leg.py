@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from cloudpbx.accounts.devices import sip_username
 from cloudpbx.ids import GREGORIAN_OFFSET
+from cloudpbx.limits.metering import Meter
 from cloudpbx.sip.dialog import Dialog
 from cloudpbx.sip.message import Request
 from cloudpbx.sip.transaction import ClientTransaction, ServerTransaction
@@ -157,6 +158,7 @@ class Leg:
         self.channel: Channel | None = None
         self.transfer_history: dict[str, dict[str, str]] = {}  # KAZOO's CDR field: Gregorian second → transfer
         self.channel_vars: dict[str, object] = {}  # more of KAZOO's custom_channel_vars (billing, carrier)
+        self.meter: Meter | None = None  # a per-minute call's: hears the answer and the end, can cut the call off
 
     @property
     def ended(self) -> bool:
@@ -243,6 +245,16 @@ class Leg:
         if self.channel:
             self.channel.answered = True
             self.channel.extra["other_leg"] = other_call_id
+        if self.meter is not None:
+            self.meter.answered(self.answered_at, self.call_id, self._cut_off)
+
+    def _cut_off(self, cause: str) -> None:
+        """Out of money (the balance crawler): BYE to both sides of its conversation, the CDRs saying why."""
+        conversation = self.ctx.conversations.get(self.call_id)
+        if conversation is not None:
+            conversation.hang_up(cause)
+        else:
+            self.bye(cause)
 
     def held(self, on_hold: bool) -> None:
         if self.channel:
@@ -336,6 +348,10 @@ class Leg:
             leg["transfer_history"] = self.transfer_history
         if self.channel_vars:
             leg["custom_channel_vars"] = dict(self.channel_vars)
+        if self.meter is not None and self.answered_at is not None and self.ended_at is not None:
+            # the cost its ledger entry is debited, over the billing seconds the CDR counts
+            billed = self.meter.settle(gregorian(self.answered_at), gregorian(self.ended_at))
+            leg["custom_channel_vars"] = {**self.channel_vars, **billed}
         if self.device:
             leg.update(
                 authorizing_id=self.device["_id"],

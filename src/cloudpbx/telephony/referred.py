@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from cloudpbx.callflow.call import BridgeResult, Strategy, Target
 from cloudpbx.callflow.caller_id import CallerId
+from cloudpbx.limits.metering import Meter
 from cloudpbx.media.codecs import CodecPolicy
 from cloudpbx.routing.decision import Endpoint
 from cloudpbx.sip.message import Response
@@ -97,11 +98,18 @@ class ReferredCall:
         return await self._finish(await Bridging(self.ctx, self, targets, strategy, timeout_s).run())
 
     async def bridge_carriers(
-        self, endpoints: Sequence[Endpoint], caller_id: CallerId, timeout_s: int, channel_vars: Mapping[str, str]
+        self,
+        endpoints: Sequence[Endpoint],
+        caller_id: CallerId,
+        timeout_s: int,
+        channel_vars: Mapping[str, object],
+        meter: Meter | None = None,
     ) -> BridgeResult:
         if self.ended:
             return BridgeResult(False, causes.ORIGINATOR_CANCEL, 487)
-        bridging = CarrierBridging(self.ctx, self, self.account_id, endpoints, caller_id, timeout_s, channel_vars)
+        bridging = CarrierBridging(
+            self.ctx, self, self.account_id, endpoints, caller_id, timeout_s, channel_vars, meter
+        )
         outcome = await bridging.run()
         result = await self._finish(outcome)
         if result.answered and not isinstance(outcome, BridgeResult):

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_services"
-down_revision = "0008_ledgers"
+down_revision = "0009_per_minute"
 branch_labels = None
 depends_on = None
 
