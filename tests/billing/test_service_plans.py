@@ -296,6 +296,8 @@ def test_monthly_bill_with_prorations_is_written_once(world, master, server):
 
     assert asyncio.run(deck()) == "plans-retail"
     assert master.get(f"accounts/{acc['id']}/services").json()["data"]["ratedeck"] == "plans-retail"
+    picked = master.get(f"accounts/{acc['id']}/ratedeck").json()["data"]
+    assert picked == {"ratedeck_id": "plans-retail"}, "the deck the account's per-minute calls are rated by"
 
 
 def test_isolation_matrix(world, master):

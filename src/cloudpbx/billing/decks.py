@@ -16,7 +16,7 @@ from typing import Any
 
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory, AccountNode
-from cloudpbx.billing import rate_csv
+from cloudpbx.billing import plans, rate_csv
 from cloudpbx.billing.rates import FIELDS, FieldError, Rate, checked, deck_id
 from cloudpbx.errors import Conflicting, Forbidden, Invalid, Missing
 from cloudpbx.store import SYSTEM, Conflict, Doc, Store, Tx, new_id
@@ -55,10 +55,13 @@ class RateDecks:
         return value if isinstance(value, str) and value else DEFAULT_DECK
 
     async def deck_of(self, account_id: str) -> str:
-        """The deck the account's calls are rated by."""
+        """The deck the account's calls are rated by: the one its provider gave the account itself
+        (`/ratedeck`), else the one its service plans pick, else the platform's default."""
         doc = await self.store.find(account_id, account_id)
         chosen = doc.get("pvt_ratedeck_id") if doc else None
-        return chosen if isinstance(chosen, str) and chosen else await self.default_deck()
+        if isinstance(chosen, str) and chosen:
+            return chosen
+        return await plans.ratedeck_of(self.store, account_id) or await self.default_deck()
 
     # --- rates one at a time
 

@@ -100,7 +100,7 @@ class Metering:
         self.live: dict[str, Meter] = {}  # lease key → meter of this process's answered per-minute calls
 
     async def deck_of(self, account_id: str) -> str:
-        """The deck an account's calls are rated by (the seam where a service plan will choose it)."""
+        """The deck an account's calls are rated by (its own, else its service plans', else the default)."""
         return await self.decks.deck_of(account_id)
 
     async def open(self, grant: Grant, call_id: str, direction: str, number: str, caller: str) -> Meter | None:
