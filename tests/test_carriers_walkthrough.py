@@ -56,15 +56,16 @@ def fresh(tmp_path_factory):
 class Shell:
     """The page's shell: each block runs in a new bash from the state (variables, `api`) the blocks before left."""
 
-    def __init__(self, blocks: list[str]):
+    def __init__(self, blocks: list[str], env: dict[str, str] | None = None):
         self.names = sorted({name for block in blocks for name in ASSIGNED.findall(block)})
         self.state = ""
+        self.env = env
 
     def start(self, block: str) -> subprocess.Popen:
         keep = f"\necho ==STATE==\ndeclare -p {' '.join(self.names)} 2>/dev/null || true\ndeclare -f api || true"
         script = "set -euo pipefail\n" + self.state + "\n" + block + keep
         return subprocess.Popen(
-            ["bash", "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ["bash", "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
         )
 
     def finish(self, proc: subprocess.Popen, timeout: float = 60.0) -> str:

@@ -6,6 +6,7 @@ does ("2000 Do Not Honor"), and can be told to stall its answers to sales (the s
 
 from __future__ import annotations
 
+import argparse
 import base64
 import itertools
 import re
@@ -70,7 +71,7 @@ def invalid(scope: str, code: str, attribute: str, message: str) -> tuple[int, s
 
 
 class BraintreePeer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.customers: dict[str, dict[str, Any]] = {}
         self.cards: dict[str, dict[str, Any]] = {}
         self.numbers: dict[str, str] = {}  # card token → the number it was created with (the gateway keeps it)
@@ -81,7 +82,7 @@ class BraintreePeer:
         self.garble_sales = False  # make the sale, answer something that is not XML
         self.ids = itertools.count(1)
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -293,3 +294,17 @@ class BraintreePeer:
         card = self.cards.get(t["card"]) or {"token": t["card"], "last_4": "", "card_type": "", "expired": False}
         shown = {k: v for k, v in t.items() if k not in ("card", "refunded", "customer_id")}
         return {**shown, "customer": {"id": t["customer_id"]}, "credit_card": card, "created_at": NOW}
+
+
+def main() -> None:
+    """Run the peer on its own (`python -m tests.billing.braintree_peer --port 8099`): a stand-in gateway for trying
+    the platform's card payments on one machine, as docs/money.md does."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8099)
+    peer = BraintreePeer(parser.parse_args().port)
+    print(f"Braintree test gateway on {peer.url}", flush=True)
+    peer.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
