@@ -16,12 +16,12 @@ import pytest
 from tests.conftest import free_sip_port, start_server, stop_server
 from tests.helpers import ADMIN_PASSWORD, Client, unique
 from tests.sip.phones import DEFAULT_CODECS, Phone, pump, wait_until
+from tests.walkthrough import Shell, page_blocks
 
 pytestmark = pytest.mark.same_on_every_database  # its server has a SQLite database of its own on every run
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "carriers.md"
-ASSIGNED = re.compile(r"^\s*([A-Z][A-Z_]*)=", re.M)
 STEPS = (  # a piece of each block, in order: the test fails loudly when the page's steps change
     "PASSWORD='the-password-serve-printed'",
     "sipp -sn uas -i 127.0.0.2",
@@ -53,50 +53,16 @@ def fresh(tmp_path_factory):
         stop_server(proc)
 
 
-class Shell:
-    """The page's shell: each block runs in a new bash from the state (variables, `api`) the blocks before left."""
-
-    def __init__(self, blocks: list[str], env: dict[str, str] | None = None):
-        self.names = sorted({name for block in blocks for name in ASSIGNED.findall(block)})
-        self.state = ""
-        self.env = env
-
-    def start(self, block: str) -> subprocess.Popen:
-        keep = f"\necho ==STATE==\ndeclare -p {' '.join(self.names)} 2>/dev/null || true\ndeclare -f api || true"
-        script = "set -euo pipefail\n" + self.state + "\n" + block + keep
-        return subprocess.Popen(
-            ["bash", "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
-        )
-
-    def finish(self, proc: subprocess.Popen, timeout: float = 60.0) -> str:
-        """The block's output once it ended well; its variables and `api` carry over to the next block."""
-        out, err = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, f"{out}\n{err}"
-        printed, state = out.split("==STATE==\n", 1)
-        self.state = state
-        return printed
-
-    def run(self, block: str) -> str:
-        return self.finish(self.start(block))
-
-    def value(self, name: str) -> str:
-        found = re.search(rf'^declare -- {name}="(.*)"$', self.state, re.M)
-        assert found, (name, self.state)
-        return found.group(1)
-
-
 def blocks_of_the_page(base: str, sip: str) -> list[str]:
-    blocks = re.findall(r"^```sh\n(.*?)^```", DOC.read_text(), re.S | re.M)
-    assert len(blocks) == len(STEPS), "the page's steps"
-    assert all(step in block for step, block in zip(STEPS, blocks, strict=True)), "the page's steps, in order"
-    first = blocks[0]
-    assert "API=http://127.0.0.1:8000/v2" in first and "SIP=127.0.0.1:5060" in first
-    blocks[0] = (
-        first.replace("http://127.0.0.1:8000/v2", base)
-        .replace("SIP=127.0.0.1:5060", f"SIP={sip}")
-        .replace("the-password-serve-printed", ADMIN_PASSWORD)
+    return page_blocks(
+        DOC,
+        STEPS,
+        {
+            "API=http://127.0.0.1:8000/v2": f"API={base}",
+            "SIP=127.0.0.1:5060": f"SIP={sip}",
+            "the-password-serve-printed": ADMIN_PASSWORD,
+        },
     )
-    return blocks
 
 
 def call(phone, number: str) -> None:

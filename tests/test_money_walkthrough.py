@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import free_port, free_sip_port, start_server, stop_server
 from tests.helpers import ADMIN_PASSWORD
-from tests.test_carriers_walkthrough import Shell
+from tests.walkthrough import Shell, page_blocks
 
 pytestmark = pytest.mark.same_on_every_database  # its server has a SQLite database of its own on every run
 
@@ -51,19 +51,17 @@ def fresh(tmp_path_factory):
 
 
 def blocks_of_the_page(base: str, sip: str) -> list[str]:
-    blocks = re.findall(r"^```sh\n(.*?)^```", DOC.read_text(), re.S | re.M)
-    assert len(blocks) == len(STEPS), "the page's steps"
-    assert all(step in block for step, block in zip(STEPS, blocks, strict=True)), "the page's steps, in order"
-    first = blocks[0]
-    assert "API=http://127.0.0.1:8000/v2" in first and "SIP=127.0.0.1:5060" in first
-    blocks[0] = (
-        first.replace("http://127.0.0.1:8000/v2", base)
-        .replace("SIP=127.0.0.1:5060", f"SIP={sip}")
-        .replace("the-password-serve-printed", ADMIN_PASSWORD)
-        .replace("MAIL_PORT=2525", f"MAIL_PORT={free_port()}")
-        .replace("GATEWAY_PORT=8099", f"GATEWAY_PORT={free_port()}")
+    return page_blocks(
+        DOC,
+        STEPS,
+        {
+            "API=http://127.0.0.1:8000/v2": f"API={base}",
+            "SIP=127.0.0.1:5060": f"SIP={sip}",
+            "the-password-serve-printed": ADMIN_PASSWORD,
+            "MAIL_PORT=2525": f"MAIL_PORT={free_port()}",
+            "GATEWAY_PORT=8099": f"GATEWAY_PORT={free_port()}",
+        },
     )
-    return blocks
 
 
 def lines(printed: str) -> list[str]:

@@ -23,6 +23,7 @@ from braintree.exceptions.http.timeout_error import TimeoutError as HttpTimeout 
 from braintree.exceptions.not_found_error import NotFoundError  # type: ignore[import-untyped]
 from braintree.exceptions.request_timeout_error import RequestTimeoutError  # type: ignore[import-untyped]
 
+from cloudpbx.billing.payments.forms import ADDRESS
 from cloudpbx.billing.payments.gateway import (
     Address,
     Card,
@@ -267,22 +268,8 @@ def _card(found: Any) -> Card:
     )
 
 
-ADDRESS_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "street_address",
-    "extended_address",
-    "locality",
-    "region",
-    "postal_code",
-    "country_code_alpha2",
-    "country_name",
-)
-
-
 def _address(found: Any) -> Address:
-    fields = {k: getattr(found, k, None) for k in ADDRESS_FIELDS}
+    fields = {k: getattr(found, k, None) for k in ADDRESS}
     return Address(found.id, found.customer_id, {k: v for k, v in fields.items() if v})
 
 
