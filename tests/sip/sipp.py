@@ -114,9 +114,11 @@ class Sipp:
         self.remote = remote
         self.transport = transport
         self.port = port or free_port(transport, host)
+        self.fixed_port = port is not None
         self.dir = _run_dir(self.scenario.stem)
         traced = ("-trace_msg", "-message_file", str(self.dir / "messages.log")) if trace else ()
-        self.args = self._args(calls, rate, service, keys or {}, auth, auth_uri, pause_ms, (*traced, *extra))
+        self.build = lambda: self._args(calls, rate, service, keys or {}, auth, auth_uri, pause_ms, (*traced, *extra))
+        self.args = self.build()
         self.tick = tick
         self.proc: subprocess.Popen | None = None
 
@@ -161,19 +163,33 @@ class Sipp:
             args += ["-key", name, value]
         return args + list(extra)
 
-    def start(self, timeout: float = 5.0) -> Sipp:
-        """Start in the background and wait until SIPp holds its port."""
-        with (self.dir / "stdout.log").open("wb") as out:
-            self.proc = subprocess.Popen(
-                self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir
-            )
+    def start(self, timeout: float = 5.0, attempts: int = 3) -> Sipp:
+        """Start in the background and wait until SIPp holds its port. The ports were free when chosen, but another
+        process may take one before SIPp binds it: SIPp then ends at once, and is started again on fresh ports."""
+        for attempt in range(1, attempts + 1):
+            with (self.dir / "stdout.log").open("wb") as out:
+                self.proc = subprocess.Popen(
+                    self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir
+                )
+            bound = self._bound(timeout)
+            if bound or self.fixed_port or attempt == attempts or self.proc.poll() is None:
+                break
+            self.port = free_port(self.transport, self.host)
+            self.args = self.build()
+        if not bound:
+            self.proc.kill()
+            output = self._read("stdout.log")
+            raise RuntimeError(f"sipp did not start: {output[:1500]}\n...\n{output[-1500:]}")
+        return self
+
+    def _bound(self, timeout: float) -> bool:
+        """Whether SIPp took its port before it ended or `timeout` passed."""
         deadline = time.monotonic() + timeout
         while not _port_taken(self.port, self.transport, self.host):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError(f"sipp did not start: {self._read('stdout.log')[-2000:]}")
+            if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
+                return False
             time.sleep(0.02)
-        return self
+        return True
 
     def _exited(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
