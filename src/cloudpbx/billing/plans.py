@@ -4,6 +4,7 @@ mode. The plan picks the rate deck of per-minute calls (`ratedeck_of`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cloudpbx import schemas
@@ -75,12 +76,16 @@ def billing_mode(services: Doc) -> str:
 async def assigned(tx: Tx, account_id: str) -> tuple[Doc, list[Assigned]]:
     """The account's services document and the plans it holds that still exist (read in this transaction)."""
     services = services_doc(account_id, await tx.find(account_id, SERVICES_ID))
+    return services, await _held(tx.find, services)
+
+
+async def _held(find: Callable[[str, str], Awaitable[Doc | None]], services: Doc) -> list[Assigned]:
     plans = []
     for plan_id, held in sorted(services.get("plans", {}).items()):
-        found = await tx.find(held.get("vendor_id", ""), plan_id)
+        found = await find(held.get("vendor_id", ""), plan_id)
         if found is not None and found.get("pvt_type") == SERVICE_PLAN.type:
             plans.append(Assigned(found, held.get("overrides") or {}))
-    return services, plans
+    return plans
 
 
 def deck_of_plans(plans: list[Assigned]) -> str | None:
@@ -94,10 +99,10 @@ def deck_of_plans(plans: list[Assigned]) -> str | None:
 
 
 async def ratedeck_of(store: Store, account_id: str) -> str | None:
-    """The rate deck the account's service plans pick for its per-minute calls, or None when none picks one."""
-    async with store.read() as tx:
-        _, plans = await assigned(tx, account_id)
-    return deck_of_plans(plans)
+    """The rate deck the account's service plans pick for its per-minute calls, or None when none picks one. Asked
+    as each per-minute call is rated, so it reads by point reads (no transaction): one for an account without plans."""
+    services = services_doc(account_id, await store.find(account_id, SERVICES_ID))
+    return deck_of_plans(await _held(store.find, services))
 
 
 def checked_mode(value: Any) -> str:
