@@ -79,6 +79,7 @@ class Meter:
             return
         await self._ended
         self.metering.live.pop(self.charge.key, None)
+        self.hang_up = None  # the leg holds this meter: holding the leg back would make every call cyclic garbage
         try:
             await self._marking
         except Exception:  # billing does not need the mark; only recovery after a crash would
