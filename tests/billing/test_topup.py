@@ -5,6 +5,7 @@ next check; with no card gateway nothing is credited. The job's clock is `cloudp
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import subprocess
 import time
@@ -12,8 +13,11 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import insert, update
 
 from cloudpbx.ids import GREGORIAN_OFFSET
+from cloudpbx.store import open_store
+from cloudpbx.store.tables import payment_attempts, topup_attempts
 from tests.billing.braintree_peer import DECLINING
 from tests.billing.test_payments import GATEWAY_TIMEOUT_S, braintree_on, customer_with_card, peer
 from tests.conftest import sup_argv
@@ -142,3 +146,57 @@ def test_without_a_card_gateway_nothing_is_credited(world, server, smtp):
     assert "takes no cards" in mail.text
     run_at(server, now + 900)
     assert len(mails(smtp, billing, now + 900, "top-up")) == 0
+
+
+def test_a_charge_whose_process_died_is_settled_once_its_claim_expires(world, server, smtp, braintree_on):
+    """A process claimed today's top-up and the card charge, then died before the gateway answered (so the gateway
+    never charged): while the dead charge's claim holds, the next checks wait; once it expires one charges."""
+    account, billing = recharging(world, "4111111111111111")
+    now = period_start()
+    key = f"topup:{account['id']}:{now - 600}"
+    asyncio.run(died_mid_charge(server[2], account["id"], key, now - 600, claimed_until=now + 3600))
+    run_at(server, now)
+    assert braintree_on.sales(account["id"]) == [] and payments(world.master, account) == []
+    assert smtp.to(billing) == [], "nothing failed: the charge is only in doubt"
+    asyncio.run(expire_claim(server[2], account["id"], key))
+    run_at(server, now + 900)
+    assert [s["order_id"] for s in braintree_on.sales(account["id"])] == [key], "charged once, under the old key"
+    assert balance(world.master, account) == 28
+    run_at(server, now + 1800)
+    assert len(braintree_on.sales(account["id"])) == 1 and len(payments(world.master, account)) == 1
+
+
+async def died_mid_charge(url: str, account_id: str, key: str, at: int, claimed_until: int) -> None:
+    store = await open_store(url)
+    try:
+        async with store.write() as tx:
+            await tx.conn.execute(
+                insert(topup_attempts).values(
+                    account_id=account_id, last_attempt=at, pending_key=key, pending_amount=250_000
+                )
+            )
+            await tx.conn.execute(
+                insert(payment_attempts).values(
+                    account_id=account_id,
+                    idem_key=f"charge:{key}",
+                    amount=250_000,
+                    state="claimed",
+                    claimed_until=claimed_until,
+                )
+            )
+    finally:
+        await store.dispose()
+
+
+async def expire_claim(url: str, account_id: str, key: str) -> None:
+    store = await open_store(url)
+    try:
+        async with store.write() as tx:
+            c = payment_attempts.c
+            await tx.conn.execute(
+                update(payment_attempts)
+                .where(c.account_id == account_id, c.idem_key == f"charge:{key}")
+                .values(claimed_until=0)
+            )
+    finally:
+        await store.dispose()

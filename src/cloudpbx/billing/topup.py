@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from cloudpbx.billing import ledgers
 from cloudpbx.billing.payments import charges
 from cloudpbx.billing.payments.gateway import GatewayUnavailable, NoGateway, NoPaymentToken
-from cloudpbx.errors import Failure
+from cloudpbx.errors import Conflicting, Failure
 from cloudpbx.notify import outbox, sending
 from cloudpbx.store import SYSTEM, Doc, Store, Tx
 from cloudpbx.store.tables import topup_attempts
@@ -103,7 +103,7 @@ async def _charge(store: Store, account: Doc, amount: int, key: str, now: int, *
     account_id = account["_id"]
     try:
         written = await charges.charge(store, account_id, amount, REASON, key)
-    except GatewayUnavailable as exc:
+    except (GatewayUnavailable, Conflicting) as exc:  # no answer, or an earlier try still holds the key: later
         if not settle:
             await _tell(store, account, "topup_failed", amount, now, reason=_why(exc))
         return "pending"
@@ -131,7 +131,7 @@ def _why(exc: Failure) -> str:
         return "there is no card on file"
     if isinstance(exc, NoGateway):
         return "the platform takes no cards (credit is added by hand)"
-    if isinstance(exc, GatewayUnavailable):
+    if isinstance(exc, GatewayUnavailable | Conflicting):
         return "the payment gateway did not answer; the charge is checked again later"
     text = exc.data.get("message") if isinstance(exc.data, dict) else None
     return text if isinstance(text, str) and text else exc.message
