@@ -10,7 +10,9 @@ import socket
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
+from cloudpbx.store import create_engine
 from tests.conformance import RECORDER
 
 ADMIN_PASSWORD = "master-secret-1"
@@ -148,3 +150,17 @@ def reset_database(url: str) -> None:
         await engine.dispose()
 
     asyncio.run(run())
+
+
+def sql(server, query: str, **params) -> list:
+    """Rows straight from a served platform's database, to see what is really stored."""
+
+    async def run() -> list:
+        engine = create_engine(server[2])
+        try:
+            async with engine.connect() as conn:
+                return list(await conn.execute(text(query), params))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -11,26 +10,10 @@ from pathlib import Path
 
 import jwt
 import pytest
-from sqlalchemy import text
 
-from cloudpbx.store.database import create_engine
-from tests.helpers import Client, credentials, unique
+from tests.helpers import Client, credentials, sql, unique
 
 PASSWORD = "Corr3ct-horse"
-
-
-def sql(server, query: str, **params) -> list:
-    """Rows straight from the server's database, to see what is really stored."""
-
-    async def run() -> list:
-        engine = create_engine(server[2])
-        try:
-            async with engine.connect() as conn:
-                return list(await conn.execute(text(query), params))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def jwt_payload(token: str) -> dict:

@@ -5,32 +5,16 @@ shows the runs."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
 
 import pytest
-from sqlalchemy import text
 
-from cloudpbx.store import create_engine
 from tests.conftest import start_server, stop_server, sup_argv
+from tests.helpers import sql
 from tests.notify.smtp_sink import address
 
 YEAR = 365 * 86400
-
-
-def sql(server, query: str, **params) -> list:
-    """Rows straight from the suite's database."""
-
-    async def run() -> list:
-        engine = create_engine(server[2])
-        try:
-            async with engine.connect() as conn:
-                return list(await conn.execute(text(query), params))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def configure(master, jobs: dict) -> None:
