@@ -7,11 +7,13 @@ import contextlib
 import hashlib
 import itertools
 import socket
+import time
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
+from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.store import create_engine
 from tests.conformance import RECORDER
 
@@ -21,6 +23,18 @@ _names = itertools.count(1)
 
 def unique(prefix: str) -> str:
     return f"{prefix} {next(_names)} {id(object()) % 100000}"
+
+
+DAY = 86400
+_job_days = itertools.count(30, 3)
+
+
+def unused_job_period() -> int:
+    """The start of a scheduler period (Gregorian seconds) 30 days or more from today, on a day no other test of the
+    session has: a test's job runs (up to two days on from it) are periods nobody else ran. Two tests picking the
+    same period would see "already run"."""
+    start = time.time() + next(_job_days) * DAY
+    return int(start - start % 900) + GREGORIAN_OFFSET
 
 
 def credentials(username: str, password: str) -> str:

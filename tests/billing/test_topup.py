@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import subprocess
-import time
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -21,11 +20,10 @@ from cloudpbx.store.tables import payment_attempts, topup_attempts
 from tests.billing.braintree_peer import DECLINING
 from tests.billing.test_payments import GATEWAY_TIMEOUT_S, braintree_on, customer_with_card, peer
 from tests.conftest import sup_argv
-from tests.helpers import unique
+from tests.helpers import DAY, unique, unused_job_period
 from tests.notify.smtp_sink import address
 
 __all__ = ["braintree_on", "peer"]  # fixtures this module uses from the payments tests
-DAY = 86400
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +38,6 @@ def run_at(server, gregorian: int) -> None:
         sup_argv(server, "tasks", "run", "low_balance", "--now", str(gregorian)), capture_output=True, text=True
     )
     assert ran.returncode == 0 and "done" in ran.stdout, ran.stdout + ran.stderr
-
-
-def period_start() -> int:
-    """A job period far from today's, so each test's runs are periods nobody ran."""
-    start = time.time() + secrets.randbelow(300) * DAY + 40 * DAY
-    return int(start - start % 900) + GREGORIAN_OFFSET
 
 
 def ledger(master, account: dict, kind: str, amount: float) -> None:
@@ -85,7 +77,7 @@ def mails(smtp, to: str, moment: int, subject: str) -> list:
 def test_a_card_is_charged_once_a_day_while_below_the_threshold(world, server, smtp, braintree_on):
     account, billing = recharging(world, "4111111111111111")
     customer = account["id"]
-    now = period_start()
+    now = unused_job_period()
     run_at(server, now)
     assert [Decimal(s["amount"]) for s in braintree_on.sales(customer)] == [Decimal(25)]
     assert balance(world.master, account) == 28
@@ -107,7 +99,7 @@ def test_a_card_is_charged_once_a_day_while_below_the_threshold(world, server, s
 
 def test_a_declined_card_is_told_once_and_not_tried_again_that_day(world, server, smtp, braintree_on):
     account, billing = recharging(world, DECLINING)
-    now = period_start()
+    now = unused_job_period()
     run_at(server, now)
     assert payments(world.master, account) == [] and balance(world.master, account) == 3
     (mail,) = smtp.wait_for(billing)
@@ -122,7 +114,7 @@ def test_a_declined_card_is_told_once_and_not_tried_again_that_day(world, server
 
 def test_a_charge_the_gateway_did_not_answer_is_settled_once(world, server, smtp, braintree_on):
     account, billing = recharging(world, "4111111111111111")
-    now = period_start()
+    now = unused_job_period()
     braintree_on.stall_sales_s = GATEWAY_TIMEOUT_S * 3
     run_at(server, now)
     braintree_on.stall_sales_s = 0
@@ -139,7 +131,7 @@ def test_a_charge_the_gateway_did_not_answer_is_settled_once(world, server, smtp
 
 def test_without_a_card_gateway_nothing_is_credited(world, server, smtp):
     account, billing = recharging(world)
-    now = period_start()
+    now = unused_job_period()
     run_at(server, now)
     assert payments(world.master, account) == [] and balance(world.master, account) == 3
     (mail,) = smtp.wait_for(billing)
@@ -152,7 +144,7 @@ def test_a_charge_whose_process_died_is_settled_once_its_claim_expires(world, se
     """A process claimed today's top-up and the card charge, then died before the gateway answered (so the gateway
     never charged): while the dead charge's claim holds, the next checks wait; once it expires one charges."""
     account, billing = recharging(world, "4111111111111111")
-    now = period_start()
+    now = unused_job_period()
     key = f"topup:{account['id']}:{now - 600}"
     asyncio.run(died_mid_charge(server[2], account["id"], key, now - 600, claimed_until=now + 3600))
     run_at(server, now)

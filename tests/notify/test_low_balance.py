@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import time
 
 from cloudpbx.ids import GREGORIAN_OFFSET
 from tests.conftest import sup_argv
+from tests.helpers import DAY, unused_job_period
 from tests.notify.smtp_sink import address
-
-DAY = 86400
 
 
 def _run_at(server, gregorian: int) -> None:
@@ -41,9 +39,7 @@ def test_threshold_email_arrives_once_a_day_while_the_balance_is_low(server, mas
         contact={"billing": {"email": billing}},
     )
     _ledger(master, account["id"], "credit", 3)
-    start = time.time() + 30 * DAY
-    start -= start % 900  # the start of a job period, so later runs an hour or a day on are other periods
-    now = int(start) + GREGORIAN_OFFSET
+    now = unused_job_period()  # later runs an hour or a day on are other periods
 
     def mails_at(moment: int) -> list:
         return [m for m in smtp.to(billing) if m.date == moment - GREGORIAN_OFFSET]
@@ -98,7 +94,7 @@ def test_without_a_billing_contact_the_admins_are_alerted_and_disabled_accounts_
             "priv_level": "admin",
         },
     )
-    now = int(time.time() + 40 * DAY) // 900 * 900 + GREGORIAN_OFFSET
+    now = unused_job_period()
     _run_at(server, now)
     (mail,) = [m for m in smtp.to(admin) if m.date == now - GREGORIAN_OFFSET]
     assert "has $0 left" in mail.subject and "threshold of $5" in mail.text  # the system's default threshold
@@ -112,7 +108,7 @@ def test_two_processes_checking_at_once_send_one_alert(server, master, smtp):
         notifications={"low_balance": {"enabled": True, "threshold": 5}},
         contact={"billing": {"email": billing}},
     )
-    now = int(time.time() + 50 * DAY) // 900 * 900 + GREGORIAN_OFFSET
+    now = unused_job_period()
     moments = (now, now + 900)  # two periods of the job, so both processes run it, on the same day
     runners = [
         subprocess.Popen(
