@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.billing import ledgers
+from cloudpbx.errors import Invalid
 from cloudpbx.limits.decision import CarrierCall
 from cloudpbx.limits.trunks import Trunks
 from cloudpbx.store import gregorian_now, new_id, open_store
@@ -246,6 +247,46 @@ async def test_a_call_id_debit_is_written_once(world, master, server):
         await store.dispose()
     assert balance(master, acc) == -0.1234
     assert len(master.get(f"accounts/{acc['id']}/ledgers/per-minute-voip").json()["data"]) == 1
+
+
+async def test_a_batch_answers_each_bill_and_a_balance_read_sees_it_at_once(world, master, server):
+    """Bills committed together (the per-minute biller's batches): new ones written with their twins, a key repeated
+    in the batch written once, one out of bounds refused alone; a later batch holding a key written before writes
+    only its new bill. A balance read through the hot path right after sees each batch."""
+    reseller = master.create_account(master.account_id, unique("Batch Reseller"))
+    acc = fresh_account(master, reseller["id"])
+    for account in (acc, reseller):  # both have this month's balance row: the batches take the quick path
+        assert put(master, account, "credit", entry(5)).status_code == 201
+    store = await open_store(server[2])
+
+    def bill(key: str, units: int) -> ledgers.Item:
+        return acc["id"], ledgers.Change(ledgers.PER_MINUTE, key, "debit", units, key=key), reseller["id"]
+
+    async def balances() -> tuple[int, int]:
+        return await ledgers.balance_units(store, acc["id"]), await ledgers.balance_units(store, reseller["id"])
+
+    try:
+        assert await balances() == (50_000, 50_000)
+        first = await ledgers.write_many(
+            store, [bill("call-1", 100), bill("call-2", 200), bill("call-1", 100), bill("call-3", 10**16)]
+        )
+        assert [getattr(w, "new", None) for w in first] == [True, True, False, None]
+        assert isinstance(first[3], Invalid), first[3]
+        assert first[2].entry == first[0].entry and first[0].twin.account_id == reseller["id"]
+        assert await balances() == (49_700, 49_700)
+
+        again = await ledgers.write_many(store, [bill("call-2", 200), bill("call-4", 400)])
+        assert [w.new for w in again] == [False, True]
+        assert again[0].entry == first[1].entry and again[0].twin == first[1].twin
+        assert await balances() == (49_300, 49_300)
+
+        assert [w.new for w in await ledgers.write_many(store, [bill("call-5", 1)])] == [True]
+        assert await balances() == (49_299, 49_299)
+    finally:
+        await store.dispose()
+    assert balance(master, acc) == balance(master, reseller) == 4.9299
+    debits = master.get(f"accounts/{acc['id']}/ledgers/per-minute-voip").json()["data"]
+    assert sorted(d["source"]["id"] for d in debits) == ["call-1", "call-2", "call-4", "call-5"]
 
 
 def next_month_second(months: int = 1) -> int:

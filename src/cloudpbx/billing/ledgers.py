@@ -22,6 +22,7 @@ from cloudpbx.ids import GREGORIAN_OFFSET
 from cloudpbx.store import Store, Tx, gregorian_now, new_id
 from cloudpbx.store import ledgers as rows
 from cloudpbx.store.ledgers import CREDIT, DEBIT, BalanceRow, Entry
+from cloudpbx.store.quick_writes import Writes
 
 PER_MINUTE, SERVICES, PAYMENTS, PRORATIONS, ROLLOVERS, ADJUSTMENTS, MOBILE_DATA = (
     "per-minute-voip",
@@ -88,6 +89,9 @@ async def write_many(store: Store, items: list[Item], *, now: int | None = None)
     writes it, or answered with its own failure (a key reused for another entry, a balance out of bounds) without
     failing the others."""
     now = gregorian_now() if now is None else now
+    quick = await _write_new(store, items, now)
+    if quick is not None:
+        return quick
     month = month_of(now)
     accounts = {acc for account_id, _, twin in items for acc in (account_id, twin) if acc is not None}
     async with store.write() as tx:
@@ -105,6 +109,28 @@ async def write_many(store: Store, items: list[Item], *, now: int | None = None)
     return results
 
 
+async def _write_new(store: Store, items: list[Item], now: int) -> list[Written | Failure] | None:
+    """The usual batch as one quick write (a few statements, no SQLAlchemy): every account already has this
+    month's balance row and no key was written before. Anything else (a first entry, a month's rollover, a retry)
+    is left to the general path: None, nothing written."""
+    month = month_of(now)
+    accounts = sorted({acc for account_id, _, twin in items for acc in (account_id, twin) if acc is not None})
+    keys = [(account_id, change.key) for account_id, change, _ in items if change.key is not None]
+    queries = rows.quick_reads(accounts, keys, lock=store.dialect == "postgresql")
+
+    def then(results: list[list[tuple]]) -> tuple[list[Written | Failure] | None, Writes]:
+        found = {(account_id, balance, row_month) for account_id, balance, row_month in results[0]}
+        written_before = set(keys).intersection(map(tuple, results[1])) if keys else set()
+        if len(found) < len(accounts) or any(row_month < month for *_, row_month in found) or written_before:
+            return None, []
+        batch = _Batch({account_id: int(balance) for account_id, balance, _ in found})
+        answers = [batch.add_new(account_id, change, twin, now) for account_id, change, twin in items]
+        moved = [BalanceRow(acc, batch.balances[acc], row_month) for acc, _, row_month in found]
+        return answers, rows.quick_writes(moved, batch.entries)
+
+    return await store.quick_write(queries, then, changes_point_rows=True)
+
+
 @dataclass
 class _Batch:
     """The entries of one transaction and the balances they leave, item by item."""
@@ -116,18 +142,29 @@ class _Batch:
     async def add(
         self, tx: Tx, account_id: str, change: Change, twin_account_id: str | None, now: int
     ) -> Written | Failure:
+        """The item, its key looked up in the store first (unless this batch wrote it)."""
+        if change.key is not None and (account_id, change.key) not in self.keyed:
+            found = await rows.by_key(tx, account_id, change.key)
+            if found is not None:
+                try:
+                    _same(found, change)
+                except Conflicting as exc:
+                    return exc
+                return Written(found, await _twin_of(tx, found), new=False)
+        return self.add_new(account_id, change, twin_account_id, now)
+
+    def add_new(self, account_id: str, change: Change, twin_account_id: str | None, now: int) -> Written | Failure:
+        """The item, its key written by no earlier transaction."""
         try:
-            return await self._add(tx, account_id, change, twin_account_id, now)
+            return self._add(account_id, change, twin_account_id, now)
         except (Conflicting, Invalid) as exc:
             return exc
 
-    async def _add(self, tx: Tx, account_id: str, change: Change, twin_account_id: str | None, now: int) -> Written:
-        if change.key is not None:
-            earlier = self.keyed.get((account_id, change.key))
-            found = earlier.entry if earlier else await rows.by_key(tx, account_id, change.key)
-            if found is not None:
-                _same(found, change)
-                return Written(found, earlier.twin if earlier else await _twin_of(tx, found), new=False)
+    def _add(self, account_id: str, change: Change, twin_account_id: str | None, now: int) -> Written:
+        earlier = self.keyed.get((account_id, change.key)) if change.key is not None else None
+        if earlier is not None:
+            _same(earlier.entry, change)
+            return Written(earlier.entry, earlier.twin, new=False)
         entry, twin = _entries(account_id, change, now, twin_account_id)
         moved = [(e.account_id, self.balances[e.account_id] + e.signed) for e in (entry, twin) if e is not None]
         for _acc, balance in moved:  # every bound checked before any balance moves: the twin fails with its entry

@@ -360,16 +360,16 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    async def quick_write(self, queries: list[Statement], then: Then[T]) -> T:
+    async def quick_write(self, queries: list[Statement], then: Then[T], *, changes_point_rows: bool = False) -> T:
         """A short transaction of the call path (`quick_writes`), on the point reader's connection when it can
-        run there (only for tables the point reads never return), else on a pooled one. On SQLite it holds this
-        process's write turn like any writer."""
+        run there, else on a pooled one; `changes_point_rows` when it changes rows point reads return (a balance),
+        so the point reader forgets what it read. On SQLite it holds this process's write turn like any writer."""
         if self._points is not None:
             if self._write_lock is None:
-                answer = await self._points.write(queries, then)
+                answer = await self._points.write(queries, then, changes_point_rows)
             else:
                 async with self._write_lock:
-                    answer = await self._points.write(queries, then)
+                    answer = await self._points.write(queries, then, changes_point_rows)
             if answer is not UNAVAILABLE:
                 return answer
         async with self.write() as tx:

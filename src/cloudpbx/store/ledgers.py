@@ -7,8 +7,9 @@ move exactly once. Entry listings are keyset pages in (created, id) order, newes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
@@ -16,6 +17,7 @@ from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cloudpbx.store.documents import Tx
+from cloudpbx.store.quick_writes import Statement, Writes
 from cloudpbx.store.tables import accounts, ledger_balances, ledger_entries
 
 CREDIT, DEBIT = "credit", "debit"
@@ -116,6 +118,55 @@ async def set_balance(tx: Tx, row: BalanceRow) -> None:
 async def insert_entries(tx: Tx, entries: list[Entry]) -> None:
     rows = [{**asdict(entry), "metadata": orjson.dumps(entry.metadata).decode()} for entry in entries]
     await tx.conn.execute(insert(ledger_entries), rows)
+
+
+# The quick write of a batch of new entries (`Store.quick_write`): the balances to move, locked, and which of the
+# batch's keys were written before; then the new balances and the entries.
+@lru_cache(maxsize=16)
+def _balances_sql(accounts_n: int, lock: bool) -> str:
+    marks = ", ".join("?" * accounts_n)
+    return (
+        f"SELECT account_id, balance, month FROM ledger_balances WHERE account_id IN ({marks}) ORDER BY account_id"
+        + (" FOR UPDATE" if lock else "")
+    )
+
+
+@lru_cache(maxsize=256)
+def _keys_sql(accounts_n: int, keys_n: int) -> str:
+    return (
+        f"SELECT account_id, idem_key FROM ledger_entries WHERE account_id IN ({', '.join('?' * accounts_n)})"
+        f" AND idem_key IN ({', '.join('?' * keys_n)})"
+    )
+
+
+_SET_BALANCE = "UPDATE ledger_balances SET balance = ?, month = ? WHERE account_id = ?"
+_ENTRY_COLUMNS = [f.name for f in fields(Entry)]
+_ADD_ENTRY = f"INSERT INTO ledger_entries ({', '.join(_ENTRY_COLUMNS)}) VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))})"
+METADATA_AT = _ENTRY_COLUMNS.index("metadata")
+
+
+def quick_reads(account_ids: Sequence[str], keys: Sequence[tuple[str, str]], lock: bool) -> list[Statement]:
+    """The balance rows of `account_ids` (sorted, locked on PostgreSQL), then those of the (account, key) pairs
+    already written (filter them: the query returns every account × key combination)."""
+    queries: list[Statement] = [(_balances_sql(len(account_ids), lock), list(account_ids))]
+    if keys:
+        accounts_of_keys = sorted({account for account, _ in keys})
+        key_values = sorted({key for _, key in keys})
+        queries.append((_keys_sql(len(accounts_of_keys), len(key_values)), [*accounts_of_keys, *key_values]))
+    return queries
+
+
+def quick_writes(balances: Iterable[BalanceRow], entries: Iterable[Entry]) -> Writes:
+    """The statements that set the balances and add the entries."""
+    rows = []
+    for entry in entries:
+        row = [getattr(entry, name) for name in _ENTRY_COLUMNS]
+        row[METADATA_AT] = orjson.dumps(entry.metadata).decode()
+        rows.append(row)
+    return [
+        (_SET_BALANCE, [(row.balance, row.month, row.account_id) for row in sorted(balances)]),
+        (_ADD_ENTRY, rows),
+    ]
 
 
 async def by_key(tx: Tx, account_id: str, idem_key: str) -> Entry | None:

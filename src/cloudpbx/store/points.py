@@ -87,8 +87,9 @@ class PointReader:
         """Any other row by primary key (a balance), fresh as the three lookups are."""
         return await self._row(sql, params)
 
-    async def write(self, queries: list[Statement], then: Then[T]) -> T | Unavailable:
-        """A quick write (see `quick_writes`), or UNAVAILABLE when this reader cannot run it: nothing was written."""
+    async def write(self, queries: list[Statement], then: Then[T], changes_point_rows: bool) -> T | Unavailable:
+        """A quick write (see `quick_writes`), or UNAVAILABLE when this reader cannot run it: nothing was written.
+        `changes_point_rows`: it changes rows this reader may have kept (a balance)."""
         return UNAVAILABLE
 
     def recheck(self) -> None:
@@ -106,9 +107,8 @@ class SqlitePoints(PointReader):
     this process committed, and drops its memo of rows when it moved. So a read sees this process's writes at once
     and other processes' within a millisecond, and under a read-mostly load most reads are a dictionary lookup.
 
-    Quick writes run on this connection too. Its own commits leave its `data_version` alone, so they keep the memo:
-    they may only change tables whose rows point reads never return (not docs, doc_keys, accounts or
-    ledger_balances).
+    Quick writes run on this connection too. Its own commits leave its `data_version` alone, so they keep the memo,
+    unless they say they change rows point reads return (a batch of ledger entries moves balances).
     """
 
     CHECK_S = 0.001
@@ -156,13 +156,16 @@ class SqlitePoints(PointReader):
         self._checked_at = now
         return conn
 
-    async def write(self, queries: list[Statement], then: Then[T]) -> T | Unavailable:
+    async def write(self, queries: list[Statement], then: Then[T], changes_point_rows: bool) -> T | Unavailable:
         """Run on the loop's thread; when another connection is writing (another process: this one's writers are
         held off by the store's write lock) it is left to the pooled connections, which wait their turn."""
         try:
-            return quick_writes.on_sqlite(self._conn or self._check(time.monotonic()), queries, then)
+            answer = quick_writes.on_sqlite(self._conn or self._check(time.monotonic()), queries, then)
         except sqlite3.Error:
             return UNAVAILABLE
+        if changes_point_rows:
+            self._memo.clear()
+        return answer
 
     def recheck(self) -> None:
         self._checked_at = None
@@ -216,9 +219,9 @@ class PostgresPoints(PointReader):
             return UNAVAILABLE
         return tuple(row) if row is not None else None
 
-    async def write(self, queries: list[Statement], then: Then[T]) -> T | Unavailable:
-        """When the connection fails, the transaction may have committed or not: the caller's statements, run again
-        on a pooled connection, must give the same answer either way."""
+    async def write(self, queries: list[Statement], then: Then[T], changes_point_rows: bool) -> T | Unavailable:
+        """Nothing is kept, so nothing to forget. When the connection fails, the transaction may have committed or
+        not: the caller's statements, run again on a pooled connection, must give the same answer either way."""
         pool = await self._ready()
         if pool is None:
             return UNAVAILABLE
