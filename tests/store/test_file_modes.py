@@ -43,3 +43,19 @@ def test_an_existing_install_readable_by_others_is_tightened_at_start(tmp_path):
             assert mode(path) == 0o600, path
     finally:
         stop_server(proc)
+
+
+def test_a_database_in_a_shared_folder_leaves_the_folder_as_it_was(tmp_path):
+    """A database file put in a folder that holds other files (a home, /tmp) is private; the folder is not the
+    platform's to tighten."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "someone-else.txt").write_text("not the platform's")
+    folder.chmod(0o1777)
+    proc, _ = start_server(tmp_path / "var", f"sqlite:///{folder / 'cloudpbx.db'}")
+    try:
+        assert mode(folder) == 0o1777
+        for path in database_files(folder):
+            assert mode(path) == 0o600, path
+    finally:
+        stop_server(proc)

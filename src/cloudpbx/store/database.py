@@ -61,11 +61,14 @@ def _sqlite_begin(conn) -> None:
 
 
 def private_files(db_path: Path) -> None:
-    """The database holds the token signing key and password hashes: its folder is 0700 and its files 0600, also
-    when an older install made them readable by others. SQLite gives its -wal and -shm files the database's mode."""
+    """The database holds the token signing key and password hashes: its files are 0600, and its folder 0700 when
+    the folder is the platform's (created here, or holding nothing but the database's files), also when an older
+    install made them readable by others. A folder shared with other files (a home, /tmp) keeps its mode. SQLite
+    gives its -wal and -shm files the database's mode."""
     folder = db_path.parent
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _tighten(folder, 0o700)
+    if all(entry.name.startswith(db_path.name) for entry in folder.iterdir()):
+        _tighten(folder, 0o700)
     if not db_path.exists():
         os.close(os.open(db_path, os.O_CREAT | os.O_WRONLY, 0o600))
     for path in (db_path, *(Path(f"{db_path}{tail}") for tail in ("-wal", "-shm", "-journal"))):
