@@ -30,10 +30,14 @@ class Biller:
         self.billed.append((charge.call_id, seconds))
 
 
+async def unmarked(answer) -> None:
+    raise ConnectionError("the mark on the leases fails: it is optional")
+
+
 async def test_an_ended_call_is_freed_without_a_full_collection():
     charge = Charge("c1", "k1", "acct", None, True, False, "outbound", "+1", "+44", "uk", 6000, 6, 6, 0, 0)
     biller = Biller()
-    metering = SimpleNamespace(live={}, store=None, biller=biller)  # the mark on the leases fails: it is optional
+    metering = SimpleNamespace(live={}, biller=biller, answers=SimpleNamespace(submit=unmarked))
     meter = Meter(metering, charge, ("acct",))  # type: ignore[arg-type]
     leg = Leg(meter)
     meter.answered(100.0, "leg-1", leg.cut_off)

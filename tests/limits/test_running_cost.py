@@ -51,7 +51,9 @@ async def test_an_answered_calls_running_cost_refuses_the_next_call_until_it_end
         assert (first.account.billing, first.reseller and first.reseller.billing) == ("per_minute", "per_minute")
         assert (await here.authorize(sub["id"], new_id(), CALL)).allowed, "unanswered calls cost nothing yet"
         answered = int(time.time()) - 30  # 30 s at $1 a minute: $0.50 spent so far
-        await leases.answer(store, first.call_id, first.charged, answered, 10_000, 10_000 * answered, "{}")
+        await leases.answer(
+            store, [leases.Answer(first.call_id, first.charged, answered, 10_000, 10_000 * answered, "{}")]
+        )
         refused = await here.authorize(sub["id"], new_id(), CALL)
         assert (refused.allowed, refused.reason) == (False, "insufficient_balance")
         assert await here.available(sub["id"]) <= 5_000

@@ -17,6 +17,7 @@ from dataclasses import replace
 from cloudpbx.billing.decks import RateDecks
 from cloudpbx.billing.rating import NoRate, Rates
 from cloudpbx.limits.decision import PER_MINUTE
+from cloudpbx.limits.group_commit import GroupCommit
 from cloudpbx.limits.per_minute import Biller, Charge, cost_of
 from cloudpbx.limits.trunks import Grant
 from cloudpbx.store import Store
@@ -52,17 +53,17 @@ class Meter:
         return self.charge.channel_vars()
 
     def answered(self, at: float, leg_call_id: str, hang_up: Callable[[str], None]) -> None:
-        """The carrier answered at `at` (Unix seconds): the leases say so, in the background (the call never waits
-        for the database); `hang_up` ends the call (the crawler's cut-off)."""
+        """The carrier answered at `at` (Unix seconds): the leases say so, in the background and together with the
+        answers of other calls (the call never waits for the database); `hang_up` ends the call (the crawler's
+        cut-off)."""
         self.charge = replace(self.charge, leg_call_id=leg_call_id)
         self.hang_up = hang_up
         self.metering.live[self.charge.key] = self
         self._ended = asyncio.get_running_loop().create_future()
         charge = self.charge
         offset = charge.rate_cost * math.ceil(at) - 60 * charge.rate_surcharge  # whole seconds, never ahead
-        self._marking = asyncio.ensure_future(
-            leases.answer(self.metering.store, charge.key, self.charged, at, charge.rate_cost, offset, charge.dumps())
-        )
+        answer = leases.Answer(charge.key, self.charged, at, charge.rate_cost, offset, charge.dumps())
+        self._marking = asyncio.ensure_future(self.metering.answers.submit(answer))
 
     def settle(self, answer_timestamp: float, end_timestamp: float) -> dict[str, object]:
         """The billable seconds (as the CDR counts them) and their cost, for the carrier leg's CDR."""
@@ -98,7 +99,12 @@ class Metering:
     def __init__(self, store: Store, rates: Rates, decks: RateDecks):
         self.store, self.rates, self.decks = store, rates, decks
         self.biller = Biller(store)
+        self.answers: GroupCommit[leases.Answer, None] = GroupCommit(self._mark, "answers of per-minute calls")
         self.live: dict[str, Meter] = {}  # lease key → meter of this process's answered per-minute calls
+
+    async def _mark(self, answers: list[leases.Answer]) -> list[BaseException | None]:
+        await leases.answer(self.store, answers)
+        return [None] * len(answers)
 
     async def deck_of(self, account_id: str) -> str:
         """The deck an account's calls are rated by (its own, else its service plans', else the default)."""

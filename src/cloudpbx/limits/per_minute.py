@@ -9,16 +9,14 @@ died is billed by another from the leases alone (`recovery.py`). The key makes a
 process write nothing twice; a second bill of another amount (the call went on after it was billed to its last
 known time) is logged and left as first written.
 
-Calls ending together are billed together (`Biller`, a group commit as the CDR writer's): one transaction for the
-bills that arrive while the previous one commits, so hundreds of hangups a second hold the database's write lock
-(the trunk leases' quick writes wait for it on SQLite) a few times a second rather than once per call.
+Calls ending together are billed together (`Biller`, a group commit): one transaction for the bills that arrive
+within a moment of each other, so hundreds of hangups a second hold the database's write lock (the trunk leases'
+quick writes wait for it on SQLite) a few times a second rather than once per call.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from dataclasses import asdict, dataclass
 
 import orjson
@@ -26,6 +24,7 @@ import orjson
 from cloudpbx.billing import ledgers
 from cloudpbx.billing.cost import Pricing, call_cost
 from cloudpbx.errors import Conflicting, Failure
+from cloudpbx.limits.group_commit import GroupCommit
 from cloudpbx.store import Store
 from cloudpbx.store.ledgers import DEBIT
 
@@ -118,46 +117,27 @@ def ledger_item(charge: Charge, seconds: int, last_known: bool = False) -> ledge
 
 
 class Biller:
-    """This process's per-minute bills, written many per transaction in the background."""
-
-    BATCH = 500
-    GATHER_S = 0.02  # bills arriving this soon after the first go in its transaction
+    """This process's per-minute bills, written many per transaction in the background (`GroupCommit`)."""
 
     def __init__(self, store: Store):
         self.store = store
-        self._pending: deque[tuple[Charge, ledgers.Item, asyncio.Future[None]]] = deque()
-        self._task: asyncio.Task | None = None
+        self._bills: GroupCommit[tuple[Charge, ledgers.Item], None] = GroupCommit(self._write, "per-minute bills")
 
     async def bill(self, charge: Charge, seconds: int) -> None:
         """Return once the call's bill is committed (or found written before); raises when its transaction
         failed (the database is away)."""
         item = ledger_item(charge, seconds)
-        if item is None:
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((charge, item, done))
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        await done
+        if item is not None:
+            await self._bills.submit((charge, item))
 
-    async def _run(self) -> None:
-        while self._pending:
-            await asyncio.sleep(self.GATHER_S)
-            batch = [self._pending.popleft() for _ in range(min(self.BATCH, len(self._pending)))]
-            try:
-                results = await ledgers.write_many(self.store, [item for _, item, _ in batch])
-            except Exception as exc:  # the whole transaction failed: each call hears it
-                log.exception("%d per-minute bills not written", len(batch))
-                for _, _, done in batch:
-                    done.set_exception(exc)
-                continue
-            for (charge, _, done), result in zip(batch, results, strict=True):
-                if isinstance(result, Failure) and not isinstance(result, Conflicting):
-                    done.set_exception(result)
-                    continue
-                if isinstance(result, Conflicting):
-                    _billed_before(charge)
-                done.set_result(None)
+    async def _write(self, bills: list[tuple[Charge, ledgers.Item]]) -> list[BaseException | None]:
+        results = await ledgers.write_many(self.store, [item for _, item in bills])
+        out: list[BaseException | None] = []
+        for (charge, _), result in zip(bills, results, strict=True):
+            if isinstance(result, Conflicting):
+                _billed_before(charge)
+            out.append(result if isinstance(result, Failure) and not isinstance(result, Conflicting) else None)
+        return out
 
 
 def _metadata(charge: Charge, seconds: int, last_known: bool) -> dict[str, object]:

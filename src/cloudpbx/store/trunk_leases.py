@@ -69,11 +69,11 @@ def _drop(n: int) -> str:
     )
 
 
-@lru_cache(maxsize=8)
-def _unanswered(n: int) -> str:
+@lru_cache(maxsize=256)
+def _unanswered(accounts_n: int, calls_n: int) -> str:
     return (
-        "SELECT account_id, node FROM trunk_leases WHERE call_id = ? AND kind = 'per_minute' AND answered IS NULL"
-        f" AND account_id IN ({_marks(n)})"
+        "SELECT call_id, account_id, node FROM trunk_leases WHERE kind = 'per_minute' AND answered IS NULL"
+        f" AND account_id IN ({_marks(accounts_n)}) AND call_id IN ({_marks(calls_n)})"
     )
 
 
@@ -150,21 +150,40 @@ async def give_back(store: Store, call_id: str, account_ids: Iterable[str]) -> N
     await store.quick_write([(_drop(len(ids)), [call_id, *ids])], lambda results: (None, _uncounted(results[0])))
 
 
-async def answer(
-    store: Store, call_id: str, account_ids: Iterable[str], answered: float, rate: int, offset: int, billing: str
-) -> None:
-    """The call's unanswered per-minute leases are answered: they keep its rate and billing, and their counters count
-    its running cost, for every process."""
-    ids = sorted(set(account_ids))
+class Answer(NamedTuple):
+    """A per-minute call's answer as its leases keep it: its rate, the offset of its running cost, and its billing."""
+
+    call_id: str
+    account_ids: tuple[str, ...]
+    answered: float
+    rate: int
+    offset: int
+    billing: str
+
+
+async def answer(store: Store, answers: list[Answer]) -> None:
+    """The calls' unanswered per-minute leases are answered, in one transaction: they keep each call's rate and
+    billing, and their counters count its running cost, for every process. Counters change in key order."""
+    by_call = {a.call_id: a for a in answers}
+    wanted = {(a.call_id, account_id) for a in answers for account_id in a.account_ids}
+    account_ids = sorted({account_id for _, account_id in wanted})
+    query = (_unanswered(len(account_ids), len(by_call)), [*account_ids, *sorted(by_call)])
 
     def then(results: list[list[tuple]]) -> tuple[None, Writes]:
-        found = sorted(results[0])
-        return None, [
-            (_ANSWER, [(answered, rate, offset, billing, call_id, account_id) for account_id, _ in found]),
-            (_RUN, [(rate, offset, account_id, node) for account_id, node in found]),
-        ]
+        found = sorted(row for row in results[0] if (row[0], row[1]) in wanted)
+        running: dict[tuple[str, str], tuple[int, int]] = {}
+        for call_id, account_id, node in found:
+            rate, offset = running.get((account_id, node), (0, 0))
+            running[(account_id, node)] = (rate + by_call[call_id].rate, offset + by_call[call_id].offset)
+        marked = [(*_marks_of(by_call[call_id]), call_id, account_id) for call_id, account_id, _ in found]
+        added = [(rate, offset, account_id, node) for (account_id, node), (rate, offset) in sorted(running.items())]
+        return None, [(_ANSWER, marked), (_RUN, added)]
 
-    await store.quick_write([(_unanswered(len(ids)), [call_id, *ids])], then)
+    await store.quick_write([query], then)
+
+
+def _marks_of(call: Answer) -> tuple[float, int, int, str]:
+    return call.answered, call.rate, call.offset, call.billing
 
 
 def _uncounted(leases: list[tuple]) -> Writes:
