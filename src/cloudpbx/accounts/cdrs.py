@@ -134,8 +134,8 @@ class CdrWriter:
 
     A call must not wait for its CDR, and one transaction per leg cannot keep up with hundreds of calls a second
     on SQLite. Idle, a leg is written at once; under load the legs that arrive while one batch commits, and for
-    GATHER_S after, make up the next (every commit also makes readers drop the rows they keep). A batch that
-    conflicts is retried leg by leg, so one bad leg never loses the others.
+    GATHER_S after, make up the next. A batch is a quick write, which leaves the rows point reads keep alone. A
+    batch that conflicts is retried leg by leg, so one bad leg never loses the others.
     """
 
     BATCH = 500
@@ -186,8 +186,7 @@ class CdrWriter:
 
     async def _write(self, batch: list[tuple[Row, Doc]]) -> None:
         try:
-            async with self.store.write() as tx:
-                await table.insert_cdrs(tx, batch)
+            await table.insert_cdrs(self.store, batch)
             return
         except Conflict:
             pass

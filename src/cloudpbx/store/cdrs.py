@@ -8,13 +8,13 @@ or repeats a row when legs are added meanwhile.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import orjson
 from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from cloudpbx.store.documents import Doc, Tx
+from cloudpbx.store.documents import Doc, Store, Tx
 from cloudpbx.store.errors import Conflict
 from cloudpbx.store.tables import cdrs
 
@@ -61,10 +61,16 @@ async def insert_cdr(tx: Tx, row: Row, body: Doc) -> None:
         raise Conflict(row.id) from exc
 
 
-async def insert_cdrs(tx: Tx, legs: list[tuple[Row, Doc]]) -> None:
-    """Store many legs in one statement; any id already taken is a Conflict and stores none of them."""
+_COLUMNS = [f.name for f in fields(Row)] + ["body"]
+_INSERT = f"INSERT INTO cdrs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+async def insert_cdrs(store: Store, legs: list[tuple[Row, Doc]]) -> None:
+    """Store many legs in one quick write (`Store.quick_write`: no point read returns CDRs); any id already taken
+    is a Conflict and stores none of them."""
+    rows = [(*(getattr(row, name) for name in _COLUMNS[:-1]), orjson.dumps(body).decode()) for row, body in legs]
     try:
-        await tx.conn.execute(insert(cdrs), [{**vars(row), "body": orjson.dumps(body).decode()} for row, body in legs])
+        await store.quick_write([], lambda _: (None, [(_INSERT, rows)]))
     except IntegrityError as exc:
         raise Conflict(", ".join(row.id for row, _ in legs)) from exc
 

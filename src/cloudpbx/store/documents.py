@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloudpbx.store.errors import BadId, Conflict, NotFound, UniqueViolation
 from cloudpbx.store.ids import gregorian_now, is_name, new_id, next_revision
 from cloudpbx.store.points import UNAVAILABLE, point_reader
-from cloudpbx.store.quick_writes import Statement, Then, driver_sql, on_pooled
+from cloudpbx.store.quick_writes import Point, Statement, Then, driver_sql, on_pooled
 from cloudpbx.store.tables import accounts, attachments, cdrs, doc_keys, docs
 
 Doc = dict[str, Any]
@@ -360,16 +360,16 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    async def quick_write(self, queries: list[Statement], then: Then[T], *, changes_point_rows: bool = False) -> T:
+    async def quick_write(self, queries: list[Statement], then: Then[T], *, changes: Sequence[Point] = ()) -> T:
         """A short transaction of the call path (`quick_writes`), on the point reader's connection when it can
-        run there, else on a pooled one; `changes_point_rows` when it changes rows point reads return (a balance),
-        so the point reader forgets what it read. On SQLite it holds this process's write turn like any writer."""
+        run there, else on a pooled one; `changes` names the point reads whose rows it may change (a balance), so
+        the point reader forgets them. On SQLite it holds this process's write turn like any writer."""
         if self._points is not None:
             if self._write_lock is None:
-                answer = await self._points.write(queries, then, changes_point_rows)
+                answer = await self._points.write(queries, then, changes)
             else:
                 async with self._write_lock:
-                    answer = await self._points.write(queries, then, changes_point_rows)
+                    answer = await self._points.write(queries, then, changes)
             if answer is not UNAVAILABLE:
                 return answer
         async with self.write() as tx:

@@ -14,6 +14,7 @@ import asyncio
 import sqlite3
 import time
 from collections import namedtuple
+from collections.abc import Sequence
 from enum import Enum
 from typing import Final, Literal, NamedTuple, TypeVar
 
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudpbx.store import quick_writes
 from cloudpbx.store.database import COUNT_SQL, count_statement
-from cloudpbx.store.quick_writes import Statement, Then, numbered
+from cloudpbx.store.quick_writes import Point, Statement, Then, numbered
 
 T = TypeVar("T")
 
@@ -87,9 +88,9 @@ class PointReader:
         """Any other row by primary key (a balance), fresh as the three lookups are."""
         return await self._row(sql, params)
 
-    async def write(self, queries: list[Statement], then: Then[T], changes_point_rows: bool) -> T | Unavailable:
+    async def write(self, queries: list[Statement], then: Then[T], changes: Sequence[Point]) -> T | Unavailable:
         """A quick write (see `quick_writes`), or UNAVAILABLE when this reader cannot run it: nothing was written.
-        `changes_point_rows`: it changes rows this reader may have kept (a balance)."""
+        `changes`: the point reads whose rows it may change (a balance), which this reader may have kept."""
         return UNAVAILABLE
 
     def recheck(self) -> None:
@@ -108,11 +109,11 @@ class SqlitePoints(PointReader):
     and other processes' within a millisecond, and under a read-mostly load most reads are a dictionary lookup.
 
     Quick writes run on this connection too. Its own commits leave its `data_version` alone, so they keep the memo,
-    unless they say they change rows point reads return (a batch of ledger entries moves balances).
+    less the point reads they say they change (a batch of ledger entries moves balances).
     """
 
     CHECK_S = 0.001
-    MEMO_ROWS = 10_000
+    MEMO_ROWS = 50_000  # rows kept at most (then all dropped): a busy system's devices, their keys and accounts
 
     def __init__(self, path: str):
         self.path = path
@@ -156,15 +157,15 @@ class SqlitePoints(PointReader):
         self._checked_at = now
         return conn
 
-    async def write(self, queries: list[Statement], then: Then[T], changes_point_rows: bool) -> T | Unavailable:
+    async def write(self, queries: list[Statement], then: Then[T], changes: Sequence[Point]) -> T | Unavailable:
         """Run on the loop's thread; when another connection is writing (another process: this one's writers are
         held off by the store's write lock) it is left to the pooled connections, which wait their turn."""
         try:
             answer = quick_writes.on_sqlite(self._conn or self._check(time.monotonic()), queries, then)
         except sqlite3.Error:
             return UNAVAILABLE
-        if changes_point_rows:
-            self._memo.clear()
+        for point in changes:
+            self._memo.pop(point, None)
         return answer
 
     def recheck(self) -> None:
@@ -219,7 +220,7 @@ class PostgresPoints(PointReader):
             return UNAVAILABLE
         return tuple(row) if row is not None else None
 
-    async def write(self, queries: list[Statement], then: Then[T], changes_point_rows: bool) -> T | Unavailable:
+    async def write(self, queries: list[Statement], then: Then[T], changes: Sequence[Point]) -> T | Unavailable:
         """Nothing is kept, so nothing to forget. When the connection fails, the transaction may have committed or
         not: the caller's statements, run again on a pooled connection, must give the same answer either way."""
         pool = await self._ready()

@@ -23,6 +23,7 @@ from cloudpbx.store.database import COUNT_SQL, count_statement
 
 T = TypeVar("T")
 Statement = tuple[str, Sequence[Any]]  # SQL with `?` placeholders and its parameters
+Point = tuple[str, tuple]  # a point read (`Store.point`): its SQL and parameters
 Writes = list[tuple[str, Sequence[Sequence[Any]]]]  # SQL and the parameter rows it runs for
 Then = Callable[[list[list[tuple]]], tuple[T, Writes]]  # the queries' rows → the answer and the writes
 
