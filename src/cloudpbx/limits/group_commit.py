@@ -1,6 +1,6 @@
 """Writes of the call path that many calls make at about the same time, committed together: the first one waits
-GATHER_S for others, then up to BATCH of them go in one transaction, so hundreds a second take the database's write
-lock a few times a second rather than once each. Each caller awaits its own item's outcome."""
+`gather_s` (20 ms) for others, then up to `batch` of them go in one transaction, so hundreds a second take the
+database's write lock a few times a second rather than once each. Each caller awaits its own item's outcome."""
 
 from __future__ import annotations
 
