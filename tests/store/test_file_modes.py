@@ -18,15 +18,20 @@ def database_files(folder: Path) -> list[Path]:
     return files
 
 
-def test_a_new_data_folder_is_0700_and_its_database_files_0600(tmp_path):
-    folder = tmp_path / "fresh" / "var"
-    proc, _ = start_server(folder, f"sqlite:///{folder / 'cloudpbx.db'}")
+def assert_modes_while_served(data_dir: Path, folder: Path, folder_mode: int) -> None:
+    """Start a server on the database in `folder`: the folder has `folder_mode`, the database's files 0600."""
+    proc, _ = start_server(data_dir, f"sqlite:///{folder / 'cloudpbx.db'}")
     try:
-        assert mode(folder) == 0o700
+        assert mode(folder) == folder_mode
         for path in database_files(folder):
             assert mode(path) == 0o600, path
     finally:
         stop_server(proc)
+
+
+def test_a_new_data_folder_is_0700_and_its_database_files_0600(tmp_path):
+    folder = tmp_path / "fresh" / "var"
+    assert_modes_while_served(folder, folder, 0o700)
 
 
 def test_an_existing_install_readable_by_others_is_tightened_at_start(tmp_path):
@@ -36,13 +41,7 @@ def test_an_existing_install_readable_by_others_is_tightened_at_start(tmp_path):
     folder.chmod(0o755)
     for path in folder.glob("cloudpbx.db*"):
         path.chmod(0o644)
-    proc, _ = start_server(folder, url)
-    try:
-        assert mode(folder) == 0o700
-        for path in database_files(folder):
-            assert mode(path) == 0o600, path
-    finally:
-        stop_server(proc)
+    assert_modes_while_served(folder, folder, 0o700)
 
 
 def test_a_database_in_a_shared_folder_leaves_the_folder_as_it_was(tmp_path):
@@ -52,10 +51,4 @@ def test_a_database_in_a_shared_folder_leaves_the_folder_as_it_was(tmp_path):
     folder.mkdir()
     (folder / "someone-else.txt").write_text("not the platform's")
     folder.chmod(0o1777)
-    proc, _ = start_server(tmp_path / "var", f"sqlite:///{folder / 'cloudpbx.db'}")
-    try:
-        assert mode(folder) == 0o1777
-        for path in database_files(folder):
-            assert mode(path) == 0o600, path
-    finally:
-        stop_server(proc)
+    assert_modes_while_served(tmp_path / "var", folder, 0o1777)

@@ -93,7 +93,7 @@ async def write_many(store: Store, items: list[Item], *, now: int | None = None)
     if quick is not None:
         return quick
     month = month_of(now)
-    accounts = {acc for account_id, _, twin in items for acc in (account_id, twin) if acc is not None}
+    accounts = _accounts(items)
     async with store.write() as tx:
         locked = await rows.lock_balances(tx, accounts, month)
         batch = _Batch({acc: row.balance for acc, (row, _) in locked.items()})
@@ -114,12 +114,12 @@ async def _write_new(store: Store, items: list[Item], now: int) -> list[Written 
     month's balance row and no key was written before. Anything else (a first entry, a month's rollover, a retry)
     is left to the general path: None, nothing written."""
     month = month_of(now)
-    accounts = sorted({acc for account_id, _, twin in items for acc in (account_id, twin) if acc is not None})
+    accounts = _accounts(items)
     keys = [(account_id, change.key) for account_id, change, _ in items if change.key is not None]
     queries = rows.quick_reads(accounts, keys, lock=store.dialect == "postgresql")
 
     def then(results: list[list[tuple]]) -> tuple[list[Written | Failure] | None, Writes]:
-        found = {(account_id, balance, row_month) for account_id, balance, row_month in results[0]}
+        found = results[0]
         written_before = set(keys).intersection(map(tuple, results[1])) if keys else set()
         if len(found) < len(accounts) or any(row_month < month for *_, row_month in found) or written_before:
             return None, []
@@ -129,6 +129,11 @@ async def _write_new(store: Store, items: list[Item], now: int) -> list[Written 
         return answers, rows.quick_writes(moved, batch.entries)
 
     return await store.quick_write(queries, then, changes=[(rows.BALANCE_SQL, (acc,)) for acc in accounts])
+
+
+def _accounts(items: list[Item]) -> list[str]:
+    """Every account whose balance the items move (theirs and their twins'), in id order."""
+    return sorted({acc for account_id, _, twin in items for acc in (account_id, twin) if acc is not None})
 
 
 @dataclass
