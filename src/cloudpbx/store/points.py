@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloudpbx.store import quick_writes
 from cloudpbx.store.database import COUNT_SQL, count_statement
 from cloudpbx.store.quick_writes import Point, Statement, Then, numbered
+from cloudpbx.store.wal_checkpoints import WalCheckpoints
 
 T = TypeVar("T")
 
@@ -121,6 +122,7 @@ class SqlitePoints(PointReader):
         self._memo: dict[tuple[str, tuple], tuple | None] = {}
         self._version = None
         self._checked_at: float | None = None  # None: check before the next read
+        self._checkpoints = WalCheckpoints(path)
 
     async def _row(self, sql: str, params: tuple) -> tuple | Unavailable | None:
         key = (sql, params)
@@ -149,8 +151,10 @@ class SqlitePoints(PointReader):
         if conn is None:
             conn = self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
             conn.execute("PRAGMA synchronous = NORMAL")  # as the pooled connections: WAL commits without fsync
-            # It checkpoints at its commits once the WAL passes 1,000 pages, as every connection does: most writes
-            # of a busy system are its quick writes, and a WAL left to the pooled writers grew to 264 MB.
+            # Most writes of a busy system are its quick writes: their WAL is checkpointed on a thread of its own
+            # rather than inside a commit on the loop's thread (the pooled writers' commits still may).
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpoints.start()
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._memo.clear()
@@ -182,6 +186,7 @@ class SqlitePoints(PointReader):
 
     async def close(self) -> None:
         self._reset()
+        await asyncio.to_thread(self._checkpoints.stop)
 
 
 class PostgresPoints(PointReader):
