@@ -17,12 +17,12 @@ from cloudpbx.accounts.system_configs import SystemConfigs
 from cloudpbx.accounts.tree import AccountDirectory
 from cloudpbx.billing import ledgers, plans
 from cloudpbx.billing.low_balance import account_page
-from cloudpbx.billing.payments import charges
+from cloudpbx.billing.payments import charges, notices
 from cloudpbx.billing.services import ServicePlans
 from cloudpbx.errors import Failure, Invalid, Missing
 from cloudpbx.numbers.classification import Classifiers
 from cloudpbx.scheduler import Run
-from cloudpbx.store import Store
+from cloudpbx.store import Store, gregorian_now
 from cloudpbx.store.ledgers import CREDIT, DEBIT
 
 # (account id, amount in units, reason, idempotency key): charges the card on file, once per key
@@ -102,19 +102,31 @@ async def bill_month(store: Store, account_id: str, month: str, pay: Pay | None 
     return bill
 
 
-def card_payment(store: Store) -> Pay:
-    """The card on file, through the payment gateway (`charges.charge`: keyed, credited to `payments`)."""
+def card_payment(store: Store, now: int | None = None) -> Pay:
+    """The card on file, through the payment gateway (`charges.charge`: keyed, credited to `payments`). A charge
+    that surely failed (declined, no card, no card gateway) is told to the account (`transaction_failed`) at `now`
+    (the job's clock; default the wall clock); one in doubt is settled when the month's bill runs again."""
 
     async def pay(account_id: str, units: int, reason: str, key: str) -> object:
-        return await charges.charge(store, account_id, units, reason, key)
+        try:
+            return await charges.charge(store, account_id, units, reason, key)
+        except Failure as exc:
+            account = None if notices.in_doubt(exc) else await store.find(account_id, account_id)
+            if account is not None:
+                told = gregorian_now() if now is None else now
+                await notices.tell(
+                    store, account, "transaction_failed", units, told, description=reason, reason=notices.reason(exc)
+                )
+            raise
 
     return pay
 
 
 async def bill_all(store: Store, run: Run) -> None:
     """The monthly job: every account's bill for the month of the run, a page of accounts at a time, resuming
-    after the last page done. An account whose card fails keeps its bill in the ledger (it owes it) and is logged."""
-    month, pay, after = ledgers.month_of(run.now), card_payment(store), run.cursor
+    after the last page done. An account whose card fails keeps its bill in the ledger (it owes it), is told so and
+    is logged."""
+    month, pay, after = ledgers.month_of(run.now), card_payment(store, run.now), run.cursor
     while page := await account_page(store, after):
         for account in page:
             try:

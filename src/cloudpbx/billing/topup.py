@@ -12,7 +12,6 @@ order before charging, so it is charged once or not at all. System config `topup
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,10 +20,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cloudpbx.billing import ledgers
-from cloudpbx.billing.payments import charges
-from cloudpbx.billing.payments.gateway import GatewayUnavailable, NoGateway, NoPaymentToken
-from cloudpbx.errors import Conflicting, Failure
-from cloudpbx.notify import outbox, sending
+from cloudpbx.billing.payments import charges, notices
+from cloudpbx.errors import Failure
 from cloudpbx.store import SYSTEM, Doc, Store, Tx
 from cloudpbx.store.tables import topup_attempts
 
@@ -32,7 +29,6 @@ DAY_S = 86400
 REASON = "Usage top-up"
 T = topup_attempts.c
 STATE_SQL = "SELECT last_attempt, pending_key, pending_amount FROM topup_attempts WHERE account_id = ?"
-log = logging.getLogger(__name__)
 
 
 def settings(account: Doc) -> tuple[int, int] | None:
@@ -103,18 +99,16 @@ async def _charge(store: Store, account: Doc, amount: int, key: str, now: int, *
     account_id = account["_id"]
     try:
         written = await charges.charge(store, account_id, amount, REASON, key)
-    except (GatewayUnavailable, Conflicting) as exc:  # no answer, or an earlier try still holds the key: later
-        if not settle:
-            await _tell(store, account, "topup_failed", amount, now, reason=_why(exc))
-        return "pending"
     except Failure as exc:
-        await _settled(store, account_id, key)
+        doubt = notices.in_doubt(exc)  # no answer, or an earlier try still holds the key: the next check settles it
+        if not doubt:
+            await _settled(store, account_id, key)
         if not settle:
-            await _tell(store, account, "topup_failed", amount, now, reason=_why(exc))
-        return "failed"
+            await notices.tell(store, account, "topup_failed", amount, now, reason=notices.reason(exc))
+        return "pending" if doubt else "failed"
     await _settled(store, account_id, key)
     balance = await ledgers.balance_units(store, account_id)
-    await _tell(store, account, "topup", written.entry.amount, now, balance=str(ledgers.dollars(balance)))
+    await notices.tell(store, account, "topup", written.entry.amount, now, balance=str(ledgers.dollars(balance)))
     return "charged"
 
 
@@ -123,30 +117,3 @@ async def _settled(store: Store, account_id: str, key: str) -> None:
         await tx.conn.execute(
             update(topup_attempts).where(T.account_id == account_id, T.pending_key == key).values(pending_key=None)
         )
-
-
-def _why(exc: Failure) -> str:
-    """The failure in words for the email: the processor's own for a decline."""
-    if isinstance(exc, NoPaymentToken):
-        return "there is no card on file"
-    if isinstance(exc, NoGateway):
-        return "the platform takes no cards (credit is added by hand)"
-    if isinstance(exc, GatewayUnavailable | Conflicting):
-        return "the payment gateway did not answer; the charge is checked again later"
-    text = exc.data.get("message") if isinstance(exc.data, dict) else None
-    return text if isinstance(text, str) and text else exc.message
-
-
-async def _tell(store: Store, account: Doc, template_id: str, amount: int, now: int, **data: Any) -> None:
-    """The top-up email, to the billing contact (else the account's admins); one that cannot be queued is logged,
-    never undoing the charge."""
-    billing = sending.emails(((account.get("contact") or {}).get("billing") or {}).get("email"))
-    if billing:
-        data["to"] = billing
-    try:
-        data["amount"] = str(ledgers.dollars(amount))
-        ident = await sending.queue(store, account["_id"], template_id, data, now=now)
-        if ident is not None:  # delivered here, as the threshold alert is: a job's process may end after the run
-            await outbox.deliver(store, account["_id"], ident, now)
-    except Exception:  # the charge stands whatever the email does
-        log.exception("top-up notification %s of %s", template_id, account["_id"])

@@ -96,6 +96,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "update the payment method or add credit by hand.",
         {"amount": "25", "reason": "the card was declined"},
     ),
+    "transaction_failed": _template(
+        "Payment Failed",
+        "original",
+        "A payment of ${{ amount }} for {{ account.name }} failed",
+        "Charging ${{ amount }} to the card on file of {{ account.name }} for {{ description }} failed: "
+        "{{ reason }}.\n\nThe amount is still owed; update the payment method or add credit.",
+        {"amount": "40", "description": "services 2026-01", "reason": "the card was declined"},
+    ),
     "transaction": _template(
         "Payment Receipt",
         "original",
