@@ -23,7 +23,8 @@ from cloudpbx.errors import Invalid
 from cloudpbx.limits.decision import CarrierCall
 from cloudpbx.limits.trunks import Trunks
 from cloudpbx.store import gregorian_now, new_id, open_store
-from cloudpbx.store.tables import ledger_balances, ledger_entries
+from cloudpbx.store import ledgers as ledger_rows
+from cloudpbx.store.tables import ledger_balances, ledger_entries, metadata
 from tests.conftest import ROOT, sup_argv
 from tests.helpers import Client, unique
 
@@ -466,4 +467,44 @@ async def test_fake_money_limits_the_sub_account_and_real_money_the_reseller(mas
         assert await outcome() == (False, "insufficient_balance", None), "cut off at its own reserve"
     finally:
         await trunks.close()
+        await store.dispose()
+
+
+KEPT_BY_THEIR_PROCESS = {"trunk_leases", "trunk_usage", "task_runs"}  # calls in progress end and expire on their own
+
+
+async def _rows_of(url: str, account_id: str) -> dict[str, int]:
+    """Rows per table holding `account_id`, over every table with an account column but those above."""
+    store = await open_store(url)
+    try:
+        async with store.read() as tx:
+            return {
+                table.name: (
+                    await tx.conn.execute(
+                        select(func.count()).select_from(table).where(table.c.account_id == account_id)
+                    )
+                ).scalar_one()
+                for table in metadata.sorted_tables
+                if "account_id" in table.c and table.name not in KEPT_BY_THEIR_PROCESS
+            }
+    finally:
+        await store.dispose()
+
+
+async def test_deleting_an_account_deletes_its_books_and_leaves_its_resellers(world, master, server):
+    acc = fresh_account(master, world.r["id"])
+    master.admin_of(acc["id"])  # a billable user: the account's service quantities are recorded
+    reseller_before = balance(master, world.r)
+    assert put(world.r_admin, acc, "credit", entry(8), impact_reseller=True).status_code == 201
+    assert balance(master, world.r) == reseller_before + 8
+    held = await _rows_of(server[2], acc["id"])
+    assert all(held[name] for name in ("ledger_entries", "ledger_balances", "services_state", "docs")), held
+    assert master.delete(f"accounts/{acc['id']}").status_code == 200
+    assert {name: n for name, n in (await _rows_of(server[2], acc["id"])).items() if n} == {}
+    assert balance(master, world.r) == reseller_before + 8, "the reseller's own entry stays in its books"
+    store = await open_store(server[2])
+    try:
+        async with store.read() as tx:
+            assert acc["id"] not in await ledger_rows.not_rolled_over(tx, "209912"), "no rollover for it, ever"
+    finally:
         await store.dispose()

@@ -22,9 +22,43 @@ from cloudpbx.store.errors import BadId, Conflict, NotFound, UniqueViolation
 from cloudpbx.store.ids import gregorian_now, is_name, new_id, next_revision
 from cloudpbx.store.points import UNAVAILABLE, point_reader
 from cloudpbx.store.quick_writes import Point, Statement, Then, driver_sql, on_pooled
-from cloudpbx.store.tables import accounts, attachments, cdrs, doc_keys, docs
+from cloudpbx.store.tables import (
+    accounts,
+    attachments,
+    cdrs,
+    doc_keys,
+    docs,
+    ledger_balances,
+    ledger_entries,
+    login_failures,
+    login_throttle,
+    low_balance_alerts,
+    notify_outbox,
+    payment_attempts,
+    services_audit,
+    services_state,
+    topup_attempts,
+)
 
 Doc = dict[str, Any]
+# What an account's deletion removes, the tree row last
+ACCOUNT_TABLES = (
+    cdrs,
+    attachments,
+    doc_keys,
+    docs,
+    ledger_entries,
+    ledger_balances,
+    payment_attempts,
+    services_state,
+    services_audit,
+    topup_attempts,
+    low_balance_alerts,
+    notify_outbox,
+    login_throttle,
+    login_failures,
+    accounts,
+)
 Key = tuple[str, str]
 T = TypeVar("T")
 
@@ -322,11 +356,11 @@ class Tx:
         return list(await self.conn.execute(select(accounts).where(cond).order_by(accounts.c.name)))
 
     async def delete_account_rows(self, account_id: str) -> None:
-        await self.conn.execute(delete(cdrs).where(cdrs.c.account_id == account_id))
-        await self.conn.execute(delete(attachments).where(attachments.c.account_id == account_id))
-        await self.conn.execute(delete(doc_keys).where(doc_keys.c.account_id == account_id))
-        await self.conn.execute(delete(docs).where(docs.c.account_id == account_id))
-        await self.conn.execute(delete(accounts).where(accounts.c.account_id == account_id))
+        """Everything the account holds, its books too (as KAZOO drops an account's databases); its reseller's
+        entries stay in the reseller's books. Its carrier calls in progress end and their counters expire on their
+        own."""
+        for table in ACCOUNT_TABLES:
+            await self.conn.execute(delete(table).where(table.c.account_id == account_id))
 
 
 class Store:
