@@ -171,19 +171,17 @@ async def answer(store: Store, answers: list[Answer]) -> None:
 
     def then(results: list[list[tuple]]) -> tuple[None, Writes]:
         found = sorted(row for row in results[0] if (row[0], row[1]) in wanted)
+        marked: list[tuple] = []
         running: dict[tuple[str, str], tuple[int, int]] = {}
         for call_id, account_id, node in found:
+            call = by_call[call_id]
+            marked.append((call.answered, call.rate, call.offset, call.billing, call_id, account_id))
             rate, offset = running.get((account_id, node), (0, 0))
-            running[(account_id, node)] = (rate + by_call[call_id].rate, offset + by_call[call_id].offset)
-        marked = [(*_marks_of(by_call[call_id]), call_id, account_id) for call_id, account_id, _ in found]
+            running[(account_id, node)] = (rate + call.rate, offset + call.offset)
         added = [(rate, offset, account_id, node) for (account_id, node), (rate, offset) in sorted(running.items())]
         return None, [(_ANSWER, marked), (_RUN, added)]
 
     await store.quick_write([query], then)
-
-
-def _marks_of(call: Answer) -> tuple[float, int, int, str]:
-    return call.answered, call.rate, call.offset, call.billing
 
 
 def _uncounted(leases: list[tuple]) -> Writes:
